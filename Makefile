@@ -1,0 +1,34 @@
+# Two set-up commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test soak bench lint typecheck clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+soak: $(STAMP)
+	$(PY) -m pytest -m soak -p no:randomly tests/test_faults.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check langgraph_hitl tests examples benchmarks
+	$(VENV)/bin/mypy langgraph_hitl
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache hitl.db hitl.db-wal hitl.db-shm

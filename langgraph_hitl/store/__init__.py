@@ -1,0 +1,135 @@
+"""langgraph-hitl's own tables: the inbox index, the audit log, the execution ledger, feedback.
+
+They live next to LangGraph's checkpoints, in the same SQLite file or Postgres database.
+Nothing here imports LangGraph, so listing the inbox stays fast.
+
+Example:
+    ```python
+    from langgraph_hitl.store import open_store
+
+    with open_store("sqlite:///hitl.db") as store:
+        print(store.inbox.pending(limit=10))
+        print(store.audit.verify())
+    ```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ..errors import CheckpointerError
+from ._db import Backend, SQLiteBackend, sqlite_path_from_url
+from .audit import AuditLog, VerifyResult
+from .feedback import FeedbackStore
+from .inbox import Inbox, RequestRow
+from .ledger import Ledger, LedgerEntry
+from .schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "AuditLog",
+    "Backend",
+    "FeedbackStore",
+    "Inbox",
+    "Ledger",
+    "LedgerEntry",
+    "RequestRow",
+    "Store",
+    "VerifyResult",
+    "open_store",
+]
+
+
+class Store:
+    """The inbox, audit log, ledger and feedback tables over one database connection.
+
+    Use `open_store(url)`; a `Store` is a context manager that closes its connection.
+    Writes that must land together (an inbox row and its audit event) share
+    `with store.transaction():`.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        url: str = "",
+        hmac_key: bytes | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.backend = backend
+        self.url = url
+        self.clock: Callable[[], float] = clock or time.time
+        self.inbox = Inbox(backend, clock=self.clock)
+        self.audit = AuditLog(backend, hmac_key=hmac_key, clock=self.clock)
+        self.ledger = Ledger(backend, clock=self.clock)
+        self.feedback = FeedbackStore(backend, clock=self.clock)
+
+    def setup(self) -> None:
+        """Create or migrate the tables (idempotent; safe from several processes at once)."""
+        migrations = POSTGRES_MIGRATIONS if self.backend.name == "postgres" else SQLITE_MIGRATIONS
+        self.backend.apply_migrations(migrations)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction shared by every table in the store."""
+        with self.backend.transaction():
+            yield
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.backend.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_store(
+    url: str = "sqlite:///hitl.db",
+    *,
+    setup: bool = True,
+    hmac_key: bytes | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Store:
+    """Open langgraph-hitl's tables at `url` (`sqlite:///path.db` or `postgresql://...`).
+
+    Args:
+        url: Where the tables live; the same URL as the checkpointer's.
+        setup: Create or migrate the tables first (default True).
+        hmac_key: Key the audit chain's hashes with HMAC-SHA256 instead of plain sha256.
+        clock: Returns the current epoch time; tests pass a `FakeClock`.
+
+    Raises:
+        CheckpointerError: The URL is not supported or the database cannot be opened.
+    """
+    if url.startswith("sqlite:"):
+        backend: Backend = SQLiteBackend(sqlite_path_from_url(url))
+    elif url.startswith(("postgresql:", "postgres:")):
+        from .postgres import PostgresBackend
+
+        backend = PostgresBackend(url)
+    else:
+        msg = (
+            f"Unsupported store URL {url!r}. Use sqlite:///path.db (embedded) "
+            "or postgresql://user@host/db (needs the [postgres] extra)."
+        )
+        raise CheckpointerError(msg)
+    store = Store(backend, url=url, hmac_key=hmac_key, clock=clock)
+    if setup:
+        try:
+            store.setup()
+        except BaseException:
+            store.close()
+            raise
+    return store

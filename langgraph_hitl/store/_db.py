@@ -1,0 +1,171 @@
+"""A thin database layer: one connection, short transactions, the same SQL on SQLite and Postgres.
+
+Store modules (`inbox`, `audit`, `ledger`) write portable SQL with `?` placeholders and call
+`Backend.execute` / `Backend.transaction`. Each backend translates placeholders and supplies
+the few dialect pieces that differ (row locks, the audit chain lock, migrations).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointerError
+
+__all__ = ["Backend", "SQLiteBackend", "sqlite_path_from_url"]
+
+Row = dict[str, Any]
+
+
+class Backend:
+    """What the store modules need from a database connection."""
+
+    name: str = "abstract"
+    skip_locked: str = ""
+    """Appended to a `SELECT` that claims rows so several workers can sweep at once."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement inside the current transaction (or alone) and return its rows."""
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row."""
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction; nested calls join the outer one."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def lock_audit_chain(self) -> None:
+        """Serialize appends to the audit hash chain for the rest of the transaction."""
+
+    def apply_migrations(self, migrations: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Apply the migrations whose version is above the recorded one, each in its own transaction."""
+        with self.transaction():
+            self.execute(
+                "CREATE TABLE IF NOT EXISTS hitl_schema_version (version INTEGER NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            rows = self.execute("SELECT MAX(version) AS v FROM hitl_schema_version")
+        current = rows[0]["v"] or 0
+        for version, statements in migrations:
+            if version <= current:
+                continue
+            with self.transaction():
+                again = self.execute("SELECT MAX(version) AS v FROM hitl_schema_version")[0]["v"] or 0
+                if version <= again:  # another process applied it meanwhile
+                    continue
+                for statement in statements:
+                    self.execute(statement)
+                self.execute(
+                    "INSERT INTO hitl_schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, _now_text()),
+                )
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
+def _now_text() -> str:
+    from .._canonical import now_iso
+
+    return now_iso()
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """The file path in `sqlite:///path.db` (relative) or `sqlite:////abs/path.db`; `:memory:` kept."""
+    if not url.startswith("sqlite:"):
+        msg = f"Not a SQLite URL: {url!r}. Use sqlite:///relative/path.db or sqlite:////absolute/path.db."
+        raise CheckpointerError(msg)
+    rest = url[len("sqlite:") :]
+    if rest.startswith("///"):
+        path = rest[3:]
+    elif rest.startswith("//"):
+        msg = (
+            f"SQLite URL {url!r} names a host; SQLite has none. "
+            "Use sqlite:///relative/path.db or sqlite:////absolute/path.db."
+        )
+        raise CheckpointerError(msg)
+    else:
+        path = rest
+    if not path:
+        msg = f"SQLite URL {url!r} has no file path. Example: sqlite:///hitl.db."
+        raise CheckpointerError(msg)
+    return path
+
+
+def connect_sqlite(path: str, *, busy_timeout_ms: int = 30_000) -> sqlite3.Connection:
+    """Open a SQLite connection the way every part of langgraph-hitl needs it.
+
+    WAL (readers never block the writer), a busy timeout (parallel writers wait instead of
+    failing with "database is locked"), and `check_same_thread=False` (LangGraph calls nodes
+    from worker threads).
+    """
+    if path != ":memory:":
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            msg = f"Cannot open SQLite database {path!r}: folder {str(parent)!r} does not exist. Create it first."
+            raise CheckpointerError(msg)
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        msg = f"Cannot open SQLite database {path!r}: {exc}. Check that the path is writable."
+        raise CheckpointerError(msg) from exc
+    return conn
+
+
+class SQLiteBackend(Backend):
+    """One SQLite connection in autocommit mode; `transaction()` issues `BEGIN IMMEDIATE`."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.path = path
+        self.conn = connect_sqlite(path, busy_timeout_ms=busy_timeout_ms)
+        self.conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._lock:
+            cur = self.conn.execute(sql, tuple(params))
+            rows = cur.fetchall()
+            return [dict(r) for r in rows]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._lock:
+            self.conn.executemany(sql, [tuple(r) for r in rows])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()

@@ -206,6 +206,9 @@ class DecisionRecord(TypedDict):
     """The decision's message, or the validation error for an invalid answer."""
     edited_action: EditedAction | None
     """The edited action, for `edit`."""
+    effect: str
+    """What the answer did: approved, edited, rejected, responded, revision_requested, timed_out,
+    escalated, refused (invalid answer, asked again) or rereview (an edit that needs a stricter gate)."""
     decided_at: str
     """ISO 8601 time the node applied the answer."""
 

@@ -1,0 +1,120 @@
+"""langgraph-hitl: prebuilt human-in-the-loop approval for LangGraph.
+
+Nodes (`ClassifyAndGateNode`, `ReviewNode`, `SecondReviewNode`, `ExecuteNode`, `AuditNode`)
+pause with `interrupt()` and resume with `Command(resume=...)`; `Policy` decides which
+actions need a person; `Approvals` drives paused runs safely through a durable inbox.
+
+Names are imported on first use, so `import langgraph_hitl` is cheap and pulls in neither
+LangGraph nor any optional extra until you touch a name that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # errors
+    "AuditIntegrityError": "errors",
+    "AuthorizationError": "errors",
+    "CheckpointerError": "errors",
+    "ConflictError": "errors",
+    "DecisionError": "errors",
+    "HITLError": "errors",
+    "NotPendingError": "errors",
+    "PolicyError": "errors",
+    "ThreadStateError": "errors",
+    # payloads
+    "ActionRequest": "types",
+    "Assessment": "types",
+    "AuditEvent": "types",
+    "Decision": "types",
+    "DecisionRecord": "types",
+    "GateMode": "types",
+    "ReviewRequest": "types",
+    "Reversibility": "types",
+    "Risk": "types",
+    # policy
+    "ConfidenceBands": "policy",
+    "Policy": "policy",
+    "Requirement": "policy",
+    "Rule": "policy",
+    # nodes
+    "AuditNode": "nodes",
+    "ClassifyAndGateNode": "nodes",
+    "ExecuteNode": "nodes",
+    "HITLState": "nodes",
+    "ReviewNode": "nodes",
+    "SecondReviewNode": "nodes",
+    "add_approval_flow": "nodes",
+    "review_condition": "nodes",
+    "risk_condition": "nodes",
+    # storage and runner
+    "aopen_checkpointer": "checkpoint",
+    "open_checkpointer": "checkpoint",
+    "AuditLog": "store",
+    "Store": "store",
+    "open_store": "store",
+    "Approvals": "approvals",
+    "AsyncApprovals": "aapprovals",
+    "PendingRequest": "approvals",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'langgraph_hitl' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .aapprovals import AsyncApprovals
+    from .approvals import Approvals, PendingRequest
+    from .checkpoint import aopen_checkpointer, open_checkpointer
+    from .errors import (
+        AuditIntegrityError,
+        AuthorizationError,
+        CheckpointerError,
+        ConflictError,
+        DecisionError,
+        HITLError,
+        NotPendingError,
+        PolicyError,
+        ThreadStateError,
+    )
+    from .nodes import (
+        AuditNode,
+        ClassifyAndGateNode,
+        ExecuteNode,
+        HITLState,
+        ReviewNode,
+        SecondReviewNode,
+        add_approval_flow,
+        review_condition,
+        risk_condition,
+    )
+    from .policy import ConfidenceBands, Policy, Requirement, Rule
+    from .store import AuditLog, Store, open_store
+    from .types import (
+        ActionRequest,
+        Assessment,
+        AuditEvent,
+        Decision,
+        DecisionRecord,
+        GateMode,
+        ReviewRequest,
+        Reversibility,
+        Risk,
+    )

@@ -1,0 +1,56 @@
+"""Opening SQLite the way every part of langgraph-hitl needs it (no LangGraph import)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .errors import CheckpointerError
+
+__all__ = ["connect_sqlite", "sqlite_path_from_url"]
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """The file path in `sqlite:///path.db` (relative) or `sqlite:////abs/path.db`; `:memory:` kept."""
+    if not url.startswith("sqlite:"):
+        msg = f"Not a SQLite URL: {url!r}. Use sqlite:///relative/path.db or sqlite:////absolute/path.db."
+        raise CheckpointerError(msg)
+    rest = url[len("sqlite:") :]
+    if rest.startswith("///"):
+        path = rest[3:]
+    elif rest.startswith("//"):
+        msg = (
+            f"SQLite URL {url!r} names a host; SQLite has none. "
+            "Use sqlite:///relative/path.db or sqlite:////absolute/path.db."
+        )
+        raise CheckpointerError(msg)
+    else:
+        path = rest
+    if not path:
+        msg = f"SQLite URL {url!r} has no file path. Example: sqlite:///hitl.db."
+        raise CheckpointerError(msg)
+    return path
+
+
+def connect_sqlite(path: str, *, busy_timeout_ms: int = 30_000) -> sqlite3.Connection:
+    """Open a SQLite connection the way every part of langgraph-hitl needs it.
+
+    WAL (readers never block the writer), a busy timeout (parallel writers wait instead of
+    failing with "database is locked"), and `check_same_thread=False` (LangGraph calls nodes
+    from worker threads).
+    """
+    if path != ":memory:":
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            msg = f"Cannot open SQLite database {path!r}: folder {str(parent)!r} does not exist. Create it first."
+            raise CheckpointerError(msg)
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        msg = f"Cannot open SQLite database {path!r}: {exc}. Check that the path is writable."
+        raise CheckpointerError(msg) from exc
+    return conn

@@ -1,0 +1,187 @@
+"""`open_checkpointer(url)` / `aopen_checkpointer(url)`: a durable, ready-to-use checkpointer.
+
+A paused run lives in the checkpointer; with a file or a database behind it, another process
+resumes it by `thread_id`. Both functions are context managers that set the database up on
+open, so there is no `setup()` to forget.
+
+- `sqlite:///path.db` (default, embedded): WAL, a 30 s busy timeout (parallel writers wait
+  instead of failing with "database is locked"), `check_same_thread=False`.
+- `postgresql://user@host/db` (extra `postgres`): LangGraph's `PostgresSaver`, set up on open,
+  with an optional connection pool.
+
+Example:
+    ```python
+    from langgraph_hitl import open_checkpointer
+
+    with open_checkpointer("sqlite:///hitl.db") as saver:
+        graph = builder.compile(checkpointer=saver)
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointerError
+from ._sqlite import connect_sqlite, sqlite_path_from_url
+
+__all__ = ["aopen_checkpointer", "open_checkpointer", "redact"]
+
+_HINT = "Use sqlite:///path.db (embedded, default) or postgresql://user@host/db (extra [postgres])."
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by `***`, for messages and logs."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
+
+
+def _sqlite_path(url: str) -> str:
+    path = sqlite_path_from_url(url)
+    if path != ":memory:":
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            msg = f"Cannot open {url!r}: folder {str(parent)!r} does not exist. Create it or choose another path."
+            raise CheckpointerError(msg)
+        if not os.access(parent, os.W_OK):
+            msg = f"Cannot open {url!r}: folder {str(parent)!r} is not writable. Choose a writable path."
+            raise CheckpointerError(msg)
+    return path
+
+
+def _postgres_import(name: str) -> Any:
+    try:
+        if name == "sync":
+            from langgraph.checkpoint.postgres import PostgresSaver
+
+            return PostgresSaver
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        return AsyncPostgresSaver
+    except ImportError as exc:
+        msg = f'Postgres checkpoints need the [postgres] extra: pip install "langgraph-hitl[postgres]" ({exc}).'
+        raise CheckpointerError(msg) from exc
+
+
+def _kind(url: str) -> str:
+    if not isinstance(url, str) or not url:
+        msg = f"Checkpointer URL {url!r} is empty or not text. {_HINT}"
+        raise CheckpointerError(msg)
+    if url.startswith("sqlite:"):
+        return "sqlite"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgres"
+    msg = f"Unsupported checkpointer URL {redact(url)!r}. {_HINT}"
+    raise CheckpointerError(msg)
+
+
+@contextmanager
+def open_checkpointer(url: str = "sqlite:///hitl.db", *, pool_size: int | None = None) -> Iterator[Any]:
+    """Open a checkpointer for `url`, set up and ready; close it on exit.
+
+    Args:
+        url: `sqlite:///path.db` or `postgresql://...`.
+        pool_size: Postgres only: use a `psycopg_pool.ConnectionPool` of this size.
+
+    Yields:
+        A `SqliteSaver` or `PostgresSaver`.
+
+    Raises:
+        CheckpointerError: Unsupported URL, unwritable path, missing extra, or the database
+            cannot be reached or set up.
+    """
+    if _kind(url) == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        conn = connect_sqlite(_sqlite_path(url))
+        conn.isolation_level = ""  # SqliteSaver manages its own transactions with commit()
+        try:
+            saver = SqliteSaver(conn)
+            try:
+                saver.setup()
+            except Exception as exc:
+                msg = f"Cannot set up SQLite checkpoints at {url!r}: {exc}"
+                raise CheckpointerError(msg) from exc
+            yield saver
+        finally:
+            conn.close()
+        return
+    saver_cls = _postgres_import("sync")
+    if pool_size:
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        try:
+            pool = ConnectionPool(url, max_size=pool_size, open=True, timeout=10,
+                                  kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+        except Exception as exc:
+            msg = f"Cannot connect to {redact(url)!r}: {exc}. Check host, port, user and database."
+            raise CheckpointerError(msg) from exc
+        try:
+            saver = saver_cls(pool)
+            saver.setup()
+            yield saver
+        finally:
+            pool.close()
+        return
+    try:
+        cm = saver_cls.from_conn_string(url)
+        saver = cm.__enter__()
+    except Exception as exc:
+        msg = f"Cannot connect to {redact(url)!r}: {exc}. Check host, port, user and database."
+        raise CheckpointerError(msg) from exc
+    try:
+        saver.setup()
+        yield saver
+    finally:
+        cm.__exit__(None, None, None)
+
+
+@asynccontextmanager
+async def aopen_checkpointer(url: str = "sqlite:///hitl.db") -> AsyncIterator[Any]:
+    """Async twin of `open_checkpointer`: yields an `AsyncSqliteSaver` or `AsyncPostgresSaver`.
+
+    Raises:
+        CheckpointerError: As `open_checkpointer`.
+    """
+    if _kind(url) == "sqlite":
+        import aiosqlite
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        path = _sqlite_path(url)
+        try:
+            conn = await aiosqlite.connect(path, timeout=30)
+            await conn.execute("PRAGMA busy_timeout = 30000")
+            if path != ":memory:":
+                await conn.execute("PRAGMA journal_mode = WAL")
+        except Exception as exc:
+            msg = f"Cannot open SQLite database {url!r}: {exc}"
+            raise CheckpointerError(msg) from exc
+        try:
+            saver = AsyncSqliteSaver(conn)
+            await saver.setup()
+            yield saver
+        finally:
+            await conn.close()
+        return
+    saver_cls = _postgres_import("async")
+    try:
+        cm = saver_cls.from_conn_string(url)
+        saver = await cm.__aenter__()
+    except Exception as exc:
+        msg = f"Cannot connect to {redact(url)!r}: {exc}. Check host, port, user and database."
+        raise CheckpointerError(msg) from exc
+    try:
+        await saver.setup()
+        yield saver
+    finally:
+        await cm.__aexit__(None, None, None)

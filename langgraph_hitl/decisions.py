@@ -1,0 +1,224 @@
+"""Validating a decision against the request it answers.
+
+One function, `validate_decision`, is used twice: by `Approvals.decide` before anything is
+resumed (it raises, and the request stays pending), and by the review nodes after
+`interrupt()` returns (they catch, record the refusal, and ask again, because a node must
+never raise after `interrupt()`: LangGraph would replay the bad answer forever).
+
+`DecisionModel` is the pydantic shape passed to `interrupt(..., response_schema=...)`, so a
+malformed answer sent straight to the graph is refused before LangGraph saves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._canonical import canonical_json, check_json
+from .errors import AuthorizationError, DecisionError
+from .types import DECISION_TYPES, SYSTEM_TIMEOUT, Decision, EditedAction, ReviewRequest
+
+__all__ = [
+    "DecisionBatchModel",
+    "DecisionModel",
+    "MAX_ARGS_BYTES",
+    "MAX_TEXT",
+    "normalize_decision",
+    "validate_decision",
+]
+
+MAX_TEXT = 10_000
+"""Longest message or confirmation phrase accepted, in characters."""
+MAX_ARGS_BYTES = 256_000
+"""Largest edited-arguments object accepted, as canonical JSON bytes."""
+_FIELDS = ("type", "approver", "message", "edited_action", "verify")
+_SYSTEM_TYPES = ("timeout", "escalate")
+
+
+class _EditedActionModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(min_length=1, max_length=200)
+    args: dict[str, Any]
+
+
+class DecisionModel(BaseModel):
+    """The shape of one decision; semantics are checked by `validate_decision`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["approve", "edit", "reject", "respond", "revise", "timeout", "escalate"]
+    approver: str | None = Field(default=None, max_length=200)
+    message: str | None = Field(default=None, max_length=MAX_TEXT)
+    edited_action: _EditedActionModel | None = None
+    verify: str | None = Field(default=None, max_length=MAX_TEXT)
+
+
+class DecisionBatchModel(BaseModel):
+    """langchain's resume shape: `{"decisions": [...]}`, one decision per action request."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    decisions: list[DecisionModel] = Field(min_length=1, max_length=100)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
+    """Check a single decision's shape and return it as a plain dict.
+
+    Args:
+        raw: A decision dict (`{"type": "approve", ...}`) or a `DecisionModel`.
+        approver: Fills `approver` when the decision does not name one; when both are
+            given they must agree (identity comes from the caller, not the payload).
+
+    Raises:
+        DecisionError: The shape is wrong; the message names the bad value and the fix.
+    """
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump(exclude_none=True)
+    if not isinstance(raw, dict):
+        msg = f"A decision must be a JSON object like {{'type': 'approve'}}, not {type(raw).__name__} {_short(raw)}."
+        raise DecisionError(msg)
+    unknown = [k for k in raw if k not in _FIELDS]
+    if unknown:
+        msg = f"Decision has unknown field(s) {', '.join(map(_short, unknown))}. Allowed: {', '.join(_FIELDS)}."
+        raise DecisionError(msg)
+    kind = raw.get("type")
+    if kind not in (*DECISION_TYPES, *_SYSTEM_TYPES):
+        msg = f"Decision type {_short(kind)} is unknown. Allowed: {', '.join(DECISION_TYPES)}."
+        raise DecisionError(msg)
+    who = raw.get("approver")
+    if who is not None and approver is not None and who != approver:
+        msg = f"Decision names approver {_short(who)} but was submitted by {approver!r}; identity comes from the submitter."
+        raise DecisionError(msg)
+    who = approver if approver is not None else who
+    if who is not None and (not isinstance(who, str) or not who.strip() or len(who) > 200 or not who.isprintable()):
+        msg = f"Approver {_short(who)} is not a valid name: use 1-200 printable characters."
+        raise DecisionError(msg)
+    out: Decision = {"type": kind}
+    if who is not None:
+        out["approver"] = who
+    for key in ("message", "verify"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            msg = f"Decision field {key!r} must be text of at most {MAX_TEXT} characters, got {_short(value)}."
+            raise DecisionError(msg)
+        out[key] = value  # type: ignore[literal-required]
+    edited = raw.get("edited_action")
+    if kind == "edit":
+        out["edited_action"] = _check_edited(edited)
+    elif edited is not None:
+        msg = f"edited_action is only for type 'edit', not {kind!r}. Drop it, or use type 'edit'."
+        raise DecisionError(msg)
+    return out
+
+
+def _check_edited(edited: Any) -> EditedAction:
+    if not isinstance(edited, dict):
+        msg = f"An edit needs edited_action={{'name': ..., 'args': {{...}}}}, got {_short(edited)}."
+        raise DecisionError(msg)
+    extra = [k for k in edited if k not in ("name", "args")]
+    if extra:
+        msg = f"edited_action has unknown field(s) {extra!r}. Allowed: name, args."
+        raise DecisionError(msg)
+    name, args = edited.get("name"), edited.get("args")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        msg = f"edited_action.name {_short(name)} must be the action's name (1-200 characters)."
+        raise DecisionError(msg)
+    if not isinstance(args, dict):
+        msg = f"edited_action.args must be a JSON object like {{'id': 1}}, got {_short(args)}."
+        raise DecisionError(msg)
+    try:
+        check_json(args, where="edited_action.args")
+        size = len(canonical_json(args).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise DecisionError(str(exc)) from None
+    if size > MAX_ARGS_BYTES:
+        msg = f"edited_action.args is {size} bytes; at most {MAX_ARGS_BYTES} are accepted."
+        raise DecisionError(msg)
+    return {"name": name, "args": args}
+
+
+def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None = None) -> list[Decision]:
+    """Validate an answer against the request it answers; return one decision per action request.
+
+    Accepts one decision, or langchain's `{"decisions": [...]}` with exactly one decision per
+    action request.
+
+    Raises:
+        DecisionError: Malformed, type not allowed, wrong confirmation phrase.
+        AuthorizationError: The approver is not listed, is excluded, or requested the action.
+    """
+    hitl = request["hitl"]
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump(exclude_none=True)
+    if isinstance(raw, dict) and "decisions" in raw:
+        extra = [k for k in raw if k != "decisions"]
+        items = raw["decisions"]
+        if extra or not isinstance(items, list):
+            msg = "A batch answer is {'decisions': [decision, ...]} and nothing else."
+            raise DecisionError(msg)
+    else:
+        items = [raw]
+    expected = len(request["action_requests"])
+    if len(items) != expected:
+        msg = (
+            f"Request {hitl['request_id']} (node {hitl['node']!r}) has {expected} action(s) to decide; "
+            f"got {len(items)} decision(s). Send one per action, in order."
+        )
+        raise DecisionError(msg)
+    out = []
+    for item, config in zip(items, request["review_configs"]):
+        decision = normalize_decision(item, approver=approver)
+        _check_allowed(decision, request, config["allowed_decisions"])
+        out.append(decision)
+    return out
+
+
+def _check_allowed(decision: Decision, request: ReviewRequest, allowed: list[str]) -> None:
+    hitl = request["hitl"]
+    rid = f"{hitl['request_id'][:12]}… (node {hitl['node']!r})"
+    kind = decision["type"]
+    who = decision.get("approver")
+    if kind in _SYSTEM_TYPES:
+        if who != SYSTEM_TIMEOUT:
+            msg = f"Decision type {kind!r} is issued only by the runner ({SYSTEM_TIMEOUT}), not {who!r}."
+            raise AuthorizationError(msg)
+        return
+    if kind not in allowed:
+        msg = f"Decision type {kind!r} is not allowed for request {rid}. Allowed: {', '.join(allowed)}."
+        raise DecisionError(msg)
+    if who is None:
+        msg = f"Request {rid} needs to know who decides: pass approver='name'."
+        raise AuthorizationError(msg)
+    if who == SYSTEM_TIMEOUT:
+        msg = f"{SYSTEM_TIMEOUT} may only issue timeout or escalate decisions."
+        raise AuthorizationError(msg)
+    if who == hitl["requested_by"]:
+        msg = f"{who!r} requested this action and may not decide it (request {rid}); ask another approver."
+        raise AuthorizationError(msg)
+    if who in hitl["exclude_approvers"]:
+        msg = (
+            f"{who!r} already approved this action at an earlier stage; request {rid} needs a different "
+            "approver (four-eyes)."
+        )
+        raise AuthorizationError(msg)
+    approvers = hitl["approvers"]
+    if approvers is not None and who not in approvers:
+        msg = f"{who!r} may not decide request {rid}. Approvers: {', '.join(approvers)}."
+        raise AuthorizationError(msg)
+    phrase = hitl["verify_phrase"]
+    if phrase is not None and kind in ("approve", "edit") and decision.get("verify") != phrase:
+        typed = decision.get("verify")
+        msg = (
+            f"Confirmation phrase {'missing' if typed is None else 'does not match: typed ' + _short(typed)}. "
+            f"Type exactly {phrase!r} to approve request {rid}."
+        )
+        raise DecisionError(msg)
+    if kind in ("respond", "revise") and not decision.get("message"):
+        msg = f"A {kind!r} decision needs a message for the agent (request {rid})."
+        raise DecisionError(msg)

@@ -1,0 +1,41 @@
+"""`AuditNode`: write the state's audit trail to the append-only audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from ._common import resolve_store
+
+__all__ = ["AuditNode"]
+
+
+class AuditNode:
+    """Append the events in `state["audit_trail"]` to the audit log.
+
+    Writes are idempotent by event id, so a re-run, a resume or the runner having written an
+    event already never duplicates a row.
+
+    Args:
+        log: An `AuditLog`, a `Store`, or a store URL such as `sqlite:///hitl.db`; None uses
+            the runner's store when `Approvals` drives the graph (and writes nothing otherwise).
+        name: The node's name in the graph.
+
+    Example:
+        ```python
+        builder.add_node("audit", AuditNode("sqlite:///hitl.db"))
+        ```
+    """
+
+    def __init__(self, log: Any = None, *, name: str = "audit") -> None:
+        self.log = log
+        self.name = name
+
+    def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        store = resolve_store(self.log, config)
+        log = getattr(store, "audit", store)
+        events = state.get("audit_trail") or []
+        if log is not None and events:
+            log.append(events)
+        return {}

@@ -1,0 +1,99 @@
+"""`add_approval_flow`: gate, review, second review, execute and audit between two of your nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langgraph.graph import StateGraph
+
+from ..errors import PolicyError
+from ..policy import Policy
+from .audit import AuditNode
+from .execute import ExecuteNode, Handler
+from .gate import ClassifyAndGateNode, risk_condition
+from .review import ReviewNode, SecondReviewNode, review_condition
+
+__all__ = ["add_approval_flow", "FLOW_NODES"]
+
+FLOW_NODES = ("classify_and_gate", "review", "second_review", "execute", "audit")
+"""The node names `add_approval_flow` adds (with its `prefix` in front)."""
+
+
+def add_approval_flow(
+    builder: StateGraph[Any, Any, Any, Any],
+    *,
+    source: str,
+    target: str,
+    policy: Policy,
+    handlers: Mapping[str, Handler],
+    approvers: Sequence[str] | None = None,
+    second_approvers: Sequence[str] | None = None,
+    store: Any = None,
+    revise_to: str | None = None,
+    requested_by: str = "agent",
+    action_key: str = "action",
+    prefix: str = "",
+) -> StateGraph[Any, Any, Any, Any]:
+    """Wire the whole approval flow from `source` to `target` in one call.
+
+    ```
+    source -> classify_and_gate -> (low) execute -> audit -> target
+                                -> (medium/high) review -> execute -> audit -> target
+                                -> (critical) review -> second_review -> execute -> audit -> target
+                                -> (deny) audit -> target
+    review (reject / respond / timeout) -> audit -> target;  review (revise) -> revise_to (default: source)
+    ```
+
+    The state must include `HITLState`'s keys (mix it into your state TypedDict).
+
+    Args:
+        builder: Your `StateGraph`, with `source` and `target` nodes already added
+            (`target` may be `END`).
+        source: The node that writes the proposed action to state.
+        target: Where the flow continues after the action ran, was rejected or answered.
+        policy: Decides which actions need a person.
+        handlers: Action name -> the function that performs it.
+        approvers: Who may decide at the first review (default: the policy's requirement).
+        second_approvers: Who may decide at the second review (default: the same rule).
+        store: Where `ExecuteNode` and `AuditNode` record (a `Store` or store URL);
+            None uses the runner's store.
+        revise_to: The node that handles a revision request (default: `source`).
+        requested_by: Who proposes actions when state has no `requested_by`.
+        action_key: The state key holding the action.
+        prefix: Put in front of every node name, to add several flows to one graph.
+
+    Returns:
+        The builder, for chaining.
+
+    Raises:
+        PolicyError: A name is missing or already taken.
+    """
+    names = {n: f"{prefix}{n}" for n in FLOW_NODES}
+    taken = [n for n in names.values() if n in builder.nodes]
+    if taken:
+        msg = f"Nodes {taken!r} already exist in the graph; pass prefix='...' to add another approval flow."
+        raise PolicyError(msg)
+    if source not in builder.nodes:
+        msg = f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
+        raise PolicyError(msg)
+    builder.add_node(names["classify_and_gate"], ClassifyAndGateNode(
+        policy, action_key=action_key, requested_by=requested_by, name=names["classify_and_gate"]))
+    builder.add_node(names["review"], ReviewNode(approvers=approvers, policy=policy, name=names["review"],
+                                                 action_key=action_key))
+    builder.add_node(names["second_review"], SecondReviewNode(approvers=second_approvers, policy=policy,
+                                                              name=names["second_review"], action_key=action_key))
+    builder.add_node(names["execute"], ExecuteNode(handlers, ledger=store, action_key=action_key, name=names["execute"]))
+    builder.add_node(names["audit"], AuditNode(store, name=names["audit"]))
+    builder.add_edge(source, names["classify_and_gate"])
+    builder.add_conditional_edges(names["classify_and_gate"], risk_condition,
+                                  {"execute": names["execute"], "review": names["review"], "audit": names["audit"]})
+    review_map = {
+        "review": names["review"], "second_review": names["second_review"], "execute": names["execute"],
+        "audit": names["audit"], "revise": revise_to or source,
+    }
+    builder.add_conditional_edges(names["review"], review_condition, review_map)
+    builder.add_conditional_edges(names["second_review"], review_condition, review_map)
+    builder.add_edge(names["execute"], names["audit"])
+    builder.add_edge(names["audit"], target)
+    return builder

@@ -1,0 +1,134 @@
+"""`ClassifyAndGateNode` and `risk_condition`: assess the proposed action and route it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+
+from .._canonical import check_json, stable_id
+from .._events import make_event
+from ..errors import PolicyError
+from ..policy import Policy
+from ..types import ActionRequest, Assessment
+from ._common import step_key, thread_id_of
+
+__all__ = ["ClassifyAndGateNode", "risk_condition"]
+
+
+def _malformed(action: Any, action_key: str) -> str | None:
+    if not isinstance(action, dict):
+        return f"state[{action_key!r}] is {type(action).__name__}, not an action {{'name': ..., 'args': {{...}}}}"
+    name, args = action.get("name"), action.get("args")
+    if not isinstance(name, str) or not name:
+        return f"state[{action_key!r}]['name'] is {name!r}; it must be the action's name"
+    if not isinstance(args, dict):
+        return f"state[{action_key!r}]['args'] is {type(args).__name__}; it must be a JSON object"
+    try:
+        check_json(args, where=f"state[{action_key!r}]['args']")
+    except TypeError as exc:
+        return str(exc)
+    return None
+
+
+class ClassifyAndGateNode:
+    """Assess the action in state with a `Policy` and record what the gate decided.
+
+    Writes `action_id`, `assessment`, `status` (`approved` for auto/notify gates, `denied`
+    for deny, `proposed` when a person must decide) and the `proposed` plus
+    `auto_approved` / `notified` / `denied` audit events. Follow it with `risk_condition`.
+
+    Args:
+        policy: The policy to assess with.
+        action_key: The state key holding the proposed action.
+        confidence_key: The state key holding the model's confidence, for confidence bands.
+        requested_by: Who proposes actions when state has no `requested_by` (the agent's name).
+        name: The node's name in the graph (used in audit events).
+
+    Example:
+        ```python
+        builder.add_node("classify_and_gate", ClassifyAndGateNode(policy))
+        builder.add_conditional_edges("classify_and_gate", risk_condition)
+        ```
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        action_key: str = "action",
+        confidence_key: str = "confidence",
+        requested_by: str = "agent",
+        name: str = "classify_and_gate",
+    ) -> None:
+        if not isinstance(policy, Policy):
+            msg = f"ClassifyAndGateNode needs a Policy, got {type(policy).__name__}. Build one with Policy({{...}})."
+            raise PolicyError(msg)
+        self.policy = policy
+        self.action_key = action_key
+        self.confidence_key = confidence_key
+        self.requested_by = requested_by
+        self.name = name
+
+    def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        thread_id = thread_id_of(config)
+        raw = state.get(self.action_key)
+        problem = _malformed(raw, self.action_key)
+        if problem is not None:
+            action: ActionRequest = {"name": str(raw.get("name")) if isinstance(raw, dict) else "<malformed>", "args": {}}
+            assessment = self._denied(action, problem)
+        else:
+            action = {"name": raw["name"], "args": raw["args"]}
+            if isinstance(raw.get("description"), str):
+                action["description"] = raw["description"]
+            confidence = state.get(self.confidence_key)
+            if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 <= confidence <= 1:
+                confidence = None
+            assessment = self.policy.assess(action, confidence=confidence)
+        action_id = stable_id(step_key(config, self.name), assessment["action_name"], assessment["args_hash"])
+        requester = state.get("requested_by") or self.requested_by
+        mode = assessment["mode"]
+        events = [make_event("proposed", action_id=action_id, actor=requester, thread_id=thread_id,
+                             action=dict(action), assessment=dict(assessment),
+                             detail={"mode": mode, "reasons": assessment["reasons"]})]
+        if mode in ("auto", "notify"):
+            status = "approved"
+            events.append(make_event("auto_approved" if mode == "auto" else "notified", action_id=action_id,
+                                     actor="auto", thread_id=thread_id, action=dict(action),
+                                     assessment=dict(assessment), decision="approved"))
+        elif mode == "deny":
+            status = "denied"
+            events.append(make_event("denied", action_id=action_id, actor="policy", thread_id=thread_id,
+                                     action=dict(action), assessment=dict(assessment), decision="rejected",
+                                     detail={"reasons": assessment["reasons"]}))
+        else:
+            status = "proposed"
+        return {
+            "action": action,
+            "action_id": action_id,
+            "assessment": assessment,
+            "status": status,
+            "review_message": None,
+            "result": None,
+            "requested_by": requester,
+            "audit_trail": events,
+        }
+
+    def _denied(self, action: ActionRequest, problem: str) -> Assessment:
+        return {
+            "action_name": action["name"], "args_hash": "", "risk": "critical", "reversibility": "irreversible_high",
+            "mode": "deny", "reasons": [f"malformed action, denied (fail closed): {problem}"],
+            "required_approvals": 0, "approvers": None, "escalation": [], "timeout_s": None,
+            "on_timeout": "reject", "allowed_decisions": ["reject"], "verify_phrase": None,
+            "impact": "Not run.", "policy_version": self.policy.version,
+        }
+
+
+def risk_condition(state: dict[str, Any]) -> Literal["execute", "review", "audit"]:
+    """Route after the gate: `execute` (auto, notify), `review` (a person decides), `audit` (denied)."""
+    status = state.get("status")
+    if status == "approved":
+        return "execute"
+    if status == "proposed":
+        return "review"
+    return "audit"

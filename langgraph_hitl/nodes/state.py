@@ -1,0 +1,43 @@
+"""`HITLState`: the keys the approval nodes read and write, to mix into your graph's state."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any
+
+from typing_extensions import TypedDict
+
+from ..types import ActionRequest, Assessment, AuditEvent, DecisionRecord, Status
+
+__all__ = ["HITLState"]
+
+
+class HITLState(TypedDict, total=False):
+    """Mix into your state: `class State(HITLState): task: str`.
+
+    Lists accumulate (reducer `operator.add`), so a thread that proposes several actions
+    keeps every decision and audit event; the nodes filter by `action_id`.
+    """
+
+    action: ActionRequest
+    """The action under review; your planning node writes it, an `edit` replaces it."""
+    action_id: str
+    """Identifies the current action; written by `ClassifyAndGateNode`."""
+    assessment: Assessment
+    """The policy's assessment of the current action."""
+    decisions: Annotated[list[DecisionRecord], operator.add]
+    """Every answered question, including refused (invalid) answers."""
+    status: Status
+    """Where the current action stands."""
+    audit_trail: Annotated[list[AuditEvent], operator.add]
+    """Audit events the nodes produced; `AuditNode` writes them to the log."""
+    result: Any
+    """What the executed action's handler returned (or the recorded result on a re-run)."""
+    review_message: str | None
+    """The last reviewer's message: a rejection reason, guidance (respond) or revision instructions."""
+    requested_by: str
+    """Who asked for the action; that person may never approve it."""
+    confidence: float
+    """The model's self-reported confidence in the action, for confidence bands."""
+    hitl_context: dict[str, Any]
+    """What reviewers should see about the task: task, step, total_steps, anything else."""

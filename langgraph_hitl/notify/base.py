@@ -1,0 +1,59 @@
+"""The notifier interface and its vocabulary: events, layouts, counters, option errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from ..errors import HITLError
+from ..types import ReviewRequest
+
+__all__ = ["DeliveryStats", "Layout", "Notifier", "NotifierConfigError", "WebhookEvent"]
+
+Layout = Literal["json", "slack"]
+"""How a delivery's body looks.
+
+- `json`: the envelope `{"event", "ts", "delivery_id", "thread_id", "request", ...}`, for your own receiver.
+- `slack`: a Slack message (`text` and `blocks`) for a Slack incoming-webhook URL.
+"""
+
+WebhookEvent = Literal["pending", "decided", "timed_out"]
+"""What happened: a request awaits review, someone decided it, or its deadline passed."""
+
+
+class NotifierConfigError(HITLError, ValueError):
+    """A notifier option is invalid (raised when the notifier is built, never during a run)."""
+
+
+class Notifier(Protocol):
+    """What the runner calls when a request is raised, decided or times out; must not block or raise."""
+
+    def on_pending(self, request: ReviewRequest, *, thread_id: str | None) -> None:
+        """A review request was raised and awaits a decision."""
+
+    def on_decision(self, request_id: str, decision: Mapping[str, Any], *, thread_id: str | None) -> None:
+        """A reviewer decided `request_id`."""
+
+    def on_timeout(self, request_id: str, *, thread_id: str | None, outcome: str) -> None:
+        """Nobody decided `request_id` in time; `outcome` is what the runner did instead."""
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    """Counters of a `WebhookNotifier` since it was built."""
+
+    enqueued: int = 0
+    """Events accepted for delivery."""
+    delivered: int = 0
+    """Events the receiver acknowledged with a 2xx."""
+    failed: int = 0
+    """Events given up on: a final 4xx/3xx, `max_attempts` exhausted, unserializable, or shut down mid-retry."""
+    dropped: int = 0
+    """Events refused because the queue was full or the notifier was closed."""
+    attempts: int = 0
+    """HTTP requests made, first tries and retries."""
+    retries: int = 0
+    """Attempts after the first, across all events."""
+    last_error: str | None = None
+    """Why the most recent failed attempt failed."""

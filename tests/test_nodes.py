@@ -1,0 +1,301 @@
+"""The approval nodes driven straight through LangGraph (no runner): routing and the traps."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from typing import Annotated, Any
+
+import pydantic
+import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+from typing_extensions import TypedDict
+
+from graphs import HANDLERS, action, build, policy
+from langgraph_hitl import ReviewNode, add_approval_flow, open_checkpointer
+from langgraph_hitl.errors import PolicyError
+
+
+def cfg(thread: str = "t") -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+@pytest.fixture
+def graph(db_url: str):
+    with open_checkpointer(db_url) as saver:
+        yield build().compile(checkpointer=saver)
+
+
+def ask(out: dict[str, Any]) -> dict[str, Any]:
+    return out["__interrupt__"][0].value
+
+
+def test_flow_low_risk_runs_without_pause(graph) -> None:
+    """A read is auto-approved and executed; nobody is asked."""
+    out = graph.invoke(action("read_record", id=1), cfg())
+    assert "__interrupt__" not in out
+    assert out["status"] == "executed" and out["result"]["done"] == "read_record"
+    assert [e["event"] for e in out["audit_trail"]] == ["proposed", "auto_approved", "executed"]
+
+
+def test_flow_partially_reversible_runs_with_note(graph) -> None:
+    """An update runs at once and leaves a `notified` audit note."""
+    out = graph.invoke(action("update_record", id=1), cfg())
+    assert out["status"] == "executed"
+    assert "notified" in [e["event"] for e in out["audit_trail"]]
+
+
+def test_flow_high_risk_exactly_one_review(graph) -> None:
+    """A delete pauses once; one approval executes it."""
+    out = graph.invoke(action("delete_record", id=7), cfg())
+    req = ask(out)
+    assert req["hitl"]["node"] == "review" and req["hitl"]["risk"] == "high"
+    assert req["action_requests"][0] == {"name": "delete_record", "args": {"id": 7},
+                                         "description": "delete_record(id=7)"}
+    assert req["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    assert "__interrupt__" not in out and out["status"] == "executed"
+    assert [d["effect"] for d in out["decisions"]] == ["approved"]
+
+
+def test_flow_critical_needs_two_distinct_approvers(graph) -> None:
+    """A prod delete needs alice and then someone other than alice."""
+    out = graph.invoke(action("delete_record", id=7, env="prod"), cfg())
+    assert ask(out)["hitl"]["risk"] == "critical"
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    second = ask(out)["hitl"]
+    assert second["node"] == "second_review" and second["stage"] == 2
+    assert "alice" in second["exclude_approvers"]
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    assert out["decisions"][-1]["effect"] == "refused" and "four-eyes" in out["decisions"][-1]["message"]
+    assert out["status"] == "approved" and "__interrupt__" in out
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "bob"}), cfg())
+    assert out["status"] == "executed"
+
+
+def test_flow_rejection_never_executes(graph) -> None:
+    """A rejected delete ends at audit with its reason; the handler never runs."""
+    graph.invoke(action("delete_record", id=7), cfg())
+    out = graph.invoke(Command(resume={"type": "reject", "approver": "alice", "message": "wrong customer"}), cfg())
+    assert out["status"] == "rejected" and out["result"] is None
+    assert out["review_message"] == "wrong customer"
+    assert "executed" not in [e["event"] for e in out["audit_trail"]]
+
+
+def test_flow_respond_returns_guidance_without_executing(graph) -> None:
+    """respond sends guidance back and runs nothing."""
+    graph.invoke(action("delete_record", id=7), cfg())
+    out = graph.invoke(Command(resume={"type": "respond", "approver": "alice", "message": "archive it"}), cfg())
+    assert out["status"] == "responded" and out["review_message"] == "archive it" and out["result"] is None
+
+
+def test_flow_requester_cannot_approve_own_action(graph) -> None:
+    """The requester's approval is refused and the question asked again."""
+    graph.invoke({**action("delete_record", id=7), "requested_by": "mallory"}, cfg())
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "mallory"}), cfg())
+    assert out["decisions"][-1]["effect"] == "refused" and "own" not in out["status"]
+    assert "requested this action" in out["decisions"][-1]["message"]
+    assert "__interrupt__" in out
+
+
+def test_trap_rerun_on_resume_repeats_no_side_effect(db_url: str, tmp_path) -> None:
+    """The review node re-runs on every resume; the action still executes once."""
+    calls: list[int] = []
+    handlers = {**HANDLERS, "delete_record": lambda args: calls.append(args["id"]) or "ok"}
+    builder = StateGraph(graph_state())
+    builder.add_node("plan", lambda s: {})
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers=handlers)
+    with open_checkpointer(db_url) as saver:
+        g = builder.compile(checkpointer=saver)
+        g.invoke(action("delete_record", id=9), cfg())
+        for bad in ({"type": "approve"}, {"type": "revise", "approver": "a"}, {"type": "approve", "approver": "agent"}):
+            out = g.invoke(Command(resume=bad), cfg())
+            assert "__interrupt__" in out and calls == []
+        out = g.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+        g.invoke(None, cfg())  # a stray continue after the end does nothing
+    assert calls == [9] and out["status"] == "executed"
+
+
+def graph_state() -> type:
+    from graphs import State
+
+    return State
+
+
+def test_trap_malformed_answer_refused_before_saving(graph) -> None:
+    """A malformed resume raises before LangGraph stores it; the thread still takes a good answer."""
+    graph.invoke(action("delete_record", id=7), cfg())
+    for bad in ({"type": "aprove", "approver": "x"}, {"type": "approve", "approver": "x", "extra": 1},
+                {"type": "edit", "approver": "x", "edited_action": {"name": "delete_record", "args": [1]}}, "yes"):
+        with pytest.raises(pydantic.ValidationError):
+            graph.invoke(Command(resume=bad), cfg())
+        assert graph.get_state(cfg()).interrupts  # still paused, nothing sticky
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    assert out["status"] == "executed"
+
+
+def test_trap_invalid_answer_neither_wedges_nor_executes(graph) -> None:
+    """A well-formed but disallowed answer is refused, re-asked, and a valid one then works."""
+    out = graph.invoke(action("delete_record", id=7), cfg())
+    first = ask(out)["hitl"]["request_id"]
+    out = graph.invoke(Command(resume={"type": "revise", "approver": "alice", "message": "x"}), cfg())
+    again = ask(out)["hitl"]["request_id"]
+    assert again != first and out["status"] == "proposed" and out["result"] is None
+    assert "not allowed" in out["decisions"][-1]["message"]
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    assert out["status"] == "executed"
+
+
+def test_trap_edit_to_other_tool_is_regated(graph) -> None:
+    """Editing a soft-gated email into a delete asks again under the delete's gate."""
+    out = graph.invoke(action("send_email", to=["a@x"]), cfg())
+    assert ask(out)["hitl"]["mode"] == "soft"
+    out = graph.invoke(Command(resume={"type": "edit", "approver": "alice",
+                                       "edited_action": {"name": "delete_record", "args": {"id": 1}}}), cfg())
+    req = ask(out)["hitl"]
+    assert req["mode"] == "hard" and req["risk"] == "high" and out["status"] == "proposed"
+    assert out["decisions"][-1]["effect"] == "rereview"
+    assert out["action"] == {"name": "delete_record", "args": {"id": 1}}
+    out = graph.invoke(Command(resume={"type": "approve", "approver": "bob"}), cfg())
+    assert out["status"] == "executed" and out["result"]["done"] == "delete_record"
+
+
+def test_trap_edit_cannot_lower_gate(graph) -> None:
+    """A critical action edited into a harmless one still needs its second approver."""
+    graph.invoke(action("delete_record", id=7, env="prod"), cfg())
+    out = graph.invoke(Command(resume={"type": "edit", "approver": "alice",
+                                       "edited_action": {"name": "read_record", "args": {"id": 7}}}), cfg())
+    assert ask(out)["hitl"]["node"] == "second_review"
+    assert out["assessment"]["risk"] == "critical"
+
+
+def test_edit_same_tool_counts_as_approval(graph) -> None:
+    """An edit of the arguments at the same gate runs the edited action."""
+    graph.invoke(action("delete_record", id=7), cfg())
+    out = graph.invoke(Command(resume={"type": "edit", "approver": "alice",
+                                       "edited_action": {"name": "delete_record", "args": {"id": 8}}}), cfg())
+    assert out["status"] == "executed" and out["result"]["args"] == {"id": 8}
+
+
+def test_revise_routes_back_to_source(db_url: str) -> None:
+    """revise sends the reviewer's instructions back to the planning node."""
+    seen: list[str | None] = []
+
+    def plan(state: dict[str, Any]) -> dict[str, Any]:
+        seen.append(state.get("review_message"))
+        n = len(seen)
+        return {"action": {"name": "delete_record", "args": {"id": n}}}
+
+    builder = StateGraph(graph_state())
+    builder.add_node("plan", plan)
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers=HANDLERS)
+    with open_checkpointer(db_url) as saver:
+        g = builder.compile(checkpointer=saver)
+        g.invoke({"task": "x"}, cfg())
+        builder_requirement = g.get_state(cfg()).interrupts[0].value["review_configs"][0]["allowed_decisions"]
+        assert "revise" not in builder_requirement  # not offered by default
+    assert seen == [None]
+
+
+def test_malformed_action_is_denied(graph) -> None:
+    """An action without a name or with non-JSON args is denied, never executed."""
+    out = graph.invoke({"action": {"name": "delete_record", "args": {"ids": {1, 2}}}}, cfg())
+    assert out["status"] == "denied" and out["result"] is None
+    assert "plain JSON" in out["assessment"]["reasons"][0]
+    out = graph.invoke({"action": {"args": {}}}, cfg("nameless"))
+    assert out["status"] == "denied" and "'name'" in out["assessment"]["reasons"][0]
+
+
+def test_async_and_stream_paths(db_url: str) -> None:
+    """The flow pauses and resumes the same under ainvoke, stream and astream."""
+    async def run() -> None:
+        from langgraph_hitl import aopen_checkpointer
+
+        async with aopen_checkpointer(db_url) as saver:
+            g = build().compile(checkpointer=saver)
+            out = await g.ainvoke(action("delete_record", id=1), cfg("a"))
+            assert ask(out)["hitl"]["risk"] == "high"
+            chunks = [c async for c in g.astream(Command(resume={"type": "approve", "approver": "al"}), cfg("a"))]
+            assert any("execute" in c for c in chunks)
+            assert (await g.aget_state(cfg("a"))).values["status"] == "executed"
+
+    asyncio.run(run())
+    with open_checkpointer(db_url) as saver:
+        g = build().compile(checkpointer=saver)
+        chunks = list(g.stream(action("delete_record", id=2), cfg("s")))
+        assert any("__interrupt__" in c for c in chunks)
+        list(g.stream(Command(resume={"type": "reject", "approver": "al"}), cfg("s")))
+        assert g.get_state(cfg("s")).values["status"] == "rejected"
+
+
+def test_subgraph_interrupt_resumes_at_parent(db_url: str) -> None:
+    """An approval flow inside a subgraph pauses the parent and resumes from it."""
+    inner = build().compile()
+
+    class Parent(TypedDict, total=False):
+        action: dict
+        status: str
+        log: Annotated[list[str], operator.add]
+
+    parent = StateGraph(Parent)
+    parent.add_node("inner", inner)
+    parent.add_node("after", lambda s: {"log": [f"after:{s['status']}"]})
+    parent.add_edge(START, "inner")
+    parent.add_edge("inner", "after")
+    parent.add_edge("after", END)
+    with open_checkpointer(db_url) as saver:
+        g = parent.compile(checkpointer=saver)
+        out = g.invoke(action("delete_record", id=3), cfg())
+        intr = out["__interrupt__"][0]
+        out = g.invoke(Command(resume={intr.id: {"type": "approve", "approver": "alice"}}), cfg())
+    assert out["log"] == ["after:executed"]
+
+
+def test_parallel_branches_pause_at_once_and_resume_by_id(db_url: str) -> None:
+    """Two branches, each with its own approval subgraph, pause together; answers match by interrupt id."""
+    inner = build().compile()
+
+    class S(TypedDict, total=False):
+        log: Annotated[list[str], operator.add]
+
+    def branch(name: str, act: dict[str, Any]):
+        def run(state: S) -> dict[str, Any]:
+            out = inner.invoke(act)
+            return {"log": [f"{name}:{out['status']}"]}
+        return run
+
+    builder = StateGraph(S)
+    builder.add_node("a", branch("a", action("delete_record", id=1)))
+    builder.add_node("b", branch("b", action("send_email", to=["x@y"])))
+    builder.add_edge(START, "a")
+    builder.add_edge(START, "b")
+    builder.add_edge("a", END)
+    builder.add_edge("b", END)
+    with open_checkpointer(db_url) as saver:
+        g = builder.compile(checkpointer=saver)
+        out = g.invoke({"log": []}, cfg())
+        by_action = {i.value["action_requests"][0]["name"]: i.id for i in out["__interrupt__"]}
+        assert set(by_action) == {"delete_record", "send_email"}
+        out = g.invoke(Command(resume={by_action["send_email"]: {"type": "approve", "approver": "carol"},
+                                       by_action["delete_record"]: {"type": "reject", "approver": "dave"}}), cfg())
+    assert sorted(out["log"]) == ["a:rejected", "b:executed"]
+
+
+def test_review_node_options_validated() -> None:
+    """Bad node options fail when the node is built, naming the value."""
+    with pytest.raises(PolicyError, match="approvers='alice'"):
+        ReviewNode(approvers="alice")  # type: ignore[arg-type]
+    with pytest.raises(PolicyError, match="timeout=0"):
+        ReviewNode(timeout=0)
+    with pytest.raises(PolicyError, match="including reject"):
+        ReviewNode(allowed_decisions=["approve"])
+
+
+def test_add_approval_flow_refuses_name_clash(db_url: str) -> None:
+    """Adding the flow twice without a prefix is an error that names the fix."""
+    b = build()
+    with pytest.raises(PolicyError, match="prefix="):
+        add_approval_flow(b, source="plan", target=END, policy=policy(), handlers=HANDLERS)

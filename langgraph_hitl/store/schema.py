@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS hitl_requests (
 
 _COMMON_INDEXES = [
     "CREATE INDEX IF NOT EXISTS hitl_requests_pending ON hitl_requests (status, seq DESC)",
+    "CREATE INDEX IF NOT EXISTS hitl_requests_seq ON hitl_requests (seq)",
     "CREATE INDEX IF NOT EXISTS hitl_requests_deadline ON hitl_requests (status, deadline)",
     "CREATE INDEX IF NOT EXISTS hitl_requests_thread ON hitl_requests (thread_id, seq)",
     "CREATE INDEX IF NOT EXISTS hitl_requests_risk ON hitl_requests (status, risk, seq DESC)",

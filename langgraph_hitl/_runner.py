@@ -1,0 +1,278 @@
+"""What `Approvals` and `AsyncApprovals` share: everything except calling the graph.
+
+The runner's rules, in the order a decision meets them:
+1. The request must be in the inbox and pending (`NotPendingError`).
+2. The decision must be valid for the request: shape, type, approver, four-eyes, phrase
+   (`DecisionError`, `AuthorizationError`); a refusal is audited and the request stays pending.
+3. The thread must still be paused at that exact interrupt (stale ids are cancelled).
+4. Compare-and-set pending -> deciding, with the decision's audit event, in one transaction:
+   one decision wins (`ConflictError` for the others).
+5. Resume keyed by interrupt id; index what the graph asks next; mark the request resumed.
+A crash anywhere leaves a `deciding` row or an `in_flight` thread that `recover()` finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._canonical import iso
+from ._events import DECISION_EVENTS, decision_event_id, make_event
+from .decisions import validate_decision
+from .errors import DecisionError, HITLError, NotPendingError
+from .store import Store
+from .store.inbox import RequestRow
+from .types import SYSTEM_TIMEOUT, ActionRequest, Decision, ReviewRequest
+
+__all__ = ["Page", "PendingRequest", "RecoveryReport", "RunResult"]
+
+log = logging.getLogger("langgraph_hitl")
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A question waiting in (or gone from) the inbox, as reviewers and tools see it."""
+
+    request_id: str
+    thread_id: str
+    node: str
+    stage: int
+    action: ActionRequest
+    risk: str
+    status: str
+    approvers: list[str] | None
+    requested_by: str
+    created_at: float
+    deadline: float | None
+    decided_by: str | None
+    decision: dict[str, Any] | None
+    payload: ReviewRequest
+
+    @classmethod
+    def from_row(cls, row: RequestRow) -> PendingRequest:
+        """Build from an inbox row."""
+        return cls(
+            request_id=row.request_id, thread_id=row.thread_id, node=row.node, stage=row.stage,
+            action=row.action, risk=row.risk, status=row.status, approvers=row.approvers,
+            requested_by=row.requested_by, created_at=row.created_at, deadline=row.deadline,
+            decided_by=row.decided_by, decision=row.decision, payload=row.payload,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON, with ISO 8601 times."""
+        return {
+            "request_id": self.request_id, "thread_id": self.thread_id, "node": self.node, "stage": self.stage,
+            "action": self.action, "risk": self.risk, "status": self.status, "approvers": self.approvers,
+            "requested_by": self.requested_by, "created_at": iso(self.created_at),
+            "deadline": iso(self.deadline) if self.deadline else None, "decided_by": self.decided_by,
+            "decision": self.decision, "payload": self.payload,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of pending requests, newest first."""
+
+    items: list[PendingRequest]
+    next_cursor: str | None
+    """Pass as `cursor=` for the next page; None on the last page."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a thread stands after `start`, `decide` or a timeout."""
+
+    thread_id: str
+    status: Literal["paused", "done"]
+    pending: list[PendingRequest]
+    values: dict[str, Any]
+
+
+@dataclass
+class RecoveryReport:
+    """What `recover()` did."""
+
+    redriven: list[str] = field(default_factory=list)
+    """Requests whose decision was delivered to the graph after a crash."""
+    already_resumed: list[str] = field(default_factory=list)
+    """Claimed requests the graph had already taken; only the index was updated."""
+    continued: list[str] = field(default_factory=list)
+    """Threads whose interrupted run was continued to its next pause or end."""
+    reindexed: list[str] = field(default_factory=list)
+    """Threads whose pending questions were indexed again."""
+
+
+def interrupt_items(state: Any) -> list[tuple[str, str, ReviewRequest]]:
+    """The paused questions in a `StateSnapshot` that carry langgraph-hitl's payload."""
+    items = []
+    for intr in getattr(state, "interrupts", ()) or ():
+        value = intr.value
+        if isinstance(value, dict) and isinstance(value.get("hitl"), dict) and "action_requests" in value:
+            items.append((intr.id, "", value))
+    return items
+
+
+class _Core:
+    """Store-side steps of the runner; subclasses add the graph calls (sync or async)."""
+
+    def __init__(self, graph: Any, store: Store, *, notifier: Any = None, name: str = "") -> None:
+        self.graph = graph
+        self.store = store
+        self.notifier = notifier
+        self.name = name
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.store.clock
+
+    def _config(self, thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id, "hitl_store": self.store}}
+
+    # -- indexing -----------------------------------------------------------------------------------------
+
+    def _index_state(self, thread_id: str, state: Any, *, resumed: str | None = None,
+                     expired: bool = False) -> list[PendingRequest]:
+        """Index the thread's questions, audit its events, settle `resumed`: one transaction."""
+        items = interrupt_items(state)
+        values = dict(getattr(state, "values", {}) or {})
+        with self.store.transaction():
+            if resumed is not None:
+                (self.store.inbox.mark_expired if expired else self.store.inbox.mark_resumed)(resumed)
+            new = self.store.inbox.index(thread_id, items, graph=self.name)
+            self.store.inbox.cancel_stale(thread_id, [p["hitl"]["request_id"] for _, _, p in items])
+            events = values.get("audit_trail") or []
+            if events:
+                self.store.audit.append(events)
+            self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
+        pending = [self._pending_of(p["hitl"]["request_id"]) for _, _, p in items]
+        if self.notifier is not None:
+            for req in pending:
+                if req.request_id in new:
+                    self._notify("on_pending", req.payload, thread_id=thread_id)
+        return pending
+
+    def _result(self, thread_id: str, state: Any, pending: list[PendingRequest]) -> RunResult:
+        values = dict(getattr(state, "values", {}) or {})
+        paused = bool(getattr(state, "next", ()))
+        return RunResult(thread_id=thread_id, status="paused" if paused else "done", pending=pending, values=values)
+
+    def _pending_of(self, request_id: str) -> PendingRequest:
+        row = self.store.inbox.get(request_id)
+        assert row is not None
+        return PendingRequest.from_row(row)
+
+    # -- deciding -----------------------------------------------------------------------------------------
+
+    def _row(self, request_id: str) -> RequestRow:
+        if not isinstance(request_id, str) or not request_id:
+            msg = f"request_id {request_id!r} must be the request's id text; list them with pending()."
+            raise NotPendingError(msg)
+        row = self.store.inbox.get(request_id)
+        if row is None:
+            matches = self.store.inbox.find(request_id) if len(request_id) >= 6 else []
+            if len(matches) == 1:
+                return matches[0]
+            msg = f"No request {request_id!r} in the inbox. List waiting requests with pending()."
+            raise NotPendingError(msg)
+        return row
+
+    def _validate(self, row: RequestRow, decision: Any, approver: str) -> Decision:
+        if not isinstance(approver, str) or not approver.strip():
+            msg = f"approver={approver!r}: say who decides, e.g. approver='alice'."
+            raise DecisionError(msg)
+        if row.status != "pending":
+            self.store.inbox._raise_not_pending(row.request_id)
+        try:
+            return validate_decision(decision, row.payload, approver=approver)[0]
+        except HITLError as exc:
+            self._audit_refusal(row, approver, decision, str(exc))
+            raise
+
+    def _audit_refusal(self, row: RequestRow, approver: str, decision: Any, error: str) -> None:
+        kind = decision.get("type") if isinstance(decision, dict) else None
+        self.store.audit.append([make_event(
+            "refused", action_id=row.action_id, actor=approver[:200] if isinstance(approver, str) else "?",
+            thread_id=row.thread_id, action=dict(row.action), request_id=row.request_id,
+            decision=str(kind)[:40] if kind is not None else None, detail={"error": error[:2000]},
+            event_id=uuid.uuid4().hex,
+        )])
+
+    def _check_live(self, row: RequestRow, state: Any) -> None:
+        live = {iid for iid, _, _ in interrupt_items(state)}
+        if row.interrupt_id not in live:
+            self.store.inbox.cancel_stale(row.thread_id, [p["hitl"]["request_id"] for _, _, p in interrupt_items(state)])
+            if interrupt_items(state):
+                self.store.inbox.index(row.thread_id, interrupt_items(state), graph=self.name)
+            msg = (
+                f"Request {row.request_id} is stale: thread {row.thread_id!r} is no longer paused at it "
+                "(it finished, was abandoned, or its state was changed). It was cancelled; "
+                f"refresh({row.thread_id!r}) asks again."
+            )
+            raise NotPendingError(msg)
+
+    def _claim(self, row: RequestRow, decision: Decision, approver: str) -> RequestRow:
+        kind = decision["type"]
+        with self.store.transaction():
+            claimed = self.store.inbox.claim(row.request_id, dict(decision), approver=approver)
+            self.store.audit.append([make_event(
+                DECISION_EVENTS[kind], action_id=row.action_id, actor=approver, thread_id=row.thread_id,
+                action=dict(row.action), request_id=row.request_id, decision=DECISION_EVENTS[kind],
+                detail={"message": decision.get("message"), "node": row.node, "stage": row.stage,
+                        "edited_action": decision.get("edited_action")},
+                event_id=decision_event_id(row.action_id, row.request_id, kind),
+            )])
+            self.store.inbox.mark_thread(row.thread_id, "in_flight", graph=self.name)
+        return claimed
+
+    def _timeout_decision(self, row: RequestRow) -> Decision:
+        hitl = row.payload["hitl"]
+        kind = "escalate" if hitl.get("on_timeout") == "escalate" else "timeout"
+        return {"type": kind, "approver": SYSTEM_TIMEOUT}  # type: ignore[typeddict-item]
+
+    def _notify(self, method: str, *args: Any, **kwargs: Any) -> None:
+        hook = getattr(self.notifier, method, None)
+        if hook is None:
+            return
+        try:
+            hook(*args, **kwargs)
+        except Exception:  # a notification must never fail or block a run
+            log.exception("notifier %s failed", method)
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def pending(self, *, approver: str | None = None, risk: str | None = None, limit: int = 50,
+                cursor: str | None = None) -> Page:
+        """Pending requests, newest first; reads only the inbox tables.
+
+        Args:
+            approver: Only requests this person may decide.
+            risk: Only this risk level (`low`, `medium`, `high`, `critical`).
+            limit: Page size (1-500).
+            cursor: The previous page's `next_cursor`.
+        """
+        if risk is not None and risk not in ("low", "medium", "high", "critical"):
+            msg = f"risk={risk!r}. Allowed: low, medium, high, critical."
+            raise ValueError(msg)
+        rows, nxt = self.store.inbox.pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+        return Page([PendingRequest.from_row(r) for r in rows], nxt)
+
+    def get(self, request_id: str) -> PendingRequest:
+        """One request by id (or unique prefix of at least 6 characters), whatever its status.
+
+        Raises:
+            NotPendingError: No such request.
+        """
+        return PendingRequest.from_row(self._row(request_id))
+
+    def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's audit events, oldest first."""
+        return self.store.audit.query(thread_id=thread_id)
+
+    def stats(self, **kwargs: Any) -> dict[str, Any]:
+        """Approval metrics per gate, action and approver (see `store.metrics.compute_stats`)."""
+        from .store.metrics import compute_stats
+
+        return compute_stats(self.store.backend, **kwargs)

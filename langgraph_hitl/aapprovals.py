@@ -1,0 +1,169 @@
+"""`AsyncApprovals`: the runner for asyncio applications (same rules and names as `Approvals`).
+
+Graph calls are awaited (`ainvoke`, `aget_state`) on an async checkpointer; the inbox's
+short transactions run in a worker thread so the event loop never waits on the database.
+
+Example:
+    ```python
+    async with AsyncApprovals.open(builder, "sqlite:///hitl.db") as hitl:
+        run = await hitl.start("t1", {"action": {...}})
+        await hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langgraph.types import Command
+
+from ._runner import Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
+from .approvals import _compile
+from .checkpoint import aopen_checkpointer
+from .errors import ConflictError, NotPendingError, ThreadStateError
+from .store import Store, open_store
+
+__all__ = ["AsyncApprovals"]
+
+
+class AsyncApprovals(_Core):
+    """Async twin of `Approvals`: `await start / decide / expire_overdue / recover`."""
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        graph: Any,
+        url: str = "sqlite:///hitl.db",
+        *,
+        clock: Callable[[], float] | None = None,
+        notifier: Any = None,
+        hmac_key: bytes | None = None,
+        name: str = "",
+    ) -> AsyncIterator[AsyncApprovals]:
+        """Open async checkpoints and the inbox at `url`; see `Approvals.open`."""
+        async with aopen_checkpointer(url) as saver:
+            store = await asyncio.to_thread(open_store, url, clock=clock, hmac_key=hmac_key)
+            try:
+                yield cls(_compile(graph, saver), store, notifier=notifier, name=name)
+            finally:
+                await asyncio.to_thread(store.close)
+
+    def __init__(self, graph: Any, store: Store, *, notifier: Any = None, name: str = "") -> None:
+        super().__init__(graph, store, notifier=notifier, name=name)
+
+    async def _state(self, thread_id: str) -> Any:
+        return await self.graph.aget_state(self._config(thread_id))
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def start(self, thread_id: str, input: Any, *, abandon: bool = False) -> RunResult:
+        """See `Approvals.start`."""
+        if not isinstance(thread_id, str) or not thread_id:
+            msg = f"thread_id={thread_id!r}: use a non-empty string."
+            raise ThreadStateError(msg)
+        if isinstance(input, Command):
+            msg = "start() takes the graph's input; answer a paused request with decide(request_id, ...)."
+            raise ThreadStateError(msg)
+        state = await self._state(thread_id)
+        if state.next:
+            if not abandon:
+                msg = f"Thread {thread_id!r} is paused; decide its requests, or pass abandon=True to start over."
+                raise ThreadStateError(msg)
+            await self._db(self.store.inbox.cancel_stale, thread_id, [])
+        await self._db(self.store.inbox.mark_thread, thread_id, "in_flight", graph=self.name)
+        await self.graph.ainvoke(input, self._config(thread_id))
+        state = await self._state(thread_id)
+        pending = await self._db(self._index_state, thread_id, state)
+        return self._result(thread_id, state, pending)
+
+    async def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
+        """See `Approvals.decide`."""
+        row = await self._db(self._row, request_id)
+        valid = await self._db(self._validate, row, decision, approver)
+        state = await self._state(row.thread_id)
+        await self._db(self._check_live, row, state)
+        claimed = await self._db(self._claim, row, valid, approver)
+        result = await self._resume(claimed.request_id, claimed.thread_id, claimed.interrupt_id, dict(valid))
+        self._notify("on_decision", row.request_id, dict(valid), thread_id=row.thread_id)
+        return result
+
+    async def _resume(self, request_id: str, thread_id: str, interrupt_id: str, decision: dict[str, Any],
+                      *, expired: bool = False) -> RunResult:
+        try:
+            await self.graph.ainvoke(Command(resume={interrupt_id: decision}), self._config(thread_id))
+        except BaseException:
+            state = await self._state(thread_id)
+            if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
+                await self._db(self.store.inbox.release, request_id)
+            else:
+                await self._db(self._index_state, thread_id, state, resumed=request_id, expired=expired)
+            raise
+        state = await self._state(thread_id)
+        pending = await self._db(self._index_state, thread_id, state, resumed=request_id, expired=expired)
+        return self._result(thread_id, state, pending)
+
+    async def refresh(self, thread_id: str) -> list[PendingRequest]:
+        """See `Approvals.refresh`."""
+        await self._continue(thread_id, RecoveryReport())
+        state = await self._state(thread_id)
+        return await self._db(self._index_state, thread_id, state)  # type: ignore[no-any-return]
+
+    async def expire_overdue(self, now: float | None = None) -> list[str]:
+        """See `Approvals.expire_overdue`."""
+        moment = self.clock() if now is None else now
+        done: list[str] = []
+        while True:
+            rows = [r for r in await self._db(self.store.inbox.overdue, moment, limit=100) if r.request_id not in done]
+            if not rows:
+                return done
+            for row in rows:
+                decision = self._timeout_decision(row)
+                try:
+                    await self._db(self._check_live, row, await self._state(row.thread_id))
+                    claimed = await self._db(self._claim, row, decision, decision["approver"])
+                except (ConflictError, NotPendingError):
+                    done.append(row.request_id)
+                    continue
+                await self._resume(claimed.request_id, row.thread_id, row.interrupt_id, dict(decision), expired=True)
+                self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision["type"])
+                done.append(row.request_id)
+
+    async def recover(self, *, older_than: float = 30.0) -> RecoveryReport:
+        """See `Approvals.recover`."""
+        report = RecoveryReport()
+        cutoff = self.clock() - older_than
+        for row in await self._db(self.store.inbox.deciding, older_than=cutoff):
+            if row.decided_at is None or not await self._db(self.store.inbox.renew_claim, row.request_id, row.decided_at):
+                continue
+            state = await self._state(row.thread_id)
+            expired = row.decided_by == "system:timeout"
+            if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
+                await self._resume(row.request_id, row.thread_id, row.interrupt_id, row.decision, expired=expired)
+                report.redriven.append(row.request_id)
+            else:
+                await self._continue(row.thread_id, report)
+                state = await self._state(row.thread_id)
+                await self._db(self._index_state, row.thread_id, state, resumed=row.request_id, expired=expired)
+                report.already_resumed.append(row.request_id)
+        for thread_id, updated_at in await self._db(self.store.inbox.threads_in_flight, older_than=cutoff):
+            if not await self._db(self.store.inbox.claim_thread, thread_id, updated_at):
+                continue
+            await self._continue(thread_id, report)
+            await self._db(self._index_state, thread_id, await self._state(thread_id))
+            report.reindexed.append(thread_id)
+        return report
+
+    async def _continue(self, thread_id: str, report: RecoveryReport) -> None:
+        state = await self._state(thread_id)
+        if state.next and not state.interrupts:
+            await self.graph.ainvoke(None, self._config(thread_id))
+            report.continued.append(thread_id)
+
+    async def apending(self, **kwargs: Any) -> Page:
+        """`pending()` without blocking the event loop."""
+        return await self._db(self.pending, **kwargs)  # type: ignore[no-any-return]

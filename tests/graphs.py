@@ -8,6 +8,7 @@ tests can count effects across processes and crashes.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import time
 from typing import Any
@@ -40,30 +41,32 @@ def policy(**overrides: Any) -> Policy:
     return Policy(**kwargs)
 
 
-def record_effect(key: str, action: str, args: dict[str, Any], effects_db: str | None = None) -> int:
-    """Record one external effect; returns how many times this key has had an effect."""
+def record_effect(key: str, action: str, args: dict[str, Any], effects_db: str | None = None) -> None:
+    """Record a handler call, and its effect once per idempotency key (the target dedupes by key)."""
     path = effects_db or os.environ.get("HITL_EFFECTS_DB")
     if not path:
-        return 1
+        return
     conn = sqlite3.connect(path, timeout=30)
     try:
         with conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT, action TEXT, args TEXT, ts REAL)")
-            conn.execute("INSERT INTO effects VALUES (?, ?, ?, ?)", (key, action, repr(args), time.time()))
-            return int(conn.execute("SELECT COUNT(*) FROM effects WHERE key = ?", (key,)).fetchone()[0])
+            conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT, action TEXT, ts REAL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, action TEXT, args TEXT)")
+            conn.execute("INSERT INTO calls VALUES (?, ?, ?)", (key, action, time.time()))
+            conn.execute("INSERT OR IGNORE INTO effects VALUES (?, ?, ?)", (key, action, repr(args)))
     finally:
         conn.close()
 
 
-def count_effects(effects_db: str) -> dict[str, int]:
-    """Idempotency key -> number of effects recorded."""
-    conn = sqlite3.connect(effects_db)
+def count_effects(effects_db: str) -> tuple[dict[str, int], dict[str, int]]:
+    """(effects per key, handler calls per key)."""
+    conn = sqlite3.connect(effects_db, timeout=30)
     try:
         try:
-            rows = conn.execute("SELECT key, COUNT(*) FROM effects GROUP BY key").fetchall()
+            effects = dict(conn.execute("SELECT key, COUNT(*) FROM effects GROUP BY key").fetchall())
+            calls = dict(conn.execute("SELECT key, COUNT(*) FROM calls GROUP BY key").fetchall())
         except sqlite3.OperationalError:
-            return {}
-        return {k: n for k, n in rows}
+            return {}, {}
+        return effects, calls
     finally:
         conn.close()
 
@@ -72,6 +75,8 @@ def _handler(name: str):
     def handler(args: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         pause = float(os.environ.get("HITL_HANDLER_SLEEP", "0") or 0)
         record_effect(idempotency_key, name, args)
+        if os.environ.get("HITL_KILL_IN_HANDLER"):
+            os.kill(os.getpid(), signal.SIGKILL)  # crash between the effect and the ledger record
         if pause:
             time.sleep(pause)
         return {"done": name, "args": args}

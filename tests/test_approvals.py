@@ -26,8 +26,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def hitl(db_url: str, clock: FakeClock):
-    with Approvals.open(build(verify=False), db_url, clock=clock) as runner:
+def hitl(store_url: str, clock: FakeClock):
+    with Approvals.open(build(verify=False), store_url, clock=clock) as runner:
         yield runner
 
 
@@ -98,18 +98,18 @@ def test_decide_invalid_leaves_request_pending(hitl: Approvals, decision: Any, a
     assert hitl.decide(req.request_id, {"type": "approve"}, approver="alice").values["status"] == "executed"
 
 
-def test_decide_approver_not_listed_refused(db_url: str) -> None:
+def test_decide_approver_not_listed_refused(store_url: str) -> None:
     """Only listed approvers may decide; the message names who may."""
-    with Approvals.open(build(approvers=["alice", "bob"]), db_url) as hitl:
+    with Approvals.open(build(approvers=["alice", "bob"]), store_url) as hitl:
         req = paused(hitl, "t", id=7)
         with pytest.raises(AuthorizationError, match="'mallory' may not decide.*Approvers: alice, bob"):
             hitl.decide(req.request_id, {"type": "approve"}, approver="mallory")
         assert hitl.get(req.request_id).status == "pending"
 
 
-def test_decide_wrong_verify_phrase_refused(db_url: str) -> None:
+def test_decide_wrong_verify_phrase_refused(store_url: str) -> None:
     """A verify gate refuses a wrong phrase and keeps the request pending."""
-    with Approvals.open(build(verify=True), db_url) as hitl:
+    with Approvals.open(build(verify=True), store_url) as hitl:
         req = paused(hitl, "t", id=4821)
         with pytest.raises(DecisionError, match="Type exactly 'DELETE 4821'"):
             hitl.decide(req.request_id, {"type": "approve", "verify": "DELETE 482"}, approver="alice")
@@ -170,9 +170,9 @@ def test_decide_stale_request_after_update_state(hitl: Approvals) -> None:
     assert fresh and fresh[0].status == "pending"
 
 
-def test_expire_rejects_by_default_and_graph_sees_timeout(hitl: Approvals, db_url: str, clock: FakeClock) -> None:
+def test_expire_rejects_by_default_and_graph_sees_timeout(hitl: Approvals, store_url: str, clock: FakeClock) -> None:
     """G6: an overdue hard gate is rejected by system:timeout, distinct from a human rejection."""
-    with Approvals.open(build(timeout_s=60), db_url, clock=clock) as runner:
+    with Approvals.open(build(timeout_s=60), store_url, clock=clock) as runner:
         req = paused(runner, "t1", id=7)
         assert req.deadline == pytest.approx(clock() + 60)
         assert runner.expire_overdue() == []
@@ -187,9 +187,9 @@ def test_expire_rejects_by_default_and_graph_sees_timeout(hitl: Approvals, db_ur
             runner.decide(req.request_id, {"type": "approve"}, approver="alice")
 
 
-def test_expire_soft_gate_approves(db_url: str, clock: FakeClock) -> None:
+def test_expire_soft_gate_approves(store_url: str, clock: FakeClock) -> None:
     """A soft gate (one transactional email) proceeds when nobody objects in time."""
-    with Approvals.open(build(timeout_s=60), db_url, clock=clock) as runner:
+    with Approvals.open(build(timeout_s=60), store_url, clock=clock) as runner:
         req = paused(runner, "t", "send_email", to=["a@x"])
         clock.advance(120)
         runner.expire_overdue()
@@ -197,10 +197,10 @@ def test_expire_soft_gate_approves(db_url: str, clock: FakeClock) -> None:
         assert runner.get(req.request_id).status == "expired"
 
 
-def test_expire_escalates_then_fails_closed(db_url: str, clock: FakeClock) -> None:
+def test_expire_escalates_then_fails_closed(store_url: str, clock: FakeClock) -> None:
     """on_timeout=escalate asks the next tier with a new deadline; past the last tier it rejects."""
     with Approvals.open(build(timeout_s=60, on_timeout="escalate", escalation=[["manager"]],
-                              approvers=["alice"]), db_url, clock=clock) as runner:
+                              approvers=["alice"]), store_url, clock=clock) as runner:
         first = paused(runner, "t", id=7)
         assert first.approvers == ["alice"]
         clock.advance(61)
@@ -251,10 +251,10 @@ def test_scripted_reviewer_decides_by_rule(hitl: Approvals) -> None:
     assert len(decided) == 1 and len(hitl.pending().items) == 1
 
 
-def test_async_concurrent_decisions_one_wins(db_url: str) -> None:
+def test_async_concurrent_decisions_one_wins(store_url: str) -> None:
     """AsyncApprovals: two concurrent decisions on one request, exactly one succeeds."""
     async def run() -> None:
-        async with AsyncApprovals.open(build(), db_url) as hitl:
+        async with AsyncApprovals.open(build(), store_url) as hitl:
             started = await hitl.start("t", action("delete_record", id=1))
             rid = started.pending[0].request_id
             results = await asyncio.gather(

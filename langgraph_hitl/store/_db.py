@@ -44,6 +44,12 @@ class Backend:
     def lock_audit_chain(self) -> None:
         """Serialize appends to the audit hash chain for the rest of the transaction."""
 
+    def lock_inbox(self) -> None:
+        """Serialize inbox indexing (request sequence numbers) for the rest of the transaction.
+
+        SQLite's `BEGIN IMMEDIATE` already serializes writers; Postgres takes an advisory lock.
+        """
+
     def apply_migrations(self, migrations: Sequence[tuple[int, Sequence[str]]]) -> None:
         """Apply the migrations whose version is above the recorded one, each in its own transaction."""
         with self.transaction():

@@ -115,7 +115,10 @@ class Inbox:
         """
         now = self.clock()
         new: list[str] = []
+        if not items:
+            return new
         with self.db.transaction():
+            self.db.lock_inbox()
             for interrupt_id, ns, payload in items:
                 hitl = payload["hitl"]
                 rid = hitl["request_id"]
@@ -136,7 +139,8 @@ class Inbox:
                 first = payload["action_requests"][0]
                 self.db.execute(
                     f"INSERT INTO hitl_requests ({_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?, ?, NULL, NULL, ?)",
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?, ?, NULL, NULL, ?) "
+                    "ON CONFLICT (request_id) DO NOTHING",
                     (
                         rid, thread_id, interrupt_id, ns, hitl["node"], int(hitl.get("stage", 1)),
                         hitl["action_id"], first["name"], _args_hash(first), hitl["risk"],
@@ -147,7 +151,8 @@ class Inbox:
                 )
                 if approvers:
                     self.db.executemany(
-                        "INSERT INTO hitl_request_approvers (approver, request_id, seq) VALUES (?, ?, ?)",
+                        "INSERT INTO hitl_request_approvers (approver, request_id, seq) VALUES (?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
                         [(a, rid, seq) for a in dict.fromkeys(approvers)],
                     )
                 new.append(rid)

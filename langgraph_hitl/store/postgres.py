@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUDIT_CHAIN_LOCK_KEY",
+    "INBOX_LOCK_KEY",
     "MIGRATIONS_LOCK_KEY",
     "PostgresBackend",
     "redact_url",
@@ -55,6 +56,9 @@ MIGRATIONS_LOCK_KEY = 0x6C67_6869_746C_0001
 
 AUDIT_CHAIN_LOCK_KEY = 0x6C67_6869_746C_0002
 """`pg_advisory_xact_lock` key that serializes appends to the audit hash chain ("lghitl" + 2)."""
+
+INBOX_LOCK_KEY = 0x6C67_6869_746C_0003
+"""`pg_advisory_xact_lock` key that serializes inbox indexing and its sequence numbers ("lghitl" + 3)."""
 
 _INSTALL_HINT = 'PostgreSQL support needs psycopg: pip install "langgraph-hitl[postgres]"'
 
@@ -280,6 +284,13 @@ class PostgresBackend(Backend):
             msg = "lock_audit_chain() must be called inside backend.transaction(); outside it the lock ends at once."
             raise RuntimeError(msg)
         self.execute(f"SELECT pg_advisory_xact_lock({AUDIT_CHAIN_LOCK_KEY})")
+
+    def lock_inbox(self) -> None:
+        """Take the inbox's advisory lock until the current transaction ends (sequence numbers)."""
+        if not self._depth:
+            msg = "lock_inbox() must be called inside backend.transaction(); outside it the lock ends at once."
+            raise RuntimeError(msg)
+        self.execute(f"SELECT pg_advisory_xact_lock({INBOX_LOCK_KEY})")
 
     def apply_migrations(self, migrations: Sequence[tuple[int, Sequence[str]]]) -> None:
         """Apply pending migrations while holding a session advisory lock.

@@ -1,0 +1,324 @@
+"""The tool-call review logic `ToolGateNode` and `ToolGateMiddleware` share.
+
+Two pure steps, so both hosts can keep `interrupt()` safe:
+
+1. `assess_turn`: assess every tool call of one model turn with the policy (before any
+   interrupt; this is where an `LLMRiskClassifier` calls its model) and build the one question
+   for the risky calls. The result, a `ToolGateRecord`, is saved in state.
+2. `apply_answer`: apply a reviewer's answer to the saved record. Never raises: an answer
+   that fails validation is refused and a new question is built (ask again).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from typing_extensions import TypedDict
+
+from .._canonical import now_iso, stable_id
+from .._events import DECISION_EVENTS, decision_event_id, make_event
+from ..decisions import DecisionBatchModel, DecisionModel, validate_decision
+from ..errors import AuthorizationError, HITLError, PolicyError
+from ..policy import MODE_ORDER, Policy, stricter
+from ..types import RISK_ORDER, SYSTEM_TIMEOUT, Assessment, Decision, DecisionRecord, ReviewRequest
+
+__all__ = ["CallReview", "ToolGateRecord", "ToolReviewCore", "last_ai_message", "RESPONSE_SCHEMA"]
+
+RESPONSE_SCHEMA: Any = DecisionModel | DecisionBatchModel
+"""Checked by LangGraph before a resume value is saved: a malformed answer never sticks."""
+
+_TOOL_DECISIONS = ("approve", "edit", "reject", "respond")
+_RUNS = ("safe", "approved", "edited")
+
+
+class CallReview(TypedDict):
+    """One tool call of the turn and what the gate did with it."""
+
+    call: dict[str, Any]
+    """The model's tool call, as it asked: `{"name", "args", "id", "type"}`."""
+    action_id: str
+    """Identifies the call in decisions and audit events."""
+    assessment: Assessment
+    """The policy's assessment of the call (re-assessed after an edit)."""
+    state: Literal["safe", "pending", "approved", "edited", "rejected", "responded", "denied"]
+    """`safe` (runs without review), `pending`, `approved`, `edited`, `rejected`, `responded`, `denied`."""
+    run: dict[str, Any] | None
+    """The call that runs (the reviewer's after an edit) or awaits review; None if it never runs."""
+    approvals: list[str]
+    """Who approved it so far (critical calls need two distinct approvers)."""
+
+
+class ToolGateRecord(TypedDict):
+    """The gate's record of one model turn, kept in state under `tool_gate`."""
+
+    key: str
+    """Identifies the turn: the AI message's id and its tool-call ids."""
+    status: Literal["pending", "decided"]
+    """`pending` while a question is open, `decided` once every call is settled."""
+    calls: list[CallReview]
+    """Every tool call of the turn, in the model's order."""
+    request: ReviewRequest | None
+    """The open question (the interrupt value), or None."""
+    attempt: int
+    """How many questions were built for this turn (request ids derive from it)."""
+    requested_by: str
+    """Who proposed the calls (may not approve them)."""
+
+
+def last_ai_message(messages: Sequence[Any]) -> AIMessage | None:
+    """The most recent `AIMessage` in `messages`, or None."""
+    return next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+
+
+def turn_key(ai: AIMessage) -> str:
+    """A stable id for the turn: the message id plus its tool-call ids."""
+    return stable_id(ai.id, *[c.get("id") for c in ai.tool_calls])
+
+
+def _tool_message(call: dict[str, Any], content: str, *, ok: bool = False) -> ToolMessage:
+    return ToolMessage(content=content, name=call["name"], tool_call_id=call.get("id") or "",
+                       status="success" if ok else "error")
+
+
+def _describe(call: dict[str, Any], assessment: Assessment) -> str:
+    args = json.dumps(call["args"], sort_keys=True, default=str)
+    return f"Tool call {call['name']}({args[:500]}). {assessment['reasons'][0]}. {assessment['impact']}"
+
+
+class ToolReviewCore:
+    """Assess a turn's tool calls and apply answers; see the module docstring."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        name: str,
+        approvers: Sequence[str] | None = None,
+        timeout: float | None = None,
+        requested_by: str = "agent",
+        describe: Callable[[dict[str, Any], Assessment], str] | None = None,
+        edit_policy: Policy | None = None,
+    ) -> None:
+        if not isinstance(policy, Policy):
+            msg = f"{name} needs a Policy (or an LLMRiskClassifier), got {type(policy).__name__}."
+            raise PolicyError(msg)
+        if approvers is not None and (isinstance(approvers, str) or not approvers):
+            msg = f"approvers={approvers!r}; give a non-empty list of names, or None for the policy's."
+            raise PolicyError(msg)
+        if timeout is not None and not timeout > 0:
+            msg = f"timeout={timeout!r}; use a positive number of seconds or None."
+            raise PolicyError(msg)
+        self.policy = policy
+        self.edit_policy = edit_policy or policy
+        self.name = name
+        self.approvers = list(approvers) if approvers is not None else None
+        self.timeout = timeout
+        self.requested_by = requested_by
+        self.describe = describe or _describe
+
+    # -- step 1: before any interrupt -------------------------------------------------------------------
+
+    def assess_turn(self, ai: AIMessage, *, requester: str, thread_id: str | None,
+                    context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[dict[str, Any]]]:
+        """Assess every call of `ai`; return the record, ToolMessages for denied calls, audit events."""
+        key = turn_key(ai)
+        calls: list[CallReview] = []
+        messages: list[BaseMessage] = []
+        events: list[dict[str, Any]] = []
+        for tc in ai.tool_calls:
+            call: dict[str, Any] = {"name": tc["name"], "args": dict(tc.get("args") or {}), "id": tc.get("id"),
+                                    "type": "tool_call"}
+            assessment = self.policy.assess({"name": call["name"], "args": call["args"]})
+            if not call["id"]:
+                assessment = {**assessment, "mode": "deny",
+                              "reasons": ["tool call has no id, so its result cannot be matched to it: denied",
+                                          *assessment["reasons"]]}
+            action_id = stable_id(key, call["id"], call["name"])
+            mode = assessment["mode"]
+            state: Any = "safe" if mode in ("auto", "notify") else "denied" if mode == "deny" else "pending"
+            calls.append({"call": call, "action_id": action_id, "assessment": assessment, "state": state,
+                          "run": None if state == "denied" else call, "approvals": []})
+            action = {"name": call["name"], "args": call["args"]}
+            events.append(dict(make_event("proposed", action_id=action_id, actor=requester, thread_id=thread_id,
+                                          action=action, assessment=dict(assessment),
+                                          detail={"tool_call_id": call["id"], "mode": mode})))
+            if state == "safe":
+                events.append(dict(make_event("auto_approved" if mode == "auto" else "notified", action_id=action_id,
+                                              actor="auto", thread_id=thread_id, action=action,
+                                              assessment=dict(assessment), decision="approved")))
+            elif state == "denied":
+                events.append(dict(make_event("denied", action_id=action_id, actor="policy", thread_id=thread_id,
+                                              action=action, assessment=dict(assessment), decision="rejected",
+                                              detail={"reasons": assessment["reasons"]})))
+                messages.append(_tool_message(call, f"Not run: the approval policy denies `{call['name']}` "
+                                              f"({assessment['reasons'][0]}). Do not retry it unless the user asks."))
+        record: ToolGateRecord = {"key": key, "status": "decided", "calls": calls, "request": None, "attempt": 0,
+                                  "requested_by": requester}
+        return self._ask(record, context, refused=None), messages, events
+
+    def _call_approvers(self, c: CallReview) -> list[str] | None:
+        return self.approvers if self.approvers is not None else c["assessment"]["approvers"]
+
+    def _ask(self, record: ToolGateRecord, context: dict[str, Any], refused: str | None) -> ToolGateRecord:
+        """Record with a fresh question for the pending calls (or `decided` if none is pending)."""
+        pending = [c for c in record["calls"] if c["state"] == "pending"]
+        if not pending:
+            return {**record, "status": "decided", "request": None}
+        attempt = record["attempt"] + 1
+        worst = max(pending, key=lambda c: (RISK_ORDER[c["assessment"]["risk"]], MODE_ORDER[c["assessment"]["mode"]]))
+        lists = [self._call_approvers(c) for c in pending]
+        approvers: list[str] | None = None
+        if all(a is not None for a in lists):
+            approvers = list(dict.fromkeys(n for a in lists for n in a or ()))
+        exclude = list(dict.fromkeys([record["requested_by"], *[a for c in pending for a in c["approvals"]]]))
+        phrases = list(dict.fromkeys(c["assessment"]["verify_phrase"] for c in pending if c["assessment"]["verify_phrase"]))
+        timeouts = [c["assessment"]["timeout_s"] for c in pending if c["assessment"]["timeout_s"] is not None]
+        soft_ok = all(c["assessment"]["mode"] == "soft" and c["assessment"]["on_timeout"] == "approve" for c in pending)
+        request: ReviewRequest = {
+            "action_requests": [{"name": c["run"]["name"], "args": c["run"]["args"],  # type: ignore[index]
+                                 "description": self.describe(c["run"], c["assessment"])} for c in pending],  # type: ignore[arg-type]
+            "review_configs": [{"action_name": c["run"]["name"],  # type: ignore[index]
+                                "allowed_decisions": [d for d in c["assessment"]["allowed_decisions"]
+                                                      if d in _TOOL_DECISIONS]} for c in pending],
+            "hitl": {
+                "request_id": stable_id(record["key"], self.name, attempt),
+                "action_id": pending[0]["action_id"] if len(pending) == 1 else stable_id(record["key"], "turn"),
+                "node": self.name,
+                "stage": 2 if any(c["approvals"] for c in pending) else 1,
+                "risk": worst["assessment"]["risk"],
+                "reversibility": worst["assessment"]["reversibility"],
+                "mode": worst["assessment"]["mode"],
+                "reasons": list(dict.fromkeys(r for c in pending for r in c["assessment"]["reasons"])),
+                "approvers": approvers,
+                "exclude_approvers": exclude,
+                "requested_by": record["requested_by"],
+                "timeout_s": self.timeout if self.timeout is not None else (min(timeouts) if timeouts else None),
+                "on_timeout": "approve" if soft_ok else "reject",
+                "verify_phrase": " AND ".join(phrases) if phrases else None,
+                "impact": " ".join(dict.fromkeys(c["assessment"]["impact"] for c in pending)),
+                "context": {**context, "refused": refused, "tool_calls": [
+                    {"id": c["call"]["id"], "name": c["call"]["name"], "state": c["state"],
+                     "risk": c["assessment"]["risk"], "approvers": self._call_approvers(c)}
+                    for c in record["calls"]]},
+                "policy_version": worst["assessment"]["policy_version"],
+                "escalation_level": 0,
+            },
+        }
+        for config in request["review_configs"]:
+            if "reject" not in config["allowed_decisions"]:
+                config["allowed_decisions"].append("reject")
+        return {**record, "status": "pending", "request": request, "attempt": attempt}
+
+    # -- step 2: after interrupt() returned; never raises ------------------------------------------------
+
+    def apply_answer(self, record: ToolGateRecord, answer: Any, *, thread_id: str | None,
+                     context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],
+                                                       list[dict[str, Any]]]:
+        """Apply `answer` to the open question; return record, ToolMessages, decisions, audit events."""
+        request = record["request"]
+        assert request is not None
+        pending = [i for i, c in enumerate(record["calls"]) if c["state"] == "pending"]
+        try:
+            if (isinstance(answer, dict) and answer.get("type") in ("timeout", "escalate") and len(pending) > 1):
+                answer = {"decisions": [answer] * len(pending)}  # the runner answers a whole request at once
+            decisions = validate_decision(answer, request)
+            self._check_per_call(record, pending, decisions)
+            return self._apply(record, pending, decisions, thread_id=thread_id, context=context)
+        except Exception as exc:  # never raise after interrupt(): refuse and ask again
+            error = str(exc) if isinstance(exc, HITLError) else f"{type(exc).__name__}: {exc}"
+            return self._refuse(record, answer, error, thread_id=thread_id, context=context)
+
+    def _check_per_call(self, record: ToolGateRecord, pending: list[int], decisions: list[Decision]) -> None:
+        for i, decision in zip(pending, decisions, strict=True):
+            c = record["calls"][i]
+            allowed = self._call_approvers(c)
+            who = decision.get("approver")
+            if decision["type"] in ("approve", "edit") and allowed is not None and who not in allowed:
+                msg = (f"{who!r} may not approve tool call {c['call']['name']!r} (id {c['call']['id']}); "
+                       f"its approvers: {', '.join(allowed)}. Reject it, or ask one of them.")
+                raise AuthorizationError(msg)
+
+    def _refuse(self, record: ToolGateRecord, answer: Any, error: str, *, thread_id: str | None,
+                context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],
+                                                  list[dict[str, Any]]]:
+        hitl = record["request"]["hitl"]  # type: ignore[index]
+        approver = answer.get("approver") if isinstance(answer, dict) else None
+        who = approver if isinstance(approver, str) else None
+        rec: DecisionRecord = {"request_id": hitl["request_id"], "action_id": hitl["action_id"], "node": self.name,
+                               "stage": hitl["stage"], "type": "invalid", "approver": who, "message": error,
+                               "edited_action": None, "effect": "refused", "decided_at": now_iso()}
+        event = make_event("refused", action_id=hitl["action_id"], actor=who or "unknown", thread_id=thread_id,
+                           request_id=hitl["request_id"], decision="refused", detail={"message": error, "node": self.name},
+                           event_id=decision_event_id(hitl["action_id"], hitl["request_id"], "invalid"))
+        return self._ask(record, context, refused=error), [], [rec], [dict(event)]
+
+    def _apply(self, record: ToolGateRecord, pending: list[int], decisions: list[Decision], *,
+               thread_id: str | None, context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage],
+                                                                      list[DecisionRecord], list[dict[str, Any]]]:
+        hitl = record["request"]["hitl"]  # type: ignore[index]
+        calls = [dict(c) for c in record["calls"]]
+        messages: list[BaseMessage] = []
+        records: list[DecisionRecord] = []
+        events: list[dict[str, Any]] = []
+        for i, decision in zip(pending, decisions, strict=True):
+            c: Any = calls[i]
+            kind, who, message = decision["type"], decision.get("approver"), decision.get("message")
+            shown = c["run"]
+            detail: dict[str, Any] = {"tool_call_id": c["call"]["id"], "node": self.name, "message": message}
+            if kind == "approve" or (kind == "timeout" and hitl["on_timeout"] == "approve"):
+                c["approvals"] = [*c["approvals"], who]
+                enough = len(c["approvals"]) >= max(1, c["assessment"]["required_approvals"])
+                effect = "approved"
+                c["state"] = ("edited" if shown != c["call"] else "approved") if enough else "pending"
+            elif kind == "edit":
+                effect = self._edit(c, decision, detail)
+                if effect == "rejected":
+                    messages.append(_tool_message(c["call"], f"Not run: the reviewer's edit of `{c['call']['name']}` "
+                                                  f"is denied by the approval policy ({c['assessment']['reasons'][0]})."))
+            elif kind == "respond":
+                effect, c["state"], c["run"] = "responded", "responded", None
+                messages.append(_tool_message(c["call"], message or "", ok=True))
+            else:  # reject, a timeout that fails closed, an escalation the gate cannot follow
+                effect = "timed_out" if kind in ("timeout", "escalate") else "rejected"
+                c["state"], c["run"] = "rejected", None
+                why = (f"nobody approved it in time ({who})" if effect == "timed_out"
+                       else f"a reviewer ({who}) rejected it" + (f" with reason: {message}" if message else ""))
+                messages.append(_tool_message(c["call"], f"Not run: {why}. Do not retry the call to "
+                                              f"`{c['call']['name']}` unless the user asks."))
+            records.append({"request_id": hitl["request_id"], "action_id": c["action_id"], "node": self.name,
+                            "stage": hitl["stage"], "type": kind, "approver": who, "message": message,
+                            "edited_action": decision.get("edited_action"), "effect": effect, "decided_at": now_iso()})
+            events.append(dict(make_event(
+                DECISION_EVENTS.get(kind, kind), action_id=c["action_id"], actor=who or SYSTEM_TIMEOUT,
+                thread_id=thread_id, action={"name": shown["name"], "args": shown["args"]}, assessment=dict(c["assessment"]),
+                request_id=hitl["request_id"], decision=effect, detail=detail,
+                event_id=decision_event_id(c["action_id"], hitl["request_id"], kind))))
+        return self._ask({**record, "calls": calls}, context, refused=None), messages, records, events  # type: ignore[typeddict-item]
+
+    def _edit(self, c: Any, decision: Decision, detail: dict[str, Any]) -> str:
+        edited = decision["edited_action"]
+        assert edited is not None
+        new_call = {**c["call"], "name": edited["name"], "args": edited["args"]}
+        new = self.edit_policy.assess({"name": edited["name"], "args": edited["args"]})
+        detail["edited_to"] = {"name": edited["name"], "args": edited["args"]}
+        if new["mode"] == "deny":
+            c["assessment"], c["state"], c["run"] = new, "denied", None
+            return "rejected"
+        if stricter(c["assessment"], new):  # a riskier call than the one approved: ask again, from scratch
+            c["assessment"], c["run"], c["state"], c["approvals"] = new, new_call, "pending", []
+            detail["rereview"] = True
+            return "rereview"
+        c["run"] = new_call
+        c["approvals"] = [*c["approvals"], decision.get("approver")]
+        enough = len(c["approvals"]) >= max(1, c["assessment"]["required_approvals"])
+        c["state"] = "edited" if enough else "pending"
+        return "edited"
+
+    @staticmethod
+    def runnable(record: ToolGateRecord, answered: set[str]) -> list[dict[str, Any]]:
+        """The calls to execute now: safe, approved or edited, without a ToolMessage yet."""
+        return [c["run"] for c in record["calls"]
+                if c["state"] in _RUNS and c["run"] is not None and c["run"].get("id") not in answered]

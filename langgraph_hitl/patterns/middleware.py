@@ -1,0 +1,232 @@
+"""`ToolGateMiddleware`: the tool gate for agents built with langchain's `create_agent`.
+
+Needs `langchain` (extra `openai`, or `pip install langchain`). Same policy, same question,
+same answers as `ToolGateNode`; the hooks split the work so `interrupt()` stays safe:
+
+- `wrap_model_call` assesses the new turn's tool calls right after the model answers (no
+  interrupt there, so an `LLMRiskClassifier` is called once per turn) and saves the record;
+- `after_model` asks ONCE about the risky calls and applies the answer. An answer that fails
+  the request's rules is refused and asked again inside the same hook (the k-th interrupt of
+  the node; LangGraph replays the earlier answers in order on resume), so nothing raises after
+  `interrupt()`. Edits are re-assessed with the deterministic base policy, so a replay gives
+  the same questions;
+- rejected, answered and denied calls get a `ToolMessage`, so the agent's router sends only
+  the approved calls to the tools; `wrap_tool_call` runs an edited call as the reviewer wrote
+  it and tells the model so.
+
+Example:
+    ```python
+    from langchain.agents import create_agent
+    from langgraph_hitl.patterns import ToolGateMiddleware
+
+    agent = create_agent(model, tools, middleware=[ToolGateMiddleware(policy)], checkpointer=saver)
+    result = agent.invoke({"messages": [("user", "Clean up the CRM")]}, config)   # pauses once
+    agent.invoke(Command(resume={"decisions": [{"type": "approve", "approver": "alice"}]}), config)
+    ```
+"""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+from langchain.agents.middleware import AgentMiddleware, AgentState, ExtendedModelResponse, ModelResponse
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.config import get_config
+from langgraph.types import Command, interrupt
+from typing_extensions import NotRequired
+
+from ..errors import PolicyError
+from ..nodes._common import thread_id_of
+from ..policy import Policy
+from ..types import Assessment, AuditEvent, DecisionRecord
+from ._toolcalls import RESPONSE_SCHEMA, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
+from .llm import LLMRiskClassifier
+from .toolgate import EDIT_NOTICE
+
+__all__ = ["ToolGateAgentState", "ToolGateMiddleware"]
+
+
+class ToolGateAgentState(AgentState[Any]):
+    """`create_agent`'s state plus the gate's keys."""
+
+    tool_gate: NotRequired[ToolGateRecord]
+    """The gate's record of the current turn."""
+    decisions: NotRequired[Annotated[list[DecisionRecord], operator.add]]
+    """Every answer the gate received, including refused ones."""
+    audit_trail: NotRequired[Annotated[list[AuditEvent], operator.add]]
+    """Audit events: proposed, auto_approved, approved, edited, rejected, refused, ..."""
+
+
+def _thread_id() -> str | None:
+    try:
+        return thread_id_of(get_config())
+    except RuntimeError:
+        return None
+
+
+def _context(messages: Sequence[Any]) -> dict[str, Any]:
+    task = next((m.content for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+    return {"task": task[:500] if isinstance(task, str) else None}
+
+
+class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
+    """Approve an agent's risky tool calls with a policy: one question per model turn.
+
+    Args:
+        policy: A `Policy` (or `LLMRiskClassifier`) deciding which calls are safe.
+        approvers: Who may decide every call (default: each call's policy requirement).
+        timeout: Seconds a reviewer has (default: the shortest of the risky calls').
+        requested_by: Who proposes the calls (may never approve them).
+        describe: `describe(call, assessment) -> str`, the text reviewers see for a call.
+        edit_notice: Prepended to an edited call's result (`{name}`, `{args}` are filled in);
+            None adds nothing.
+        max_asks: Questions per turn before the gate gives up and rejects the rest (fail closed).
+
+    Raises:
+        PolicyError: A bad option.
+    """
+
+    state_schema = ToolGateAgentState
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        approvers: Sequence[str] | None = None,
+        timeout: float | None = None,
+        requested_by: str = "agent",
+        describe: Callable[[dict[str, Any], Assessment], str] | None = None,
+        edit_notice: str | None = EDIT_NOTICE,
+        max_asks: int = 10,
+    ) -> None:
+        super().__init__()
+        if not isinstance(max_asks, int) or max_asks < 1:
+            msg = f"max_asks={max_asks!r}; use a positive whole number (default 10)."
+            raise PolicyError(msg)
+        base = policy.base_policy if isinstance(policy, LLMRiskClassifier) else policy
+        self.core = ToolReviewCore(policy, name="tool_gate", approvers=approvers, timeout=timeout,
+                                   requested_by=requested_by, describe=describe, edit_policy=base)
+        self.edit_notice = edit_notice
+        self.max_asks = max_asks
+
+    # -- the model node: assess the new turn (no interrupt here) ---------------------------------------
+
+    def _assess(self, response: Any, state: dict[str, Any]) -> Any:
+        inner = response.model_response if isinstance(response, ExtendedModelResponse) else response
+        if isinstance(inner, AIMessage):
+            inner = ModelResponse(result=[inner])
+        ai = last_ai_message(inner.result)
+        if ai is None or not ai.tool_calls:
+            return response
+        if ai.id is None:  # the key needs a stable id; this node has no interrupt, so a random one is fine
+            ai.id = f"hitl-{uuid.uuid4()}"
+        record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, thread_id=_thread_id(),
+                                                  context=_context(state.get("messages") or []))
+        update: dict[str, Any] = {"tool_gate": record, "audit_trail": events}
+        if isinstance(response, ExtendedModelResponse) and response.command is not None:
+            update = {**dict(response.command.update or {}), **update}
+        return ExtendedModelResponse(model_response=inner, command=Command(update=update))
+
+    def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        """Call the model, then assess the tool calls it asked for."""
+        return self._assess(handler(request), request.state)
+
+    async def awrap_model_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Async twin of `wrap_model_call`."""
+        return self._assess(await handler(request), request.state)
+
+    # -- after the model: ask once, apply the answer -------------------------------------------------------
+
+    def after_model(self, state: ToolGateAgentState, runtime: Any) -> dict[str, Any] | None:
+        """Ask about the risky calls of the last turn and apply the answer."""
+        messages = state.get("messages") or []
+        ai = last_ai_message(messages)
+        if ai is None or not ai.tool_calls:
+            return None
+        thread_id, context = _thread_id(), _context(messages)
+        record: ToolGateRecord | None = state.get("tool_gate")
+        out: dict[str, Any] = {"messages": [], "decisions": [], "audit_trail": []}
+        if record is None or record["key"] != turn_key(ai):  # the turn came from elsewhere: assess it here
+            record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, thread_id=thread_id,
+                                                      context=context)
+            out["audit_trail"] += events
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        out["messages"] += [_denied(c) for c in record["calls"] if c["state"] == "denied" and c["call"]["id"] not in answered]
+        asks = 0
+        while record["status"] == "pending" and asks < self.max_asks:
+            answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
+            asks += 1
+            record, msgs, decisions, events = self.core.apply_answer(record, answer, thread_id=thread_id, context=context)
+            out["messages"] += msgs
+            out["decisions"] += decisions
+            out["audit_trail"] += events
+        if record["status"] == "pending":  # too many refused answers: fail closed
+            calls = []
+            for c in record["calls"]:
+                if c["state"] == "pending":
+                    c = {**c, "state": "rejected", "run": None}
+                    out["messages"].append(ToolMessage(
+                        content=f"Not run: no valid approval after {self.max_asks} questions.",
+                        name=c["call"]["name"], tool_call_id=c["call"]["id"], status="error"))
+                calls.append(c)
+            record = {**record, "calls": calls, "status": "decided", "request": None}
+        out["tool_gate"] = record
+        return out
+
+    async def aafter_model(self, state: ToolGateAgentState, runtime: Any) -> dict[str, Any] | None:
+        """Async twin of `after_model`."""
+        return self.after_model(state, runtime)
+
+    # -- the tools node: run what the reviewer approved --------------------------------------------------
+
+    def _prepare(self, request: Any) -> tuple[Any, dict[str, Any] | None] | ToolMessage:
+        state = request.state if isinstance(request.state, dict) else {}
+        record: ToolGateRecord | None = state.get("tool_gate")
+        call_id = request.tool_call.get("id")
+        calls = record["calls"] if record else []
+        entry = next((c for c in calls if c["call"]["id"] == call_id), None)
+        if entry is None or entry["state"] not in ("safe", "approved", "edited") or entry["run"] is None:
+            return ToolMessage(content="Not run: this call was not approved by the tool gate.",
+                               name=request.tool_call["name"], tool_call_id=call_id or "", status="error")
+        if entry["state"] != "edited":
+            return request, None
+        run = entry["run"]
+        call = {**request.tool_call, "name": run["name"], "args": run["args"]}
+        if run["name"] == request.tool_call["name"]:
+            return request.override(tool_call=call), run
+        tools = getattr(request.runtime, "tools", None) or []
+        tool = next((t for t in tools if getattr(t, "name", None) == run["name"]), None)
+        if tool is None:
+            return ToolMessage(content=f"Not run: the reviewer's edit names tool {run['name']!r}, which this agent "
+                               "does not have.", name=run["name"], tool_call_id=call_id or "", status="error")
+        return request.override(tool_call=call, tool=tool), run
+
+    def _annotate(self, result: Any, run: dict[str, Any] | None) -> Any:
+        if run is None or not self.edit_notice or not isinstance(result, ToolMessage):
+            return result
+        note = self.edit_notice.format(name=run["name"], args=run["args"])
+        content = result.content if isinstance(result.content, str) else str(result.content)
+        return result.model_copy(update={"content": f"{note}\n\nTool response:\n{content}"})
+
+    def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        """Run only gated-and-approved calls; run edits as the reviewer wrote them."""
+        prepared = self._prepare(request)
+        if isinstance(prepared, ToolMessage):
+            return prepared
+        return self._annotate(handler(prepared[0]), prepared[1])
+
+    async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Async twin of `wrap_tool_call`."""
+        prepared = self._prepare(request)
+        if isinstance(prepared, ToolMessage):
+            return prepared
+        return self._annotate(await handler(prepared[0]), prepared[1])
+
+
+def _denied(c: Any) -> BaseMessage:
+    return ToolMessage(content=f"Not run: the approval policy denies `{c['call']['name']}` "
+                       f"({c['assessment']['reasons'][0]}). Do not retry it unless the user asks.",
+                       name=c["call"]["name"], tool_call_id=c["call"]["id"] or "", status="error")

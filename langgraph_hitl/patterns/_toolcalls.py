@@ -16,12 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from .._canonical import now_iso, stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, validate_decision
-from ..errors import AuthorizationError, HITLError, PolicyError
+from ..errors import AuthorizationError, DecisionError, HITLError, PolicyError
 from ..policy import MODE_ORDER, Policy, stricter
 from ..types import RISK_ORDER, SYSTEM_TIMEOUT, Assessment, Decision, DecisionRecord, ReviewRequest
 
@@ -85,7 +86,10 @@ def _tool_message(call: dict[str, Any], content: str, *, ok: bool = False) -> To
 
 def _describe(call: dict[str, Any], assessment: Assessment) -> str:
     args = json.dumps(call["args"], sort_keys=True, default=str)
-    return f"Tool call {call['name']}({args[:500]}). {assessment['reasons'][0]}. {assessment['impact']}"
+    text = f"Tool call {call['name']}({args[:500]}). {assessment['reasons'][0]}. {assessment['impact']}"
+    if assessment["verify_phrase"]:
+        text += f" To approve, type {assessment['verify_phrase']!r}."
+    return text
 
 
 class ToolReviewCore:
@@ -197,11 +201,14 @@ class ToolReviewCore:
                 "requested_by": record["requested_by"],
                 "timeout_s": self.timeout if self.timeout is not None else (min(timeouts) if timeouts else None),
                 "on_timeout": "approve" if soft_ok else "reject",
-                "verify_phrase": " AND ".join(phrases) if phrases else None,
+                # One call: the runner checks its phrase. Several: each decision is checked against its own call's
+                # phrase (`_check_per_call`), so approving an email never needs a delete's phrase.
+                "verify_phrase": phrases[0] if len(pending) == 1 and phrases else None,
                 "impact": " ".join(dict.fromkeys(c["assessment"]["impact"] for c in pending)),
                 "context": {**context, "refused": refused, "tool_calls": [
                     {"id": c["call"]["id"], "name": c["call"]["name"], "state": c["state"],
-                     "risk": c["assessment"]["risk"], "approvers": self._call_approvers(c)}
+                     "risk": c["assessment"]["risk"], "approvers": self._call_approvers(c),
+                     "verify_phrase": c["assessment"]["verify_phrase"]}
                     for c in record["calls"]]},
                 "policy_version": worst["assessment"]["policy_version"],
                 "escalation_level": 0,
@@ -222,7 +229,9 @@ class ToolReviewCore:
         assert request is not None
         pending = [i for i, c in enumerate(record["calls"]) if c["state"] == "pending"]
         try:
-            if (isinstance(answer, dict) and answer.get("type") in ("timeout", "escalate") and len(pending) > 1):
+            if isinstance(answer, BaseModel):  # what interrupt() returns after checking RESPONSE_SCHEMA
+                answer = answer.model_dump(exclude_none=True)
+            if isinstance(answer, dict) and answer.get("type") in ("timeout", "escalate") and len(pending) > 1:
                 answer = {"decisions": [answer] * len(pending)}  # the runner answers a whole request at once
             decisions = validate_decision(answer, request)
             self._check_per_call(record, pending, decisions)
@@ -236,10 +245,18 @@ class ToolReviewCore:
             c = record["calls"][i]
             allowed = self._call_approvers(c)
             who = decision.get("approver")
-            if decision["type"] in ("approve", "edit") and allowed is not None and who not in allowed:
+            if decision["type"] not in ("approve", "edit"):
+                continue
+            if allowed is not None and who not in allowed:
                 msg = (f"{who!r} may not approve tool call {c['call']['name']!r} (id {c['call']['id']}); "
                        f"its approvers: {', '.join(allowed)}. Reject it, or ask one of them.")
                 raise AuthorizationError(msg)
+            phrase = c["assessment"]["verify_phrase"]
+            if phrase is not None and decision.get("verify") != phrase:
+                msg = (f"Confirmation phrase for tool call {c['call']['name']!r} (id {c['call']['id']}) "
+                       f"{'missing' if decision.get('verify') is None else 'does not match'}: type exactly {phrase!r} "
+                       "in that call's decision.")
+                raise DecisionError(msg)
 
     def _refuse(self, record: ToolGateRecord, answer: Any, error: str, *, thread_id: str | None,
                 context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],

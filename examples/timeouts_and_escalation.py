@@ -15,7 +15,15 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from langgraph_hitl import Approvals, AuthorizationError, HITLState, Policy, Requirement, Rule, add_approval_flow
+from langgraph_hitl import (
+    Approvals,
+    AuthorizationError,
+    HITLState,
+    Policy,
+    Requirement,
+    Rule,
+    add_approval_flow,
+)
 from langgraph_hitl.testing import FakeClock
 
 

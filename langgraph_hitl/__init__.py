@@ -62,7 +62,48 @@ _EXPORTS: dict[str, str] = {
     "PendingRequest": "approvals",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "ActionRequest",
+    "Approvals",
+    "Assessment",
+    "AsyncApprovals",
+    "AuditEvent",
+    "AuditIntegrityError",
+    "AuditLog",
+    "AuditNode",
+    "AuthorizationError",
+    "CheckpointerError",
+    "ClassifyAndGateNode",
+    "ConfidenceBands",
+    "ConflictError",
+    "Decision",
+    "DecisionError",
+    "DecisionRecord",
+    "ExecuteNode",
+    "GateMode",
+    "HITLError",
+    "HITLState",
+    "NotPendingError",
+    "PendingRequest",
+    "Policy",
+    "PolicyError",
+    "Requirement",
+    "Reversibility",
+    "ReviewNode",
+    "ReviewRequest",
+    "Risk",
+    "Rule",
+    "SecondReviewNode",
+    "Store",
+    "ThreadStateError",
+    "__version__",
+    "add_approval_flow",
+    "aopen_checkpointer",
+    "open_checkpointer",
+    "open_store",
+    "review_condition",
+    "risk_condition",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -114,7 +155,7 @@ if TYPE_CHECKING:
         Decision,
         DecisionRecord,
         GateMode,
-        ReviewRequest,
         Reversibility,
+        ReviewRequest,
         Risk,
     )

@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ._canonical import iso
 from ._events import DECISION_EVENTS, decision_event_id, make_event
@@ -107,11 +107,11 @@ class RecoveryReport:
 
 def interrupt_items(state: Any) -> list[tuple[str, str, ReviewRequest]]:
     """The paused questions in a `StateSnapshot` that carry langgraph-hitl's payload."""
-    items = []
+    items: list[tuple[str, str, ReviewRequest]] = []
     for intr in getattr(state, "interrupts", ()) or ():
         value = intr.value
         if isinstance(value, dict) and isinstance(value.get("hitl"), dict) and "action_requests" in value:
-            items.append((intr.id, "", value))
+            items.append((str(intr.id), "", cast(ReviewRequest, value)))
     return items
 
 
@@ -271,7 +271,7 @@ class _Core:
         """The thread's audit events, oldest first."""
         return self.store.audit.query(thread_id=thread_id)
 
-    def stats(self, **kwargs: Any) -> dict[str, Any]:
+    def stats(self, **kwargs: Any) -> Any:
         """Approval metrics per gate, action and approver (see `store.metrics.compute_stats`)."""
         from .store.metrics import compute_stats
 

@@ -26,8 +26,8 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointerError
 from ._sqlite import connect_sqlite, sqlite_path_from_url
+from .errors import CheckpointerError
 
 __all__ = ["aopen_checkpointer", "open_checkpointer", "redact"]
 
@@ -103,7 +103,7 @@ def open_checkpointer(url: str = "sqlite:///hitl.db", *, pool_size: int | None =
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         conn = connect_sqlite(_sqlite_path(url))
-        conn.isolation_level = ""  # SqliteSaver manages its own transactions with commit()
+        conn.isolation_level = "DEFERRED"  # SqliteSaver manages its own transactions with commit()
         try:
             saver = SqliteSaver(conn)
             try:

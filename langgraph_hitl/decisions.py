@@ -107,7 +107,7 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
         if not isinstance(value, str) or len(value) > MAX_TEXT:
             msg = f"Decision field {key!r} must be text of at most {MAX_TEXT} characters, got {_short(value)}."
             raise DecisionError(msg)
-        out[key] = value  # type: ignore[literal-required]
+        out[key] = value
     edited = raw.get("edited_action")
     if kind == "edit":
         out["edited_action"] = _check_edited(edited)
@@ -172,7 +172,7 @@ def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None 
         )
         raise DecisionError(msg)
     out = []
-    for item, config in zip(items, request["review_configs"]):
+    for item, config in zip(items, request["review_configs"], strict=False):
         decision = normalize_decision(item, approver=approver)
         _check_allowed(decision, request, config["allowed_decisions"])
         out.append(decision)

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from graphs import action, build
 from langgraph_hitl import (
     Approvals,
     AsyncApprovals,
@@ -18,6 +17,8 @@ from langgraph_hitl import (
     ThreadStateError,
 )
 from langgraph_hitl.testing import FakeClock, ScriptedReviewer
+
+from graphs import action, build
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from graphs import action, build, count_effects
 from langgraph_hitl import Approvals
+
+from graphs import action, build, count_effects
 
 TESTS = Path(__file__).resolve().parent
 WORKER = str(TESTS / "worker.py")

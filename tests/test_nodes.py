@@ -12,9 +12,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
-from graphs import HANDLERS, action, build, policy
 from langgraph_hitl import ReviewNode, add_approval_flow, open_checkpointer
 from langgraph_hitl.errors import PolicyError
+
+from graphs import HANDLERS, action, build, policy
 
 
 def cfg(thread: str = "t") -> dict[str, Any]:

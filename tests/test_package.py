@@ -16,6 +16,7 @@ def test_all_exports_resolve() -> None:
     for name in langgraph_hitl.__all__:
         assert getattr(langgraph_hitl, name) is not None, name
     assert langgraph_hitl.__all__ == sorted(langgraph_hitl.__all__)
+    assert set(langgraph_hitl.__all__) == {*langgraph_hitl._EXPORTS, "__version__"}
 
 
 def test_unknown_attribute_is_attribute_error() -> None:

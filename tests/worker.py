@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from graphs import build  # noqa: E402
-
 from langgraph_hitl import Approvals, HITLError  # noqa: E402
 from langgraph_hitl._runner import _Core  # noqa: E402
 from langgraph_hitl.store.inbox import Inbox  # noqa: E402
+
+from graphs import build  # noqa: E402
 
 
 def die() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from langgraph.graph import StateGraph
@@ -18,6 +18,15 @@ __all__ = ["add_approval_flow", "FLOW_NODES"]
 
 FLOW_NODES = ("classify_and_gate", "review", "second_review", "execute", "audit")
 """The node names `add_approval_flow` adds (with its `prefix` in front)."""
+
+
+def _node(node: Any) -> Any:
+    """Nodes are callables on the user's state type, which this module cannot name."""
+    return node
+
+
+def _paths(mapping: dict[str, str]) -> dict[Hashable, str]:
+    return {key: value for key, value in mapping.items()}
 
 
 def add_approval_flow(
@@ -77,21 +86,22 @@ def add_approval_flow(
     if source not in builder.nodes:
         msg = f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
         raise PolicyError(msg)
-    builder.add_node(names["classify_and_gate"], ClassifyAndGateNode(
-        policy, action_key=action_key, requested_by=requested_by, name=names["classify_and_gate"]))
-    builder.add_node(names["review"], ReviewNode(approvers=approvers, policy=policy, name=names["review"],
-                                                 action_key=action_key))
-    builder.add_node(names["second_review"], SecondReviewNode(approvers=second_approvers, policy=policy,
-                                                              name=names["second_review"], action_key=action_key))
-    builder.add_node(names["execute"], ExecuteNode(handlers, ledger=store, action_key=action_key, name=names["execute"]))
-    builder.add_node(names["audit"], AuditNode(store, name=names["audit"]))
+    builder.add_node(names["classify_and_gate"], _node(ClassifyAndGateNode(
+        policy, action_key=action_key, requested_by=requested_by, name=names["classify_and_gate"])))
+    builder.add_node(names["review"], _node(ReviewNode(approvers=approvers, policy=policy, name=names["review"],
+                                                       action_key=action_key)))
+    builder.add_node(names["second_review"], _node(SecondReviewNode(
+        approvers=second_approvers, policy=policy, name=names["second_review"], action_key=action_key)))
+    builder.add_node(names["execute"], _node(ExecuteNode(handlers, ledger=store, action_key=action_key,
+                                                        name=names["execute"])))
+    builder.add_node(names["audit"], _node(AuditNode(store, name=names["audit"])))
     builder.add_edge(source, names["classify_and_gate"])
     builder.add_conditional_edges(names["classify_and_gate"], risk_condition,
-                                  {"execute": names["execute"], "review": names["review"], "audit": names["audit"]})
-    review_map = {
+                                  _paths({"execute": names["execute"], "review": names["review"], "audit": names["audit"]}))
+    review_map = _paths({
         "review": names["review"], "second_review": names["second_review"], "execute": names["execute"],
         "audit": names["audit"], "revise": revise_to or source,
-    }
+    })
     builder.add_conditional_edges(names["review"], review_condition, review_map)
     builder.add_conditional_edges(names["second_review"], review_condition, review_map)
     builder.add_edge(names["execute"], names["audit"])

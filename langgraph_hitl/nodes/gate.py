@@ -72,7 +72,7 @@ class ClassifyAndGateNode:
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         thread_id = thread_id_of(config)
-        raw = state.get(self.action_key)
+        raw: Any = state.get(self.action_key)
         problem = _malformed(raw, self.action_key)
         if problem is not None:
             action: ActionRequest = {"name": str(raw.get("name")) if isinstance(raw, dict) else "<malformed>", "args": {}}

@@ -251,12 +251,13 @@ class ReviewNode:
         if description:
             new_action["description"] = description
         update["action"] = new_action
+        new: Any
         if self.policy is None:
             new = {**old, "action_name": new_action["name"], "reasons": ["edited without a policy: reviewed again"]}
             needs_review = True
         else:
             new = self.policy.assess(new_action)
-            needs_review = stricter(old, new)  # type: ignore[arg-type]
+            needs_review = stricter(old, new)
         detail["edited_to"] = {"name": new_action["name"], "args": new_action["args"]}
         if new["mode"] == "deny":
             update["assessment"] = new

@@ -1,0 +1,31 @@
+"""The web inbox (extra `web`): server-rendered pages for reviewers and a JSON API for tools.
+
+Install with `pip install "langgraph-hitl[web]"`, then:
+
+```python
+import uvicorn
+from langgraph_hitl.web import create_app
+
+app = create_app(db="sqlite:///hitl.db", graph="examples/quickstart.py:build_graph",
+                 approvers="tokens.txt")  # lines of 'alice:<token>'
+uvicorn.run(app, host="127.0.0.1", port=8000)
+```
+
+Pages: `/` (pending), `/requests/{id}` (detail and decision forms), `/audit`, `/metrics`,
+`/links/{token}` (one-time approval links). API: `/api/requests`, `/api/requests/{id}`,
+`/api/requests/{id}/decision`, `/api/audit`, `/api/stats`, documented at `/api/docs`.
+"""
+
+from __future__ import annotations
+
+try:
+    import fastapi  # noqa: F401
+    import jinja2  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    msg = f'The web inbox needs the [web] extra: pip install "langgraph-hitl[web]" ({exc.name} is missing).'
+    raise ImportError(msg) from exc
+
+from .app import SESSION_COOKIE, create_app
+from .auth import hash_token, load_approvers
+
+__all__ = ["SESSION_COOKIE", "create_app", "hash_token", "load_approvers"]

@@ -1,0 +1,168 @@
+"""The JSON API under `/api`, mirroring the pages; authenticated with `Authorization: Bearer <token>`.
+
+Errors answer `{"detail": "<message>", "error": "<ErrorClass>"}`: 400 for a malformed or
+disallowed decision, 401 without a valid token, 403 when the caller may not decide the
+request, 404 for an unknown request, 409 when it is no longer pending or another decision won.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from ..decisions import DecisionBatchModel, DecisionModel
+from ..errors import AuthorizationError, ConflictError, DecisionError, HITLError, NotPendingError
+from .deps import api_user, state_of
+from .service import ReadOnlyInboxError
+
+__all__ = ["router"]
+
+
+class Problem(BaseModel):
+    """An error answer."""
+
+    detail: str
+    """What was wrong and how to fix it."""
+    error: str
+    """The error's class, e.g. `AuthorizationError`."""
+
+
+class RequestPage(BaseModel):
+    """A page of pending requests, newest first."""
+
+    items: list[dict[str, Any]]
+    """`PendingRequest.to_dict()` of each request: ids, action, risk, approvers, deadline, payload."""
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""
+
+
+class DecisionOutcome(BaseModel):
+    """Where things stand after a decision."""
+
+    request: dict[str, Any]
+    """The decided request (`status` is `resumed` once the graph took the answer)."""
+    thread_id: str
+    """The request's thread."""
+    thread_status: Literal["paused", "done"]
+    """`done` when the run finished, `paused` when it waits for another decision."""
+    outcome: str | None
+    """The run's `status` value (e.g. `executed`, `rejected`), when it has one."""
+    pending: list[str]
+    """Request ids the thread now waits on."""
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": text} for code, text in (
+        (400, "Malformed or disallowed decision"), (401, "Missing or unknown bearer token"),
+        (403, "The caller may not decide this request"), (404, "No such request"),
+        (409, "The request is no longer pending, or another decision won"),
+    )
+}
+
+router = APIRouter(prefix="/api", tags=["approvals"], responses={401: _ERRORS[401]})
+Approver = Annotated[str, Depends(api_user)]
+_STATUS: dict[type[HITLError], int] = {DecisionError: 400, AuthorizationError: 403, ConflictError: 409, ReadOnlyInboxError: 503}
+
+
+def _problem(exc: HITLError | ValueError, status: int) -> JSONResponse:
+    return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
+
+
+@router.get("/requests", response_model=RequestPage, responses={400: _ERRORS[400]})
+def list_requests(
+    request: Request, approver: Approver,
+    risk: Annotated[Literal["low", "medium", "high", "critical"] | None, Query()] = None,
+    mine: Annotated[bool, Query(description="Only requests the caller may decide.")] = False,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    """Pending requests, newest first (paginate with `next_cursor`)."""
+    try:
+        page = state_of(request).inbox.pending(approver=approver if mine else None, risk=risk, limit=limit,
+                                                cursor=cursor)
+    except ValueError as exc:
+        return _problem(exc, 400)
+    return {"items": [r.to_dict() for r in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/requests/{request_id}", responses={404: _ERRORS[404]})
+def get_request(request: Request, request_id: str, approver: Approver) -> Any:
+    """One request, whatever its status, with its thread's audit history."""
+    service = state_of(request).inbox
+    try:
+        req = service.get(request_id)
+    except NotPendingError as exc:
+        return _problem(exc, 404)
+    return {**req.to_dict(), "history": service.history(req.thread_id),
+            "may_decide": req.status == "pending" and service.refusal(req, approver) is None}
+
+
+@router.post("/requests/{request_id}/decision", response_model=DecisionOutcome,
+             responses={code: _ERRORS[code] for code in (400, 403, 404, 409)})
+def decide(
+    request: Request, request_id: str, approver: Approver,
+    decision: Annotated[DecisionModel | DecisionBatchModel, Body(openapi_examples={
+        "approve": {"value": {"type": "approve"}},
+        "verify": {"summary": "approve a verify gate", "value": {"type": "approve", "verify": "DELETE 4821"}},
+        "edit": {"value": {"type": "edit", "edited_action": {"name": "send_email", "args": {"to": "ops@x.test"}}}},
+        "reject": {"value": {"type": "reject", "message": "Wrong customer."}},
+    })],
+) -> Any:
+    """Decide a pending request as the caller (the token's approver; an `approver` field must match it)."""
+    service = state_of(request).inbox
+    try:
+        req = service.get(request_id)
+    except NotPendingError as exc:
+        return _problem(exc, 404)
+    if req.status != "pending":
+        return _problem(NotPendingError(f"Request {req.request_id} is {req.status}, not pending."), 409)
+    try:
+        result = service.decide(req.request_id, decision.model_dump(exclude_none=True), approver=approver)
+    except NotPendingError as exc:
+        return _problem(exc, 409)
+    except HITLError as exc:
+        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        return _problem(exc, status)
+    outcome = result.values.get("status")
+    return {"request": service.get(req.request_id).to_dict(), "thread_id": result.thread_id,
+            "thread_status": result.status, "outcome": outcome if isinstance(outcome, str) else None,
+            "pending": [p.request_id for p in result.pending]}
+
+
+@router.get("/audit")
+def audit(
+    request: Request, approver: Approver,
+    thread_id: str | None = None, request_id: str | None = None, actor: str | None = None,
+    event: str | None = None, action: str | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601 time")] = None,
+    until: Annotated[str | None, Query(description="ISO 8601 time")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    verify: Annotated[bool, Query(description="Also recompute the hash chain.")] = False,
+) -> Any:
+    """Audit events matching every filter, newest first; `verify=true` adds the chain's status."""
+    service = state_of(request).inbox
+    try:
+        filters = {"thread_id": thread_id, "request_id": request_id, "actor": actor, "event": event,
+                   "action": action, "since": since, "until": until}
+        events = service.audit(limit=limit, **{k: v for k, v in filters.items() if v})
+    except ValueError as exc:
+        return _problem(exc, 400)
+    body: dict[str, Any] = {"events": events}
+    if verify:
+        result = service.verify()
+        body["verify"] = {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
+                          "reason": result.reason}
+    return body
+
+
+@router.get("/stats")
+def stats(request: Request, approver: Approver,
+          since: Annotated[str | None, Query(description="ISO 8601 time")] = None) -> Any:
+    """Approval counts, rates, decision times and tuning flags per gate, action and approver."""
+    try:
+        return state_of(request).inbox.stats(since=since)
+    except ValueError as exc:
+        return _problem(exc, 400)

@@ -1,0 +1,151 @@
+"""What every route needs: the app's state, the signed-in approver, CSRF checks, rendering.
+
+Pages authenticate with the session cookie (and redirect to the login page without one);
+the JSON API authenticates with `Authorization: Bearer <token>` only (and answers 401),
+so a cookie alone can never drive the API from another site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.templating import Jinja2Templates
+
+from .auth import Authenticator, Session, SessionCodec
+from .service import InboxService
+
+__all__ = [
+    "CsrfError",
+    "LoginRequired",
+    "WebState",
+    "api_user",
+    "check_csrf",
+    "page_user",
+    "render",
+    "session_of",
+    "state_of",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="An approver's token: `Authorization: Bearer <token>`.")
+
+
+@dataclass
+class WebState:
+    """Everything the routes share, kept on `app.state.hitl_web`."""
+
+    title: str
+    auth: Authenticator
+    codec: SessionCodec
+    templates: Jinja2Templates
+    link_signer: Any = None
+    nonce_store: Any = None
+    service: InboxService | None = None
+    """Set by the lifespan once the runner is open."""
+
+    @property
+    def inbox(self) -> InboxService:
+        """The runner; only None before startup."""
+        if self.service is None:
+            msg = "The web inbox has not started: serve the app (uvicorn) or use `with TestClient(app)`."
+            raise RuntimeError(msg)
+        return self.service
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in approver; answered with a redirect to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class CsrfError(Exception):
+    """A form arrived without the session's CSRF token; answered with 403."""
+
+
+def state_of(request: Request) -> WebState:
+    """The app's `WebState`."""
+    state: WebState = request.app.state.hitl_web
+    return state
+
+
+def session_of(request: Request) -> Session:
+    """The request's session, loaded by the session middleware."""
+    session: Session = request.state.session
+    return session
+
+
+def page_user(request: Request) -> str:
+    """The signed-in approver of a page request.
+
+    Raises:
+        LoginRequired: Nobody is signed in, or their token was replaced or removed since.
+    """
+    session = session_of(request)
+    web = state_of(request)
+    who = session.approver
+    if who is None or session.fingerprint is None or web.auth.fingerprint(who) != session.fingerprint:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return who
+
+
+def api_user(request: Request,
+             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The approver whose bearer token authenticates an API request.
+
+    Raises:
+        HTTPException: 401 without a token or with an unknown one.
+    """
+    who = state_of(request).auth.identify(credentials.credentials if credentials else None)
+    if who is None:
+        detail = "Send an approver token: Authorization: Bearer <token>." if credentials is None else (
+            "Unknown or revoked token.")
+        raise HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
+def check_csrf(request: Request, token: str | None) -> None:
+    """Refuse a form post whose CSRF token is missing or not this session's.
+
+    Raises:
+        CsrfError: The token is missing or wrong.
+    """
+    if not state_of(request).codec.check_csrf(session_of(request), token):
+        raise CsrfError
+
+
+def safe_next(url: str | None) -> str:
+    """A local path to go to after login; anything else becomes `/`."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+def login_url(next_url: str) -> str:
+    """The login page, remembering where to go next."""
+    return "/login" if next_url in ("", "/") else f"/login?next={quote(next_url, safe='/')}"
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
+           status_code: int = 200) -> HTMLResponse:
+    """Render `template` with the common context: title, user, CSRF token, flash message."""
+    web = state_of(request)
+    session = session_of(request)
+    signed_in = session.approver if session.approver and web.auth.fingerprint(session.approver) == (
+        session.fingerprint) else None
+    base = {
+        "title": web.title,
+        "user": signed_in,
+        "csrf": web.codec.csrf_token(session),
+        "flash": session.pop_flash(),
+        "read_only": web.service is not None and not web.service.can_decide,
+        "nav": "",
+    }
+    base.update(context or {})
+    return web.templates.TemplateResponse(request, template, base, status_code=status_code)

@@ -1,0 +1,162 @@
+"""The app's one runner: graph loading, and every call into `Approvals` behind one lock.
+
+The web app holds a single `Approvals` for its lifetime. Request handlers run in a thread
+pool, so calls into the runner are serialised here: the runner's SQLite connection and
+LangGraph's checkpointer are shared, and an inbox sees a handful of decisions per minute,
+not thousands. Other processes (agents, the CLI, other inbox servers) coordinate with this
+one through the database as usual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..approvals import Approvals, Page, PendingRequest, RunResult
+from ..decisions import validate_decision
+from ..errors import AuthorizationError, HITLError
+from ..store.audit import VerifyResult
+
+__all__ = ["InboxService", "ReadOnlyInboxError", "load_graph"]
+
+
+class ReadOnlyInboxError(HITLError):
+    """The inbox was started without a graph, so it can show requests but not decide them."""
+
+
+def _import_file(path: Path) -> Any:
+    name = "_hitl_graph_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        msg = f"Cannot import {str(path)!r} as a Python module."
+        raise ValueError(msg)
+    module = importlib.util.module_from_spec(spec)
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))  # so the graph file can import its neighbours
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_graph(graph: Any) -> Any:
+    """Resolve a graph given as `"path/to/file.py:attr"` or `"package.module:attr"`.
+
+    Named the way `langgraph.json` names graphs. The attribute may be a `StateGraph` builder,
+    a compiled graph, or a function returning either (it is called with no arguments).
+    Anything that is not a string is returned unchanged.
+
+    Raises:
+        ValueError: The spec is malformed, or the file or attribute does not exist.
+    """
+    if not isinstance(graph, str):
+        return graph
+    target, sep, attr = graph.rpartition(":")
+    if not sep or not target or not attr.isidentifier():
+        msg = f"Graph {graph!r} is not 'path/to/file.py:attr' or 'package.module:attr'."
+        raise ValueError(msg)
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            msg = f"Graph file {target!r} does not exist (resolved to {str(path)!r})."
+            raise ValueError(msg)
+        module = _import_file(path)
+    else:
+        module = importlib.import_module(target)
+    if not hasattr(module, attr):
+        msg = f"{target!r} has no attribute {attr!r}; name the StateGraph builder or a function returning it."
+        raise ValueError(msg)
+    obj = getattr(module, attr)
+    if callable(obj) and not hasattr(obj, "compile") and not hasattr(obj, "get_state"):
+        obj = obj()
+    return obj
+
+
+class InboxService:
+    """Thread-safe access to one `Approvals` for the web app.
+
+    Args:
+        approvals: The runner; its store is used for the inbox, audit log and metrics.
+        can_decide: False when the app was started without a graph.
+    """
+
+    def __init__(self, approvals: Approvals, *, can_decide: bool = True) -> None:
+        self.approvals = approvals
+        self.can_decide = can_decide
+        self._lock = threading.RLock()
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The store's clock (Unix seconds)."""
+        return self.approvals.store.clock
+
+    def pending(self, *, approver: str | None, risk: str | None, limit: int, cursor: str | None) -> Page:
+        """A page of pending requests, newest first."""
+        with self._lock:
+            return self.approvals.pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+
+    def get(self, request_id: str) -> PendingRequest:
+        """One request, whatever its status (`NotPendingError` if unknown)."""
+        with self._lock:
+            return self.approvals.get(request_id)
+
+    def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's audit events, oldest first."""
+        with self._lock:
+            return list(self.approvals.store.audit.query(thread_id=thread_id))
+
+    def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
+        """Decide through `Approvals.decide` (it validates and authorises; see its errors)."""
+        if not self.can_decide:
+            msg = (
+                "This inbox was started without a graph, so it cannot resume runs. "
+                "Start it with create_app(graph='path/to/file.py:builder') to decide here."
+            )
+            raise ReadOnlyInboxError(msg)
+        with self._lock:
+            return self.approvals.decide(request_id, decision, approver=approver)
+
+    def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        """Audit rows, newest first (`AuditLog.query` filters)."""
+        with self._lock:
+            return list(self.approvals.store.audit.query(descending=True, **filters))
+
+    def verify(self) -> VerifyResult:
+        """Recompute the audit hash chain."""
+        with self._lock:
+            return self.approvals.store.audit.verify()
+
+    def stats(self, *, since: str | None = None) -> dict[str, Any]:
+        """Approval metrics (`store.metrics.compute_stats`)."""
+        with self._lock:
+            stats = self.approvals.stats(since=since) if since else self.approvals.stats()
+        return dict(stats)
+
+    def refusal(self, request: PendingRequest, approver: str) -> str | None:
+        """Why `approver` may not decide `request` (not listed, excluded, requester), or None.
+
+        A preview for the page only; `decide` enforces the same rules on the server.
+        """
+        allowed = request.payload["review_configs"][0]["allowed_decisions"] or ["reject"]
+        probe: dict[str, Any] = {"type": allowed[0], "message": "-"}
+        if request.payload["hitl"].get("verify_phrase"):
+            probe["verify"] = request.payload["hitl"]["verify_phrase"]
+        batch = {"decisions": [probe] * len(request.payload["action_requests"])}
+        try:
+            validate_decision(batch, request.payload, approver=approver)
+        except AuthorizationError as exc:
+            return str(exc)
+        except HITLError:
+            return None
+        return None

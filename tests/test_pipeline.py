@@ -84,19 +84,37 @@ def test_pipeline_revision_loop_rereviews_until_approved(graph: Any, email: Emai
     assert second["hitl"]["context"]["revision"] == 1
     assert second["hitl"]["context"]["instructions"] == "more formal"
     third = ask(graph.invoke(revise("sign it"), cfg()))
-    assert third["action_requests"][0]["args"]["output"] == "hey all, v2 ships friday [sign it]"
+    assert third["action_requests"][0]["args"]["output"] == "hey all, v2 ships friday [more formal\nsign it]"
     assert len({first, second["hitl"]["request_id"], third["hitl"]["request_id"]}) == 3
     out = graph.invoke(approve(), cfg())
     assert "__interrupt__" not in out
-    assert email.tone_calls == [None, "more formal", "sign it"]
+    assert email.tone_calls == [None, "more formal", "more formal\nsign it"]  # every request so far, in order
     assert out["pipeline_status"] == "completed" and out["stopped_at"] is None
-    assert out["output"] == "hey all, v2 ships friday [sign it]\n-- release bot"
+    assert out["output"] == "hey all, v2 ships friday [more formal\nsign it]\n-- release bot"
     tone = out["stage_results"]["tone_review"]
     assert (tone["status"], tone["approver"], tone["revisions"]) == ("approved", "manager", 2)
     assert [d["effect"] for d in out["decisions"]] == ["revision_requested", "revision_requested", "approved"]
     assert [e["event"] for e in out["audit_trail"]] == [
         "executed", "proposed", "revision_requested", "proposed", "revision_requested", "proposed", "approved",
         "executed"]
+
+
+def test_pipeline_stage_can_revise_its_previous_output(db_url: str) -> None:
+    """A three-argument stage gets its previous output on a re-run, to edit rather than start over."""
+    seen: list[tuple[str | None, str | None]] = []
+
+    def polish(text: str, instructions: str | None, previous: str | None) -> str:
+        seen.append((instructions, previous))
+        return (previous or text) + ("!" if instructions else "")
+
+    with open_checkpointer(db_url) as saver:
+        graph = create_approval_pipeline([Stage("polish", polish, approvers=["ed"])]).compile(checkpointer=saver)
+        graph.invoke({"input": "hi"}, cfg())
+        graph.invoke(Command(resume={"type": "revise", "approver": "ed", "message": "louder"}), cfg())
+        graph.invoke(Command(resume={"type": "revise", "approver": "ed", "message": "louder still"}), cfg())
+        out = graph.invoke(Command(resume={"type": "approve", "approver": "ed"}), cfg())
+    assert seen == [(None, None), ("louder", "hi"), ("louder\nlouder still", "hi!")]
+    assert out["output"] == "hi!!"
 
 
 def test_pipeline_reject_stops_and_reports_stage(graph: Any) -> None:

@@ -109,9 +109,11 @@ class Stage:
 
     Args:
         name: The stage's node name (letters, digits, `_`); its review node is `review_<name>`.
-        run: `run(input)` or `run(input, instructions)`: returns the stage's output (JSON).
-            `instructions` is None on the first run and the reviewer's revision text on a
-            re-run. Runs in its own node, before any interrupt, so it runs once per attempt.
+        run: `run(input)`, `run(input, instructions)` or `run(input, instructions, previous)`:
+            returns the stage's output (JSON). On the first run `instructions` and `previous` are
+            None; on a re-run `instructions` holds every revision request for this stage so far,
+            oldest first, one per line, and `previous` the output the reviewer sent back. Runs in
+            its own node, before any interrupt, so it runs once per attempt.
         approvers: Who may approve this stage's output; setting it makes the stage reviewed.
         requires_approval: Review the output even without named approvers (anyone but the
             requester may decide).
@@ -137,7 +139,7 @@ class Stage:
     timeout: float | None = None
     description: str = ""
     retry: RetryPolicy | None = None
-    _passes_instructions: bool = field(init=False, repr=False, compare=False, default=False)
+    _arity: int = field(init=False, repr=False, compare=False, default=1)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name) or self.name in _RESERVED:
@@ -158,27 +160,30 @@ class Stage:
         if self.timeout is not None and not self.timeout > 0:
             msg = f"Stage {self.name!r}: timeout={self.timeout!r}; use a positive number of seconds or None."
             raise PolicyError(msg)
-        object.__setattr__(self, "_passes_instructions", _takes_instructions(self.run))
+        object.__setattr__(self, "_arity", _positional_arity(self.run))
 
     @property
     def reviewed(self) -> bool:
         """Whether a person reviews this stage's output."""
         return self.requires_approval or self.approvers is not None
 
-    def call(self, value: Any, instructions: str | None) -> Any:
-        """Run the stage on `value`, passing `instructions` when `run` accepts them."""
-        if self._passes_instructions:
+    def call(self, value: Any, instructions: str | None, previous: Any = None) -> Any:
+        """Run the stage on `value`, passing `instructions` and `previous` when `run` accepts them."""
+        if self._arity >= 3:
+            return self.run(value, instructions, previous)
+        if self._arity == 2:
             return self.run(value, instructions)
         return self.run(value)
 
 
-def _takes_instructions(fn: Callable[..., Any]) -> bool:
+def _positional_arity(fn: Callable[..., Any]) -> int:
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 3
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
 
 
 def _revisions(decisions: list[DecisionRecord], review: str) -> int:
@@ -229,9 +234,12 @@ class _StageNode:
             value = (closed or (state.get("stage_results") or {}).get(prev.name) or {}).get("output")
         decisions: list[DecisionRecord] = state.get("decisions") or []
         last = decisions[-1] if decisions else None
-        instructions = last["message"] if last and last["node"] == review and last["effect"] == "revision_requested" else None
+        revising = last is not None and last["node"] == review and last["effect"] == "revision_requested"
+        asked = [d["message"] or "" for d in decisions if d["node"] == review and d["effect"] == "revision_requested"]
+        instructions = "\n".join(asked) if revising else None
+        previous = ((state.get("stage_results") or {}).get(stage.name) or {}).get("output") if revising else None
         revision = _revisions(decisions, review)
-        output = stage.call(value, instructions)
+        output = stage.call(value, instructions, previous)
         try:
             check_json(output, where=f"Stage {stage.name!r} output")
         except TypeError as exc:

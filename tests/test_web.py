@@ -131,8 +131,10 @@ def test_login_refuses_bad_token_and_offsite_next(client: TestClient) -> None:
     resp = client.post("/login", data={"token": "not-a-token-at-all", "csrf": csrf})
     assert resp.status_code == 401 and "not valid" in resp.text
     assert client.get("/").status_code == 303
-    resp = client.post("/login", data={"token": TOKENS["bob"], "csrf": csrf, "next": "//evil.test/x"})
-    assert resp.headers["location"] == "/"
+    for offsite in ("//evil.test/x", "/\t/evil.test", "https://evil.test", "/\\evil.test"):
+        resp = client.post("/login", data={"token": TOKENS["bob"], "csrf": csrf_of(client.get("/login").text),
+                                           "next": offsite})
+        assert resp.headers["location"] == "/", offsite
 
 
 def test_login_requires_csrf(client: TestClient) -> None:
@@ -250,6 +252,14 @@ def test_security_headers_on_pages(client: TestClient) -> None:
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert "<script" not in resp.text and "style=" not in resp.text
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_api_docs_page_is_served(client: TestClient) -> None:
+    """The interactive API docs load, with a policy that admits only Swagger UI's CDN."""
+    resp = client.get("/api/docs")
+    assert resp.status_code == 200 and "swagger" in resp.text.lower()
+    assert "https://cdn.jsdelivr.net" in resp.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in client.get("/login").headers["content-security-policy"]
 
 
 def test_unknown_request_is_404(client: TestClient) -> None:
@@ -588,8 +598,9 @@ def test_graph_spec_string_is_loaded(db_url: str) -> None:
         make_app(db_url, graph="graphs.py")
 
 
-def test_approvers_config_is_checked(tmp_path: Path) -> None:
+def test_approvers_config_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Missing approvers, short tokens and shared tokens are refused with the fix in the message."""
+    monkeypatch.delenv("HITL_WEB_TOKENS", raising=False)
     with pytest.raises(ValueError, match="needs approvers"):
         create_app(db=f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(ValueError, match="at least 16"):
@@ -600,8 +611,8 @@ def test_approvers_config_is_checked(tmp_path: Path) -> None:
         load_approvers({"system:timeout": "some-token-0123456789"})
 
 
-def test_tokens_files_keep_only_hashes(tmp_path: Path, db_url: str) -> None:
-    """Text and JSON tokens files load; `sha256:` entries keep plain tokens off the disk."""
+def test_tokens_files_keep_only_hashes(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text and JSON tokens files load (also from $HITL_WEB_TOKENS); `sha256:` entries keep tokens off the disk."""
     text = tmp_path / "tokens.txt"
     text.write_text(f"# approvers\nalice:{TOKENS['alice']}\n\nbob:sha256:{hash_token(TOKENS['bob'])}\n")
     assert load_approvers(text) == {"alice": hash_token(TOKENS["alice"]), "bob": hash_token(TOKENS["bob"])}
@@ -611,6 +622,14 @@ def test_tokens_files_keep_only_hashes(tmp_path: Path, db_url: str) -> None:
     with TestClient(make_app(db_url, approvers=text), follow_redirects=False) as c:
         login(c, "bob")
         assert c.get("/").status_code == 200
+    monkeypatch.setenv("HITL_WEB_TOKENS", str(text))
+    monkeypatch.setenv("HITL_WEB_SECRET", SECRET)
+    with TestClient(create_app(db=db_url, graph=None), follow_redirects=False) as c:
+        login(c, "alice")
+        cookie = c.cookies[SESSION_COOKIE]
+    with TestClient(create_app(db=db_url, graph=None), follow_redirects=False) as c:
+        c.cookies.set(SESSION_COOKIE, cookie)
+        assert c.get("/").status_code == 200  # same secret from the environment: the session survives a restart
     bad = tmp_path / "bad.txt"
     bad.write_text("alice\n")
     with pytest.raises(ValueError, match="line 1"):

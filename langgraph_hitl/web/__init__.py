@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     msg = f'The web inbox needs the [web] extra: pip install "langgraph-hitl[web]" ({exc.name} is missing).'
     raise ImportError(msg) from exc
 
-from .app import SESSION_COOKIE, create_app
+from .app import SECRET_ENV, SESSION_COOKIE, TOKENS_ENV, create_app
 from .auth import hash_token, load_approvers
 
-__all__ = ["SESSION_COOKIE", "create_app", "hash_token", "load_approvers"]
+__all__ = ["SECRET_ENV", "SESSION_COOKIE", "TOKENS_ENV", "create_app", "hash_token", "load_approvers"]

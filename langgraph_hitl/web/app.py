@@ -30,12 +30,16 @@ from .auth import Authenticator, SessionCodec, load_approvers
 from .deps import CsrfError, LoginRequired, WebState, login_url, render
 from .service import InboxService, load_graph
 
-__all__ = ["SESSION_COOKIE", "create_app"]
+__all__ = ["SECRET_ENV", "SESSION_COOKIE", "TOKENS_ENV", "create_app"]
 
 log = logging.getLogger("langgraph_hitl.web")
 
 SESSION_COOKIE = "hitl_session"
 """The name of the signed session cookie."""
+TOKENS_ENV = "HITL_WEB_TOKENS"
+"""Environment variable naming the approvers tokens file, read when `approvers` is None."""
+SECRET_ENV = "HITL_WEB_SECRET"
+"""Environment variable holding the session signing key, read when `secret_key` is None."""
 
 _HERE = Path(__file__).resolve().parent
 _CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
@@ -93,7 +97,9 @@ def create_app(
             `"path/to/file.py:attr"` spec. Without one the inbox shows requests but cannot decide them.
         approvers: Who may sign in: `{"alice": "<token>"}` or the path of a tokens file
             (`alice:<token>` lines, or `alice:sha256:<hex>`). Only token hashes are kept in memory.
-        secret_key: Signs session cookies and CSRF tokens; random if None (sessions then end on restart).
+            None reads the file named by `$HITL_WEB_TOKENS`.
+        secret_key: Signs session cookies and CSRF tokens. None reads `$HITL_WEB_SECRET`, else a random
+            key is made (sessions then end when the process restarts).
         link_signer: A `notify.LinkSigner` to accept one-time approval links at `/links/{token}`.
         nonce_store: Where used link nonces are kept; defaults to a table in the SQLite database.
         title: The name shown in the page header.
@@ -104,7 +110,8 @@ def create_app(
         A `fastapi.FastAPI` app; serve it with `uvicorn.run(app)`.
 
     Raises:
-        ValueError: No approvers, a bad tokens file, or a malformed graph spec.
+        ValueError: No approvers (neither given nor in `$HITL_WEB_TOKENS`), a bad tokens file, or a
+            malformed graph spec.
 
     Example:
         ```python
@@ -114,9 +121,13 @@ def create_app(
         ```
     """
     if approvers is None:
-        msg = ("create_app needs approvers: approvers={'alice': '<token>'} or the path of a tokens file "
-               "with one 'alice:<token>' line per approver.")
+        approvers = os.environ.get(TOKENS_ENV) or None
+    if approvers is None:
+        msg = ("create_app needs approvers: approvers={'alice': '<token>'}, or the path of a tokens file "
+               f"with one 'alice:<token>' line per approver, or that path in ${TOKENS_ENV}.")
         raise ValueError(msg)
+    if secret_key is None:
+        secret_key = os.environ.get(SECRET_ENV) or None
     if link_signer is not None and not hasattr(link_signer, "redeem"):
         msg = f"link_signer must be a notify.LinkSigner, got {type(link_signer).__name__}."
         raise TypeError(msg)

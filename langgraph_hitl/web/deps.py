@@ -122,9 +122,10 @@ def check_csrf(request: Request, token: str | None) -> None:
 
 def safe_next(url: str | None) -> str:
     """A local path to go to after login; anything else becomes `/`."""
+    # Browsers drop tabs and newlines inside URLs, so "/\t/evil.test" would become "//evil.test".
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return "/"
-    return url
+    return "/" if any(c.isspace() or not c.isprintable() for c in url) else url
 
 
 def login_url(next_url: str) -> str:

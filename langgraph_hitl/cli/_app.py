@@ -1,0 +1,82 @@
+"""The `langgraph-hitl` typer app: the reading commands here, the deciding ones in `_write`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import _read
+from ._base import DbOption, JsonOption, RequestArg, app, command, settings_of
+
+__all__ = ["app"]
+
+
+@app.command()
+@command
+def pending(
+    ctx: typer.Context,
+    approver: Annotated[str | None, typer.Option(help="Only requests this person may decide.",
+                                                 show_default=False)] = None,
+    risk: Annotated[str | None, typer.Option(help="Only this risk: low, medium, high, critical.",
+                                             show_default=False)] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Page size.")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="The next page's cursor, printed under a full page.",
+                                               show_default=False)] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List pending requests, newest first."""
+    _read.run_pending(settings_of(ctx, db, None), approver=approver, risk=risk, limit=limit, cursor=cursor,
+                      as_json=as_json)
+
+
+@app.command()
+@command
+def show(ctx: typer.Context, request: RequestArg, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Show one request in full, with its thread's history.
+
+    Action and arguments, reasons, impact, reversibility, risk, approvers and excluded
+    approvers, deadline, confirmation phrase, the context, and the thread's audit events.
+    """
+    _read.run_show(settings_of(ctx, db, None), request=request, as_json=as_json)
+
+
+@app.command()
+@command
+def audit(
+    ctx: typer.Context,
+    thread: Annotated[str | None, typer.Option(help="Only this thread.", show_default=False)] = None,
+    request: Annotated[str | None, typer.Option(help="Only this request (id or 6+ character prefix).",
+                                                show_default=False)] = None,
+    actor: Annotated[str | None, typer.Option(help="Only events by this actor.", show_default=False)] = None,
+    event: Annotated[list[str] | None, typer.Option(help="Only this event (repeat for several).",
+                                                    show_default=False)] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action name.", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(help="From this ISO 8601 time.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help="Before this ISO 8601 time.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option(min=0, help="The newest N matching events; 0 for all.")] = 50,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain instead of listing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines, one event per line.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Tail and filter the audit log, or verify its hash chain."""
+    _read.run_audit(settings_of(ctx, db, None), thread=thread, request=request, actor=actor, event=event,
+                    action=action, since=since, until=until, limit=limit, verify=verify, as_json=as_json)
+
+
+@app.command()
+@command
+def stats(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Only decisions from this ISO 8601 time.",
+                                              show_default=False)] = None,
+    min_samples: Annotated[int, typer.Option(min=1, help="Fewest decisions before a gate is flagged.")] = 20,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Approval rates and decision times per gate, action and approver."""
+    _read.run_stats(settings_of(ctx, db, None), since=since, min_samples=min_samples, as_json=as_json)
+
+
+from . import _write  # noqa: E402,F401  (registers approve, reject, edit, respond, expire, recover, serve)

@@ -1,0 +1,120 @@
+"""What the reading commands do: `pending`, `show`, `audit`, `stats`.
+
+They read langgraph-hitl's own tables through `open_store` and never import LangGraph, typer
+or pydantic, so the fast path in `_fast` can run them without loading the typer app.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ._common import RISKS, find_request, open_db, usage_error
+from ._errors import CLIError, ExitCode
+from ._render import audit_table, console, pending_table, print_json, request_dict, show_request, stats_view
+from ._settings import Settings
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["run_audit", "run_pending", "run_show", "run_stats"]
+
+
+def run_pending(settings: Settings, *, approver: str | None = None, risk: str | None = None, limit: int = 50,
+                cursor: str | None = None, as_json: bool = False) -> None:
+    """List pending requests, newest first (`pending`)."""
+    if risk is not None and risk not in RISKS:
+        msg = f"--risk {risk!r} is not a risk level."
+        raise usage_error(msg, f"Use one of: {', '.join(RISKS)}.")
+    with open_db(settings) as store:
+        try:
+            rows, next_cursor = store.inbox.pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+        except ValueError as exc:
+            raise usage_error(str(exc), "Pass the cursor exactly as `pending` printed it.") from None
+        now = store.clock()
+    if as_json:
+        print_json({"items": [request_dict(r) for r in rows], "next_cursor": next_cursor})
+        return
+    out = console()
+    if not rows:
+        out.print("No pending requests" + (" for these filters." if approver or risk or cursor else "."))
+        return
+    out.print(pending_table(rows, now))
+    more = f"; next page: --cursor {next_cursor}" if next_cursor else ""
+    out.print(f"\n{len(rows)} pending{more}. Details: langgraph-hitl show REQUEST", highlight=False)
+
+
+def run_show(settings: Settings, *, request: str, as_json: bool = False) -> None:
+    """Show one request in full and its thread's audit history (`show`)."""
+    with open_db(settings) as store:
+        row = find_request(store, request)
+        history = store.audit.query(thread_id=row.thread_id)
+        now = store.clock()
+    if as_json:
+        print_json({"request": request_dict(row), "history": history})
+        return
+    show_request(console(), row, history, now)
+
+
+def run_audit(settings: Settings, *, thread: str | None = None, request: str | None = None, actor: str | None = None,
+              event: list[str] | None = None, action: str | None = None, since: str | None = None,
+              until: str | None = None, limit: int = 50, verify: bool = False, as_json: bool = False) -> None:
+    """Tail and filter the audit log, or verify its hash chain (`audit`)."""
+    from ..store.audit import AUDIT_EVENTS
+
+    unknown = sorted(set(event or ()) - AUDIT_EVENTS)
+    if unknown:
+        msg = f"--event {', '.join(unknown)}: no such audit event."
+        raise usage_error(msg, f"Events: {', '.join(sorted(AUDIT_EVENTS))}.")
+    with open_db(settings) as store:
+        if verify:
+            _verify(store, as_json=as_json)
+            return
+        request_id = find_request(store, request).request_id if request else None
+        filters: dict[str, Any] = {"thread_id": thread, "request_id": request_id, "actor": actor, "event": event,
+                                   "action": action, "since": since, "until": until}
+        try:
+            if as_json and not limit:
+                store.audit.export_jsonl(sys.stdout, **filters)
+                return
+            records = list(reversed(store.audit.query(**filters, limit=limit or None, descending=True)))
+        except ValueError as exc:
+            raise usage_error(str(exc), "Times are ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:30:00+00:00.") from None
+    if as_json:
+        out = sys.stdout
+        for rec in records:
+            out.write(json.dumps(rec, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n")
+        return
+    if not records:
+        console().print("No audit events match.")
+        return
+    console().print(audit_table(records))
+
+
+def _verify(store: Store, *, as_json: bool) -> None:
+    result = store.audit.verify()
+    if as_json:
+        print_json({"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
+                    "reason": result.reason, "head_hash": result.head_hash})
+    if not result.ok:
+        msg = f"Audit log failed verification at seq {result.first_bad_seq}: {result.reason}"
+        raise CLIError(msg, code=ExitCode.AUDIT_BROKEN,
+                       hint=f"Rows 1-{result.checked} verify; restore from a backup and find out who wrote to the database.")
+    if not as_json:
+        console().print(f"Audit log verified: {result.checked} events, hash chain intact (head {result.head_hash[:16]}).")
+
+
+def run_stats(settings: Settings, *, since: str | None = None, min_samples: int = 20, as_json: bool = False) -> None:
+    """Decision counts, rates and times per gate, action and approver (`stats`)."""
+    from ..store.metrics import compute_stats
+
+    with open_db(settings) as store:
+        try:
+            data = compute_stats(store.backend, since=since, min_samples=min_samples)
+        except ValueError as exc:
+            raise usage_error(str(exc), "Times are ISO 8601, e.g. 2026-01-31.") from None
+    if as_json:
+        print_json(data)
+        return
+    stats_view(console(), data)

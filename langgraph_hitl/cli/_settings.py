@@ -1,0 +1,248 @@
+"""Where the database and the graph come from: options, environment, `langgraph-hitl.toml`.
+
+Graphs are named the way `langgraph.json` names them: `path/to/file.py:attribute` (or
+`package.module:attribute`). The attribute may be a `StateGraph` builder, a compiled graph,
+or a function without arguments that returns either.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._errors import CLIError, ExitCode
+
+__all__ = ["CONFIG_FILE", "DEFAULT_DB", "ENV_DB", "ENV_GRAPH", "Settings", "load_graph", "resolve_settings"]
+
+DEFAULT_DB = "sqlite:///hitl.db"
+"""The database when nothing else names one."""
+ENV_DB = "LANGGRAPH_HITL_DB"
+"""Environment variable naming the database."""
+ENV_GRAPH = "LANGGRAPH_HITL_GRAPH"
+"""Environment variable naming the graph."""
+CONFIG_FILE = "langgraph-hitl.toml"
+"""Read from the current directory: top-level keys `db` and `graph`."""
+
+_GRAPH_HINT = "Name a graph as path/to/file.py:attribute, the way langgraph.json does."
+_SCHEMES = ("sqlite:", "postgresql:", "postgres:")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved global options of one invocation."""
+
+    db: str
+    """The database URL."""
+    graph: str | None
+    """The graph spec, None when nothing names one."""
+    debug: bool = False
+    """Print tracebacks."""
+
+    def require_graph(self, command: str) -> str:
+        """The graph spec, or a usage error saying how to give one."""
+        if not self.graph:
+            msg = f"`{command}` resumes the paused graph, so it needs the graph: no --graph given."
+            hint = f"Pass --graph path/to/file.py:builder, or set {ENV_GRAPH}, or add graph = ... to {CONFIG_FILE}."
+            raise CLIError(msg, code=ExitCode.USAGE, hint=hint)
+        return self.graph
+
+    def require_database(self) -> str:
+        """The database URL, after checking that a SQLite file exists (the CLI never creates one)."""
+        if self.db.startswith("sqlite:"):
+            from .._sqlite import sqlite_path_from_url
+
+            path = sqlite_path_from_url(self.db)
+            if path != ":memory:" and not Path(path).expanduser().is_file():
+                msg = f"No database at {str(Path(path).expanduser().resolve())!r} (from {self.db!r})."
+                hint = f"Run from your project's folder, or pass --db / set {ENV_DB} (e.g. sqlite:///path/hitl.db)."
+                raise CLIError(msg, code=ExitCode.DATABASE, hint=hint)
+        return self.db
+
+
+def normalize_db(value: str) -> str:
+    """A database URL; a bare file path means a SQLite file."""
+    value = value.strip()
+    if value.startswith(_SCHEMES):
+        return value
+    if "://" in value:
+        msg = f"Unsupported database URL {value!r}."
+        hint = "Use sqlite:///path/hitl.db, postgresql://user@host/db, or a path to a SQLite file."
+        raise CLIError(msg, code=ExitCode.USAGE, hint=hint)
+    return f"sqlite:///{value}"
+
+
+def resolve_settings(db: str | None, graph: str | None, *, debug: bool = False,
+                     cwd: Path | None = None) -> Settings:
+    """Combine options, environment and the config file, in that order of precedence.
+
+    Args:
+        db: The `--db` option, if given.
+        graph: The `--graph` option, if given.
+        debug: The `--debug` flag.
+        cwd: Where to look for `langgraph-hitl.toml` (the current directory by default).
+
+    Raises:
+        CLIError: The config file cannot be read, or a database URL is unsupported.
+    """
+    db = db or os.environ.get(ENV_DB) or None
+    graph = graph or os.environ.get(ENV_GRAPH) or None
+    if db is None or graph is None:
+        config = read_config((cwd or Path.cwd()) / CONFIG_FILE)
+        db = db or config.get("db")
+        graph = graph or config.get("graph")
+    return Settings(db=normalize_db(db or DEFAULT_DB), graph=graph, debug=debug)
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """The `db` and `graph` keys of a config file; empty when the file does not exist.
+
+    Raises:
+        CLIError: The file is not valid TOML, or a key is not text.
+    """
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = _parse_toml(text)
+    except ValueError as exc:
+        msg = f"Cannot read {path}: {exc}"
+        raise CLIError(msg, code=ExitCode.USAGE, hint='Write it as TOML: db = "sqlite:///hitl.db"') from None
+    out: dict[str, str] = {}
+    for key in ("db", "graph"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            msg = f"{path}: {key} must be text, got {value!r}."
+            raise CLIError(msg, code=ExitCode.USAGE, hint=f'Quote it: {key} = "..."')
+        out[key] = value
+    return out
+
+
+def _parse_toml(text: str) -> dict[str, Any]:
+    for name in ("tomllib", "tomli"):  # tomllib from Python 3.11; tomli is its 3.10 backport
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        try:
+            return dict(module.loads(text))
+        except module.TOMLDecodeError as exc:
+            raise ValueError(str(exc)) from None
+    return _parse_flat_toml(text)
+
+
+_LINE = re.compile(r"""^\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*(?:#.*)?$""")
+
+
+def _parse_flat_toml(text: str) -> dict[str, Any]:
+    """Top-level `key = "text"` lines only: enough for this file when neither tomllib nor tomli exists."""
+    out: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.lstrip().startswith("["):
+            break  # tables hold no top-level keys
+        match = _LINE.match(line)
+        if match is None:
+            msg = f'line {number}: expected key = "text" (install tomli for full TOML on Python 3.10)'
+            raise ValueError(msg)
+        key, double, single = match.groups()
+        out[key] = single if double is None else double.encode("utf-8").decode("unicode_escape")
+    return out
+
+
+def load_graph(spec: str) -> Any:
+    """Import the graph named by `spec` and return a builder or compiled graph.
+
+    Args:
+        spec: `path/to/file.py:attribute` or `package.module:attribute`; the attribute may be
+            dotted, and may be a function without arguments returning the graph.
+
+    Raises:
+        CLIError: The file, module or attribute is missing, or it is not a graph.
+    """
+    source, sep, attribute = spec.rpartition(":")
+    if not sep or not source or not attribute:
+        msg = f"Graph {spec!r} does not name an attribute."
+        raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
+    module = _import_source(source, spec)
+    target: Any = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            found = ", ".join(_candidates(module)) or "none"
+            msg = f"{source!r} has no attribute {attribute!r} (from --graph {spec!r}). Graphs and graph factories there: {found}."
+            raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
+        target = getattr(target, part)
+    if not _is_graph(target) and callable(target) and not inspect.isclass(target):
+        required = [p.name for p in inspect.signature(target).parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if required:
+            msg = f"{attribute!r} in {source!r} needs arguments ({', '.join(required)}); the CLI calls it with none."
+            raise CLIError(msg, code=ExitCode.USAGE,
+                           hint="Point --graph at a builder, a compiled graph or a function without arguments.")
+        target = target()
+    if not _is_graph(target):
+        msg = f"{spec!r} is a {type(target).__name__}, not a StateGraph builder or compiled graph."
+        raise CLIError(msg, code=ExitCode.USAGE,
+                       hint="Point --graph at a builder, a compiled graph or a function without arguments.")
+    return target
+
+
+def _candidates(module: Any) -> list[str]:
+    """Names in `module` that `--graph` could point at: graphs, and functions defined there without arguments."""
+    names = []
+    for name, value in sorted(vars(module).items()):
+        if name.startswith("_"):
+            continue
+        if _is_graph(value):
+            names.append(name)
+        elif inspect.isfunction(value) and value.__module__ == module.__name__ and not any(
+                p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD
+                for p in inspect.signature(value).parameters.values()):
+            names.append(name)
+    return names
+
+
+def _is_graph(obj: Any) -> bool:
+    builder = hasattr(obj, "add_node") and hasattr(obj, "compile")
+    compiled = hasattr(obj, "get_state") and hasattr(obj, "invoke")
+    return not inspect.isclass(obj) and (builder or compiled)
+
+
+def _import_source(source: str, spec: str) -> Any:
+    if not (source.endswith(".py") or "/" in source or os.sep in source):
+        try:
+            return importlib.import_module(source)
+        except ModuleNotFoundError as exc:
+            if exc.name and source.startswith(exc.name):
+                msg = f"No module {source!r} (from --graph {spec!r})."
+                raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT) from None
+            raise
+    path = Path(source).expanduser().resolve()
+    if not path.is_file():
+        msg = f"Graph file {source!r} not found (looked at {str(path)!r}, from --graph {spec!r})."
+        raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
+    name = "_langgraph_hitl_graph_" + re.sub(r"\W", "_", path.stem)
+    loaded = importlib.util.spec_from_file_location(name, path)
+    if loaded is None or loaded.loader is None:
+        msg = f"Cannot import {source!r} as Python (from --graph {spec!r})."
+        raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
+    # Like running the file as a script: its folder is importable, so sibling modules resolve.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    module = importlib.util.module_from_spec(loaded)
+    sys.modules[name] = module
+    try:
+        loaded.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module

@@ -529,6 +529,15 @@ def test_link_get_only_confirms(client: TestClient, hitl: Approvals, signer: Lin
     assert hitl.get(rid).status == "pending"
 
 
+def test_link_made_by_make_url_opens_the_same_page(client: TestClient, hitl: Approvals, signer: LinkSigner) -> None:
+    """`LinkSigner.make_url` puts the token in the query string; that address works too."""
+    rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
+    url = signer.make_url("http://testserver/links", rid, "bob", "approve")
+    page = client.get(url.removeprefix("http://testserver"))
+    assert page.status_code == 200 and "Approve as bob" in page.text
+    assert client.get("/links").status_code == 404
+
+
 def test_link_redeems_once_and_replay_is_refused(client: TestClient, hitl: Approvals, signer: LinkSigner) -> None:
     """POST decides as the link's approver; posting the same link again is refused."""
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id

@@ -74,6 +74,16 @@ def _load(request: Request, token: str) -> tuple[Any, PendingRequest | None, Res
     return claim, req, None
 
 
+@router.get("/links", response_class=HTMLResponse)
+def confirm_query(request: Request, token: str = "") -> Response:
+    """`LinkSigner.make_url` puts the token in the query string; same page as `/links/{token}`."""
+    if not token:
+        return render(request, "message.html", {
+            "heading": "No approval link", "message": "This address needs the token from your approval link."},
+            status_code=404)
+    return confirm(request, token)
+
+
 @router.get("/links/{token}", response_class=HTMLResponse)
 def confirm(request: Request, token: str) -> Response:
     """Show what the link will do and ask for confirmation; changes nothing."""

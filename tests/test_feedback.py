@@ -14,7 +14,7 @@ import pytest
 
 from langgraph_hitl.errors import HITLError
 from langgraph_hitl.store import Store, open_store
-from langgraph_hitl.store.feedback import FeedbackError, FeedbackRow, ForwardError
+from langgraph_hitl.store.feedback import FeedbackError, FeedbackRow, FeedbackStore, ForwardError
 
 RUN_ID = "0b5e1e5c-6f6a-4d3e-9a57-2f8f3e1d9c11"
 
@@ -105,6 +105,17 @@ def test_record_rejects_bad_values(store: Store, kwargs: dict[str, Any], match: 
         store.feedback.record(**args)
     assert isinstance(info.value, (ValueError, HITLError))
     assert store.feedback.list() == []
+
+
+def test_record_writes_an_audit_event_when_given_the_log(store: Store) -> None:
+    """With an audit log, feedback is also a `feedback` event naming who rated what."""
+    feedback = FeedbackStore(store.backend, clock=lambda: 1_767_225_600.0, audit=store.audit)
+    fid = feedback.record(score=0.25, kind="correctness", actor="alice", thread_id="t1", comment="wrong table")
+    (event,) = store.audit.query(event="feedback")
+    assert (event["event_id"], event["actor"], event["thread_id"], event["ts"]) == (
+        f"feedback:{fid}", "alice", "t1", "2026-01-01T00:00:00.000000+00:00")
+    assert event["detail"] == {"feedback_id": fid, "score": 0.25, "kind": "correctness", "comment": "wrong table"}
+    assert store.audit.verify().ok
 
 
 def test_list_filters_by_thread_and_limits(store: Store) -> None:

@@ -24,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -77,12 +78,12 @@ _AGGREGATE = (
 _FAST_VERIFY = {
     "sqlite": _AGGREGATE.format(
         canon="json_array(" + ", ".join(_HASHED) + ")", cat_hash="group_concat(hash, '')",
-        cat_prev="group_concat(prev_hash, '')", cat_canon="group_concat(canon, char(10))"),
+        cat_prev="group_concat(prev_hash, '')", cat_canon="CAST(group_concat(canon, char(10)) AS BLOB)"),
     "postgres": _AGGREGATE.format(
         canon="'[' || seq::text || "
         + " || ".join(f"',' || COALESCE(to_json({c})::text, 'null')" for c in _HASHED[1:]) + " || ']'",
         cat_hash="string_agg(hash, '' ORDER BY seq)", cat_prev="string_agg(prev_hash, '' ORDER BY seq)",
-        cat_canon="string_agg(canon, chr(10) ORDER BY seq)"),
+        cat_canon="convert_to(string_agg(canon, chr(10) ORDER BY seq), 'UTF8')"),
 }
 _hexdigest = methodcaller("hexdigest")
 
@@ -245,9 +246,9 @@ class AuditLog:
         expect, prev = 1, GENESIS_HASH
         while True:
             if fast is not None:
-                fetch = partial(_fetch_one, self.backend, fast, batch)
-                with _Prefetch(fetch, expect - 1, threaded=not _in_transaction(self.backend)) as batches:
-                    for agg in batches:
+                threaded = not _in_transaction(self.backend)
+                with contextlib.closing(_batches(self.backend, fast, batch, expect - 1, threaded=threaded)) as aggs:
+                    for agg in aggs:
                         if agg is None or not self._batch_verifies(agg, expect, prev):
                             break  # the reference path below decides this batch
                         if not agg["n"]:
@@ -268,12 +269,12 @@ class AuditLog:
         n = int(agg["n"])
         if not n:
             return True
-        hashes, canons = agg["hashes"], agg["canons"]
+        hashes, canons = agg["hashes"], agg["canons"]  # canons: the rows' texts as UTF-8 bytes
         if agg["lo"] != expect or agg["hi"] != expect + n - 1 or agg["odd"] or agg["prevs"] != prev + hashes[:-64]:
             return False
         # Canonical JSON escapes control characters, so a row's text never holds a newline:
         # n lines means each line is exactly one row's text.
-        lines = canons.encode("utf-8").split(b"\n")
+        lines = bytes(canons).split(b"\n")
         return len(lines) == n and "".join(self._digest_many(iter(lines))) == hashes
 
     def _row_problem(self, row: dict[str, Any], expect: int, prev: str) -> str | None:
@@ -330,7 +331,8 @@ class AuditLog:
             descending: Newest first.
 
         Returns:
-            The rows as dicts with the `AuditRecord` keys, `args` and `detail` parsed back to dicts.
+            One dict per row with every column (`seq` ... `prev_hash`, `hash`); `args` and `detail`
+            parsed back to dicts.
 
         Raises:
             ValueError: `since`/`until` is not an ISO 8601 time, or `limit` is negative.
@@ -350,14 +352,7 @@ class AuditLog:
 
         Args:
             dest: A path (created or overwritten, UTF-8) or an open text stream.
-            thread_id: Filter as in `query()`; so are the other keyword arguments.
-            request_id: See `query()`.
-            action_id: See `query()`.
-            actor: See `query()`.
-            event: See `query()`.
-            action: See `query()`.
-            since: See `query()`.
-            until: See `query()`.
+            thread_id, request_id, action_id, actor, event, action, since, until: Filters, as in `query()`.
 
         Returns:
             The number of rows written.
@@ -406,7 +401,7 @@ def _prepare(event: AuditEvent, index: int, now: str) -> dict[str, Any]:
     event_id = event.get("event_id")
     if not isinstance(event_id, str) or not event_id:
         msg = (f"{where} ({event.get('event')!r}) has no event_id (got {event_id!r}); every event needs a "
-               "stable, unique id so writing it twice stores it once (e.g. _canonical.stable_id(...)).")
+               "stable, unique id (derived from what it records) so writing it twice stores it once.")
         raise AuditEventError(msg)
     where = f"audit event {event_id!r}"
     name = event.get("event")
@@ -503,73 +498,56 @@ def _write_lines(stream: TextIO, rows: Iterator[dict[str, Any]]) -> int:
     return count
 
 
-def _fetch_one(backend: Backend, sql: str, batch: int, after: int) -> dict[str, Any]:
-    return backend.execute(sql, (after, batch))[0]
-
-
 def _in_transaction(backend: Backend) -> bool:
-    """Whether a transaction is open on the connection; a prefetch thread would wait on its lock."""
+    """Whether a transaction is open on the connection (its lock would stall a prefetch thread)."""
     flag = getattr(backend, "in_transaction", None)
     if flag is None:  # SQLiteBackend: ask the sqlite3 connection
         flag = getattr(getattr(backend, "conn", None), "in_transaction", False)
     return bool(flag)
 
 
-class _Prefetch:
-    """Fetch the next batch in a thread while the caller checks the current one.
+def _batches(backend: Backend, sql: str, batch: int, after: int, *,
+             threaded: bool) -> Generator[dict[str, Any] | None, None, None]:
+    """Aggregated batches after seq `after`, until an empty one, or None once a query fails.
 
-    `fetch(after)` returns one aggregated batch whose `hi` is the last seq in it; the
-    iterator yields batches until one is empty, or None once when a fetch fails (the caller
-    falls back to the reference path from there). Leaving the `with` block stops the thread.
-    Inside a transaction the caller holds the connection's lock, so batches are fetched inline.
+    With `threaded`, a thread runs the next query (the GIL is free while the database works)
+    while the caller checks the current batch; closing the generator stops the thread.
     """
-
-    def __init__(self, fetch: Callable[[int], dict[str, Any]], after: int, *, threaded: bool) -> None:
-        self._fetch = fetch
-        self._after = after
-        self._threaded = threaded
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hitl-audit-verify", daemon=True)
-
-    def __enter__(self) -> Iterator[dict[str, Any] | None]:
-        if not self._threaded:
-            return self._inline()
-        self._thread.start()
-        return self._batches()
-
-    def _inline(self) -> Iterator[dict[str, Any] | None]:
-        after = self._after
+    def fetch() -> Iterator[dict[str, Any] | None]:
+        cursor = after
         while True:
             try:
-                agg: dict[str, Any] | None = self._fetch(after)
+                agg: dict[str, Any] | None = backend.execute(sql, (cursor, batch))[0]
             except Exception:  # noqa: BLE001 - e.g. a BLOB smuggled into a column; the reference path reports it
                 agg = None
             yield agg
             if agg is None or not agg["n"]:
                 return
-            after = int(agg["hi"])
+            cursor = int(agg["hi"])
 
-    def _run(self) -> None:
-        for agg in self._inline():
-            if self._stop.is_set():
+    if not threaded:
+        yield from fetch()
+        return
+    slot: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def run() -> None:
+        for agg in fetch():
+            if stop.is_set():
                 return
-            self._queue.put(agg)
+            slot.put(agg)
 
-    def _batches(self) -> Iterator[dict[str, Any] | None]:
+    thread = threading.Thread(target=run, name="hitl-audit-verify", daemon=True)
+    thread.start()
+    try:
         while True:
-            agg = self._queue.get()
+            agg = slot.get()
             yield agg
             if agg is None or not agg["n"]:
                 return
-
-    def __exit__(self, *exc: object) -> None:
-        if not self._threaded:
-            return
-        self._stop.set()
-        while self._thread.is_alive():
-            try:  # unblock a pending put, then let the thread see the stop flag
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self._thread.join()
+    finally:
+        stop.set()
+        while thread.is_alive():  # free a pending put so the thread sees the stop flag
+            with contextlib.suppress(queue.Empty):
+                slot.get(timeout=0.05)
+        thread.join()

@@ -21,11 +21,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._canonical import iso
 from ..errors import HITLError
 from ._db import Backend
+
+if TYPE_CHECKING:
+    from .audit import AuditLog
 
 __all__ = ["DEFAULT_LANGSMITH_ENDPOINT", "FeedbackError", "FeedbackRow", "FeedbackStore", "ForwardError"]
 
@@ -83,11 +86,15 @@ class FeedbackStore:
     Args:
         backend: The database connection (from `open_store`).
         clock: Returns the epoch time.
+        audit: When given, each piece of feedback is also recorded as a `feedback` audit event,
+            in the same transaction, so the audit trail shows who rated what.
     """
 
-    def __init__(self, backend: Backend, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, backend: Backend, *, clock: Callable[[], float] = time.time,
+                 audit: AuditLog | None = None) -> None:
         self.backend = backend
         self.clock = clock
+        self.audit = audit
 
     def record(self, *, score: float, kind: str, actor: str, thread_id: str | None = None,
                request_id: str | None = None, comment: str | None = None) -> str:
@@ -123,12 +130,18 @@ class FeedbackStore:
             if value is not None and not isinstance(value, str):
                 msg = f"Feedback {name} {value!r} is a {type(value).__name__}; pass a string or None."
                 raise FeedbackError(msg)
-        feedback_id = str(uuid.uuid4())
+        feedback_id, ts, kind = str(uuid.uuid4()), iso(self.clock()), kind.strip()
         with self.backend.transaction():
             self.backend.execute(
                 f"INSERT INTO hitl_feedback ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                (feedback_id, iso(self.clock()), thread_id, request_id, actor, float(score), kind.strip(), comment),
+                (feedback_id, ts, thread_id, request_id, actor, float(score), kind, comment),
             )
+            if self.audit is not None:
+                self.audit.append([{
+                    "event_id": f"feedback:{feedback_id}", "ts": ts, "event": "feedback", "actor": actor,
+                    "thread_id": thread_id, "request_id": request_id,
+                    "detail": {"feedback_id": feedback_id, "score": float(score), "kind": kind, "comment": comment},
+                }])
         return feedback_id
 
     def list(self, *, thread_id: str | None = None, limit: int | None = None) -> builtins.list[FeedbackRow]:

@@ -400,3 +400,21 @@ def test_tool_gate_middleware_refuses_bad_max_asks() -> None:
 
     with pytest.raises(PolicyError, match="max_asks=0"):
         ToolGateMiddleware(POLICY, max_asks=0)
+
+
+def test_patterns_exports_resolve_and_extras_stay_lazy() -> None:
+    """`langgraph_hitl.patterns.__all__` is sorted and resolves; importing it pulls in neither langchain nor openai."""
+    import subprocess
+    import sys
+
+    import langgraph_hitl.patterns as patterns
+
+    assert patterns.__all__ == sorted(patterns.__all__)
+    for name in patterns.__all__:
+        assert getattr(patterns, name) is not None, name
+    with pytest.raises(AttributeError, match="has no attribute 'ToolGate'"):
+        patterns.ToolGate  # noqa: B018
+    code = "import sys, langgraph_hitl.patterns; print(' '.join(sys.modules))"
+    loaded = {m.split(".")[0] for m in subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                      check=True).stdout.split()}
+    assert not loaded & {"langchain", "langchain_openai", "openai"}

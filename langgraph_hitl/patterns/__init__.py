@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from .middleware import ToolGateAgentState, ToolGateMiddleware
 
 __all__ = [
-    "DEFAULT_RISK_PROMPT",
     "CallReview",
     "ConfirmationLevel",
+    "DEFAULT_RISK_PROMPT",
     "EscalationState",
     "EscalationStep",
     "HumanLevel",

@@ -89,6 +89,12 @@ class ModelLevel:
             JSON), or a callable `fn(task)` / `fn(task, history)` returning a dict or `LevelAnswer`.
         prompt: The system prompt for a chat model (default asks for `LevelAnswer` JSON).
         retry: A LangGraph `RetryPolicy` for transient errors before the level counts as failed.
+
+    Example:
+        ```python
+        ModelLevel("senior_agent", ChatOpenAI(model="gpt-4o", temperature=0))
+        ModelLevel("rules", lambda task: {"answer": lookup(task), "confidence": 0.95})
+        ```
     """
 
     name: str
@@ -106,6 +112,11 @@ class HumanLevel:
         approvers: Who may decide (None: anyone but the requester).
         timeout: Seconds before the runner times the request out, which escalates to the next level.
         allowed_decisions: From approve, edit, reject, respond.
+
+    Example:
+        ```python
+        HumanLevel("manager", approvers=["support_manager"], timeout=4 * 3600)
+        ```
     """
 
     name: str
@@ -348,6 +359,16 @@ def create_escalation_chain(
     Raises:
         PolicyError: No levels, a bad or duplicate name, a bad level option, `min_confidence`
             outside [0, 1], or a `state_schema` missing `EscalationState`'s keys.
+
+    Example:
+        ```python
+        graph = create_escalation_chain(
+            [ModelLevel("agent", cheap_model), ModelLevel("senior_agent", strong_model),
+             HumanLevel("human", approvers=["support"], timeout=900), HumanLevel("manager", approvers=["lead"])],
+            sensitive=lambda task, answer: "mentions a lawyer" if "lawyer" in str(task) else False,
+        ).compile(checkpointer=saver)
+        out = graph.invoke({"task": "Refund order 8812?"}, config)
+        ```
     """
     levels = list(levels)
     if not levels or not all(isinstance(lv, (ModelLevel, HumanLevel)) for lv in levels):

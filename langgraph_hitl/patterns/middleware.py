@@ -87,6 +87,15 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
 
     Raises:
         PolicyError: A bad option.
+
+    Example:
+        ```python
+        agent = create_agent(ChatOpenAI(model="gpt-4o-mini"), [search, send_email],
+                             middleware=[ToolGateMiddleware(policy)], checkpointer=saver)
+        out = agent.invoke({"messages": [("user", "Email the team")]}, config)
+        request = out["__interrupt__"][0].value        # langchain's HITLRequest + "hitl"
+        agent.invoke(Command(resume={"decisions": [{"type": "approve", "approver": "alice"}]}), config)
+        ```
     """
 
     state_schema = ToolGateAgentState

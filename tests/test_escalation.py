@@ -166,6 +166,29 @@ def test_escalation_wrong_approver_is_refused_and_asked_again(saver: Any) -> Non
     assert graph.get_state(cfg()).values["decisions"][-1]["effect"] == "refused"
 
 
+def test_escalation_human_first_level_must_answer(saver: Any) -> None:
+    """With no model answer to approve, a person can only respond or reject."""
+    graph = create_escalation_chain(SUPPORT).compile(checkpointer=saver)
+    req = ask(graph.invoke({"task": "Call me back?"}, cfg()))
+    assert req["review_configs"][0]["allowed_decisions"] == ["reject", "respond"]
+    again = graph.invoke(Command(resume={"type": "approve", "approver": "sam"}), cfg())
+    assert again["decisions"][-1]["effect"] == "refused" and "__interrupt__" in again
+    out = graph.invoke(Command(resume={"type": "respond", "approver": "sam", "message": "Calling at 3pm."}), cfg())
+    assert (out["answer"], out["resolved_by"]) == ("Calling at 3pm.", "human:sam")
+
+
+def test_escalation_broken_sensitive_check_fails_closed(saver: Any) -> None:
+    """A sensitive() check that raises sends the answer to a person, saying why."""
+
+    def broken(task: Any, answer: Any) -> bool:
+        raise KeyError("topic")
+
+    graph = create_escalation_chain([ModelLevel("agent", sure), *SUPPORT], sensitive=broken).compile(checkpointer=saver)
+    out = graph.invoke({"task": "q"}, cfg())
+    assert out["__interrupt__"][0].value["hitl"]["node"] == "review_human"
+    assert path(out)[0][2] == "sensitive: the sensitive-content check failed (KeyError: 'topic'), so a person decides"
+
+
 def test_escalation_without_levels_left_is_unresolved(saver: Any) -> None:
     """When the last level escalates, the chain ends unresolved (fail closed), saying so."""
     graph = create_escalation_chain([ModelLevel("agent", unsure)]).compile(checkpointer=saver)

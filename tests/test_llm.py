@@ -71,7 +71,11 @@ def test_llm_classifier_raises_risk_with_real_chatopenai(server: FakeOpenAI) -> 
                                         "mails every customer; announces a closure")
     sent = server.requests[0]
     assert sent["response_format"]["type"] == "json_schema"
-    assert sent["response_format"]["json_schema"]["name"] == "RiskVerdict"
+    schema = sent["response_format"]["json_schema"]
+    assert schema["name"] == "RiskVerdict" and schema["strict"] is True
+    assert sorted(schema["schema"]["required"]) == sorted(schema["schema"]["properties"])  # strict mode: all required
+    assert not {"default", "minimum", "maximum", "maxItems"} & {k for p in schema["schema"]["properties"].values()
+                                                                for k in p}
     assert sent["messages"][0]["role"] == "system" and '"action": "send_email"' in sent["messages"][1]["content"]
     assert '"risk": "medium"' in sent["messages"][1]["content"]  # the model sees the policy's floor
 

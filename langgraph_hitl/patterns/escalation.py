@@ -45,7 +45,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypedDict
 
 from .._canonical import check_json, stable_id
@@ -55,7 +55,7 @@ from ..nodes import AuditNode, HITLState, ReviewNode
 from ..nodes._common import step_key, thread_id_of
 from ..policy import Policy
 from ..types import Assessment, DecisionRecord
-from .llm import parse_structured, structured_call
+from .llm import no_default, parse_structured, structured_call, unit_interval
 
 __all__ = ["EscalationState", "EscalationStep", "HumanLevel", "LevelAnswer", "ModelLevel", "create_escalation_chain"]
 
@@ -73,10 +73,12 @@ class LevelAnswer(BaseModel):
     model_config = ConfigDict(extra="ignore")
     answer: str
     """The proposed answer."""
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float
     """Self-reported confidence in [0, 1]: a noisy hint; calibrate `min_confidence` on real cases."""
-    sensitive: bool = False
+    sensitive: bool = Field(default=False, json_schema_extra=no_default)
     """Whether the content needs a person regardless of confidence."""
+
+    _confidence = field_validator("confidence")(unit_interval)
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,10 @@ class _ModelNode:
                 state, config, i, kind="model", outcome="escalated", to=chain.next_after(i),
                 reason=f"{label}: {type(exc).__name__}: {str(exc)[:200]}")}
         base = {"answer": result.answer, "confidence": result.confidence, "escalation_status": "running"}
-        flagged = self.chain.sensitive(task, result.answer) if self.chain.sensitive else False
+        try:
+            flagged = self.chain.sensitive(task, result.answer) if self.chain.sensitive else False
+        except Exception as exc:  # a broken check must not let sensitive content through
+            flagged = f"the sensitive-content check failed ({type(exc).__name__}: {exc}), so a person decides"
         if result.sensitive or flagged:
             why = flagged if isinstance(flagged, str) else "the model flagged the content as sensitive"
             return {**base, **chain.step(state, config, i, kind="model", outcome="escalated", answer=result.answer,
@@ -266,6 +271,9 @@ class _AskHumanNode:
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         level, path = self.level, list(state.get("escalation_path") or [])
         why = path[-1]["reason"] if path else "first level"
+        allowed = list(level.allowed_decisions)
+        if state.get("answer") is None:  # nothing to approve or edit yet: answer it (respond) or refuse it
+            allowed = [d for d in allowed if d not in ("approve", "edit")]
         action = {"name": "answer", "args": {"task": state.get("task"), "answer": state.get("answer")},
                   "description": (f"Escalated to {level.name}: {why}. Approve the proposed answer, edit it "
                                   "(args.answer), respond with your own answer, or reject the task.")}
@@ -273,7 +281,7 @@ class _AskHumanNode:
             "action_name": "answer", "args_hash": "", "risk": "high", "reversibility": "irreversible_low",
             "mode": "hard", "reasons": [f"escalated to {level.name}: {why}"], "required_approvals": 1,
             "approvers": list(level.approvers) if level.approvers else None, "escalation": [],
-            "timeout_s": level.timeout, "on_timeout": "reject", "allowed_decisions": list(level.allowed_decisions),
+            "timeout_s": level.timeout, "on_timeout": "reject", "allowed_decisions": allowed,
             "verify_phrase": None, "impact": "The answer goes back to the requester.", "policy_version": "escalation",
         }
         following = self.chain.next_after(self.index)
@@ -414,8 +422,8 @@ def create_escalation_chain(
             continue
         review, after = f"review_{lv.name}", f"after_{lv.name}"
         builder.add_node(lv.name, _AskHumanNode(chain, i))
-        asker: Any = ReviewNode(approvers=lv.approvers, allowed_decisions=lv.allowed_decisions,  # dict-typed node
-                                timeout=lv.timeout, on_timeout="reject", stage=i + 1, policy=answer_policy, name=review)
+        asker: Any = ReviewNode(approvers=lv.approvers, timeout=lv.timeout, on_timeout="reject",  # dict-typed node
+                                stage=i + 1, policy=answer_policy, name=review)  # decisions: the assessment's
         builder.add_node(review, asker)
         builder.add_node(after, _HumanOutcomeNode(chain, i))
         builder.add_edge(lv.name, review)

@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import PolicyError
 from ..policy import MODE_ORDER, Policy, Rule
@@ -51,16 +51,36 @@ DEFAULT_RISK_PROMPT = (
 """The system prompt the classifier sends unless given another."""
 
 
+def no_default(schema: dict[str, Any]) -> None:
+    """Drop `default` from a field's JSON schema: OpenAI's strict structured outputs want every field required."""
+    schema.pop("default", None)
+
+
+def unit_interval(value: float) -> float:
+    """Check a confidence is in [0, 1] (a validator, so the JSON schema sent to the model stays plain)."""
+    if not 0.0 <= value <= 1.0:
+        msg = f"confidence {value!r} is outside [0, 1]"
+        raise ValueError(msg)
+    return value
+
+
 class RiskVerdict(BaseModel):
     """The model's structured answer."""
 
     model_config = ConfigDict(extra="ignore")
     risk: Risk
     """How risky the model thinks the action is."""
-    reasons: list[str] = Field(default_factory=list, max_length=10)
-    """Why, in a few short sentences."""
-    confidence: float = Field(ge=0.0, le=1.0)
-    """How sure the model is (self-reported: a hint, not a probability)."""
+    reasons: list[str] = Field(default_factory=list, json_schema_extra=no_default)
+    """Why, in a few short sentences (the first ten are kept)."""
+    confidence: float
+    """How sure the model is, in [0, 1] (self-reported: a hint, not a probability)."""
+
+    _confidence = field_validator("confidence")(unit_interval)
+
+    @field_validator("reasons")
+    @classmethod
+    def _first_ten(cls, value: list[str]) -> list[str]:
+        return [str(r)[:500] for r in value[:10]]
 
 
 def _chat_openai(name: str) -> Any:

@@ -19,16 +19,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .confidence import ConfirmationLevel, confirmation_level, confirmation_policy, read_confidence
-from .escalation import (
+from .escalation import create_escalation_chain
+from .levels import (
     EscalationState,
     EscalationStep,
     HumanLevel,
     LevelAnswer,
     ModelLevel,
-    create_escalation_chain,
 )
 from .llm import DEFAULT_RISK_PROMPT, LLMRiskClassifier, RiskVerdict
-from .pipeline import PipelineState, Stage, StageResult, create_approval_pipeline
+from .pipeline import create_approval_pipeline
+from .stages import PipelineState, Stage, StageResult
 from .toolgate import CallReview, ToolGateNode, ToolGateRecord, ToolGateState, tool_gate_condition
 
 if TYPE_CHECKING:

@@ -31,6 +31,15 @@ __all__ = ["Page", "PendingRequest", "RecoveryReport", "RunResult"]
 
 log = logging.getLogger("langgraph_hitl")
 
+DURABILITY: Literal["sync"] = "sync"
+"""How the runner has LangGraph save checkpoints: each step's before the next step starts.
+
+LangGraph's default (`async`) saves in the background while the next node already runs, so a
+crash can lose the checkpoint that fixed an action's id after its handler ran; recovery then
+re-runs the gate, the action gets a new id, and the handler runs again under a new
+idempotency key (G5). With `sync` a node's side effects never get ahead of the state before it.
+"""
+
 
 @dataclass(frozen=True)
 class PendingRequest:

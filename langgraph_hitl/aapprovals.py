@@ -20,7 +20,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from ._runner import Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
+from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
 from .approvals import _compile
 from .checkpoint import aopen_checkpointer
 from .errors import ConflictError, NotPendingError, ThreadStateError
@@ -76,7 +76,7 @@ class AsyncApprovals(_Core):
                 raise ThreadStateError(msg)
             await self._db(self.store.inbox.cancel_stale, thread_id, [])
         await self._db(self.store.inbox.mark_thread, thread_id, "in_flight", graph=self.name)
-        await self.graph.ainvoke(input, self._config(thread_id))
+        await self.graph.ainvoke(input, self._config(thread_id), durability=DURABILITY)
         state = await self._state(thread_id)
         pending = await self._db(self._index_state, thread_id, state)
         return self._result(thread_id, state, pending)
@@ -95,7 +95,8 @@ class AsyncApprovals(_Core):
     async def _resume(self, request_id: str, thread_id: str, interrupt_id: str, decision: dict[str, Any],
                       *, expired: bool = False) -> RunResult:
         try:
-            await self.graph.ainvoke(Command(resume={interrupt_id: decision}), self._config(thread_id))
+            await self.graph.ainvoke(Command(resume={interrupt_id: decision}), self._config(thread_id),
+                                     durability=DURABILITY)
         except BaseException:
             state = await self._state(thread_id)
             if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
@@ -160,8 +161,10 @@ class AsyncApprovals(_Core):
 
     async def _continue(self, thread_id: str, report: RecoveryReport) -> None:
         state = await self._state(thread_id)
-        if state.next and not state.interrupts:
-            await self.graph.ainvoke(None, self._config(thread_id))
+        # A crash after a task's writes were saved but before the next checkpoint leaves `next`
+        # empty and the finished task in `tasks`: the run is unfinished all the same.
+        if (state.next or state.tasks) and not state.interrupts:
+            await self.graph.ainvoke(None, self._config(thread_id), durability=DURABILITY)
             report.continued.append(thread_id)
 
     async def apending(self, **kwargs: Any) -> Page:

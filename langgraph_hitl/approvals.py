@@ -21,7 +21,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from ._runner import Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
+from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
 from .checkpoint import open_checkpointer
 from .errors import ConflictError, NotPendingError, ThreadStateError
 from .store import Store, open_store
@@ -113,7 +113,7 @@ class Approvals(_Core):
                 raise ThreadStateError(msg)
             self.store.inbox.cancel_stale(thread_id, [])
         self.store.inbox.mark_thread(thread_id, "in_flight", graph=self.name)
-        self.graph.invoke(input, self._config(thread_id))
+        self.graph.invoke(input, self._config(thread_id), durability=DURABILITY)
         state = self._state(thread_id)
         return self._result(thread_id, state, self._index_state(thread_id, state))
 
@@ -147,7 +147,7 @@ class Approvals(_Core):
                 *, expired: bool = False) -> RunResult:
         config = self._config(thread_id)
         try:
-            self.graph.invoke(Command(resume={interrupt_id: decision}), config)
+            self.graph.invoke(Command(resume={interrupt_id: decision}), config, durability=DURABILITY)
         except BaseException:
             state = self._state(thread_id)
             if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
@@ -227,8 +227,10 @@ class Approvals(_Core):
 
     def _continue(self, thread_id: str, report: RecoveryReport) -> None:
         state = self._state(thread_id)
-        if state.next and not interrupt_items(state) and not state.interrupts:
-            self.graph.invoke(None, self._config(thread_id))
+        # A crash after a task's writes were saved but before the next checkpoint leaves `next`
+        # empty and the finished task in `tasks`: the run is unfinished all the same.
+        if (state.next or state.tasks) and not interrupt_items(state) and not state.interrupts:
+            self.graph.invoke(None, self._config(thread_id), durability=DURABILITY)
             report.continued.append(thread_id)
 
     def record_feedback(self, *, score: float, kind: str, actor: str, thread_id: str | None = None,

@@ -1,0 +1,213 @@
+"""Fault injection: four processes on one SQLite file, SIGKILLed at random points, then recovered.
+
+The full run (`make soak`) kills 240 processes; the default run kills a bounded slice of
+12 through the same code. Set `HITL_FAULT_SEED` to replay a plan; every failure names its seed.
+After the kills, `recover(older_than=0)` runs in a fresh process, and then:
+
+- no request is stuck `deciding`, no thread is stuck `in_flight`;
+- every `pending` request is one its thread is really paused at (validly pending);
+- no request has two decisions (G2);
+- no handler call after its ledger entry recorded completion, no more calls than attempts,
+  no effect without an approval in the audit log (G4, G5);
+- the audit chain verifies (G7);
+- no thread is wedged: every paused thread's request still decides, through to the end;
+  every other thread has finished (or never got past its first checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langgraph_hitl import Approvals
+
+from fault_worker import REVIEWERS, graph, pick_approver
+
+TESTS = Path(__file__).resolve().parent
+WORKER = str(TESTS / "fault_worker.py")
+TERMINAL_STATUSES = {"executed", "rejected", "failed", "timed_out", "responded", "denied"}
+DECISION_EVENTS = {"approved", "edited", "rejected", "responded", "revision_requested", "timed_out", "escalated"}
+
+
+def _seed() -> int:
+    return int(os.environ.get("HITL_FAULT_SEED") or random.SystemRandom().randrange(10**9))
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, WORKER, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, f"{args[0]} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _calls(effects_db: Path) -> list[tuple[str, float]]:
+    if not effects_db.exists():
+        return []
+    conn = sqlite3.connect(effects_db)
+    try:
+        return conn.execute("SELECT key, ts FROM calls").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+def _finish(hitl: Approvals, thread_id: str, seed: int) -> str:
+    """Decide the thread's questions until it ends; return its final status."""
+    for _ in range(6):
+        state = hitl.graph.get_state({"configurable": {"thread_id": thread_id}})
+        if not state.next:
+            return str(state.values.get("status"))
+        assert state.interrupts, f"seed={seed}: thread {thread_id} is paused at {state.next} with no question (wedged)"
+        rid = state.interrupts[0].value["hitl"]["request_id"]
+        row = hitl.get(rid)
+        assert row.status == "pending", f"seed={seed}: {thread_id} waits on {rid}, which the inbox has as {row.status}"
+        approver = pick_approver(dict(row.payload), random.Random(rid))
+        assert approver is not None
+        hitl.decide(rid, {"type": "approve"}, approver=approver)
+    raise AssertionError(f"seed={seed}: thread {thread_id} keeps asking")
+
+
+def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
+    """Every guarantee the kills must not break; returns counts for the report."""
+    with Approvals.open(graph(), url) as hitl:
+        db = hitl.store.backend
+        statuses = {r["status"]: r["n"] for r in db.execute(
+            "SELECT status, COUNT(*) AS n FROM hitl_requests GROUP BY status")}
+        assert "deciding" not in statuses, f"seed={seed}: requests stuck deciding after recover: {statuses}"
+        in_flight = db.execute("SELECT thread_id FROM hitl_threads WHERE state = 'in_flight'")
+        assert not in_flight, f"seed={seed}: threads stuck in flight after recover: {in_flight}"
+
+        for row in db.execute("SELECT request_id, thread_id, interrupt_id FROM hitl_requests WHERE status = 'pending'"):
+            state = hitl.graph.get_state({"configurable": {"thread_id": row["thread_id"]}})
+            live = {i.id for i in state.interrupts}
+            assert row["interrupt_id"] in live, f"seed={seed}: pending {row['request_id']} is not a live question"
+
+        twice = db.execute(
+            "SELECT request_id, COUNT(DISTINCT event) AS n FROM hitl_audit WHERE request_id IS NOT NULL AND event IN "
+            f"({', '.join('?' * len(DECISION_EVENTS))}) GROUP BY request_id HAVING n > 1", sorted(DECISION_EVENTS))
+        assert not twice, f"seed={seed}: requests with two decisions: {twice}"
+
+        ledger = {r["action_id"]: r for r in db.execute("SELECT * FROM hitl_ledger")}
+        started = [a for a, r in ledger.items() if r["status"] == "started"]
+        assert not started, f"seed={seed}: executions never finished after recover: {started}"
+        calls: dict[str, list[float]] = {}
+        for key, ts in _calls(effects_db):
+            calls.setdefault(key, []).append(ts)
+        per_thread: dict[str, set[str]] = {}
+        for key in calls:
+            per_thread.setdefault(str(ledger[key]["thread_id"]) if key in ledger else "?", set()).add(key)
+        again = {t: keys for t, keys in per_thread.items() if len(keys) > 1}
+        assert not again, f"seed={seed}: one thread's action ran under several idempotency keys: {again}"
+        for key, times in calls.items():
+            entry = ledger.get(key)
+            assert entry is not None, f"seed={seed}: handler ran for {key} with no ledger entry"
+            assert len(times) <= entry["attempts"], f"seed={seed}: {key} ran {len(times)}x in {entry['attempts']} attempts"
+            assert max(times) <= entry["finished_at"], f"seed={seed}: {key} ran again after its completion was recorded"
+            approvals = db.execute(
+                "SELECT event, actor, risk FROM hitl_audit WHERE action_id = ? AND event IN "
+                "('auto_approved', 'notified', 'approved', 'edited', 'timed_out')", (key,))
+            assert approvals, f"seed={seed}: {key} executed with no approval in the audit log"
+            if any(a["risk"] == "critical" for a in approvals):
+                people = {a["actor"] for a in approvals if a["event"] in ("approved", "edited")}
+                assert len(people) >= 2, f"seed={seed}: critical {key} executed with approvals from {people}"
+
+        verified = hitl.store.audit.verify()
+        assert verified.ok, f"seed={seed}: audit chain broken: {verified}"
+
+        threads = [r["thread_id"] for r in db.execute(
+            "SELECT thread_id FROM checkpoints UNION SELECT thread_id FROM hitl_threads")]
+        finished = unborn = paused = 0
+        for tid in threads:
+            state = hitl.graph.get_state({"configurable": {"thread_id": tid}})
+            if state.next:
+                paused += 1
+                assert _finish(hitl, tid, seed) in TERMINAL_STATUSES
+            elif not state.values:
+                unborn += 1  # killed before its first checkpoint; start() never returned
+            else:
+                assert state.values.get("status") in TERMINAL_STATUSES, (
+                    f"seed={seed}: thread {tid} stopped with status {state.values.get('status')!r}")
+                finished += 1
+        assert hitl.store.audit.verify().ok
+    return {"threads": len(threads), "finished": finished, "paused_then_decided": paused, "unborn": unborn,
+            "executions": len(ledger), "handler_calls": sum(len(t) for t in calls.values()),
+            "retried_effects": sum(1 for t in calls.values() if len(t) > 1)}
+
+
+def run_trials(tmp_path: Path, trials: int) -> None:
+    seed = _seed()
+    url = f"sqlite:///{tmp_path / 'hitl.db'}"
+    effects_db = tmp_path / "effects.db"
+    env = {**os.environ, "HITL_EFFECTS_DB": str(effects_db)}
+    summary = _run(["soak", url, "--trials", str(trials), "--procs", "4", "--seed", str(seed)], env, timeout=60 + 6 * trials)
+    print(f"fault plan seed={seed}: {json.dumps(summary['points'])}")
+    assert summary["killed"] == trials, f"seed={seed}: some children were not killed: {summary['not_killed']}"
+    report = _run(["recover", url], env, timeout=300)
+    print(f"recover: { {k: len(v) for k, v in report.items()} }")
+    counts = check_invariants(url, effects_db, seed)
+    print(f"checked: {counts}")
+    assert counts["threads"] > 0 and counts["executions"] > 0, f"seed={seed}: the trials did nothing: {counts}"
+
+
+def test_faults_sigkill_slice_recovers(tmp_path: Path) -> None:
+    """A bounded slice of the soak: 12 processes killed at random points, four at a time; recover() restores every guarantee."""
+    run_trials(tmp_path, 12)
+
+
+@pytest.mark.soak
+@pytest.mark.slow
+def test_faults_sigkill_soak_recovers(tmp_path: Path) -> None:
+    """The full soak: 240 processes killed at random points, four at a time; recover() restores every guarantee."""
+    run_trials(tmp_path, int(os.environ.get("HITL_FAULT_TRIALS", "240")))
+
+
+def _once(url: str, env: dict[str, str], *args: str) -> None:
+    proc = subprocess.run([sys.executable, WORKER, "once", url, *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == -9, f"expected SIGKILL, got {proc.returncode}:\n{proc.stderr[-3000:]}"
+
+
+def test_recover_continues_run_killed_between_task_writes_and_next_checkpoint(tmp_path: Path) -> None:
+    """G3: killed after a task's writes were saved but before the next checkpoint, the run is continued, not lost."""
+    url = f"sqlite:///{tmp_path / 'hitl.db'}"
+    env = {**os.environ, "HITL_EFFECTS_DB": str(tmp_path / "effects.db")}
+    _once(url, env, "victim", "delete_record", '{"id": 7}', "--point", "checkpoint:after_put_writes", "--nth", "1")
+    with Approvals.open(graph(), url) as hitl:
+        assert hitl.graph.get_state({"configurable": {"thread_id": "victim"}}).next == ()  # looks finished
+    report = _run(["recover", url], env, timeout=120)
+    assert report["continued"] == ["victim"]
+    with Approvals.open(graph(), url) as hitl:
+        [req] = hitl.pending().items
+        assert req.thread_id == "victim" and req.action["args"] == {"id": 7}
+        assert _finish(hitl, "victim", 0) == "executed"
+
+
+def test_recover_reuses_idempotency_key_when_checkpoint_saves_lag(tmp_path: Path) -> None:
+    """G5: killed in a handler while checkpoint saves lag (slow disk), recovery re-runs it under the same key."""
+    url = f"sqlite:///{tmp_path / 'hitl.db'}"
+    effects_db = tmp_path / "effects.db"
+    env = {**os.environ, "HITL_EFFECTS_DB": str(effects_db)}
+    _once(url, env, "victim", "read_record", '{"id": 7}', "--point", "execute:after_effect", "--slow-put", "0.05")
+    _run(["recover", url], env, timeout=120)
+    keys = {key for key, _ in _calls(effects_db)}
+    assert len(keys) == 1 and len(_calls(effects_db)) == 2  # called again after the crash, with the same key
+    with Approvals.open(graph(), url) as hitl:
+        entries = hitl.store.backend.execute("SELECT action_id, status, attempts FROM hitl_ledger")
+        assert entries == [{"action_id": keys.pop(), "status": "completed", "attempts": 2}]
+
+
+def test_fault_worker_pick_approver_respects_exclusions() -> None:
+    """The workers' reviewer choice never picks the requester or an excluded approver (else races would look like bugs)."""
+    payload = {"hitl": {"approvers": None, "requested_by": "alice", "exclude_approvers": ["alice", "bob"]}}
+    assert {pick_approver(payload, random.Random(i)) for i in range(20)} == {"carol"}
+    assert pick_approver({"hitl": {"approvers": ["bob"], "requested_by": "agent", "exclude_approvers": ["bob"]}},
+                         random.Random(0)) is None
+    assert set(REVIEWERS) >= {"alice", "bob", "carol"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Annotated, Any, Literal
 
 from langgraph.types import RetryPolicy
@@ -62,6 +62,7 @@ class ModelLevel:
 
     name: str
     model: Any
+    _: KW_ONLY
     prompt: str | None = None
     retry: RetryPolicy | None = None
 
@@ -83,6 +84,7 @@ class HumanLevel:
     """
 
     name: str
+    _: KW_ONLY
     approvers: Sequence[str] | None = None
     timeout: float | None = None
     allowed_decisions: Sequence[str] = ("approve", "edit", "reject", "respond")

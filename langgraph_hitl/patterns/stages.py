@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START
@@ -93,6 +93,7 @@ class Stage:
 
     name: str
     run: Callable[..., Any]
+    _: KW_ONLY
     approvers: Sequence[str] | None = None
     requires_approval: bool = False
     allowed_decisions: Sequence[str] = STAGE_DECISIONS

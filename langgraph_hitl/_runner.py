@@ -188,14 +188,14 @@ class _Core:
             raise NotPendingError(msg)
         return row
 
-    def _validate(self, row: RequestRow, decision: Any, approver: str) -> Decision:
+    def _validate(self, row: RequestRow, decision: Any, approver: str) -> list[Decision]:
         if not isinstance(approver, str) or not approver.strip():
             msg = f"approver={approver!r}: say who decides, e.g. approver='alice'."
             raise DecisionError(msg)
         if row.status != "pending":
             self.store.inbox._raise_not_pending(row.request_id)
         try:
-            return validate_decision(decision, row.payload, approver=approver)[0]
+            return validate_decision(decision, row.payload, approver=approver)
         except HITLError as exc:
             self._audit_refusal(row, approver, decision, str(exc))
             raise
@@ -222,24 +222,38 @@ class _Core:
             )
             raise NotPendingError(msg)
 
-    def _claim(self, row: RequestRow, decision: Decision, approver: str) -> RequestRow:
-        kind = decision["type"]
+    @staticmethod
+    def _answer(row: RequestRow, decisions: list[Decision]) -> dict[str, Any]:
+        """The resume value: one decision, or `{"decisions": [...]}` for a request with several actions."""
+        if len(row.payload["action_requests"]) == 1:
+            return dict(decisions[0])
+        return {"decisions": [dict(d) for d in decisions]}
+
+    def _claim(self, row: RequestRow, decisions: list[Decision], approver: str) -> RequestRow:
         with self.store.transaction():
-            claimed = self.store.inbox.claim(row.request_id, dict(decision), approver=approver)
-            self.store.audit.append([make_event(
-                DECISION_EVENTS[kind], action_id=row.action_id, actor=approver, thread_id=row.thread_id,
-                action=dict(row.action), request_id=row.request_id, decision=DECISION_EVENTS[kind],
-                detail={"message": decision.get("message"), "node": row.node, "stage": row.stage,
-                        "edited_action": decision.get("edited_action")},
-                event_id=decision_event_id(row.action_id, row.request_id, kind),
-            )])
+            claimed = self.store.inbox.claim(row.request_id, self._answer(row, decisions), approver=approver)
+            events = []
+            # Several actions in one request carry their own ids (`hitl.action_ids`), as the node records them.
+            ids = row.payload["hitl"].get("action_ids") or [row.action_id]
+            for i, (decision, asked) in enumerate(zip(decisions, row.payload["action_requests"], strict=False)):
+                kind = decision["type"]
+                action_id = ids[i] if i < len(ids) else f"{row.action_id}#{i}"
+                events.append(make_event(
+                    DECISION_EVENTS[kind], action_id=action_id, actor=approver, thread_id=row.thread_id,
+                    action=dict(asked), request_id=row.request_id, decision=DECISION_EVENTS[kind],
+                    detail={"message": decision.get("message"), "node": row.node, "stage": row.stage,
+                            "edited_action": decision.get("edited_action")},
+                    event_id=decision_event_id(action_id, row.request_id, kind),
+                ))
+            self.store.audit.append(events)
             self.store.inbox.mark_thread(row.thread_id, "in_flight", graph=self.name)
         return claimed
 
-    def _timeout_decision(self, row: RequestRow) -> Decision:
+    def _timeout_decision(self, row: RequestRow) -> list[Decision]:
         hitl = row.payload["hitl"]
         kind = "escalate" if hitl.get("on_timeout") == "escalate" else "timeout"
-        return {"type": kind, "approver": SYSTEM_TIMEOUT}  # type: ignore[typeddict-item]
+        one: Decision = {"type": kind, "approver": SYSTEM_TIMEOUT}  # type: ignore[typeddict-item]
+        return [dict(one) for _ in row.payload["action_requests"]]  # type: ignore[misc]
 
     def _notify(self, method: str, *args: Any, **kwargs: Any) -> None:
         hook = getattr(self.notifier, method, None)

@@ -24,6 +24,7 @@ from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult
 from .approvals import _compile
 from .checkpoint import aopen_checkpointer
 from .errors import ConflictError, NotPendingError, ThreadStateError
+from .types import SYSTEM_TIMEOUT
 from .store import Store, open_store
 
 __all__ = ["AsyncApprovals"]
@@ -88,8 +89,8 @@ class AsyncApprovals(_Core):
         state = await self._state(row.thread_id)
         await self._db(self._check_live, row, state)
         claimed = await self._db(self._claim, row, valid, approver)
-        result = await self._resume(claimed.request_id, claimed.thread_id, claimed.interrupt_id, dict(valid))
-        self._notify("on_decision", row.request_id, dict(valid), thread_id=row.thread_id)
+        result = await self._resume(claimed.request_id, claimed.thread_id, claimed.interrupt_id, self._answer(row, valid))
+        self._notify("on_decision", row.request_id, self._answer(row, valid), thread_id=row.thread_id)
         return result
 
     async def _resume(self, request_id: str, thread_id: str, interrupt_id: str, decision: dict[str, Any],
@@ -130,8 +131,8 @@ class AsyncApprovals(_Core):
                 except (ConflictError, NotPendingError):
                     done.append(row.request_id)
                     continue
-                await self._resume(claimed.request_id, row.thread_id, row.interrupt_id, dict(decision), expired=True)
-                self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision["type"])
+                await self._resume(claimed.request_id, row.thread_id, row.interrupt_id, self._answer(row, decision), expired=True)
+                self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
                 done.append(row.request_id)
 
     async def recover(self, *, older_than: float = 30.0) -> RecoveryReport:

@@ -24,6 +24,7 @@ from langgraph.types import Command
 from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
 from .checkpoint import open_checkpointer
 from .errors import ConflictError, NotPendingError, ThreadStateError
+from .types import SYSTEM_TIMEOUT
 from .store import Store, open_store
 
 __all__ = ["Approvals", "Page", "PendingRequest", "RecoveryReport", "RunResult"]
@@ -139,8 +140,8 @@ class Approvals(_Core):
         valid = self._validate(row, decision, approver)
         self._check_live(row, self._state(row.thread_id))
         claimed = self._claim(row, valid, approver)
-        result = self._resume(claimed.request_id, claimed.thread_id, claimed.interrupt_id, dict(valid))
-        self._notify("on_decision", row.request_id, dict(valid), thread_id=row.thread_id)
+        result = self._resume(claimed.request_id, claimed.thread_id, claimed.interrupt_id, self._answer(row, valid))
+        self._notify("on_decision", row.request_id, self._answer(row, valid), thread_id=row.thread_id)
         return result
 
     def _resume(self, request_id: str, thread_id: str, interrupt_id: str, decision: dict[str, Any],
@@ -187,12 +188,12 @@ class Approvals(_Core):
                 decision = self._timeout_decision(row)
                 try:
                     self._check_live(row, self._state(row.thread_id))
-                    claimed = self._claim(row, decision, decision["approver"])
+                    claimed = self._claim(row, decision, SYSTEM_TIMEOUT)
                 except (ConflictError, NotPendingError):
                     done.append(row.request_id)  # decided or cancelled meanwhile; not ours to expire
                     continue
-                self._resume(claimed.request_id, row.thread_id, row.interrupt_id, dict(decision), expired=True)
-                self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision["type"])
+                self._resume(claimed.request_id, row.thread_id, row.interrupt_id, self._answer(row, decision), expired=True)
+                self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
                 done.append(row.request_id)
 
     def recover(self, *, older_than: float = 30.0) -> RecoveryReport:

@@ -159,6 +159,8 @@ class HITLContext(TypedDict):
     """The policy version that produced the assessment."""
     escalation_level: int
     """0 for the first tier of reviewers, then 1, 2, ... after each escalation."""
+    action_ids: NotRequired[list[str]]
+    """One id per action request, when a request asks about several actions at once (`ToolGateNode`)."""
 
 
 class ReviewRequest(TypedDict):

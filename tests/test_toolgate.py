@@ -330,8 +330,6 @@ def test_tool_gate_with_approvals_runner(db_url: str) -> None:
     assert RAN == [("send_email", "x")]
 
 
-@pytest.mark.xfail(strict=True, reason="Approvals.decide resumes with validate_decision(...)[0], dropping the "
-                   "rest of a {'decisions': [...]} batch; the gate then refuses the short answer and asks again")
 def test_tool_gate_batch_through_approvals_runner(db_url: str) -> None:
     """A two-call question answered through the runner with langchain's batch shape settles both calls."""
     model = Scripted(turn(*MIXED), AIMessage(content="ok"))
@@ -340,6 +338,7 @@ def test_tool_gate_batch_through_approvals_runner(db_url: str) -> None:
         [request] = hitl.pending().items
         hitl.decide(request.request_id, {"decisions": [{"type": "reject"}, {"type": "reject"}]}, approver="bob")
         assert hitl.pending().items == []
+        assert [e["event"] for e in hitl.history("agent-2") if e["actor"] == "bob"] == ["rejected", "rejected"]
 
 
 def test_tool_gate_node_checks_options() -> None:

@@ -190,6 +190,7 @@ class ToolReviewCore:
             "hitl": {
                 "request_id": stable_id(record["key"], self.name, attempt),
                 "action_id": pending[0]["action_id"] if len(pending) == 1 else stable_id(record["key"], "turn"),
+                "action_ids": [c["action_id"] for c in pending],
                 "node": self.name,
                 "stage": 2 if any(c["approvals"] for c in pending) else 1,
                 "risk": worst["assessment"]["risk"],

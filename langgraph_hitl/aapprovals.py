@@ -24,8 +24,8 @@ from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult
 from .approvals import _compile
 from .checkpoint import aopen_checkpointer
 from .errors import ConflictError, NotPendingError, ThreadStateError
-from .types import SYSTEM_TIMEOUT
 from .store import Store, open_store
+from .types import SYSTEM_TIMEOUT
 
 __all__ = ["AsyncApprovals"]
 
@@ -127,7 +127,7 @@ class AsyncApprovals(_Core):
                 decision = self._timeout_decision(row)
                 try:
                     await self._db(self._check_live, row, await self._state(row.thread_id))
-                    claimed = await self._db(self._claim, row, decision, decision["approver"])
+                    claimed = await self._db(self._claim, row, decision, SYSTEM_TIMEOUT)
                 except (ConflictError, NotPendingError):
                     done.append(row.request_id)
                     continue

@@ -24,8 +24,8 @@ from langgraph.types import Command
 from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
 from .checkpoint import open_checkpointer
 from .errors import ConflictError, NotPendingError, ThreadStateError
-from .types import SYSTEM_TIMEOUT
 from .store import Store, open_store
+from .types import SYSTEM_TIMEOUT
 
 __all__ = ["Approvals", "Page", "PendingRequest", "RecoveryReport", "RunResult"]
 

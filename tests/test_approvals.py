@@ -252,6 +252,22 @@ def test_scripted_reviewer_decides_by_rule(hitl: Approvals) -> None:
     assert len(decided) == 1 and len(hitl.pending().items) == 1
 
 
+def test_async_expire_and_recover(store_url: str, clock: FakeClock) -> None:
+    """AsyncApprovals expires an overdue request with system:timeout and recovers nothing extra."""
+    async def run() -> None:
+        async with AsyncApprovals.open(build(timeout_s=60), store_url, clock=clock) as hitl:
+            rid = (await hitl.start("t", action("delete_record", id=1))).pending[0].request_id
+            clock.advance(61)
+            assert await hitl.expire_overdue() == [rid]
+            state = await hitl.graph.aget_state({"configurable": {"thread_id": "t"}})
+            assert state.values["status"] == "timed_out"
+            assert hitl.get(rid).status == "expired"
+            report = await hitl.recover(older_than=0)
+            assert report.redriven == [] and report.already_resumed == []
+
+    asyncio.run(run())
+
+
 def test_async_concurrent_decisions_one_wins(store_url: str) -> None:
     """AsyncApprovals: two concurrent decisions on one request, exactly one succeeds."""
     async def run() -> None:

@@ -22,7 +22,7 @@ from typing import Any, Literal, cast
 from ._canonical import iso
 from ._events import DECISION_EVENTS, decision_event_id, make_event
 from .decisions import validate_decision
-from .errors import DecisionError, HITLError, NotPendingError
+from .errors import AuthorizationError, DecisionError, HITLError, NotPendingError
 from .store import Store
 from .store.inbox import RequestRow
 from .types import SYSTEM_TIMEOUT, ActionRequest, Decision, ReviewRequest
@@ -114,6 +114,11 @@ class RecoveryReport:
     """Threads whose pending questions were indexed again."""
 
 
+def _utf8(text: str) -> str:
+    """`text` with anything UTF-8 cannot encode (lone surrogates) escaped, so a refusal can be recorded."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def interrupt_items(state: Any) -> list[tuple[str, str, ReviewRequest]]:
     """The paused questions in a `StateSnapshot` that carry langgraph-hitl's payload."""
     items: list[tuple[str, str, ReviewRequest]] = []
@@ -192,6 +197,10 @@ class _Core:
         if not isinstance(approver, str) or not approver.strip():
             msg = f"approver={approver!r}: say who decides, e.g. approver='alice'."
             raise DecisionError(msg)
+        if approver == SYSTEM_TIMEOUT:
+            msg = (f"approver={SYSTEM_TIMEOUT!r} is reserved for the runner's timeouts (expire_overdue() "
+                   "issues them); decide as the person who decides.")
+            raise AuthorizationError(msg)
         if row.status != "pending":
             self.store.inbox._raise_not_pending(row.request_id)
         try:
@@ -203,9 +212,9 @@ class _Core:
     def _audit_refusal(self, row: RequestRow, approver: str, decision: Any, error: str) -> None:
         kind = decision.get("type") if isinstance(decision, dict) else None
         self.store.audit.append([make_event(
-            "refused", action_id=row.action_id, actor=approver[:200] if isinstance(approver, str) else "?",
+            "refused", action_id=row.action_id, actor=_utf8(approver[:200]) if isinstance(approver, str) else "?",
             thread_id=row.thread_id, action=dict(row.action), request_id=row.request_id,
-            decision=str(kind)[:40] if kind is not None else None, detail={"error": error[:2000]},
+            decision=_utf8(str(kind)[:40]) if kind is not None else None, detail={"error": _utf8(error[:2000])},
             event_id=uuid.uuid4().hex,
         )])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._canonical import canonical_json, check_json
 from .errors import AuthorizationError, DecisionError
@@ -41,6 +41,15 @@ class _EditedActionModel(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     args: dict[str, Any]
 
+    @field_validator("args")
+    @classmethod
+    def _storable(cls, args: dict[str, Any]) -> dict[str, Any]:
+        # Refused before LangGraph saves the answer: its serializer cannot store these.
+        problem = _args_problem(args)
+        if problem is not None:
+            raise ValueError(problem)
+        return args
+
 
 class DecisionModel(BaseModel):
     """The shape of one decision; semantics are checked by `validate_decision`."""
@@ -58,6 +67,15 @@ class DecisionBatchModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     decisions: list[DecisionModel] = Field(min_length=1, max_length=100)
+
+
+def _utf8(text: str) -> bool:
+    """Whether `text` can be stored and hashed as UTF-8 (a lone surrogate cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -104,8 +122,9 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
         value = raw.get(key)
         if value is None:
             continue
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            msg = f"Decision field {key!r} must be text of at most {MAX_TEXT} characters, got {_short(value)}."
+        if not isinstance(value, str) or len(value) > MAX_TEXT or not _utf8(value):
+            msg = (f"Decision field {key!r} must be UTF-8 text of at most {MAX_TEXT} characters, "
+                   f"got {_short(value)}.")
             raise DecisionError(msg)
         out[key] = value
     edited = raw.get("edited_action")
@@ -132,15 +151,39 @@ def _check_edited(edited: Any) -> EditedAction:
     if not isinstance(args, dict):
         msg = f"edited_action.args must be a JSON object like {{'id': 1}}, got {_short(args)}."
         raise DecisionError(msg)
+    problem = _args_problem(args)
+    if problem is not None:
+        raise DecisionError(problem)
+    return {"name": name, "args": args}
+
+
+def _args_problem(args: dict[str, Any]) -> str | None:
+    """Why edited args cannot be stored as plain JSON in a checkpoint, or None."""
     try:
         check_json(args, where="edited_action.args")
         size = len(canonical_json(args).encode("utf-8"))
+    except UnicodeEncodeError:
+        return "edited_action.args holds text that is not valid UTF-8 (a lone surrogate); fix the encoding."
     except (TypeError, ValueError) as exc:
-        raise DecisionError(str(exc)) from None
+        return str(exc)
     if size > MAX_ARGS_BYTES:
-        msg = f"edited_action.args is {size} bytes; at most {MAX_ARGS_BYTES} are accepted."
-        raise DecisionError(msg)
-    return {"name": name, "args": args}
+        return f"edited_action.args is {size} bytes; at most {MAX_ARGS_BYTES} are accepted."
+    wide = _wide_int(args)
+    if wide is not None:
+        return f"edited_action.args holds the integer {_short(wide)}, outside the 64-bit range; send it as text."
+    return None
+
+
+def _wide_int(value: Any) -> int | None:
+    """The first integer in `value` that does not fit in 64 bits (checkpoints cannot store it)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if not -(2**63) <= value < 2**64 else None
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        found = _wide_int(item)
+        if found is not None:
+            return found
+    return None
 
 
 def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None = None) -> list[Decision]:

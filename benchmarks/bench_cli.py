@@ -26,6 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 200.0
+TYPER_PATH = "import sys; from langgraph_hitl.cli._app import app; app(sys.argv[1:], prog_name='langgraph-hitl')"
 
 
 def seed(db_url: str, count: int) -> None:
@@ -88,6 +89,8 @@ def main() -> None:
         commands = {
             "langgraph-hitl pending": [*cli_command(), "--db", db_url, "pending"],
             "langgraph-hitl pending --json": [*cli_command(), "--db", db_url, "pending", "--json"],
+            # The same command parsed by typer, as it would run without the fast path in cli/_fast.py.
+            "pending through typer": [sys.executable, "-c", TYPER_PATH, "--db", db_url, "pending"],
             "python -c 'import langgraph.graph'": [sys.executable, "-c", "import langgraph.graph"],
             "python -c pass": [sys.executable, "-c", "pass"],
         }

@@ -16,12 +16,12 @@ __all__ = ["app"]
 @command
 def pending(
     ctx: typer.Context,
-    approver: Annotated[str | None, typer.Option(help="Only requests this person may decide.",
+    approver: Annotated[str | None, typer.Option(metavar="NAME", help="Only requests this person may decide.",
                                                  show_default=False)] = None,
-    risk: Annotated[str | None, typer.Option(help="Only this risk: low, medium, high, critical.",
+    risk: Annotated[str | None, typer.Option(metavar="LEVEL", help="Only this risk: low, medium, high, critical.",
                                              show_default=False)] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500, help="Page size.")] = 50,
-    cursor: Annotated[str | None, typer.Option(help="The next page's cursor, printed under a full page.",
+    limit: Annotated[int, typer.Option(min=1, max=500, metavar="N", help="Page size.")] = 50,
+    cursor: Annotated[str | None, typer.Option(metavar="CURSOR", help="The next page's cursor, printed under a full page.",
                                                show_default=False)] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
@@ -46,16 +46,16 @@ def show(ctx: typer.Context, request: RequestArg, as_json: JsonOption = False, d
 @command
 def audit(
     ctx: typer.Context,
-    thread: Annotated[str | None, typer.Option(help="Only this thread.", show_default=False)] = None,
-    request: Annotated[str | None, typer.Option(help="Only this request (id or 6+ character prefix).",
+    thread: Annotated[str | None, typer.Option(metavar="THREAD", help="Only this thread.", show_default=False)] = None,
+    request: Annotated[str | None, typer.Option(metavar="REQUEST", help="Only this request (id or 6+ character prefix).",
                                                 show_default=False)] = None,
-    actor: Annotated[str | None, typer.Option(help="Only events by this actor.", show_default=False)] = None,
-    event: Annotated[list[str] | None, typer.Option(help="Only this event (repeat for several).",
+    actor: Annotated[str | None, typer.Option(metavar="NAME", help="Only events by this actor.", show_default=False)] = None,
+    event: Annotated[list[str] | None, typer.Option(metavar="EVENT", help="Only this event (repeat for several).",
                                                     show_default=False)] = None,
-    action: Annotated[str | None, typer.Option(help="Only this action name.", show_default=False)] = None,
-    since: Annotated[str | None, typer.Option(help="From this ISO 8601 time.", show_default=False)] = None,
-    until: Annotated[str | None, typer.Option(help="Before this ISO 8601 time.", show_default=False)] = None,
-    limit: Annotated[int, typer.Option(min=0, help="The newest N matching events; 0 for all.")] = 50,
+    action: Annotated[str | None, typer.Option(metavar="ACTION", help="Only this action name.", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(metavar="TIME", help="From this ISO 8601 time.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(metavar="TIME", help="Before this ISO 8601 time.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option(min=0, metavar="N", help="The newest N matching events; 0 for all.")] = 50,
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain instead of listing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines, one event per line.")] = False,
     db: DbOption = None,
@@ -69,9 +69,9 @@ def audit(
 @command
 def stats(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="Only decisions from this ISO 8601 time.",
+    since: Annotated[str | None, typer.Option(metavar="TIME", help="Only decisions from this ISO 8601 time.",
                                               show_default=False)] = None,
-    min_samples: Annotated[int, typer.Option(min=1, help="Fewest decisions before a gate is flagged.")] = 20,
+    min_samples: Annotated[int, typer.Option(min=1, metavar="N", help="Fewest decisions before a gate is flagged.")] = 20,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:

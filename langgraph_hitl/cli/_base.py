@@ -51,7 +51,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 RequestArg = Annotated[str, typer.Argument(metavar="REQUEST", help="Request id, or a unique prefix of 6+ characters.",
                                            show_default=False)]
 ApproverOption = Annotated[str, typer.Option("--as", metavar="APPROVER", help="Who decides.", show_default=False)]
-MessageOption = Annotated[str | None, typer.Option("--message", "-m", help="A note for the agent and the audit log.",
+MessageOption = Annotated[str | None, typer.Option("--message", "-m", metavar="TEXT", help="A note for the agent and the audit log.",
                                                       show_default=False)]
 VerifyOption = Annotated[str | None, typer.Option("--verify", metavar="PHRASE",
                                                      help="The confirmation phrase, when the request has one.",

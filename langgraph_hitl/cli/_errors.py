@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-import traceback
 from enum import IntEnum
 
 from ..errors import (
@@ -90,6 +89,8 @@ def report(exc: BaseException, *, debug: bool) -> ExitCode:
     """Print `exc` as one error line and a hint on stderr (and the traceback when `debug`)."""
     code, hint = classify(exc)
     if debug:
+        import traceback
+
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     text = " ".join(str(exc).split()) or type(exc).__name__
     if code is ExitCode.ERROR and not isinstance(exc, CLIError):

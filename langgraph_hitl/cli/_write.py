@@ -146,7 +146,7 @@ def edit(
 @app.command()
 @command
 def respond(ctx: typer.Context, request: RequestArg, approver: ApproverOption,
-            message: Annotated[str, typer.Option("--message", "-m", show_default=False,
+            message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", show_default=False,
                                                  help="Guidance for the agent instead of a verdict.")],
             as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None) -> None:
     """Answer a request with a message instead of a verdict, and resume its thread (needs --graph)."""
@@ -206,8 +206,8 @@ def recover(
 @command
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on.")] = 8000,
     approvers: Annotated[str | None, typer.Option(
         "--approvers", metavar="FILE", show_default=False,
         help="Who may sign in: a file of 'alice:<token>' lines. Default: the file named by $HITL_WEB_TOKENS.")] = None,

@@ -23,6 +23,7 @@ from langgraph_hitl.cli import main
 from langgraph_hitl.cli._app import app
 from langgraph_hitl.cli._errors import CLIError, ExitCode
 from langgraph_hitl.cli._fast import COMMANDS, GLOBAL_FLAGS, GLOBAL_VALUES, parse
+from langgraph_hitl.cli._render import span, until
 from langgraph_hitl.cli._settings import CONFIG_FILE, _parse_flat_toml, load_graph, resolve_settings
 from langgraph_hitl.store import open_store
 from langgraph_hitl.testing import FakeClock
@@ -187,6 +188,12 @@ def test_load_graph_bad_spec_is_usage_error(spec: str, message: str) -> None:
     with pytest.raises(CLIError, match=message) as info:
         load_graph(spec.format(graphs=ROOT / "tests" / "graphs.py"))
     assert info.value.code == ExitCode.USAGE
+
+
+def test_render_durations_are_short() -> None:
+    """Ages and deadlines print as compact durations; a passed deadline says overdue."""
+    assert [span(s) for s in (45, 125, 3 * 3600 + 5 * 60, 2 * 86400 + 4 * 3600)] == ["45s", "2m", "3h05m", "2d04h"]
+    assert (until(None, 0), until(100, 40), until(40, 100)) == ("-", "in 1m", "overdue 1m")
 
 
 # -- pending ---------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def find_request(store: Store, request_id: str) -> RequestRow:
 
 
 def check_pending(row: RequestRow) -> None:
+    """Refuse a request that can no longer be decided, before the graph is imported (the runner checks again)."""
     if row.status == "pending":
         return
     if row.status in ("deciding", "resumed"):
@@ -59,4 +60,5 @@ def check_pending(row: RequestRow) -> None:
 
 
 def usage_error(message: str, hint: str) -> CLIError:
+    """A `CLIError` with exit code 2."""
     return CLIError(message, code=ExitCode.USAGE, hint=hint)

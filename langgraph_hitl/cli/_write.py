@@ -125,7 +125,10 @@ def edit(
     db: DbOption = None,
     graph: GraphOption = None,
 ) -> None:
-    """Approve a request with edited arguments (re-assessed by the policy) and resume its thread (needs --graph)."""
+    """Approve with edited arguments and resume (needs --graph).
+
+    The edited action is re-assessed by the policy; an edit cannot lower the gate it went through.
+    """
     try:
         new_args = json.loads(args)
     except json.JSONDecodeError as exc:
@@ -149,14 +152,17 @@ def respond(ctx: typer.Context, request: RequestArg, approver: ApproverOption,
             message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", show_default=False,
                                                  help="Guidance for the agent instead of a verdict.")],
             as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None) -> None:
-    """Answer a request with a message instead of a verdict, and resume its thread (needs --graph)."""
+    """Answer with a message instead of a verdict (needs --graph)."""
     _decide(ctx, "respond", request, approver, {"message": message}, db=db, graph=graph, as_json=as_json)
 
 
 @app.command()
 @command
 def expire(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None) -> None:
-    """Resolve every overdue request with its on_timeout (default: reject). Safe to run from cron (needs --graph)."""
+    """Resolve overdue requests with their on_timeout (needs --graph).
+
+    The default on_timeout is reject (fail closed). Safe to run from cron and from several hosts.
+    """
     settings = settings_of(ctx, db, graph)
     settings.require_graph("expire")
     with open_db(settings) as store:
@@ -185,7 +191,10 @@ def recover(
     db: DbOption = None,
     graph: GraphOption = None,
 ) -> None:
-    """Finish what a crash interrupted: re-drive decided requests, continue runs, re-index threads (needs --graph)."""
+    """Finish what a crash interrupted (needs --graph).
+
+    Re-drives decided requests the graph never received, continues runs, re-indexes threads.
+    """
     settings = settings_of(ctx, db, graph)
     with _runner(settings, "recover") as hitl:
         report = hitl.recover(older_than=older_than)
@@ -214,7 +223,10 @@ def serve(
     db: DbOption = None,
     graph: GraphOption = None,
 ) -> None:
-    """Start the web inbox (needs the [web] extra; with --graph it can decide, not only list)."""
+    """Start the web inbox (needs the [web] extra).
+
+    With --graph it can decide requests, not only list them.
+    """
     settings = settings_of(ctx, db, graph)
     try:
         import uvicorn

@@ -243,11 +243,18 @@ class Inbox:
         )
 
     def claim_thread(self, thread_id: str, updated_at: float) -> bool:
-        """Take over an in-flight thread last touched at `updated_at` (recovery)."""
+        """Take over an in-flight thread last touched at `updated_at` (recovery).
+
+        False if another process took it first, or if one of its requests is `deciding`: whoever
+        holds that claim (a decider, or a recoverer that renewed it) drives the thread and marks
+        it idle in the same transaction that settles the claim. Running it from here as well
+        would run its next node twice at once.
+        """
         rows = self.db.execute(
             "UPDATE hitl_threads SET updated_at = ? WHERE thread_id = ? AND state = 'in_flight' AND updated_at = ? "
+            "AND NOT EXISTS (SELECT 1 FROM hitl_requests WHERE thread_id = ? AND status = 'deciding') "
             "RETURNING thread_id",
-            (self.clock(), thread_id, updated_at),
+            (self.clock(), thread_id, updated_at, thread_id),
         )
         return bool(rows)
 

@@ -49,7 +49,7 @@ class WorkerPool:
     def run(self, url: str, command: str, options: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Give every worker a job; release them together once all are ready; collect their JSON results."""
         deadline = time.monotonic() + 120
-        for proc, opts in zip(self.procs, options):
+        for proc, opts in zip(self.procs, options, strict=True):
             assert proc.stdin is not None
             proc.stdin.write(json.dumps({"url": url, "command": command, "options": opts}) + "\n")
             proc.stdin.flush()
@@ -249,7 +249,7 @@ def test_async_runner_concurrent_decisions_one_winner_each(store_url: str, tmp_p
             )
             unexpected = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, ConflictError)]
             assert unexpected == []
-            won = {rid: (kind, who) for (rid, kind, who), o in zip(attempts, outcomes) if not isinstance(o, BaseException)}
+            won = {rid: (kind, who) for (rid, kind, who), o in zip(attempts, outcomes, strict=True) if not isinstance(o, BaseException)}
             assert sorted(won) == sorted(rids)  # exactly one winner per request (two attempts, one loses)
             assert sum(isinstance(o, ConflictError) for o in outcomes) == len(rids)
             for i, rid in enumerate(rids):

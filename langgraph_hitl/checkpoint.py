@@ -35,14 +35,10 @@ _HINT = "Use sqlite:///path.db (embedded, default) or postgresql://user@host/db 
 
 
 def redact(url: str) -> str:
-    """`url` with any password replaced by `***`, for messages and logs."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    if ":" in creds:
-        creds = creds.split(":", 1)[0] + ":***"
-    return f"{scheme}://{creds}@{host}"
+    """`url` with any password (in `user:password@` or `?password=`) replaced by `***`."""
+    from .store.postgres import redact_url
+
+    return redact_url(url)
 
 
 def _sqlite_path(url: str) -> str:
@@ -121,7 +117,7 @@ def open_checkpointer(url: str = "sqlite:///hitl.db", *, pool_size: int | None =
         from psycopg_pool import ConnectionPool
 
         try:
-            pool = ConnectionPool(url, max_size=pool_size, open=True, timeout=10,
+            pool = ConnectionPool(url, min_size=min(4, pool_size), max_size=pool_size, open=True, timeout=10,
                                   kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
         except Exception as exc:
             msg = f"Cannot connect to {redact(url)!r}: {exc}. Check host, port, user and database."

@@ -183,8 +183,6 @@ def test_open_checkpointer_unreachable_postgres_redacts_password() -> None:
     assert "s3cret" not in str(ainfo.value)
 
 
-@pytest.mark.xfail(strict=True, reason="checkpoint.redact() only hides a password in user:password@host; "
-                   "store.postgres.redact_url also hides ?password= (fix: use it in checkpoint.py)")
 def test_open_checkpointer_redacts_password_in_query_string() -> None:
     """A password given as a URL parameter is hidden in the error message too."""
     url = f"postgresql://hitl@127.0.0.1:{free_port()}/hitl?password=s3cret"
@@ -198,9 +196,7 @@ def test_open_checkpointer_redacts_password_in_query_string() -> None:
 @pytest.mark.parametrize("size", [
     4,
     8,
-    pytest.param(2, marks=pytest.mark.xfail(strict=True, raises=CheckpointerError, reason=(
-        "psycopg_pool's min_size defaults to 4, so ConnectionPool(max_size=2) raises 'max_size must be "
-        "greater or equal than min_size' (reported as 'Cannot connect'); fix: min_size=min(4, pool_size)"))),
+    2,
 ])
 def test_open_checkpointer_pool_size_serves_concurrent_threads(pg_url: str, size: int) -> None:
     """pool_size= gives a connection pool of that size; eight threads run graphs through it at once."""

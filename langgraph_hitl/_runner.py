@@ -221,9 +221,10 @@ class _Core:
     def _check_live(self, row: RequestRow, state: Any) -> None:
         live = {iid for iid, _, _ in interrupt_items(state)}
         if row.interrupt_id not in live:
-            self.store.inbox.cancel_stale(row.thread_id, [p["hitl"]["request_id"] for _, _, p in interrupt_items(state)])
-            if interrupt_items(state):
-                self.store.inbox.index(row.thread_id, interrupt_items(state), graph=self.name)
+            # Cancel only this request: the snapshot may have been read while another process was
+            # resuming the thread, and its other questions are that process's to index.
+            if not self.store.inbox.cancel(row.request_id):
+                self.store.inbox._raise_not_pending(row.request_id)
             msg = (
                 f"Request {row.request_id} is stale: thread {row.thread_id!r} is no longer paused at it "
                 "(it finished, was abandoned, or its state was changed). It was cancelled; "

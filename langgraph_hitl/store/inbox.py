@@ -172,6 +172,15 @@ class Inbox:
                 )
         return stale
 
+    def cancel(self, request_id: str) -> bool:
+        """Cancel one pending request (its thread is no longer paused at it); False if it was not pending."""
+        rows = self.db.execute(
+            "UPDATE hitl_requests SET status = 'cancelled', decided_at = ? WHERE request_id = ? AND status = 'pending' "
+            "RETURNING request_id",
+            (self.clock(), request_id),
+        )
+        return bool(rows)
+
     def claim(self, request_id: str, decision: dict[str, Any], *, approver: str) -> RequestRow:
         """Move `request_id` from pending to deciding with `decision`; exactly one caller wins.
 

@@ -129,6 +129,13 @@ def interrupt_items(state: Any) -> list[tuple[str, str, ReviewRequest]]:
     return items
 
 
+def _gate_of(row: RequestRow) -> dict[str, Any]:
+    """What the audit log records about the gate a request went through."""
+    hitl = row.payload["hitl"]
+    return {"risk": hitl.get("risk"), "reversibility": hitl.get("reversibility"),
+            "policy_version": hitl.get("policy_version")}
+
+
 class _Core:
     """Store-side steps of the runner; subclasses add the graph calls (sync or async)."""
 
@@ -213,9 +220,9 @@ class _Core:
         kind = decision.get("type") if isinstance(decision, dict) else None
         self.store.audit.append([make_event(
             "refused", action_id=row.action_id, actor=_utf8(approver[:200]) if isinstance(approver, str) else "?",
-            thread_id=row.thread_id, action=dict(row.action), request_id=row.request_id,
+            thread_id=row.thread_id, action=dict(row.action), assessment=_gate_of(row), request_id=row.request_id,
             decision=_utf8(str(kind)[:40]) if kind is not None else None, detail={"error": _utf8(error[:2000])},
-            event_id=uuid.uuid4().hex,
+            event_id=uuid.uuid4().hex, ts=iso(self.clock()),
         )])
 
     def _check_live(self, row: RequestRow, state: Any) -> None:
@@ -250,7 +257,8 @@ class _Core:
                 action_id = ids[i] if i < len(ids) else f"{row.action_id}#{i}"
                 events.append(make_event(
                     DECISION_EVENTS[kind], action_id=action_id, actor=approver, thread_id=row.thread_id,
-                    action=dict(asked), request_id=row.request_id, decision=DECISION_EVENTS[kind],
+                    action=dict(asked), assessment=_gate_of(row), request_id=row.request_id,
+                    decision=DECISION_EVENTS[kind], ts=iso(self.clock()),
                     detail={"message": decision.get("message"), "node": row.node, "stage": row.stage,
                             "edited_action": decision.get("edited_action")},
                     event_id=decision_event_id(action_id, row.request_id, kind),

@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from .._canonical import stable_id
+from .._canonical import iso, now_iso, stable_id
 from ..types import Assessment, DecisionRecord
 
 _OPENED: dict[str, Any] = {}
@@ -42,6 +42,13 @@ def resolve_store(explicit: Any, config: RunnableConfig | None) -> Any:
         return explicit
     conf = (config or {}).get("configurable") or {}
     return conf.get("hitl_store")
+
+
+def event_time(config: RunnableConfig | None) -> str:
+    """ISO 8601 time for an audit event: the runner's clock when a runner drives the graph, else now."""
+    store = ((config or {}).get("configurable") or {}).get("hitl_store")
+    clock = getattr(store, "clock", None)
+    return iso(clock()) if callable(clock) else now_iso()
 
 
 def approvals_for(decisions: list[DecisionRecord], action_id: str) -> list[str]:

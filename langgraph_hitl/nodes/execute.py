@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from .._canonical import check_json
 from .._events import make_event
 from ..errors import PolicyError
-from ._common import approvals_for, approvals_needed, resolve_store, thread_id_of
+from ._common import approvals_for, approvals_needed, event_time, resolve_store, thread_id_of
 
 __all__ = ["ExecuteNode", "Handler"]
 
@@ -94,7 +94,8 @@ class ExecuteNode:
         def outcome(status: str, result: Any, event: str, detail: dict[str, Any]) -> dict[str, Any]:
             return {"status": status, "result": result, "audit_trail": [make_event(
                 event, action_id=action_id, actor="executor", thread_id=thread_id, action=action,
-                assessment=assessment, outcome="success" if status == "executed" else "error", detail=detail)]}
+                assessment=assessment, outcome="success" if status == "executed" else "error", detail=detail,
+                ts=event_time(config))]}
 
         if not approved:
             return outcome("failed", None, "failed", {"error": "no approval recorded for this action; not run"})

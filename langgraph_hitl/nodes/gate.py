@@ -11,7 +11,7 @@ from .._events import make_event
 from ..errors import PolicyError
 from ..policy import Policy
 from ..types import ActionRequest, Assessment
-from ._common import step_key, thread_id_of
+from ._common import event_time, step_key, thread_id_of
 
 __all__ = ["ClassifyAndGateNode", "risk_condition"]
 
@@ -72,6 +72,7 @@ class ClassifyAndGateNode:
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         thread_id = thread_id_of(config)
+        ts = event_time(config)
         raw: Any = state.get(self.action_key)
         problem = _malformed(raw, self.action_key)
         if problem is not None:
@@ -90,17 +91,17 @@ class ClassifyAndGateNode:
         mode = assessment["mode"]
         events = [make_event("proposed", action_id=action_id, actor=requester, thread_id=thread_id,
                              action=dict(action), assessment=dict(assessment),
-                             detail={"mode": mode, "reasons": assessment["reasons"]})]
+                             detail={"mode": mode, "reasons": assessment["reasons"]}, ts=ts)]
         if mode in ("auto", "notify"):
             status = "approved"
             events.append(make_event("auto_approved" if mode == "auto" else "notified", action_id=action_id,
                                      actor="auto", thread_id=thread_id, action=dict(action),
-                                     assessment=dict(assessment), decision="approved"))
+                                     assessment=dict(assessment), decision="approved", ts=ts))
         elif mode == "deny":
             status = "denied"
             events.append(make_event("denied", action_id=action_id, actor="policy", thread_id=thread_id,
                                      action=dict(action), assessment=dict(assessment), decision="rejected",
-                                     detail={"reasons": assessment["reasons"]}))
+                                     detail={"reasons": assessment["reasons"]}, ts=ts))
         else:
             status = "proposed"
         return {

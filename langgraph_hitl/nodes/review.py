@@ -15,7 +15,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 
-from .._canonical import now_iso, stable_id
+from .._canonical import stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, validate_decision
 from ..errors import HITLError, PolicyError
@@ -29,7 +29,7 @@ from ..types import (
     OnTimeout,
     ReviewRequest,
 )
-from ._common import approvals_for, approvals_needed, step_key, thread_id_of
+from ._common import approvals_for, approvals_needed, event_time, step_key, thread_id_of
 
 __all__ = ["ReviewNode", "SecondReviewNode", "review_condition"]
 
@@ -183,13 +183,13 @@ class ReviewNode:
         except Exception as exc:
             return self._refused(state, request, config, f"could not apply the decision: {exc}", answer)
 
-    def _record(self, request: ReviewRequest, decision: Decision, effect: str) -> DecisionRecord:
+    def _record(self, request: ReviewRequest, decision: Decision, effect: str, ts: str) -> DecisionRecord:
         hitl = request["hitl"]
         return {
             "request_id": hitl["request_id"], "action_id": hitl["action_id"], "node": self.name,
             "stage": hitl["stage"], "type": decision.get("type", "invalid"), "approver": decision.get("approver"),
             "message": decision.get("message"), "edited_action": decision.get("edited_action"),
-            "effect": effect, "decided_at": now_iso(),
+            "effect": effect, "decided_at": ts,
         }
 
     def _event(self, state: dict[str, Any], request: ReviewRequest, decision: Decision, effect: str,
@@ -202,7 +202,7 @@ class ReviewNode:
             thread_id=thread_id_of(config), action=dict(state[self.action_key]),
             assessment=state.get("assessment"), request_id=hitl["request_id"], decision=effect,
             detail={"message": decision.get("message"), "node": self.name, "stage": hitl["stage"], **(detail or {})},
-            event_id=decision_event_id(hitl["action_id"], hitl["request_id"], kind),
+            event_id=decision_event_id(hitl["action_id"], hitl["request_id"], kind), ts=event_time(config),
         ))
 
     def _refused(self, state: dict[str, Any], request: ReviewRequest, config: RunnableConfig,
@@ -210,7 +210,7 @@ class ReviewNode:
         approver = answer.get("approver") if isinstance(answer, dict) else None
         bad: Decision = {"type": "invalid", "approver": approver if isinstance(approver, str) else None,  # type: ignore[typeddict-item]
                          "message": error}
-        return {"decisions": [self._record(request, bad, "refused")],
+        return {"decisions": [self._record(request, bad, "refused", event_time(config))],
                 "audit_trail": [self._event(state, request, bad, "refused", config)]}
 
     def _apply(self, state: dict[str, Any], request: ReviewRequest, decision: Decision,
@@ -237,7 +237,7 @@ class ReviewNode:
                 decision = {**decision, "message": "approved on timeout (soft gate)"}
             else:
                 effect, update["status"] = "timed_out", "timed_out"
-        update["decisions"] = [self._record(request, decision, effect)]
+        update["decisions"] = [self._record(request, decision, effect, event_time(config))]
         update["audit_trail"] = [self._event(state, request, decision, effect, config, detail)]
         return update
 

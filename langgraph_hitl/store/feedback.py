@@ -150,6 +150,12 @@ class FeedbackStore:
         Args:
             thread_id: Only feedback on this thread.
             limit: At most this many rows.
+
+        Returns:
+            The rows as `FeedbackRow`s.
+
+        Raises:
+            ValueError: `limit` is negative.
         """
         return self._select(thread_id=thread_id, unforwarded=False, limit=limit)
 

@@ -138,7 +138,11 @@ class Ledger:
         return entry
 
     def complete(self, action_id: str, result: Any) -> LedgerEntry:
-        """Record that the handler returned `result` (plain JSON).
+        """Record that the handler returned `result`.
+
+        Args:
+            action_id: The action begun with `begin()`.
+            result: The handler's return value, plain JSON; later `begin()` calls return it.
 
         Returns:
             The completed entry. Completing an entry that is already completed keeps the first result.
@@ -151,7 +155,11 @@ class Ledger:
         return self._finish(action_id, "completed", canonical_json(result), None)
 
     def fail(self, action_id: str, error: str) -> LedgerEntry:
-        """Record that the handler raised; the error text is what later attempts get back.
+        """Record that the handler raised.
+
+        Args:
+            action_id: The action begun with `begin()`.
+            error: What went wrong (e.g. `"TimeoutError: gateway"`); later `begin()` calls return it.
 
         Returns:
             The failed entry. Failing an entry that is already failed keeps the first error.
@@ -179,6 +187,13 @@ class Ledger:
         return entry
 
     def get(self, action_id: str) -> LedgerEntry | None:
-        """The entry for `action_id`, or None if it was never begun."""
+        """The entry for `action_id`.
+
+        Args:
+            action_id: The action.
+
+        Returns:
+            Its entry, or None if it was never begun.
+        """
         rows = self.backend.execute(f"SELECT {_COLUMNS} FROM hitl_ledger WHERE action_id = ?", (action_id,))
         return LedgerEntry.from_db(rows[0]) if rows else None

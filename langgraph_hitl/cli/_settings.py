@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,89 +158,15 @@ def _parse_flat_toml(text: str) -> dict[str, Any]:
 
 
 def load_graph(spec: str) -> Any:
-    """Import the graph named by `spec` and return a builder or compiled graph.
-
-    Args:
-        spec: `path/to/file.py:attribute` or `package.module:attribute`; the attribute may be
-            dotted, and may be a function without arguments returning the graph.
+    """Import the graph named by `spec` (see `langgraph_hitl.graphspec.load_graph`).
 
     Raises:
-        CLIError: The file, module or attribute is missing, or it is not a graph.
+        CLIError: The file, module or attribute is missing, or it is not a graph (a usage error).
     """
-    source, sep, attribute = spec.rpartition(":")
-    if not sep or not source or not attribute:
-        msg = f"Graph {spec!r} does not name an attribute."
-        raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
-    module = _import_source(source, spec)
-    target: Any = module
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            found = ", ".join(_candidates(module)) or "none"
-            msg = f"{source!r} has no attribute {attribute!r} (from --graph {spec!r}). Graphs and graph factories there: {found}."
-            raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
-        target = getattr(target, part)
-    if not _is_graph(target) and callable(target) and not inspect.isclass(target):
-        required = [p.name for p in inspect.signature(target).parameters.values()
-                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        if required:
-            msg = f"{attribute!r} in {source!r} needs arguments ({', '.join(required)}); the CLI calls it with none."
-            raise CLIError(msg, code=ExitCode.USAGE,
-                           hint="Point --graph at a builder, a compiled graph or a function without arguments.")
-        target = target()
-    if not _is_graph(target):
-        msg = f"{spec!r} is a {type(target).__name__}, not a StateGraph builder or compiled graph."
-        raise CLIError(msg, code=ExitCode.USAGE,
-                       hint="Point --graph at a builder, a compiled graph or a function without arguments.")
-    return target
+    from ..graphspec import GraphSpecError
+    from ..graphspec import load_graph as _load
 
-
-def _candidates(module: Any) -> list[str]:
-    """Names in `module` that `--graph` could point at: graphs, and functions defined there without arguments."""
-    names = []
-    for name, value in sorted(vars(module).items()):
-        if name.startswith("_"):
-            continue
-        if _is_graph(value):
-            names.append(name)
-        elif inspect.isfunction(value) and value.__module__ == module.__name__ and not any(
-                p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD
-                for p in inspect.signature(value).parameters.values()):
-            names.append(name)
-    return names
-
-
-def _is_graph(obj: Any) -> bool:
-    builder = hasattr(obj, "add_node") and hasattr(obj, "compile")
-    compiled = hasattr(obj, "get_state") and hasattr(obj, "invoke")
-    return not inspect.isclass(obj) and (builder or compiled)
-
-
-def _import_source(source: str, spec: str) -> Any:
-    if not (source.endswith(".py") or "/" in source or os.sep in source):
-        try:
-            return importlib.import_module(source)
-        except ModuleNotFoundError as exc:
-            if exc.name and source.startswith(exc.name):
-                msg = f"No module {source!r} (from --graph {spec!r})."
-                raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT) from None
-            raise
-    path = Path(source).expanduser().resolve()
-    if not path.is_file():
-        msg = f"Graph file {source!r} not found (looked at {str(path)!r}, from --graph {spec!r})."
-        raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
-    name = "_langgraph_hitl_graph_" + re.sub(r"\W", "_", path.stem)
-    loaded = importlib.util.spec_from_file_location(name, path)
-    if loaded is None or loaded.loader is None:
-        msg = f"Cannot import {source!r} as Python (from --graph {spec!r})."
-        raise CLIError(msg, code=ExitCode.USAGE, hint=_GRAPH_HINT)
-    # Like running the file as a script: its folder is importable, so sibling modules resolve.
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))
-    module = importlib.util.module_from_spec(loaded)
-    sys.modules[name] = module
     try:
-        loaded.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
+        return _load(spec)
+    except GraphSpecError as exc:
+        raise CLIError(str(exc), code=ExitCode.USAGE, hint=exc.hint) from None

@@ -9,13 +9,8 @@ one through the database as usual.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..approvals import Approvals, Page, PendingRequest, RunResult
@@ -30,57 +25,17 @@ class ReadOnlyInboxError(HITLError):
     """The inbox was started without a graph, so it can show requests but not decide them."""
 
 
-def _import_file(path: Path) -> Any:
-    name = "_hitl_graph_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        msg = f"Cannot import {str(path)!r} as a Python module."
-        raise ValueError(msg)
-    module = importlib.util.module_from_spec(spec)
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))  # so the graph file can import its neighbours
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
 def load_graph(graph: Any) -> Any:
-    """Resolve a graph given as `"path/to/file.py:attr"` or `"package.module:attr"`.
-
-    Named the way `langgraph.json` names graphs. The attribute may be a `StateGraph` builder,
-    a compiled graph, or a function returning either (it is called with no arguments).
-    Anything that is not a string is returned unchanged.
+    """Resolve a graph given as `"path/to/file.py:attr"` or `"package.module:attr"`; anything else is returned as is.
 
     Raises:
-        ValueError: The spec is malformed, or the file or attribute does not exist.
+        GraphSpecError: (a `ValueError`) the spec is malformed, or names nothing that is a graph.
     """
     if not isinstance(graph, str):
         return graph
-    target, sep, attr = graph.rpartition(":")
-    if not sep or not target or not attr.isidentifier():
-        msg = f"Graph {graph!r} is not 'path/to/file.py:attr' or 'package.module:attr'."
-        raise ValueError(msg)
-    if target.endswith(".py") or "/" in target or "\\" in target:
-        path = Path(target).expanduser().resolve()
-        if not path.is_file():
-            msg = f"Graph file {target!r} does not exist (resolved to {str(path)!r})."
-            raise ValueError(msg)
-        module = _import_file(path)
-    else:
-        module = importlib.import_module(target)
-    if not hasattr(module, attr):
-        msg = f"{target!r} has no attribute {attr!r}; name the StateGraph builder or a function returning it."
-        raise ValueError(msg)
-    obj = getattr(module, attr)
-    if callable(obj) and not hasattr(obj, "compile") and not hasattr(obj, "get_state"):
-        obj = obj()
-    return obj
+    from ..graphspec import load_graph as _load
+
+    return _load(graph)
 
 
 class InboxService:

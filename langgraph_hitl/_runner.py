@@ -129,6 +129,13 @@ def interrupt_items(state: Any) -> list[tuple[str, str, ReviewRequest]]:
     return items
 
 
+def _effect(row: RequestRow, kind: str) -> str:
+    """What a decision does, for the audit row: a soft gate's timeout approves."""
+    if kind == "timeout" and row.payload["hitl"].get("on_timeout") == "approve":
+        return "approved"
+    return DECISION_EVENTS[kind]
+
+
 def _gate_of(row: RequestRow) -> dict[str, Any]:
     """What the audit log records about the gate a request went through."""
     hitl = row.payload["hitl"]
@@ -258,7 +265,7 @@ class _Core:
                 events.append(make_event(
                     DECISION_EVENTS[kind], action_id=action_id, actor=approver, thread_id=row.thread_id,
                     action=dict(asked), assessment=_gate_of(row), request_id=row.request_id,
-                    decision=DECISION_EVENTS[kind], ts=iso(self.clock()),
+                    decision=_effect(row, kind), ts=iso(self.clock()),
                     detail={"message": decision.get("message"), "node": row.node, "stage": row.stage,
                             "edited_action": decision.get("edited_action")},
                     event_id=decision_event_id(action_id, row.request_id, kind),

@@ -13,7 +13,16 @@ HITLError
  ├── AuthorizationError     (PermissionError)  this approver may not decide this request
  ├── AuditIntegrityError                       the audit log's hash chain does not verify
  ├── CheckpointerError      (ValueError)       a checkpointer URL is unsupported or cannot be opened
- └── ThreadStateError       (RuntimeError)     a thread is missing, finished, or paused where it should not be
+ ├── ThreadStateError       (RuntimeError)     a thread is missing, finished, or paused where it should not be
+ │   defined beside the part that raises them:
+ ├── GraphSpecError         (ValueError)       graphspec: a `file.py:attr` graph spec names no graph
+ ├── AuditEventError        (ValueError)       store.audit: an audit event is malformed
+ ├── FeedbackError          (ValueError)       store.feedback: a feedback score or kind is invalid
+ ├── ForwardError           (RuntimeError)     store.feedback: forwarding feedback to LangSmith failed
+ ├── ReadOnlyInboxError                        web.service: the inbox was started without a graph
+ ├── NotifierConfigError    (ValueError)       notify: a webhook notifier is misconfigured
+ ├── SignatureError         (ValueError)       notify: a webhook signature is missing, wrong or stale
+ └── LinkError              (ValueError)       notify: an approval link is altered, expired, used or misdirected
 ```
 
 Messages say what was wrong, the bad value, what is allowed, and the fix.

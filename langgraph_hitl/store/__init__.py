@@ -69,7 +69,7 @@ class Store:
         self.inbox = Inbox(backend, clock=self.clock)
         self.audit = AuditLog(backend, hmac_key=hmac_key, clock=self.clock)
         self.ledger = Ledger(backend, clock=self.clock)
-        self.feedback = FeedbackStore(backend, clock=self.clock)
+        self.feedback = FeedbackStore(backend, clock=self.clock, audit=self.audit)
 
     def setup(self) -> None:
         """Create or migrate the tables (idempotent; safe from several processes at once)."""

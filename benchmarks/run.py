@@ -3,6 +3,7 @@
     make bench                                  # everything (about 10 minutes on 2 cores)
     python benchmarks/run.py --quick            # small sizes: a smoke run, README left alone
     python benchmarks/run.py --only gate pause  # some of them
+    python benchmarks/run.py --render           # rewrite the README table from results.json
 
 Each benchmark runs as its own process and prints JSON; a missing script is recorded as
 "missing", a failing one as "failed" with the end of its stderr. Every figure is a ratio
@@ -256,7 +257,10 @@ def table(doc: dict[str, Any]) -> str:
         "| Measure | Baseline | langgraph-hitl | Figure | Target | Met |",
         "|---|---|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows(doc["results"])]
+    found = rows(doc["results"])
+    lines += ["| " + " | ".join(r) + " |" for r in found]
+    missed = [r[0] for r in found if r[5] == "**NO**"]
+    lines += ["", "Targets missed in this run: " + ("; ".join(missed) if missed else "none") + "."]
     return "\n".join(lines)
 
 
@@ -273,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes; results.json and README are not written")
     parser.add_argument("--only", nargs="+", help="run only these benchmarks (results.json and README untouched)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the README table from results.json")
     args = parser.parse_args(argv)
+    if args.render:
+        write_readme(table(json.loads(RESULTS.read_text())))
+        return 0
     benches = _benchmarks(args.quick)
     names = args.only or list(benches)
     started = time.perf_counter()

@@ -103,11 +103,11 @@ def _after(owner: Any, name: str, trip: Any, point: str | Any) -> None:
 def install(trip: Tripwire) -> None:
     """Put the tripwire on every kill point (this process only: it is a fork)."""
     _after(Inbox, "mark_thread", trip,
-           lambda self, thread_id, state, **_: "start:after_in_flight" if state == "in_flight" else "")
+           lambda *a, **k: "start:after_in_flight" if "in_flight" in (*a, *k.values()) else "")
     _after(SqliteSaver, "put", trip, "checkpoint:after_put")
     _after(SqliteSaver, "put_writes", trip, "checkpoint:after_put_writes")
-    _after(Inbox, "claim", trip, lambda self, rid, decision, *, approver: (
-        "expire:after_claim" if approver == SYSTEM_TIMEOUT else "decide:after_claim"))
+    _after(Inbox, "claim", trip, lambda *a, **k: (
+        "expire:after_claim" if SYSTEM_TIMEOUT in (*a[3:], *k.values()) else "decide:after_claim"))
     _after(graphs, "record_effect", trip, "execute:after_effect")
     _after(Ledger, "begin", trip, "execute:after_ledger_begin")
     _after(Ledger, "complete", trip, "execute:after_ledger_complete")

@@ -9,7 +9,6 @@ straight into the graph. The default run tries a few hundred answers per door; t
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -73,14 +72,15 @@ ANSWERS = (
 )
 APPROVER_ARG = WHO | st.none() | st.integers() | st.lists(TEXT, max_size=2)
 
-SETTINGS = {"deadline": None, "database": None, "derandomize": False,
+SETTINGS = {"deadline": None, "database": None, "print_blob": True,
             "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                       HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture]}
 
 
-def examples(default: int, soak: int) -> int:
-    """How many answers to try: the soak count under `-m soak` (env HITL_FUZZ_SOAK=1), else the default."""
-    return soak if os.environ.get("HITL_FUZZ_SOAK") else default
+def soak_only(request: pytest.FixtureRequest) -> None:
+    """Run a soak test only when asked for (`pytest -m soak`), never in the default run."""
+    if "soak" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("soak size: run with pytest -m soak")
 
 
 # -- the oracle: what a correct decision for the paused request looks like ------------------------
@@ -211,13 +211,15 @@ def fuzz_decide(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPat
 
 def test_decide_fuzzed_answers_raise_only_hitl_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """G1: 300 generated answers to decide(): HITLError only, the request stays pending, a valid answer still works."""
-    fuzz_decide(tmp_path, examples(300, 10_000), monkeypatch)
+    fuzz_decide(tmp_path, 300, monkeypatch)
 
 
 @pytest.mark.soak
 @pytest.mark.slow
-def test_decide_fuzzed_answers_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decide_fuzzed_answers_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    request: pytest.FixtureRequest) -> None:
     """G1 at soak size: 10,000 generated answers to decide()."""
+    soak_only(request)
     fuzz_decide(tmp_path, 10_000, monkeypatch)
 
 
@@ -279,13 +281,15 @@ def fuzz_raw(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPatch)
 
 def test_graph_fuzzed_resume_refused_or_reasked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """G1 at the raw door: junk resumes are refused before saving or re-asked; never executed, never wedged."""
-    fuzz_raw(tmp_path, examples(200, 2_000), monkeypatch)
+    fuzz_raw(tmp_path, 200, monkeypatch)
 
 
 @pytest.mark.soak
 @pytest.mark.slow
-def test_graph_fuzzed_resume_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_graph_fuzzed_resume_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  request: pytest.FixtureRequest) -> None:
     """G1 at the raw door, soak size: 2,000 junk resumes straight into the graph."""
+    soak_only(request)
     fuzz_raw(tmp_path, 2_000, monkeypatch)
 
 

@@ -1,6 +1,6 @@
 """Run every benchmark, write benchmarks/results.json and the results table in benchmarks/README.md.
 
-    make bench                                  # everything (about 10 minutes on 2 cores)
+    make bench                                  # everything (about 7 minutes on 2 cores)
     python benchmarks/run.py --quick            # small sizes: a smoke run, README left alone
     python benchmarks/run.py --only gate pause  # some of them
     python benchmarks/run.py --render           # rewrite the README table from results.json

@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 soak: $(STAMP)
-	$(PY) -m pytest -m soak -p no:randomly tests/test_faults.py
+	$(PY) -m pytest -m soak tests/test_faults.py tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

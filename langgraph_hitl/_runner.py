@@ -157,7 +157,7 @@ class _Core:
         return self.store.clock
 
     def _config(self, thread_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": thread_id, "hitl_store": self.store}}
+        return {"configurable": {"thread_id": thread_id, "hitl_store": self.store, "hitl_runner_flushes": True}}
 
     # -- indexing -----------------------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class AuditNode:
         self.name = name
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        if self.log is None and ((config or {}).get("configurable") or {}).get("hitl_runner_flushes"):
+            return {}  # the runner appends the trail in the transaction that indexes the run
         store = resolve_store(self.log, config)
         log = getattr(store, "audit", store)
         events = state.get("audit_trail") or []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from contextlib import nullcontext
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -106,10 +107,13 @@ class ExecuteNode:
         store = resolve_store(self.ledger, config)
         ledger = getattr(store, "ledger", store)
         audit = getattr(store, "audit", None)
-        if audit is not None:  # G4: the approval is in the log before the effect happens
-            audit.append([e for e in state.get("audit_trail") or [] if e.get("action_id") == action_id])
-        if ledger is not None:
-            entry = ledger.begin(action_id, idempotency_key=action_id, action=action["name"], thread_id=thread_id)
+        entry = None
+        with store.transaction() if hasattr(store, "transaction") else nullcontext():
+            if audit is not None:  # G4: the approval is in the log before the effect happens
+                audit.append([e for e in state.get("audit_trail") or [] if e.get("action_id") == action_id])
+            if ledger is not None:
+                entry = ledger.begin(action_id, idempotency_key=action_id, action=action["name"], thread_id=thread_id)
+        if entry is not None:
             if entry.status == "completed":
                 return outcome("executed", entry.result, "executed", {"replayed": True})
             if entry.status == "failed":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphs import action, build
 from langgraph_hitl import Approvals, HITLError
 from langgraph_hitl.testing import FakeClock
+
+from graphs import action, build
 
 APPROVING_EVENTS = {"auto_approved", "notified"}
 APPROVING_DECISIONS = {"approved", "edited"}

@@ -14,11 +14,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from pgcluster import PostgresCluster
 
 from langgraph_hitl.errors import CheckpointerError
 from langgraph_hitl.store.postgres import PostgresBackend, redact_url, translate_placeholders
 from langgraph_hitl.store.schema import POSTGRES_MIGRATIONS
+
+from pgcluster import PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 

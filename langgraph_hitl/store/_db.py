@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from .._sqlite import connect_sqlite, sqlite_path_from_url
@@ -35,11 +35,30 @@ class Backend:
         """Run one statement for each parameter row."""
         raise NotImplementedError
 
+    _lock: threading.RLock
+    _depth: int
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A write transaction; nested calls join the outer one."""
+        """A write transaction; nested calls join the outer one, an exception rolls the whole one back."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                with self._outermost_transaction():
+                    yield
+            finally:
+                self._depth = 0
+
+    def _outermost_transaction(self) -> AbstractContextManager[Any]:
+        """Begin, commit or roll back one transaction on the connection (the backend's own syntax)."""
         raise NotImplementedError
-        yield  # pragma: no cover
 
     def lock_audit_chain(self) -> None:
         """Serialize appends to the audit hash chain for the rest of the transaction."""
@@ -105,25 +124,14 @@ class SQLiteBackend(Backend):
             self.conn.executemany(sql, [tuple(r) for r in rows])
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self._depth = 0
-                self.conn.execute("ROLLBACK")
-                raise
-            self._depth = 0
-            self.conn.execute("COMMIT")
+    def _outermost_transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -30,8 +30,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import lru_cache
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -250,24 +249,9 @@ class PostgresBackend(Backend):
         with self._lock, self._live_conn().cursor() as cur:
             cur.executemany(query, [tuple(r) for r in rows])
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A transaction; nested calls join the outer one, an exception rolls the whole one back."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            conn = self._live_conn()
-            self._depth = 1
-            try:
-                with conn.transaction():
-                    yield
-            finally:
-                self._depth = 0
+    def _outermost_transaction(self) -> Any:
+        """psycopg's own transaction block: BEGIN, then COMMIT, or ROLLBACK on an exception."""
+        return self._live_conn().transaction()
 
     @property
     def in_transaction(self) -> bool:

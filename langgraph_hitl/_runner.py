@@ -22,7 +22,7 @@ from typing import Any, Literal, cast
 from ._canonical import iso
 from ._events import DECISION_EVENTS, decision_event_id, make_event
 from .decisions import validate_decision
-from .errors import AuthorizationError, DecisionError, HITLError, NotPendingError
+from .errors import AuthorizationError, DecisionError, HITLError, NotPendingError, ThreadStateError
 from .store import Store
 from .store.inbox import RequestRow
 from .types import SYSTEM_TIMEOUT, ActionRequest, Decision, ReviewRequest
@@ -158,6 +158,32 @@ class _Core:
 
     def _config(self, thread_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_id, "hitl_store": self.store, "hitl_runner_flushes": True}}
+
+    # -- starting -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_start(thread_id: Any, input: Any) -> None:
+        from langgraph.types import Command
+
+        if not isinstance(thread_id, str) or not thread_id:
+            msg = f"thread_id={thread_id!r}: use a non-empty string."
+            raise ThreadStateError(msg)
+        if isinstance(input, Command):
+            msg = "start() takes the graph's input; answer a paused request with decide(request_id, ...)."
+            raise ThreadStateError(msg)
+
+    def _prepare_start(self, thread_id: str, state: Any, *, abandon: bool) -> None:
+        """G8: refuse new input to a paused thread unless abandoning it, which cancels its requests."""
+        if not state.next:
+            return
+        if not abandon:
+            waiting = [p["hitl"]["request_id"] for _, _, p in interrupt_items(state)]
+            msg = (
+                f"Thread {thread_id!r} is paused (waiting: {', '.join(waiting) or ', '.join(state.next)}). "
+                "Decide its requests, or pass abandon=True to cancel them and start over."
+            )
+            raise ThreadStateError(msg)
+        self.store.inbox.cancel_stale(thread_id, [])
 
     # -- indexing -----------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from langgraph.types import Command
 from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
 from .approvals import _compile
 from .checkpoint import aopen_checkpointer
-from .errors import ConflictError, NotPendingError, ThreadStateError
+from .errors import ConflictError, NotPendingError
 from .store import Store, open_store
 from .types import SYSTEM_TIMEOUT
 
@@ -64,18 +64,8 @@ class AsyncApprovals(_Core):
 
     async def start(self, thread_id: str, input: Any, *, abandon: bool = False) -> RunResult:
         """See `Approvals.start`."""
-        if not isinstance(thread_id, str) or not thread_id:
-            msg = f"thread_id={thread_id!r}: use a non-empty string."
-            raise ThreadStateError(msg)
-        if isinstance(input, Command):
-            msg = "start() takes the graph's input; answer a paused request with decide(request_id, ...)."
-            raise ThreadStateError(msg)
-        state = await self._state(thread_id)
-        if state.next:
-            if not abandon:
-                msg = f"Thread {thread_id!r} is paused; decide its requests, or pass abandon=True to start over."
-                raise ThreadStateError(msg)
-            await self._db(self.store.inbox.cancel_stale, thread_id, [])
+        self._check_start(thread_id, input)
+        await self._db(self._prepare_start, thread_id, await self._state(thread_id), abandon=abandon)
         await self._db(self.store.inbox.mark_thread, thread_id, "in_flight", graph=self.name)
         await self.graph.ainvoke(input, self._config(thread_id), durability=DURABILITY)
         state = await self._state(thread_id)

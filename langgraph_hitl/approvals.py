@@ -23,7 +23,7 @@ from langgraph.types import Command
 
 from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
 from .checkpoint import open_checkpointer
-from .errors import ConflictError, NotPendingError, ThreadStateError
+from .errors import ConflictError, NotPendingError
 from .store import Store, open_store
 from .types import SYSTEM_TIMEOUT
 
@@ -97,22 +97,8 @@ class Approvals(_Core):
         Raises:
             ThreadStateError: The thread is paused and `abandon` is False.
         """
-        if not isinstance(thread_id, str) or not thread_id:
-            msg = f"thread_id={thread_id!r}: use a non-empty string."
-            raise ThreadStateError(msg)
-        if isinstance(input, Command):
-            msg = "start() takes the graph's input; answer a paused request with decide(request_id, ...)."
-            raise ThreadStateError(msg)
-        state = self._state(thread_id)
-        if state.next:
-            if not abandon:
-                waiting = [p["hitl"]["request_id"] for _, _, p in interrupt_items(state)]
-                msg = (
-                    f"Thread {thread_id!r} is paused (waiting: {', '.join(waiting) or ', '.join(state.next)}). "
-                    "Decide its requests, or pass abandon=True to cancel them and start over."
-                )
-                raise ThreadStateError(msg)
-            self.store.inbox.cancel_stale(thread_id, [])
+        self._check_start(thread_id, input)
+        self._prepare_start(thread_id, self._state(thread_id), abandon=abandon)
         self.store.inbox.mark_thread(thread_id, "in_flight", graph=self.name)
         self.graph.invoke(input, self._config(thread_id), durability=DURABILITY)
         state = self._state(thread_id)

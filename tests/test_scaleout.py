@@ -179,7 +179,9 @@ def test_expire_overdue_from_many_processes_resolves_each_once(pool: WorkerPool,
 
     delivered = Counter(rid for res in results for rid in res["resumed"])
     assert set(delivered) == set(rids) and set(delivered.values()) == {1}  # each re-driven by exactly one sweeper
-    assert all(set(res["returned"]) == set(rids) for res in results)
+    # A sweeper returns what it saw overdue; one that starts after the others finished sees nothing.
+    assert all(set(res["returned"]) <= set(rids) for res in results)
+    assert set().union(*(res["returned"] for res in results)) == set(rids)
     with Approvals.open(build(**options["build"]), pg_url) as hitl:
         for rid, (thread_id, name) in rids.items():
             row = hitl.get(rid)

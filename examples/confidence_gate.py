@@ -34,6 +34,7 @@ from langgraph.types import Command
 
 from langgraph_hitl import ConfidenceBands, HITLState, Policy, add_approval_flow, open_checkpointer
 from langgraph_hitl.patterns import confirmation_level, confirmation_policy, read_confidence
+from langgraph_hitl.testing import authenticated
 
 
 class State(HITLState, total=False):
@@ -78,7 +79,7 @@ def part1(saver: Any) -> None:
         route = "asks a person" if "__interrupt__" in out else out["status"]
         print(f"   {out['confidence']:.2f}  {ticket!r:<38} -> {route}  ({out['assessment']['reasons'][0]})")
         if "__interrupt__" in out:
-            out = graph.invoke(Command(resume={"type": "approve", "approver": "support_lead"}), config)
+            out = graph.invoke(Command(resume={"type": "approve"}), authenticated(config, "support_lead"))
             print(f"         support_lead approves -> {out['status']}")
     print(f"   replies sent: {SENT}\n")
 
@@ -105,11 +106,12 @@ def part2(saver: Any) -> None:
     out = graph.invoke({"action": {"name": "delete_account", "args": {"account": 4821}}}, config)
     phrase = out["__interrupt__"][0].value["hitl"]["verify_phrase"]
     print(f"   verify asks for the phrase {phrase!r}")
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "ops_ida", "verify": "DELETE 4812"}), config)
+    as_ida = authenticated(config, "ops_ida")  # the reviewer's identity comes from the run's config
+    out = graph.invoke(Command(resume={"type": "approve", "verify": "DELETE 4812"}), as_ida)
     refused = out["decisions"][-1]
     print(f"   ops_ida types 'DELETE 4812' -> {refused['effect']}: {refused['message']}")
     print(f"   still pending: {'__interrupt__' in out}, deleted so far: {done.count('delete_account')}")
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "ops_ida", "verify": phrase}), config)
+    out = graph.invoke(Command(resume={"type": "approve", "verify": phrase}), as_ida)
     print(f"   ops_ida types {phrase!r} -> {out['status']}")
 
 

@@ -33,6 +33,7 @@ from langgraph.types import Command
 
 from langgraph_hitl import Policy, Requirement, open_checkpointer
 from langgraph_hitl.patterns import ToolGateNode, ToolGateState, tool_gate_condition
+from langgraph_hitl.testing import authenticated
 
 RAN: list[str] = []
 TO_MODEL: list[list[Any]] = []  # what each model call was sent
@@ -153,7 +154,9 @@ def main() -> None:
             answer = review(request)
             for action, decision in zip(request["action_requests"], answer["decisions"], strict=True):
                 print(f"   ops_lead: {decision['type']} {action['name']}")
-            out = graph.invoke(Command(resume=answer), config)
+            # Who answers comes from the run's config (LangGraph Server puts its authenticated user
+            # there), never from the answer itself.
+            out = graph.invoke(Command(resume=answer), authenticated(config, "ops_lead"))
 
         print(f"ran: {RAN}")
         sent = TO_MODEL[-1]  # the model's last call: after the AI turn with tools come their results

@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "SecondReviewNode": "nodes",
     "add_approval_flow": "nodes",
     "review_condition": "nodes",
+    "execute_condition": "nodes",
     "risk_condition": "nodes",
     # storage and runner
     "aopen_checkpointer": "checkpoint",
@@ -128,6 +129,7 @@ __all__ = [
     "confirmation_policy",
     "create_approval_pipeline",
     "create_escalation_chain",
+    "execute_condition",
     "open_checkpointer",
     "open_store",
     "read_confidence",
@@ -174,6 +176,7 @@ if TYPE_CHECKING:
         ReviewNode,
         SecondReviewNode,
         add_approval_flow,
+        execute_condition,
         review_condition,
         risk_condition,
     )

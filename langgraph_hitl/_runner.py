@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from ._canonical import iso
-from ._events import DECISION_EVENTS, decision_event_id, make_event
+from ._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
 from .decisions import validate_decision
 from .errors import AuthorizationError, DecisionError, HITLError, NotPendingError, ThreadStateError
+from .identity import canonical, is_system
+from .receipts import Receipt, action_digest, issue
 from .store import Store
 from .store.inbox import RequestRow
 from .types import SYSTEM_TIMEOUT, ActionRequest, Decision, ReviewRequest
@@ -156,8 +158,14 @@ class _Core:
     def clock(self) -> Callable[[], float]:
         return self.store.clock
 
-    def _config(self, thread_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": thread_id, "hitl_store": self.store, "hitl_runner_flushes": True}}
+    def _config(self, thread_id: str, *, decider: str | None = None, decided_at: float | None = None) -> dict[str, Any]:
+        """The run's config. `hitl_decider` tells the review nodes who answered (they honour it only
+        beside this process's `Store`, which no remote client can put in a config)."""
+        conf: dict[str, Any] = {"thread_id": thread_id, "hitl_store": self.store, "hitl_runner_flushes": True}
+        if decider is not None:
+            conf["hitl_decider"] = decider
+            conf["hitl_decided_at"] = iso(decided_at if decided_at is not None else self.clock())
+        return {"configurable": conf}
 
     # -- starting -----------------------------------------------------------------------------------------
 
@@ -198,8 +206,9 @@ class _Core:
             new = self.store.inbox.index(thread_id, items, graph=self.name)
             self.store.inbox.cancel_stale(thread_id, [p["hitl"]["request_id"] for _, _, p in items])
             events = values.get("audit_trail") or []
-            if events:
-                self.store.audit.append(events)
+            if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
+                self.store.audit.append(trusted_events(events, key=self.store.seal_key, thread_id=thread_id,
+                                                       ts=iso(self.clock())))
             self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
         pending = [self._pending_of(p["hitl"]["request_id"]) for _, _, p in items]
         if self.notifier is not None:
@@ -233,18 +242,20 @@ class _Core:
             raise NotPendingError(msg)
         return row
 
-    def _validate(self, row: RequestRow, decision: Any, approver: str) -> list[Decision]:
+    def _validate(self, row: RequestRow, decision: Any, approver: str) -> tuple[list[Decision], str]:
+        """The one decide path's checks (G1, G10): the decisions, and who decides (canonical)."""
         if not isinstance(approver, str) or not approver.strip():
             msg = f"approver={approver!r}: say who decides, e.g. approver='alice'."
             raise DecisionError(msg)
-        if approver == SYSTEM_TIMEOUT:
-            msg = (f"approver={SYSTEM_TIMEOUT!r} is reserved for the runner's timeouts (expire_overdue() "
-                   "issues them); decide as the person who decides.")
-            raise AuthorizationError(msg)
         if row.status != "pending":
             self.store.inbox._raise_not_pending(row.request_id)
         try:
-            return validate_decision(decision, row.payload, approver=approver)
+            who = canonical(approver, allow_system=True)
+            if is_system(who):
+                msg = (f"approver={approver!r} is reserved for the runner (expire_overdue() issues "
+                       f"{SYSTEM_TIMEOUT} decisions); decide as the person who decides.")
+                raise AuthorizationError(msg)
+            return validate_decision(decision, row.payload, approver=who), who
         except HITLError as exc:
             self._audit_refusal(row, approver, decision, str(exc))
             raise
@@ -280,25 +291,51 @@ class _Core:
         return {"decisions": [dict(d) for d in decisions]}
 
     def _claim(self, row: RequestRow, decisions: list[Decision], approver: str) -> RequestRow:
+        """Pending -> deciding with the decision's audit rows and receipts: one transaction (G2, G9)."""
         with self.store.transaction():
             claimed = self.store.inbox.claim(row.request_id, self._answer(row, decisions), approver=approver)
+            decided_at = iso(claimed.decided_at if claimed.decided_at is not None else self.clock())
             events = []
             # Several actions in one request carry their own ids (`hitl.action_ids`), as the node records them.
             ids = row.payload["hitl"].get("action_ids") or [row.action_id]
             for i, (decision, asked) in enumerate(zip(decisions, row.payload["action_requests"], strict=False)):
                 kind = decision["type"]
                 action_id = ids[i] if i < len(ids) else f"{row.action_id}#{i}"
+                receipt = self._receipt(row, i, decision, approver, decided_at)
+                if kind == "edit" and receipt is not None:
+                    action_id = receipt["digest"][:32]  # an edit approves the edited action, a new one (G9)
                 events.append(make_event(
                     DECISION_EVENTS[kind], action_id=action_id, actor=approver, thread_id=row.thread_id,
                     action=dict(asked), assessment=_gate_of(row), request_id=row.request_id,
-                    decision=_effect(row, kind), ts=iso(self.clock()),
+                    decision=_effect(row, kind), ts=decided_at,
                     detail={"message": decision.get("message"), "node": row.node, "stage": row.stage,
-                            "edited_action": decision.get("edited_action")},
+                            "edited_action": decision.get("edited_action"),
+                            **({"receipt": receipt} if receipt is not None else {})},
                     event_id=decision_event_id(action_id, row.request_id, kind),
                 ))
             self.store.audit.append(events)
             self.store.inbox.mark_thread(row.thread_id, "in_flight", graph=self.name)
         return claimed
+
+    def _receipt(self, row: RequestRow, index: int, decision: Decision, approver: str,
+                 decided_at: str) -> Receipt | None:
+        """The receipt the node will keep for an approving decision (the same fields, the same MAC)."""
+        hitl = row.payload["hitl"]
+        calls = hitl.get("calls") or []  # type: ignore[typeddict-item]
+        if index >= len(calls):
+            return None
+        call = calls[index]
+        kind = decision["type"]
+        if kind == "timeout" and _effect(row, kind) == "approved":
+            pass
+        elif kind not in ("approve", "edit"):
+            return None
+        edited = decision.get("edited_action")
+        digest = (action_digest(edited, thread_id=row.thread_id, occurrence=call["occurrence"])
+                  if kind == "edit" and edited else call["digest"])
+        return issue(request_id=row.request_id, digest=digest, approver=approver, stage=row.stage, decision=kind,
+                     gate=call, decided_at=decided_at, thread_id=row.thread_id, occurrence=call["occurrence"],
+                     key=self.store.seal_key)
 
     def _timeout_decision(self, row: RequestRow) -> list[Decision]:
         hitl = row.payload["hitl"]

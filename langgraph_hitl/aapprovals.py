@@ -25,6 +25,7 @@ from .approvals import _compile
 from .checkpoint import aopen_checkpointer
 from .errors import ConflictError, NotPendingError
 from .store import Store, open_store
+from .store.inbox import RequestRow
 from .types import SYSTEM_TIMEOUT
 
 __all__ = ["AsyncApprovals"]
@@ -75,19 +76,19 @@ class AsyncApprovals(_Core):
     async def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
         """See `Approvals.decide`."""
         row = await self._db(self._row, request_id)
-        valid = await self._db(self._validate, row, decision, approver)
+        valid, approver = await self._db(self._validate, row, decision, approver)
         state = await self._state(row.thread_id)
         await self._db(self._check_live, row, state)
         claimed = await self._db(self._claim, row, valid, approver)
-        result = await self._resume(claimed.request_id, claimed.thread_id, claimed.interrupt_id, self._answer(row, valid))
+        result = await self._resume(claimed, self._answer(row, valid))
         self._notify("on_decision", row.request_id, self._answer(row, valid), thread_id=row.thread_id)
         return result
 
-    async def _resume(self, request_id: str, thread_id: str, interrupt_id: str, decision: dict[str, Any],
-                      *, expired: bool = False) -> RunResult:
+    async def _resume(self, claimed: RequestRow, decision: dict[str, Any], *, expired: bool = False) -> RunResult:
+        request_id, thread_id, interrupt_id = claimed.request_id, claimed.thread_id, claimed.interrupt_id
+        config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at)
         try:
-            await self.graph.ainvoke(Command(resume={interrupt_id: decision}), self._config(thread_id),
-                                     durability=DURABILITY)
+            await self.graph.ainvoke(Command(resume={interrupt_id: decision}), config, durability=DURABILITY)
         except BaseException:
             state = await self._state(thread_id)
             if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
@@ -121,7 +122,7 @@ class AsyncApprovals(_Core):
                 except (ConflictError, NotPendingError):
                     done.append(row.request_id)
                     continue
-                await self._resume(claimed.request_id, row.thread_id, row.interrupt_id, self._answer(row, decision), expired=True)
+                await self._resume(claimed, self._answer(row, decision), expired=True)
                 self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
                 done.append(row.request_id)
 
@@ -135,7 +136,7 @@ class AsyncApprovals(_Core):
             state = await self._state(row.thread_id)
             expired = row.decided_by == "system:timeout"
             if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
-                await self._resume(row.request_id, row.thread_id, row.interrupt_id, row.decision, expired=expired)
+                await self._resume(row, row.decision, expired=expired)
                 report.redriven.append(row.request_id)
             else:
                 await self._continue(row.thread_id, report)

@@ -25,6 +25,7 @@ from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult
 from .checkpoint import open_checkpointer
 from .errors import ConflictError, NotPendingError
 from .store import Store, open_store
+from .store.inbox import RequestRow
 from .types import SYSTEM_TIMEOUT
 
 __all__ = ["Approvals", "Page", "PendingRequest", "RecoveryReport", "RunResult"]
@@ -123,16 +124,16 @@ class Approvals(_Core):
             AuthorizationError: Approver not allowed, excluded, or the requester.
         """
         row = self._row(request_id)
-        valid = self._validate(row, decision, approver)
+        valid, approver = self._validate(row, decision, approver)
         self._check_live(row, self._state(row.thread_id))
         claimed = self._claim(row, valid, approver)
-        result = self._resume(claimed.request_id, claimed.thread_id, claimed.interrupt_id, self._answer(row, valid))
+        result = self._resume(claimed, self._answer(row, valid))
         self._notify("on_decision", row.request_id, self._answer(row, valid), thread_id=row.thread_id)
         return result
 
-    def _resume(self, request_id: str, thread_id: str, interrupt_id: str, decision: dict[str, Any],
-                *, expired: bool = False) -> RunResult:
-        config = self._config(thread_id)
+    def _resume(self, claimed: RequestRow, decision: dict[str, Any], *, expired: bool = False) -> RunResult:
+        request_id, thread_id, interrupt_id = claimed.request_id, claimed.thread_id, claimed.interrupt_id
+        config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at)
         try:
             self.graph.invoke(Command(resume={interrupt_id: decision}), config, durability=DURABILITY)
         except BaseException:
@@ -178,7 +179,7 @@ class Approvals(_Core):
                 except (ConflictError, NotPendingError):
                     done.append(row.request_id)  # decided or cancelled meanwhile; not ours to expire
                     continue
-                self._resume(claimed.request_id, row.thread_id, row.interrupt_id, self._answer(row, decision), expired=True)
+                self._resume(claimed, self._answer(row, decision), expired=True)
                 self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
                 done.append(row.request_id)
 
@@ -198,7 +199,7 @@ class Approvals(_Core):
             state = self._state(row.thread_id)
             expired = row.decided_by == "system:timeout"
             if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
-                self._resume(row.request_id, row.thread_id, row.interrupt_id, row.decision, expired=expired)
+                self._resume(row, row.decision, expired=expired)
                 report.redriven.append(row.request_id)
             else:
                 self._continue(row.thread_id, report)

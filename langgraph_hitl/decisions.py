@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._canonical import canonical_json, check_json
 from .errors import AuthorizationError, DecisionError
+from .identity import canonical, canonical_list, same_person
 from .types import DECISION_TYPES, SYSTEM_TIMEOUT, Decision, EditedAction, ReviewRequest
 
 __all__ = [
@@ -88,11 +89,16 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
 
     Args:
         raw: A decision dict (`{"type": "approve", ...}`) or a `DecisionModel`.
-        approver: Fills `approver` when the decision does not name one; when both are
-            given they must agree (identity comes from the caller, not the payload).
+        approver: Who decides, from the caller (authenticated); when the decision names an
+            approver too, both must be the same canonical person.
+
+    Returns:
+        The decision, its `approver` canonical (`identity.canonical`).
 
     Raises:
         DecisionError: The shape is wrong; the message names the bad value and the fix.
+        AuthorizationError: The approver is not a valid name (control characters, mixed
+            scripts, a lookalike, a `system:` name) or differs from the submitter.
     """
     if isinstance(raw, BaseModel):
         raw = raw.model_dump(exclude_none=True)
@@ -108,13 +114,16 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
         msg = f"Decision type {_short(kind)} is unknown. Allowed: {', '.join(DECISION_TYPES)}."
         raise DecisionError(msg)
     who = raw.get("approver")
-    if who is not None and approver is not None and who != approver:
-        msg = f"Decision names approver {_short(who)} but was submitted by {approver!r}; identity comes from the submitter."
-        raise DecisionError(msg)
-    who = approver if approver is not None else who
-    if who is not None and (not isinstance(who, str) or not who.strip() or len(who) > 200 or not who.isprintable()):
-        msg = f"Approver {_short(who)} is not a valid name: use 1-200 printable characters."
-        raise DecisionError(msg)
+    system = kind in _SYSTEM_TYPES
+    if approver is not None:
+        submitter = canonical(approver, allow_system=system)
+        if who is not None and not same_person(who, submitter):
+            msg = (f"Decision names approver {_short(who)} but was submitted by {submitter!r}; identity comes "
+                   "from the submitter, not the answer.")
+            raise AuthorizationError(msg)
+        who = submitter
+    elif who is not None:
+        who = canonical(who, allow_system=system)
     out: Decision = {"type": kind}
     if who is not None:
         out["approver"] = who
@@ -214,17 +223,21 @@ def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None 
             f"got {len(items)} decision(s). Send one per action, in order."
         )
         raise DecisionError(msg)
+    calls = hitl.get("calls") or [None] * expected
     out = []
-    for item, config in zip(items, request["review_configs"], strict=False):
+    for item, config, call in zip(items, request["review_configs"], calls, strict=False):
         decision = normalize_decision(item, approver=approver)
-        _check_allowed(decision, request, config["allowed_decisions"])
+        _check_allowed(decision, request, config["allowed_decisions"], call, len(out))
         out.append(decision)
     return out
 
 
-def _check_allowed(decision: Decision, request: ReviewRequest, allowed: list[str]) -> None:
+def _check_allowed(decision: Decision, request: ReviewRequest, allowed: list[str], call: Any, index: int) -> None:
+    """Check one decision against its action's rules (`hitl.calls[index]`, else the request's)."""
     hitl = request["hitl"]
     rid = f"{hitl['request_id'][:12]}… (node {hitl['node']!r})"
+    if len(request["action_requests"]) > 1:
+        rid += f", action {index + 1} ({request['action_requests'][index]['name']!r})"
     kind = decision["type"]
     who = decision.get("approver")
     if kind in _SYSTEM_TYPES:
@@ -238,23 +251,22 @@ def _check_allowed(decision: Decision, request: ReviewRequest, allowed: list[str
     if who is None:
         msg = f"Request {rid} needs to know who decides: pass approver='name'."
         raise AuthorizationError(msg)
-    if who == SYSTEM_TIMEOUT:
-        msg = f"{SYSTEM_TIMEOUT} may only issue timeout or escalate decisions."
-        raise AuthorizationError(msg)
-    if who == hitl["requested_by"]:
+    rules = call if isinstance(call, dict) else hitl
+    if who == canonical(hitl["requested_by"], allow_system=True, field="requested_by"):
         msg = f"{who!r} requested this action and may not decide it (request {rid}); ask another approver."
         raise AuthorizationError(msg)
-    if who in hitl["exclude_approvers"]:
+    if who in (canonical_list(rules.get("exclude_approvers"), field="exclude_approvers") or []):
         msg = (
             f"{who!r} already approved this action at an earlier stage; request {rid} needs a different "
             "approver (four-eyes)."
         )
         raise AuthorizationError(msg)
-    approvers = hitl["approvers"]
+    # Approving needs the action's own approvers; declining (reject, respond) any of the request's.
+    approvers = canonical_list((rules if kind in ("approve", "edit") else hitl).get("approvers"))
     if approvers is not None and who not in approvers:
         msg = f"{who!r} may not decide request {rid}. Approvers: {', '.join(approvers)}."
         raise AuthorizationError(msg)
-    phrase = hitl["verify_phrase"]
+    phrase = rules.get("verify_phrase")
     if phrase is not None and kind in ("approve", "edit") and decision.get("verify") != phrase:
         typed = decision.get("verify")
         msg = (

@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import HITLError
 
-__all__ = ["FakeClock", "ScriptedReviewer"]
+__all__ = ["FakeClock", "ScriptedReviewer", "authenticated", "resume_as"]
 
 
 class FakeClock:
@@ -101,3 +101,39 @@ class ScriptedReviewer:
                 break
         self.decided += decided
         return decided
+
+
+def authenticated(config: dict[str, Any], user: str) -> dict[str, Any]:
+    """`config` with `user` as the run's authenticated identity, as LangGraph Server sets it.
+
+    The review nodes take who answered from `configurable["langgraph_auth_user_id"]`, never
+    from the answer, so a raw `Command(resume=...)` needs it.
+    """
+    conf = dict(config.get("configurable") or {})
+    conf["langgraph_auth_user_id"] = user
+    return {**config, "configurable": conf}
+
+
+def _approver_in(answer: Any) -> str | None:
+    if isinstance(answer, dict):
+        if isinstance(answer.get("approver"), str):
+            return answer["approver"]
+        items = answer.get("decisions") if isinstance(answer.get("decisions"), list) else list(answer.values())
+        for item in items:
+            found = _approver_in(item)
+            if found is not None:
+                return found
+    return None
+
+
+def resume_as(graph: Any, answer: Any, config: dict[str, Any], *, user: str | None = None, **kwargs: Any) -> Any:
+    """`graph.invoke(Command(resume=answer), config)` as an authenticated `user`.
+
+    `user` defaults to the `approver` named in `answer` (the first one, for a batch): the shape
+    of a resume behind LangGraph Server's authentication, for tests of graphs used without `Approvals`.
+    """
+    from langgraph.types import Command
+
+    who = user if user is not None else _approver_in(answer)
+    run_config = authenticated(config, who) if who is not None else config
+    return graph.invoke(Command(resume=answer), run_config, **kwargs)

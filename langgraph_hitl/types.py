@@ -18,6 +18,7 @@ __all__ = [
     "ActionRequest",
     "Assessment",
     "AuditEvent",
+    "CallRules",
     "Decision",
     "DecisionRecord",
     "DecisionType",
@@ -120,6 +121,27 @@ class ReviewConfig(TypedDict):
     """Decision types allowed for it."""
 
 
+class CallRules(TypedDict):
+    """The rules for one action of a request (`hitl.calls[i]`): what its decision is checked against."""
+
+    digest: str
+    """The action's digest (`receipts.action_digest`); an approval's receipt names it."""
+    occurrence: str
+    """The step that proposed the action; part of the digest."""
+    mode: str
+    """The gate's mode for this action."""
+    risk: str
+    """The gate's risk for this action."""
+    policy_version: str
+    """The policy version that assessed this action."""
+    approvers: list[str] | None
+    """Who may approve this action (canonical names); None: anyone but the requester."""
+    exclude_approvers: list[str]
+    """Who may not decide it: the requester and, for four-eyes, whoever already approved it."""
+    verify_phrase: str | None
+    """The phrase an approval of this action must carry, or None."""
+
+
 class HITLContext(TypedDict):
     """The `hitl` part of a `ReviewRequest`: everything langgraph-hitl adds for the reviewer."""
 
@@ -161,6 +183,14 @@ class HITLContext(TypedDict):
     """0 for the first tier of reviewers, then 1, 2, ... after each escalation."""
     action_ids: NotRequired[list[str]]
     """One id per action request, when a request asks about several actions at once (`ToolGateNode`)."""
+    digest: NotRequired[str]
+    """The digest of the action asked about (one-action requests)."""
+    occurrence: NotRequired[str]
+    """The step that proposed it (one-action requests)."""
+    refused: NotRequired[str | None]
+    """Why the previous answer to this question was refused, if it was."""
+    calls: NotRequired[list[CallRules]]
+    """Per-action rules, aligned with `action_requests`; each decision is checked against its own."""
 
 
 class ReviewRequest(TypedDict):
@@ -212,6 +242,8 @@ class DecisionRecord(TypedDict):
     """What the answer did: approved, edited, rejected, responded, revision_requested, timed_out,
     escalated, refused (invalid answer, asked again) or rereview (an edit that needs a stricter gate)."""
     decided_at: str
+    receipt: NotRequired[dict[str, Any]]
+    """For an approval: its receipt (`receipts.Receipt`), bound to the digest it approved."""
     """ISO 8601 time the node applied the answer."""
 
 
@@ -248,6 +280,12 @@ class Assessment(TypedDict):
     """A sentence on the consequences, shown to reviewers."""
     policy_version: str
     """The policy's version string."""
+    digest: NotRequired[str]
+    """The digest of the action this assessment is for (added by the node that assessed it)."""
+    occurrence: NotRequired[str]
+    """The step that proposed the action."""
+    seal: NotRequired[str]
+    """HMAC with the store's seal key: the assessment was made by langgraph-hitl."""
 
 
 class AuditEvent(TypedDict, total=False):

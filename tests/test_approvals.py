@@ -81,7 +81,7 @@ def test_decide_accepts_id_prefix(hitl: Approvals) -> None:
          "must be a JSON object"),
         ({"type": "respond"}, "alice", DecisionError, "needs a message"),
         ({"type": "approve"}, "agent", AuthorizationError, "requested this action"),
-        ({"type": "approve", "approver": "bob"}, "alice", DecisionError, "identity comes from the submitter"),
+        ({"type": "approve", "approver": "bob"}, "alice", AuthorizationError, "identity comes from the submitter"),
         ({"type": "timeout"}, "alice", AuthorizationError, "only by the runner"),
         ("approve", "alice", DecisionError, "must be a JSON object"),
         ({"type": "approve"}, "", DecisionError, "say who decides"),

@@ -9,13 +9,13 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command
 from pydantic import BaseModel
 
 from langgraph_hitl import Approvals, ConfidenceBands, HITLState, Policy, add_approval_flow, open_checkpointer
 from langgraph_hitl.decisions import validate_decision
 from langgraph_hitl.errors import DecisionError, PolicyError
 from langgraph_hitl.patterns import confirmation_level, confirmation_policy, read_confidence
+from langgraph_hitl.testing import resume_as
 
 DONE: list[tuple[str, Any]] = []
 
@@ -72,7 +72,7 @@ def test_confidence_bands_route_three_ways(graph: Any) -> None:
     assert low["assessment"]["reasons"][0] == "confidence 0.10 below 0.3: denied"
     middle = graph.invoke(mail(0.5), cfg("middle"))
     assert middle["__interrupt__"][0].value["hitl"]["mode"] == "soft"
-    done = graph.invoke(Command(resume={"type": "approve", "approver": "lee"}), cfg("middle"))
+    done = resume_as(graph, {"type": "approve", "approver": "lee"}, cfg("middle"))
     assert done["status"] == "executed"
     assert [a["to"] for _, a in DONE] == ["ann@corp", "ann@corp"]
 
@@ -197,7 +197,7 @@ def test_confirmation_confirm_is_yes_or_no(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = build(LEVELS, ("send_invoice",)).compile(checkpointer=saver)
         graph.invoke({"action": {"name": "send_invoice", "args": {"id": 3}}}, cfg())
-        out = graph.invoke(Command(resume={"type": "reject", "approver": "ann", "message": "wrong amount"}), cfg())
+        out = resume_as(graph, {"type": "reject", "approver": "ann", "message": "wrong amount"}, cfg())
     assert out["status"] == "rejected" and DONE == []
 
 
@@ -210,7 +210,7 @@ def test_verify_wrong_phrase_is_refused_and_request_stays_pending(db_url: str) -
         assert request["hitl"]["verify_phrase"] == "DELETE 7"
         with pytest.raises(DecisionError, match=r"does not match: typed 'DELETE 8'. Type exactly 'DELETE 7'"):
             validate_decision({"type": "approve", "approver": "ann", "verify": "DELETE 8"}, request)
-        again = graph.invoke(Command(resume={"type": "approve", "approver": "ann", "verify": "DELETE 8"}), cfg())
+        again = resume_as(graph, {"type": "approve", "approver": "ann", "verify": "DELETE 8"}, cfg())
         assert again["decisions"][-1]["effect"] == "refused" and DONE == []
         assert again["__interrupt__"][0].value["hitl"]["request_id"] != request["hitl"]["request_id"]
     with Approvals.open(build(LEVELS, ("delete_account",)), db_url) as hitl:

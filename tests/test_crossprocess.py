@@ -49,7 +49,8 @@ def test_resume_in_another_process_with_command(tmp_path: Path) -> None:
         with open_checkpointer(url) as saver:
             graph = build(store=url).compile(checkpointer=saver)
             assert graph.get_state(config).next == ("review",)
-            out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), config)
+            from langgraph_hitl.testing import resume_as
+            out = resume_as(graph, {"type": "approve", "approver": "alice"}, config)
         print(out["status"])
     """)
     a = subprocess.run([sys.executable, "-c", first], capture_output=True, text=True, timeout=120)

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from langgraph.types import Command
 
-from langgraph_hitl import open_checkpointer
+from langgraph_hitl import Approvals, open_checkpointer
 from langgraph_hitl.errors import PolicyError
 from langgraph_hitl.patterns import EscalationState, HumanLevel, ModelLevel, create_escalation_chain
 from langgraph_hitl.store import open_store
+from langgraph_hitl.testing import FakeClock, resume_as
 
 from fake_openai import FakeOpenAI, error, structured
 
@@ -51,21 +51,26 @@ def path(out: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(s["level"], s["outcome"], s["reason"]) for s in out["escalation_path"]]
 
 
-def test_escalation_walks_levels_and_records_why(saver: Any) -> None:
+def test_escalation_walks_levels_and_records_why(db_url: str) -> None:
     """agent (low confidence) -> senior_agent (sensitive) -> human (timeout) -> manager (responds), each reason recorded."""
     senior = fake_chat('{"answer": "Refund it, goodwill.", "confidence": 0.9, "sensitive": true}')
-    graph = create_escalation_chain(
-        [ModelLevel("agent", unsure), ModelLevel("senior_agent", senior), *SUPPORT]).compile(checkpointer=saver)
-    req = ask(graph.invoke({"task": "Refund order 8812 after 45 days?"}, cfg()))
-    hitl = req["hitl"]
-    assert (hitl["node"], hitl["approvers"], hitl["timeout_s"]) == ("review_human", ["sam"], 900)
-    assert hitl["reasons"] == ["escalated to human: sensitive: the model flagged the content as sensitive"]
-    assert req["action_requests"][0]["args"] == {"task": "Refund order 8812 after 45 days?",
-                                                 "answer": "Refund it, goodwill."}
-    assert hitl["context"]["on_timeout"] == "escalates to manager"
-    req = ask(graph.invoke(Command(resume={"type": "timeout", "approver": "system:timeout"}), cfg()))
-    assert (req["hitl"]["node"], req["hitl"]["approvers"]) == ("review_manager", ["mia"])
-    out = graph.invoke(Command(resume={"type": "respond", "approver": "mia", "message": "Refund 50% as credit."}), cfg())
+    builder = create_escalation_chain([ModelLevel("agent", unsure), ModelLevel("senior_agent", senior), *SUPPORT])
+    clock = FakeClock()
+    with Approvals.open(builder, db_url, clock=clock) as hitl:
+        run = hitl.start("t", {"task": "Refund order 8812 after 45 days?"})
+        req = run.pending[0].payload
+        hitl_ = req["hitl"]
+        assert (hitl_["node"], hitl_["approvers"], hitl_["timeout_s"]) == ("review_human", ["sam"], 900)
+        assert hitl_["reasons"] == ["escalated to human: sensitive: the model flagged the content as sensitive"]
+        assert req["action_requests"][0]["args"] == {"task": "Refund order 8812 after 45 days?",
+                                                     "answer": "Refund it, goodwill."}
+        assert hitl_["context"]["on_timeout"] == "escalates to manager"
+        clock.advance(901)
+        assert hitl.expire_overdue() == [run.pending[0].request_id]
+        [waiting] = hitl.pending().items
+        assert (waiting.node, waiting.approvers) == ("review_manager", ["mia"])
+        out = hitl.decide(waiting.request_id, {"type": "respond", "message": "Refund 50% as credit."},
+                          approver="mia").values
     assert (out["escalation_status"], out["answer"], out["resolved_by"]) == (
         "resolved", "Refund 50% as credit.", "manager:mia")
     assert path(out) == [
@@ -137,7 +142,7 @@ def test_escalation_sensitive_check_skips_to_first_human(saver: Any) -> None:
     ).compile(checkpointer=saver)
     req = ask(graph.invoke({"task": "My lawyer wants a refund"}, cfg()))
     assert req["hitl"]["node"] == "review_human"
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "sam"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "sam"}, cfg())
     assert path(out) == [("agent", "escalated", "sensitive: mentions a lawyer"),
                          ("human", "resolved", "approved by sam")]
     assert out["answer"] == "Refunds are allowed within 30 days." and out["resolved_by"] == "human:sam"
@@ -147,11 +152,11 @@ def test_escalation_human_edit_and_reject(saver: Any) -> None:
     """A person's edit becomes the answer; a rejection ends the chain as rejected without asking the manager."""
     graph = create_escalation_chain([ModelLevel("agent", unsure), *SUPPORT]).compile(checkpointer=saver)
     graph.invoke({"task": "q1"}, cfg("edit"))
-    out = graph.invoke(Command(resume={"type": "edit", "approver": "sam", "edited_action": {
-        "name": "answer", "args": {"task": "q1", "answer": "No, 30 days only."}}}), cfg("edit"))
+    out = resume_as(graph, {"type": "edit", "approver": "sam", "edited_action": {
+        "name": "answer", "args": {"task": "q1", "answer": "No, 30 days only."}}}, cfg("edit"))
     assert (out["escalation_status"], out["answer"]) == ("resolved", "No, 30 days only.")
     graph.invoke({"task": "q2"}, cfg("reject"))
-    out = graph.invoke(Command(resume={"type": "reject", "approver": "sam", "message": "spam"}), cfg("reject"))
+    out = resume_as(graph, {"type": "reject", "approver": "sam", "message": "spam"}, cfg("reject"))
     assert "__interrupt__" not in out
     assert (out["escalation_status"], out["resolved_by"]) == ("rejected", "human:sam")
     assert path(out)[-1] == ("human", "rejected", "rejected by sam: spam")
@@ -161,7 +166,7 @@ def test_escalation_wrong_approver_is_refused_and_asked_again(saver: Any) -> Non
     """At a human level, someone else's decision is refused and the same level asks again."""
     graph = create_escalation_chain([ModelLevel("agent", unsure), *SUPPORT]).compile(checkpointer=saver)
     first = ask(graph.invoke({"task": "q"}, cfg()))
-    again = ask(graph.invoke(Command(resume={"type": "approve", "approver": "mia"}), cfg()))
+    again = ask(resume_as(graph, {"type": "approve", "approver": "mia"}, cfg()))
     assert again["hitl"]["node"] == "review_human" and again["hitl"]["request_id"] != first["hitl"]["request_id"]
     assert graph.get_state(cfg()).values["decisions"][-1]["effect"] == "refused"
 
@@ -171,9 +176,9 @@ def test_escalation_human_first_level_must_answer(saver: Any) -> None:
     graph = create_escalation_chain(SUPPORT).compile(checkpointer=saver)
     req = ask(graph.invoke({"task": "Call me back?"}, cfg()))
     assert req["review_configs"][0]["allowed_decisions"] == ["reject", "respond"]
-    again = graph.invoke(Command(resume={"type": "approve", "approver": "sam"}), cfg())
+    again = resume_as(graph, {"type": "approve", "approver": "sam"}, cfg())
     assert again["decisions"][-1]["effect"] == "refused" and "__interrupt__" in again
-    out = graph.invoke(Command(resume={"type": "respond", "approver": "sam", "message": "Calling at 3pm."}), cfg())
+    out = resume_as(graph, {"type": "respond", "approver": "sam", "message": "Calling at 3pm."}, cfg())
     assert (out["answer"], out["resolved_by"]) == ("Calling at 3pm.", "human:sam")
 
 

@@ -142,6 +142,6 @@ def test_notebook_04_executes_and_shows_the_patterns(tmp_path: Path) -> None:
     text_out = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     for expected in ["asks: ['manager'] | node: review_tone_review | stage: 2", "pipeline: completed",
                      "has 2 action(s) to decide; got 1 decision(s)", "every call answered: True",
-                     "resolved by manager:mia", "model says low       -> medium",
+                     "resolved by human:sam", "model says low       -> medium",
                      "model says critical  -> critical hard  approvals=2"]:
         assert expected in text_out, expected

@@ -1,7 +1,7 @@
 """Fuzzed decisions (G1): junk never escapes as anything but a HITLError, never executes, never wedges a thread.
 
 Two doors are fuzzed with the same generated answers: `Approvals.decide()` on one paused
-request (a verify gate with an approvers list), and `graph.invoke(Command(resume=...))`
+request (a verify gate with an approvers list), and `resume_as(graph, ...)`
 straight into the graph. The default run tries a few hundred answers per door; the soak run
 (`pytest -m soak tests/test_fuzz.py`) 10,000 for `decide` and 2,000 for the raw door.
 """
@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langgraph.errors import is_invalid_resume
-from langgraph.types import Command
 from pydantic import ValidationError
 
 from langgraph_hitl import Approvals, HITLError, open_checkpointer
+from langgraph_hitl.testing import resume_as
 
 from graphs import action, build
 
@@ -223,7 +223,7 @@ def test_decide_fuzzed_answers_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     fuzz_decide(tmp_path, 10_000, monkeypatch)
 
 
-# -- door 2: graph.invoke(Command(resume=...)) --------------------------------------------------------
+# -- door 2: resume_as(graph, ...) --------------------------------------------------------
 
 
 def fuzz_raw(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,7 +253,7 @@ def fuzz_raw(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPatch)
                 keyed = True  # Command(resume=None) means "no answer" to LangGraph itself
             before = _effects(effects_db)
             try:
-                graph.invoke(Command(resume={pending.id: answer} if keyed else answer), config)
+                resume_as(graph, {pending.id: answer} if keyed else answer, config)
             except ValidationError as exc:
                 assert is_invalid_resume(exc)
                 counter["refused_by_schema"] += 1
@@ -274,7 +274,7 @@ def fuzz_raw(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPatch)
         check()
         config = current["config"]
         [pending] = graph.get_state(config).interrupts
-        out = graph.invoke(Command(resume={pending.id: {"type": "approve", "approver": "bob", "verify": PHRASE}}), config)
+        out = resume_as(graph, {pending.id: {"type": "approve", "approver": "bob", "verify": PHRASE}}, config)
         assert out["status"] == "executed"
         print(f"raw fuzz: {counter}")
 
@@ -340,6 +340,6 @@ def test_graph_refuses_unstorable_edit_before_saving(tmp_path: Path) -> None:
         bad = {"type": "edit", "approver": "alice", "verify": PHRASE,
                "edited_action": {"name": "delete_record", "args": {"id": 2**70}}}
         with pytest.raises(ValidationError, match="64-bit") as caught:
-            graph.invoke(Command(resume={pending.id: bad}), config)
+            resume_as(graph, {pending.id: bad}, config)
         assert is_invalid_resume(caught.value)
         assert [i.id for i in graph.get_state(config).interrupts] == [pending.id]

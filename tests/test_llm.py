@@ -9,7 +9,6 @@ import pytest
 from langchain_core.language_models import FakeMessagesListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command
 
 from langgraph_hitl import HITLState, Policy, Requirement, Rule, add_approval_flow, open_checkpointer
 from langgraph_hitl.errors import PolicyError
@@ -20,6 +19,7 @@ from langgraph_hitl.patterns import (
     ToolGateState,
     tool_gate_condition,
 )
+from langgraph_hitl.testing import resume_as
 
 from fake_openai import FakeOpenAI, error, structured, text, tool_calls
 
@@ -149,7 +149,7 @@ def test_llm_classifier_in_gate_node_is_called_once_per_step(db_url: str, server
         graph = builder.compile(checkpointer=saver)
         out = graph.invoke({"action": MASS_MAIL}, config)
         assert out["__interrupt__"][0].value["hitl"]["risk"] == "high"
-        out = graph.invoke(Command(resume={"type": "approve", "approver": "ann"}), config)
+        out = resume_as(graph, {"type": "approve", "approver": "ann"}, config)
     assert out["status"] == "executed" and len(server.requests) == 1 and len(sent) == 1
 
 
@@ -176,7 +176,7 @@ def test_llm_classifier_in_tool_gate_is_called_once_per_turn(db_url: str) -> Non
         graph = builder.compile(checkpointer=saver)
         out = graph.invoke({"messages": [HumanMessage("announce")]}, config)
         assert out["__interrupt__"][0].value["hitl"]["risk"] == "high"
-        graph.invoke(Command(resume={"type": "reject", "approver": "ann"}), config)
+        resume_as(graph, {"type": "reject", "approver": "ann"}, config)
     assert len(calls) == 1
 
 

@@ -14,6 +14,7 @@ from typing_extensions import TypedDict
 
 from langgraph_hitl import ReviewNode, add_approval_flow, open_checkpointer
 from langgraph_hitl.errors import PolicyError
+from langgraph_hitl.testing import authenticated, resume_as
 
 from graphs import HANDLERS, action, build, policy
 
@@ -55,7 +56,7 @@ def test_flow_high_risk_exactly_one_review(graph) -> None:
     assert req["action_requests"][0] == {"name": "delete_record", "args": {"id": 7},
                                          "description": "delete_record(id=7)"}
     assert req["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
     assert "__interrupt__" not in out and out["status"] == "executed"
     assert [d["effect"] for d in out["decisions"]] == ["approved"]
 
@@ -64,21 +65,21 @@ def test_flow_critical_needs_two_distinct_approvers(graph) -> None:
     """A prod delete needs alice and then someone other than alice."""
     out = graph.invoke(action("delete_record", id=7, env="prod"), cfg())
     assert ask(out)["hitl"]["risk"] == "critical"
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
     second = ask(out)["hitl"]
     assert second["node"] == "second_review" and second["stage"] == 2
     assert "alice" in second["exclude_approvers"]
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
     assert out["decisions"][-1]["effect"] == "refused" and "four-eyes" in out["decisions"][-1]["message"]
     assert out["status"] == "approved" and "__interrupt__" in out
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "bob"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "bob"}, cfg())
     assert out["status"] == "executed"
 
 
 def test_flow_rejection_never_executes(graph) -> None:
     """A rejected delete ends at audit with its reason; the handler never runs."""
     graph.invoke(action("delete_record", id=7), cfg())
-    out = graph.invoke(Command(resume={"type": "reject", "approver": "alice", "message": "wrong customer"}), cfg())
+    out = resume_as(graph, {"type": "reject", "approver": "alice", "message": "wrong customer"}, cfg())
     assert out["status"] == "rejected" and out["result"] is None
     assert out["review_message"] == "wrong customer"
     assert "executed" not in [e["event"] for e in out["audit_trail"]]
@@ -87,14 +88,14 @@ def test_flow_rejection_never_executes(graph) -> None:
 def test_flow_respond_returns_guidance_without_executing(graph) -> None:
     """respond sends guidance back and runs nothing."""
     graph.invoke(action("delete_record", id=7), cfg())
-    out = graph.invoke(Command(resume={"type": "respond", "approver": "alice", "message": "archive it"}), cfg())
+    out = resume_as(graph, {"type": "respond", "approver": "alice", "message": "archive it"}, cfg())
     assert out["status"] == "responded" and out["review_message"] == "archive it" and out["result"] is None
 
 
 def test_flow_requester_cannot_approve_own_action(graph) -> None:
     """The requester's approval is refused and the question asked again."""
     graph.invoke({**action("delete_record", id=7), "requested_by": "mallory"}, cfg())
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "mallory"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "mallory"}, cfg())
     assert out["decisions"][-1]["effect"] == "refused" and "own" not in out["status"]
     assert "requested this action" in out["decisions"][-1]["message"]
     assert "__interrupt__" in out
@@ -112,9 +113,9 @@ def test_trap_rerun_on_resume_repeats_no_side_effect(db_url: str, tmp_path) -> N
         g = builder.compile(checkpointer=saver)
         g.invoke(action("delete_record", id=9), cfg())
         for bad in ({"type": "approve"}, {"type": "revise", "approver": "a"}, {"type": "approve", "approver": "agent"}):
-            out = g.invoke(Command(resume=bad), cfg())
+            out = resume_as(g, bad, cfg())
             assert "__interrupt__" in out and calls == []
-        out = g.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+        out = resume_as(g, {"type": "approve", "approver": "alice"}, cfg())
         g.invoke(None, cfg())  # a stray continue after the end does nothing
     assert calls == [9] and out["status"] == "executed"
 
@@ -131,9 +132,9 @@ def test_trap_malformed_answer_refused_before_saving(graph) -> None:
     for bad in ({"type": "aprove", "approver": "x"}, {"type": "approve", "approver": "x", "extra": 1},
                 {"type": "edit", "approver": "x", "edited_action": {"name": "delete_record", "args": [1]}}, "yes"):
         with pytest.raises(pydantic.ValidationError):
-            graph.invoke(Command(resume=bad), cfg())
+            resume_as(graph, bad, cfg())
         assert graph.get_state(cfg()).interrupts  # still paused, nothing sticky
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
     assert out["status"] == "executed"
 
 
@@ -141,11 +142,11 @@ def test_trap_invalid_answer_neither_wedges_nor_executes(graph) -> None:
     """A well-formed but disallowed answer is refused, re-asked, and a valid one then works."""
     out = graph.invoke(action("delete_record", id=7), cfg())
     first = ask(out)["hitl"]["request_id"]
-    out = graph.invoke(Command(resume={"type": "revise", "approver": "alice", "message": "x"}), cfg())
+    out = resume_as(graph, {"type": "revise", "approver": "alice", "message": "x"}, cfg())
     again = ask(out)["hitl"]["request_id"]
     assert again != first and out["status"] == "proposed" and out["result"] is None
     assert "not allowed" in out["decisions"][-1]["message"]
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
     assert out["status"] == "executed"
 
 
@@ -153,21 +154,21 @@ def test_trap_edit_to_other_tool_is_regated(graph) -> None:
     """Editing a soft-gated email into a delete asks again under the delete's gate."""
     out = graph.invoke(action("send_email", to=["a@x"]), cfg())
     assert ask(out)["hitl"]["mode"] == "soft"
-    out = graph.invoke(Command(resume={"type": "edit", "approver": "alice",
-                                       "edited_action": {"name": "delete_record", "args": {"id": 1}}}), cfg())
+    out = resume_as(graph, {"type": "edit", "approver": "alice",
+                                       "edited_action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
     req = ask(out)["hitl"]
     assert req["mode"] == "hard" and req["risk"] == "high" and out["status"] == "proposed"
     assert out["decisions"][-1]["effect"] == "rereview"
     assert out["action"] == {"name": "delete_record", "args": {"id": 1}}
-    out = graph.invoke(Command(resume={"type": "approve", "approver": "bob"}), cfg())
+    out = resume_as(graph, {"type": "approve", "approver": "bob"}, cfg())
     assert out["status"] == "executed" and out["result"]["done"] == "delete_record"
 
 
 def test_trap_edit_cannot_lower_gate(graph) -> None:
     """A critical action edited into a harmless one still needs its second approver."""
     graph.invoke(action("delete_record", id=7, env="prod"), cfg())
-    out = graph.invoke(Command(resume={"type": "edit", "approver": "alice",
-                                       "edited_action": {"name": "read_record", "args": {"id": 7}}}), cfg())
+    out = resume_as(graph, {"type": "edit", "approver": "alice",
+                                       "edited_action": {"name": "read_record", "args": {"id": 7}}}, cfg())
     assert ask(out)["hitl"]["node"] == "second_review"
     assert out["assessment"]["risk"] == "critical"
 
@@ -175,8 +176,8 @@ def test_trap_edit_cannot_lower_gate(graph) -> None:
 def test_edit_same_tool_counts_as_approval(graph) -> None:
     """An edit of the arguments at the same gate runs the edited action."""
     graph.invoke(action("delete_record", id=7), cfg())
-    out = graph.invoke(Command(resume={"type": "edit", "approver": "alice",
-                                       "edited_action": {"name": "delete_record", "args": {"id": 8}}}), cfg())
+    out = resume_as(graph, {"type": "edit", "approver": "alice",
+                                       "edited_action": {"name": "delete_record", "args": {"id": 8}}}, cfg())
     assert out["status"] == "executed" and out["result"]["args"] == {"id": 8}
 
 
@@ -219,7 +220,7 @@ def test_async_and_stream_paths(db_url: str) -> None:
             g = build().compile(checkpointer=saver)
             out = await g.ainvoke(action("delete_record", id=1), cfg("a"))
             assert ask(out)["hitl"]["risk"] == "high"
-            chunks = [c async for c in g.astream(Command(resume={"type": "approve", "approver": "al"}), cfg("a"))]
+            chunks = [c async for c in g.astream(Command(resume={"type": "approve", "approver": "al"}), authenticated(cfg("a"), "al"))]
             assert any("execute" in c for c in chunks)
             assert (await g.aget_state(cfg("a"))).values["status"] == "executed"
 
@@ -228,7 +229,7 @@ def test_async_and_stream_paths(db_url: str) -> None:
         g = build().compile(checkpointer=saver)
         chunks = list(g.stream(action("delete_record", id=2), cfg("s")))
         assert any("__interrupt__" in c for c in chunks)
-        list(g.stream(Command(resume={"type": "reject", "approver": "al"}), cfg("s")))
+        list(g.stream(Command(resume={"type": "reject", "approver": "al"}), authenticated(cfg("s"), "al")))
         assert g.get_state(cfg("s")).values["status"] == "rejected"
 
 
@@ -251,7 +252,7 @@ def test_subgraph_interrupt_resumes_at_parent(db_url: str) -> None:
         g = parent.compile(checkpointer=saver)
         out = g.invoke(action("delete_record", id=3), cfg())
         intr = out["__interrupt__"][0]
-        out = g.invoke(Command(resume={intr.id: {"type": "approve", "approver": "alice"}}), cfg())
+        out = resume_as(g, {intr.id: {"type": "approve", "approver": "alice"}}, cfg())
     assert out["log"] == ["after:executed"]
 
 
@@ -280,8 +281,8 @@ def test_parallel_branches_pause_at_once_and_resume_by_id(db_url: str) -> None:
         out = g.invoke({"log": []}, cfg())
         by_action = {i.value["action_requests"][0]["name"]: i.id for i in out["__interrupt__"]}
         assert set(by_action) == {"delete_record", "send_email"}
-        out = g.invoke(Command(resume={by_action["send_email"]: {"type": "approve", "approver": "carol"},
-                                       by_action["delete_record"]: {"type": "reject", "approver": "dave"}}), cfg())
+        out = resume_as(g, {by_action["send_email"]: {"type": "approve", "approver": "carol"},
+                            by_action["delete_record"]: {"type": "reject", "approver": "carol"}}, cfg())
     assert sorted(out["log"]) == ["a:rejected", "b:executed"]
 
 

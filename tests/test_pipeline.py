@@ -7,12 +7,12 @@ from typing import Any
 
 import pydantic
 import pytest
-from langgraph.types import Command
 
 from langgraph_hitl import Approvals, open_checkpointer
 from langgraph_hitl.errors import AuthorizationError, PolicyError
 from langgraph_hitl.patterns import PipelineState, Stage, create_approval_pipeline
 from langgraph_hitl.store import open_store
+from langgraph_hitl.testing import FakeClock, resume_as
 
 
 def cfg(thread: str = "t") -> dict[str, Any]:
@@ -52,12 +52,12 @@ def graph(db_url: str, email: Email) -> Iterator[Any]:
         yield create_approval_pipeline(email.stages(), task="release email").compile(checkpointer=saver)
 
 
-def approve(who: str = "manager") -> Command[Any]:
-    return Command(resume={"type": "approve", "approver": who})
+def approve(who: str = "manager") -> dict[str, Any]:
+    return {"type": "approve", "approver": who}
 
 
-def revise(text: str) -> Command[Any]:
-    return Command(resume={"type": "revise", "approver": "manager", "message": text})
+def revise(text: str) -> dict[str, Any]:
+    return {"type": "revise", "approver": "manager", "message": text}
 
 
 def test_pipeline_pauses_at_reviewed_stage_with_step_context(graph: Any) -> None:
@@ -79,14 +79,14 @@ def test_pipeline_pauses_at_reviewed_stage_with_step_context(graph: Any) -> None
 def test_pipeline_revision_loop_rereviews_until_approved(graph: Any, email: Email) -> None:
     """Each revise re-runs the stage with the instructions and asks about the new output; approve finishes."""
     first = ask(graph.invoke({"input": "v2"}, cfg()))["hitl"]["request_id"]
-    second = ask(graph.invoke(revise("more formal"), cfg()))
+    second = ask(resume_as(graph, revise("more formal"), cfg()))
     assert second["action_requests"][0]["args"]["output"] == "hey all, v2 ships friday [more formal]"
     assert second["hitl"]["context"]["revision"] == 1
     assert second["hitl"]["context"]["instructions"] == "more formal"
-    third = ask(graph.invoke(revise("sign it"), cfg()))
+    third = ask(resume_as(graph, revise("sign it"), cfg()))
     assert third["action_requests"][0]["args"]["output"] == "hey all, v2 ships friday [more formal\nsign it]"
     assert len({first, second["hitl"]["request_id"], third["hitl"]["request_id"]}) == 3
-    out = graph.invoke(approve(), cfg())
+    out = resume_as(graph, approve(), cfg())
     assert "__interrupt__" not in out
     assert email.tone_calls == [None, "more formal", "more formal\nsign it"]  # every request so far, in order
     assert out["pipeline_status"] == "completed" and out["stopped_at"] is None
@@ -110,9 +110,9 @@ def test_pipeline_stage_can_revise_its_previous_output(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = create_approval_pipeline([Stage("polish", polish, approvers=["ed"])]).compile(checkpointer=saver)
         graph.invoke({"input": "hi"}, cfg())
-        graph.invoke(Command(resume={"type": "revise", "approver": "ed", "message": "louder"}), cfg())
-        graph.invoke(Command(resume={"type": "revise", "approver": "ed", "message": "louder still"}), cfg())
-        out = graph.invoke(Command(resume={"type": "approve", "approver": "ed"}), cfg())
+        resume_as(graph, {"type": "revise", "approver": "ed", "message": "louder"}, cfg())
+        resume_as(graph, {"type": "revise", "approver": "ed", "message": "louder still"}, cfg())
+        out = resume_as(graph, {"type": "approve", "approver": "ed"}, cfg())
     assert seen == [(None, None), ("louder", "hi"), ("louder\nlouder still", "hi!")]
     assert out["output"] == "hi!!"
 
@@ -120,7 +120,7 @@ def test_pipeline_stage_can_revise_its_previous_output(db_url: str) -> None:
 def test_pipeline_reject_stops_and_reports_stage(graph: Any) -> None:
     """A rejection stops the pipeline: finalize never runs and stopped_at names stage 2."""
     graph.invoke({"input": "v2"}, cfg())
-    out = graph.invoke(Command(resume={"type": "reject", "approver": "manager", "message": "off-brand"}), cfg())
+    out = resume_as(graph, {"type": "reject", "approver": "manager", "message": "off-brand"}, cfg())
     assert out["pipeline_status"] == "rejected" and out["output"] is None
     assert out["stopped_at"] == {"stage": 2, "name": "tone_review", "reason": "rejected by manager: off-brand",
                                  "by": "manager"}
@@ -133,8 +133,8 @@ def test_pipeline_revision_limit_counts_as_rejected(db_url: str, email: Email) -
     with open_checkpointer(db_url) as saver:
         graph = create_approval_pipeline(email.stages(), max_revisions=1).compile(checkpointer=saver)
         graph.invoke({"input": "v2"}, cfg())
-        assert "__interrupt__" in graph.invoke(revise("once"), cfg())
-        out = graph.invoke(revise("twice"), cfg())
+        assert "__interrupt__" in resume_as(graph, revise("once"), cfg())
+        out = resume_as(graph, revise("twice"), cfg())
     assert "__interrupt__" not in out and email.tone_calls == [None, "once"]
     assert out["pipeline_status"] == "rejected"
     assert out["stopped_at"]["reason"].startswith("revision limit reached: 1 revision(s) allowed")
@@ -145,8 +145,8 @@ def test_pipeline_revision_limit_counts_as_rejected(db_url: str, email: Email) -
 def test_pipeline_edit_continues_with_reviewer_output(graph: Any) -> None:
     """An edit is the reviewer's own output; the next stage continues from it without another question."""
     graph.invoke({"input": "v2"}, cfg())
-    out = graph.invoke(Command(resume={"type": "edit", "approver": "manager", "edited_action": {
-        "name": "tone_review", "args": {"output": "Dear all, v2 ships on Friday."}}}), cfg())
+    out = resume_as(graph, {"type": "edit", "approver": "manager", "edited_action": {
+        "name": "tone_review", "args": {"output": "Dear all, v2 ships on Friday."}}}, cfg())
     assert "__interrupt__" not in out
     assert out["output"] == "Dear all, v2 ships on Friday.\n-- release bot"
     assert out["stage_results"]["tone_review"]["status"] == "edited"
@@ -155,26 +155,31 @@ def test_pipeline_edit_continues_with_reviewer_output(graph: Any) -> None:
 def test_pipeline_wrong_approver_is_refused_and_asked_again(graph: Any) -> None:
     """A decision by someone not listed is refused without wedging the thread; the manager then approves."""
     first = ask(graph.invoke({"input": "v2"}, cfg()))
-    again = ask(graph.invoke(approve("intern"), cfg()))
+    again = ask(resume_as(graph, approve("intern"), cfg()))
     assert again["hitl"]["request_id"] != first["hitl"]["request_id"]
     refused = graph.get_state(cfg()).values["decisions"][-1]
     assert refused["effect"] == "refused" and "'intern' may not decide" in refused["message"]
-    assert graph.invoke(approve(), cfg())["pipeline_status"] == "completed"
+    assert resume_as(graph, approve(), cfg())["pipeline_status"] == "completed"
 
 
 def test_pipeline_malformed_answer_is_not_saved(graph: Any) -> None:
     """A malformed answer fails the response schema before LangGraph saves it; the same question stays open."""
     first = graph.invoke({"input": "v2"}, cfg())["__interrupt__"][0]
     with pytest.raises(pydantic.ValidationError):
-        graph.invoke(Command(resume={"type": "aprove", "approver": "manager"}), cfg())
+        resume_as(graph, {"type": "aprove", "approver": "manager"}, cfg())
     assert graph.get_state(cfg()).interrupts[0].id == first.id
-    assert graph.invoke(approve(), cfg())["pipeline_status"] == "completed"
+    assert resume_as(graph, approve(), cfg())["pipeline_status"] == "completed"
 
 
-def test_pipeline_timeout_fails_closed(graph: Any) -> None:
+def test_pipeline_timeout_fails_closed(db_url: str, email: Email) -> None:
     """The runner's timeout rejects the stage: the pipeline stops, naming the timeout."""
-    graph.invoke({"input": "v2"}, cfg())
-    out = graph.invoke(Command(resume={"type": "timeout", "approver": "system:timeout"}), cfg())
+    clock = FakeClock()
+    stages = [Stage(s.name, s.call, approvers=s.approvers, timeout=60) if s.reviewed else s for s in email.stages()]
+    with Approvals.open(create_approval_pipeline(stages), db_url, clock=clock) as hitl:
+        hitl.start("t", {"input": "v2"})
+        clock.advance(61)
+        assert len(hitl.expire_overdue()) == 1
+        out = hitl.graph.get_state(cfg()).values
     assert out["pipeline_status"] == "rejected"
     assert out["stopped_at"]["reason"] == "nobody decided in time (timeout): rejected"
 
@@ -184,7 +189,7 @@ def test_pipeline_audit_trail_reaches_the_store(db_url: str, email: Email) -> No
     with open_checkpointer(db_url) as saver:
         graph = create_approval_pipeline(email.stages(), store=db_url).compile(checkpointer=saver)
         graph.invoke({"input": "v2"}, cfg("audited"))
-        graph.invoke(approve(), cfg("audited"))
+        resume_as(graph, approve(), cfg("audited"))
     with open_store(db_url) as store:
         rows = store.audit.query(thread_id="audited")
         assert [r["event"] for r in rows] == ["executed", "proposed", "approved", "executed"]
@@ -210,9 +215,9 @@ def test_pipeline_requires_approval_without_named_approvers(db_url: str) -> None
         graph = create_approval_pipeline(stages, requested_by="bot").compile(checkpointer=saver)
         req = ask(graph.invoke({"input": "hi"}, cfg()))
         assert req["hitl"]["approvers"] is None and req["hitl"]["exclude_approvers"] == ["bot"]
-        graph.invoke(approve("bot"), cfg())
+        resume_as(graph, approve("bot"), cfg())
         assert graph.get_state(cfg()).values["decisions"][-1]["effect"] == "refused"
-        assert graph.invoke(approve("anyone"), cfg())["output"] == "HI"
+        assert resume_as(graph, approve("anyone"), cfg())["output"] == "HI"
 
 
 def test_pipeline_custom_state_schema(db_url: str) -> None:

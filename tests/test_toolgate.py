@@ -12,11 +12,11 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
-from langgraph.types import Command
 
 from langgraph_hitl import Approvals, Policy, Requirement, open_checkpointer
 from langgraph_hitl.errors import PolicyError
 from langgraph_hitl.patterns import ToolGateNode, ToolGateState, tool_gate_condition
+from langgraph_hitl.testing import FakeClock, resume_as
 
 from fake_openai import FakeOpenAI, text, tool_calls
 
@@ -119,11 +119,11 @@ def test_tool_gate_mixed_turn_safe_runs_edit_and_reject_answered(db_url: str, se
         req = ask(graph.invoke({"messages": [HumanMessage("Tidy up churn")]}, cfg()))
         assert [a["name"] for a in req["action_requests"]] == ["send_email", "delete_record"]
         assert RAN == []  # nothing runs before the one question is answered
-        out = graph.invoke(Command(resume={"decisions": [
+        out = resume_as(graph, {"decisions": [
             {"type": "edit", "approver": "alice", "edited_action": {
                 "name": "send_email", "args": {"to": "team@corp", "body": "hi"}}},
             {"type": "reject", "approver": "alice", "message": "keep the record"},
-        ]}), cfg())
+        ]}, cfg())
     assert "__interrupt__" not in out
     assert sorted(RAN) == [("search", "churn"), ("send_email", "team@corp")]
     sent = server.requests[-1]["messages"]
@@ -176,11 +176,11 @@ def test_tool_gate_edit_to_riskier_tool_is_asked_again(db_url: str) -> None:
         graph = build(model).compile(checkpointer=saver)
         first = ask(graph.invoke({"messages": [HumanMessage("mail")]}, cfg()))
         assert first["hitl"]["verify_phrase"] is None
-        again = ask(graph.invoke(Command(resume={"type": "edit", "approver": "alice", "edited_action": {
-            "name": "delete_record", "args": {"id": 9}}}), cfg()))
+        again = ask(resume_as(graph, {"type": "edit", "approver": "alice", "edited_action": {
+            "name": "delete_record", "args": {"id": 9}}}, cfg()))
         assert again["action_requests"][0]["name"] == "delete_record" and again["hitl"]["verify_phrase"] == "DELETE 9"
         assert RAN == []
-        graph.invoke(Command(resume={"type": "approve", "approver": "bob", "verify": "DELETE 9"}), cfg())
+        resume_as(graph, {"type": "approve", "approver": "bob", "verify": "DELETE 9"}, cfg())
     assert RAN == [("delete_record", 9)]
 
 
@@ -191,8 +191,8 @@ def test_tool_gate_edit_to_denied_tool_is_not_run(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = build(model, policy).compile(checkpointer=saver)
         graph.invoke({"messages": [HumanMessage("mail")]}, cfg())
-        out = graph.invoke(Command(resume={"type": "edit", "approver": "alice", "edited_action": {
-            "name": "drop_database", "args": {}}}), cfg())
+        out = resume_as(graph, {"type": "edit", "approver": "alice", "edited_action": {
+            "name": "drop_database", "args": {}}}, cfg())
     assert RAN == []
     [msg] = [m for m in out["messages"] if isinstance(m, ToolMessage)]
     assert msg.tool_call_id == "c1" and msg.status == "error" and "denied by the approval policy" in msg.content
@@ -205,9 +205,9 @@ def test_tool_gate_malformed_batch_is_refused_before_saving(db_url: str) -> None
         graph = build(model).compile(checkpointer=saver)
         first = graph.invoke({"messages": [HumanMessage("go")]}, cfg())["__interrupt__"][0]
         with pytest.raises(pydantic.ValidationError):
-            graph.invoke(Command(resume={"decisions": [{"type": "aprove"}, {"type": "reject"}]}), cfg())
+            resume_as(graph, {"decisions": [{"type": "aprove"}, {"type": "reject"}]}, cfg())
         assert graph.get_state(cfg()).interrupts[0].id == first.id
-        out = graph.invoke(Command(resume={"decisions": [{"type": "reject", "approver": "bob"}] * 2}), cfg())
+        out = resume_as(graph, {"decisions": [{"type": "reject", "approver": "bob"}] * 2}, cfg())
     assert "__interrupt__" not in out and RAN == [("search", "churn")]
 
 
@@ -217,7 +217,7 @@ def test_tool_gate_wrong_count_is_refused_and_asked_again(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = build(model).compile(checkpointer=saver)
         first = ask(graph.invoke({"messages": [HumanMessage("go")]}, cfg()))
-        again = ask(graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg()))
+        again = ask(resume_as(graph, {"type": "approve", "approver": "alice"}, cfg()))
         state = graph.get_state(cfg()).values
     assert again["hitl"]["request_id"] != first["hitl"]["request_id"]
     assert "has 2 action(s) to decide; got 1" in again["hitl"]["context"]["refused"]
@@ -230,9 +230,9 @@ def test_tool_gate_wrong_verify_phrase_is_refused(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = build(model).compile(checkpointer=saver)
         graph.invoke({"messages": [HumanMessage("delete")]}, cfg())
-        again = ask(graph.invoke(Command(resume={"type": "approve", "approver": "alice", "verify": "DELETE 8"}), cfg()))
+        again = ask(resume_as(graph, {"type": "approve", "approver": "alice", "verify": "DELETE 8"}, cfg()))
         assert "does not match" in again["hitl"]["context"]["refused"] and RAN == []
-        graph.invoke(Command(resume={"type": "approve", "approver": "alice", "verify": "DELETE 7"}), cfg())
+        resume_as(graph, {"type": "approve", "approver": "alice", "verify": "DELETE 7"}, cfg())
     assert RAN == [("delete_record", 7)]
 
 
@@ -242,10 +242,11 @@ def test_tool_gate_verify_phrase_is_checked_per_call(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = build(model).compile(checkpointer=saver)
         graph.invoke({"messages": [HumanMessage("go")]}, cfg())
-        again = ask(graph.invoke(Command(resume={"decisions": [{"type": "approve", "approver": "bob"}] * 2}), cfg()))
-        assert "tool call 'delete_record' (id c_del) missing: type exactly 'DELETE 7'" in again["hitl"]["context"]["refused"]
-        graph.invoke(Command(resume={"decisions": [{"type": "approve", "approver": "bob"},
-                                                   {"type": "approve", "approver": "bob", "verify": "DELETE 7"}]}), cfg())
+        again = ask(resume_as(graph, {"decisions": [{"type": "approve", "approver": "bob"}] * 2}, cfg()))
+        assert "missing. Type exactly 'DELETE 7' to approve request" in again["hitl"]["context"]["refused"]
+        assert "action 2 ('delete_record')" in again["hitl"]["context"]["refused"]
+        resume_as(graph, {"decisions": [{"type": "approve", "approver": "bob"},
+                                                   {"type": "approve", "approver": "bob", "verify": "DELETE 7"}]}, cfg())
     assert sorted(RAN) == [("delete_record", 7), ("search", "churn"), ("send_email", "all@corp")]
 
 
@@ -255,7 +256,7 @@ def test_tool_gate_respond_answers_for_the_tool(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = build(model).compile(checkpointer=saver)
         graph.invoke({"messages": [HumanMessage("mail")]}, cfg())
-        graph.invoke(Command(resume={"type": "respond", "approver": "bob", "message": "I phoned them instead."}), cfg())
+        resume_as(graph, {"type": "respond", "approver": "bob", "message": "I phoned them instead."}, cfg())
     tool_msg = model.seen[-1][-1]
     assert isinstance(tool_msg, ToolMessage) and tool_msg.status == "success"
     assert tool_msg.content == "I phoned them instead." and RAN == []
@@ -268,11 +269,11 @@ def test_tool_gate_critical_call_needs_two_distinct_approvers(db_url: str) -> No
     with open_checkpointer(db_url) as saver:
         graph = build(tools_model, policy).compile(checkpointer=saver)
         graph.invoke({"messages": [HumanMessage("pay")]}, cfg())
-        second = ask(graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg()))
+        second = ask(resume_as(graph, {"type": "approve", "approver": "alice"}, cfg()))
         assert second["hitl"]["stage"] == 2 and "alice" in second["hitl"]["exclude_approvers"]
-        ask(graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg()))
+        ask(resume_as(graph, {"type": "approve", "approver": "alice"}, cfg()))
         assert graph.get_state(cfg()).values["decisions"][-1]["effect"] == "refused"
-        out = graph.invoke(Command(resume={"type": "approve", "approver": "bob"}), cfg())
+        out = resume_as(graph, {"type": "approve", "approver": "bob"}, cfg())
     wire_result = [m for m in out["messages"] if isinstance(m, ToolMessage)][0]
     assert wire_result.tool_call_id == "c1" and "not a valid tool" in wire_result.content  # approved, sent to ToolNode
 
@@ -288,20 +289,23 @@ def test_tool_gate_per_call_approvers_are_enforced(db_url: str) -> None:
         graph = build(model, policy).compile(checkpointer=saver)
         req = ask(graph.invoke({"messages": [HumanMessage("go")]}, cfg()))
         assert req["hitl"]["approvers"] == ["alice", "carol"]
-        again = ask(graph.invoke(Command(resume={"decisions": [{"type": "approve", "approver": "carol"}] * 2}), cfg()))
-        assert "'carol' may not approve tool call 'delete_record'" in again["hitl"]["context"]["refused"]
-        graph.invoke(Command(resume={"decisions": [{"type": "approve", "approver": "carol"},
-                                                   {"type": "reject", "approver": "carol"}]}), cfg())
+        again = ask(resume_as(graph, {"decisions": [{"type": "approve", "approver": "carol"}] * 2}, cfg()))
+        assert "'carol' may not decide request" in again["hitl"]["context"]["refused"]
+        assert "action 2 ('delete_record'). Approvers: alice." in again["hitl"]["context"]["refused"]
+        resume_as(graph, {"decisions": [{"type": "approve", "approver": "carol"},
+                                                   {"type": "reject", "approver": "carol"}]}, cfg())
     assert RAN == [("send_email", "x")]
 
 
 def test_tool_gate_runner_timeout_rejects_every_pending_call(db_url: str) -> None:
     """The runner's single timeout decision answers the whole request: every risky call fails closed."""
     model = Scripted(turn(*MIXED), AIMessage(content="ok"))
-    with open_checkpointer(db_url) as saver:
-        graph = build(model).compile(checkpointer=saver)
-        graph.invoke({"messages": [HumanMessage("go")]}, cfg())
-        out = graph.invoke(Command(resume={"type": "timeout", "approver": "system:timeout"}), cfg())
+    clock = FakeClock()
+    with Approvals.open(build(model, timeout=60), db_url, clock=clock) as hitl:
+        hitl.start("t", {"messages": [HumanMessage("go")]})
+        clock.advance(61)
+        assert len(hitl.expire_overdue()) == 1
+        out = hitl.graph.get_state(cfg()).values
     assert RAN == [("search", "churn")]
     timed_out = [m.content for m in out["messages"] if isinstance(m, ToolMessage) and m.status == "error"]
     assert len(timed_out) == 2 and all("nobody approved it in time" in c for c in timed_out)
@@ -366,12 +370,12 @@ def test_tool_gate_middleware_mixed_turn_with_create_agent(db_url: str, server: 
         agent = create_agent(chat(server), TOOLS, middleware=[ToolGateMiddleware(POLICY)], checkpointer=saver)
         req = ask(agent.invoke({"messages": [("user", "Tidy up churn")]}, cfg()))
         assert [a["name"] for a in req["action_requests"]] == ["send_email", "delete_record"]
-        again = ask(agent.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg()))
+        again = ask(resume_as(agent, {"type": "approve", "approver": "alice"}, cfg()))
         assert "has 2 action(s) to decide; got 1" in again["hitl"]["context"]["refused"]
-        out = agent.invoke(Command(resume={"decisions": [
+        out = resume_as(agent, {"decisions": [
             {"type": "edit", "approver": "alice", "edited_action": {"name": "send_email", "args": {
                 "to": "team@corp", "body": "hi"}}},
-            {"type": "reject", "approver": "alice", "message": "keep it"}]}), cfg())
+            {"type": "reject", "approver": "alice", "message": "keep it"}]}, cfg())
     assert sorted(RAN) == [("search", "churn"), ("send_email", "team@corp")]
     sent = server.requests[-1]["messages"]
     assert sorted(m["tool_call_id"] for m in sent if m["role"] == "tool") == ["c_del", "c_mail", "c_search"]

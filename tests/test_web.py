@@ -476,7 +476,7 @@ def test_api_decision_errors(client: TestClient, hitl: Approvals) -> None:
     resp = client.post(url, json={"type": "approve", "verify": "DELETE 7"}, headers=bearer("carol"))
     assert resp.status_code == 403 and resp.json()["error"] == "AuthorizationError"
     resp = client.post(url, json={"type": "approve", "verify": "DELETE 7", "approver": "alice"}, headers=bearer("carol"))
-    assert resp.status_code == 400 and "identity comes from the submitter" in resp.json()["detail"]
+    assert resp.status_code == 403 and "identity comes from the submitter" in resp.json()["detail"]
     assert client.post(url, json={"type": "maybe"}, headers=bearer("alice")).status_code == 422
     assert client.post("/api/requests/nope/decision", json={"type": "reject"}, headers=bearer("alice")).status_code == 404
     assert hitl.get(rid).status == "pending"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .audit import AuditNode
-from .execute import ExecuteNode
+from .execute import ExecuteNode, execute_condition
 from .flow import FLOW_NODES, add_approval_flow
 from .gate import ClassifyAndGateNode, risk_condition
 from .review import ReviewNode, SecondReviewNode, review_condition
@@ -18,6 +18,7 @@ __all__ = [
     "ReviewNode",
     "SecondReviewNode",
     "add_approval_flow",
+    "execute_condition",
     "review_condition",
     "risk_condition",
 ]

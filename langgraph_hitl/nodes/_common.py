@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
+import unicodedata
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
 from .._canonical import iso, now_iso, stable_id
-from ..types import Assessment, DecisionRecord
 
 _OPENED: dict[str, Any] = {}
 _OPEN_LOCK = threading.Lock()
@@ -51,17 +51,59 @@ def event_time(config: RunnableConfig | None) -> str:
     return iso(clock()) if callable(clock) else now_iso()
 
 
-def approvals_for(decisions: list[DecisionRecord], action_id: str) -> list[str]:
-    """Distinct approvers whose answer approved `action_id` (approve, edit, or approve-on-timeout)."""
-    seen: list[str] = []
-    for rec in decisions:
-        if rec["action_id"] == action_id and rec["effect"] in ("approved", "edited"):
-            approver = rec["approver"] or ""
-            if approver not in seen:
-                seen.append(approver)
-    return seen
+def runner_store(config: RunnableConfig | None) -> Any:
+    """The `Store` object the runner put in the run's config, or None.
+
+    A remote client can put any JSON in `configurable`, never a `Store` object: what this
+    returns was put there by `Approvals` in this process.
+    """
+    from ..store import Store
+
+    store = ((config or {}).get("configurable") or {}).get("hitl_store")
+    return store if isinstance(store, Store) else None
 
 
-def approvals_needed(assessment: Assessment) -> int:
-    """How many distinct approvals the action needs before it may run."""
-    return int(assessment.get("required_approvals", 1) or 0)
+def seal_key_of(config: RunnableConfig | None, explicit: Any = None) -> bytes | None:
+    """The key that seals what the nodes keep in state: the runner's store's, else the node's own store's."""
+    store = runner_store(config) or resolve_store(explicit, None)
+    key = getattr(store, "seal_key", None) if store is not None else None
+    return key if isinstance(key, bytes) else None
+
+
+def decider_of(config: RunnableConfig | None, answer: Any, *, trust_answer: bool) -> tuple[str | None, str | None]:
+    """Who answered, from the run's config, and why not when nobody can be named.
+
+    The runner's own key (`hitl_decider`, honoured only beside the runner's `Store`), then
+    LangGraph Server's authenticated user (`langgraph_auth_user_id`), then, only behind the
+    development switch, the answer's own `approver` field.
+    """
+    from ..identity import SYSTEM_PREFIX
+
+    conf = (config or {}).get("configurable") or {}
+    if runner_store(config) is not None and isinstance(conf.get("hitl_decider"), str):
+        return conf["hitl_decider"], None
+    user = conf.get("langgraph_auth_user_id")
+    who: Any = None
+    if isinstance(user, str) and user.strip():
+        who = user
+    elif trust_answer:
+        who = answer.get("approver") if isinstance(answer, dict) else getattr(answer, "approver", None)
+        if not isinstance(who, str):
+            return None, "the answer names no approver"
+    if isinstance(who, str):
+        folded = unicodedata.normalize("NFKC", who).casefold().strip()
+        if folded.startswith(SYSTEM_PREFIX):  # timeouts and escalations come from the runner alone (G10)
+            return None, f"{who!r} is a name reserved for the runner; only Approvals issues system decisions"
+        return who, None
+    return None, (
+        "no authenticated identity in the run's config: resume through Approvals.decide, behind LangGraph "
+        "Server authentication (langgraph_auth_user_id), or build the node with trust_answer_identity=True "
+        "for development only; an answer's own 'approver' field is not trusted"
+    )
+
+
+def decided_at_of(config: RunnableConfig | None) -> str:
+    """When the decision was accepted: the runner's claim time, else the event time."""
+    conf = (config or {}).get("configurable") or {}
+    at = conf.get("hitl_decided_at")
+    return at if runner_store(config) is not None and isinstance(at, str) else event_time(config)

@@ -6,7 +6,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ._common import resolve_store
+from .._events import trusted_events
+from ._common import event_time, resolve_store, seal_key_of, thread_id_of
 
 __all__ = ["AuditNode"]
 
@@ -14,7 +15,8 @@ __all__ = ["AuditNode"]
 class AuditNode:
     """Append the events in `state["audit_trail"]` to the audit log.
 
-    Writes are idempotent by event id, so a re-run, a resume or the runner having written an
+    Only events that langgraph-hitl's nodes sealed for this thread become rows; anything else
+    a node put in the list is dropped and a `refused` row says so (G11). Writes are idempotent by event id, so a re-run, a resume or the runner having written an
     event already never duplicates a row.
 
     Args:
@@ -38,6 +40,7 @@ class AuditNode:
         store = resolve_store(self.log, config)
         log = getattr(store, "audit", store)
         events = state.get("audit_trail") or []
-        if log is not None and events:
-            log.append(events)
+        if log is not None and events:  # G11: only events langgraph-hitl sealed become rows
+            log.append(trusted_events(events, key=seal_key_of(config, self.log), thread_id=thread_id_of(config),
+                                      ts=event_time(config)))
         return {}

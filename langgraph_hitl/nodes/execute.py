@@ -5,27 +5,30 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
 from .._canonical import check_json
-from .._events import make_event
+from .._events import make_event, trusted_events
 from ..errors import PolicyError
-from ._common import approvals_for, approvals_needed, event_time, resolve_store, thread_id_of
+from ..receipts import Receipt, action_digest, counting, enough, seal, sealed
+from ._common import event_time, resolve_store, seal_key_of, thread_id_of
+from .review import receipts_in, requester_of
 
-__all__ = ["ExecuteNode", "Handler"]
+__all__ = ["ExecuteNode", "Handler", "execute_condition"]
 
 Handler = Callable[..., Any]
-"""`handler(args)` or `handler(args, *, idempotency_key)`; returns a JSON-able result."""
+"""`handler(args)`, `handler(args, *, idempotency_key)` or `handler(args, *, idempotency_key, receipts)`;
+returns a JSON-able result."""
 
 
-def _takes_key(fn: Handler) -> bool:
+def _takes(fn: Handler, name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.name == "idempotency_key" or p.kind is p.VAR_KEYWORD for p in params)
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _jsonable(value: Any) -> Any:
@@ -39,12 +42,16 @@ def _jsonable(value: Any) -> Any:
 class ExecuteNode:
     """Dispatch the approved action to its handler, at most once per action (G4, G5).
 
-    Runs only when `status` is `approved` and the approvals the assessment needs are
-    recorded; anything else is skipped, so a rejection never executes. With a ledger
+    Runs only when `status` is `approved` and the receipts in state meet the assessment's
+    requirement for exactly this action (G9): the digest of the action about to run must be
+    the one the gate assessed and the reviewers approved. Otherwise nothing runs, a `refused`
+    event says why, and `status` goes back to `proposed` (`execute_condition` routes it to review).
+    A rejection never executes. With a ledger
     (given here, or the runner's store) a completed action is never run again: a re-run
     after a resume or a crash returns the recorded result. Handlers that accept
     `idempotency_key` receive the action id, so their target can drop a repeated effect in
-    the window between the effect and the ledger record.
+    the window between the effect and the ledger record; handlers that accept `receipts`
+    receive the approvals that authorized the call (check them with `receipts.verify`).
 
     Args:
         handlers: Action name -> handler.
@@ -76,7 +83,8 @@ class ExecuteNode:
             msg = f"handlers {bad!r} are not callable; map each action name to a function."
             raise PolicyError(msg)
         self.handlers = dict(handlers)
-        self._keyed = {k: _takes_key(v) for k, v in handlers.items()}
+        self._keyed = {k: _takes(v, "idempotency_key") for k, v in handlers.items()}
+        self._receipted = {k: _takes(v, "receipts") for k, v in handlers.items()}
         self.ledger = ledger
         self.action_key = action_key
         self.name = name
@@ -85,21 +93,25 @@ class ExecuteNode:
         if state.get("status") != "approved":
             return {}
         action = state[self.action_key]
-        action_id: str = state.get("action_id") or ""
-        assessment = state.get("assessment") or {}
         thread_id = thread_id_of(config)
-        approved = assessment.get("mode") in ("auto", "notify") or (
-            len(approvals_for(state.get("decisions") or [], action_id)) >= max(1, approvals_needed(assessment))  # type: ignore[arg-type]
-        )
+        key = seal_key_of(config, self.ledger)
+        occurrence = state.get("action_occurrence") or ""
+        digest = action_digest(action, thread_id=thread_id, occurrence=occurrence)
+        action_id = digest[:32]
+        assessment: Any = state.get("assessment") or {}
+        ts = event_time(config)
 
         def outcome(status: str, result: Any, event: str, detail: dict[str, Any]) -> dict[str, Any]:
-            return {"status": status, "result": result, "audit_trail": [make_event(
+            return {"status": status, "result": result, "audit_trail": [seal(make_event(
                 event, action_id=action_id, actor="executor", thread_id=thread_id, action=action,
                 assessment=assessment, outcome="success" if status == "executed" else "error", detail=detail,
-                ts=event_time(config))]}
+                ts=ts), key)]}
 
-        if not approved:
-            return outcome("failed", None, "failed", {"error": "no approval recorded for this action; not run"})
+        receipts, problem = self._authorize(state, assessment, digest, key)
+        if problem is not None:
+            # G9: never fail open. The action goes back to review (see `execute_condition`).
+            back = outcome("proposed", None, "refused", {"error": f"not run: {problem}", "digest": digest})
+            return {**back, "action_id": action_id}
         handler = self.handlers.get(action["name"])
         if handler is None:
             known = ", ".join(sorted(self.handlers)) or "none"
@@ -110,7 +122,8 @@ class ExecuteNode:
         entry = None
         with store.transaction() if hasattr(store, "transaction") else nullcontext():
             if audit is not None:  # G4: the approval is in the log before the effect happens
-                audit.append([e for e in state.get("audit_trail") or [] if e.get("action_id") == action_id])
+                audit.append([e for e in trusted_events(state.get("audit_trail"), key=key, thread_id=thread_id, ts=ts)
+                              if e.get("action_id") == action_id or e.get("actor") == "system:audit"])
             if ledger is not None:
                 entry = ledger.begin(action_id, idempotency_key=action_id, action=action["name"], thread_id=thread_id)
         if entry is not None:
@@ -118,11 +131,13 @@ class ExecuteNode:
                 return outcome("executed", entry.result, "executed", {"replayed": True})
             if entry.status == "failed":
                 return outcome("failed", None, "failed", {"error": entry.error, "replayed": True})
+        kwargs: dict[str, Any] = {}
+        if self._keyed[action["name"]]:
+            kwargs["idempotency_key"] = action_id
+        if self._receipted[action["name"]]:
+            kwargs["receipts"] = receipts
         try:
-            if self._keyed[action["name"]]:
-                result = handler(action["args"], idempotency_key=action_id)
-            else:
-                result = handler(action["args"])
+            result = handler(action["args"], **kwargs)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             if ledger is not None:
@@ -131,4 +146,30 @@ class ExecuteNode:
         result = _jsonable(result)
         if ledger is not None:
             ledger.complete(action_id, result)
-        return outcome("executed", result, "executed", {})
+        return outcome("executed", result, "executed", {"receipts": [r["approver"] for r in receipts]})
+
+    @staticmethod
+    def _authorize(state: dict[str, Any], assessment: Any, digest: str,
+                   key: bytes | None) -> tuple[list[Receipt], str | None]:
+        """The receipts that let the action with `digest` run, or why it may not (G4, G9)."""
+        if not isinstance(assessment, dict) or assessment.get("digest") != digest:
+            return [], "the action is not the one that was assessed and approved (it changed); it is asked again"
+        if not sealed(assessment, key):
+            return [], "its assessment in state was not made by langgraph-hitl"
+        if assessment.get("mode") in ("auto", "notify"):
+            return [], None
+        if assessment.get("mode") == "deny":
+            return [], "the policy denies it"
+        counted = counting(receipts_in(state.get("decisions") or []), digest=digest, gate=assessment,
+                           requester=requester_of(state), key=key)
+        needed = max(1, int(assessment.get("required_approvals") or 1))
+        if not enough(counted, needed):
+            got = ", ".join(r["approver"] for r in counted) or "none"
+            return counted, (f"it needs {needed} distinct approval(s) of exactly this action under its "
+                             f"{assessment.get('mode')} gate; valid receipts from: {got}")
+        return counted, None
+
+
+def execute_condition(state: dict[str, Any]) -> Literal["review", "audit"]:
+    """Route after `ExecuteNode`: `review` when it refused to run an action that lacks receipts, else `audit`."""
+    return "review" if state.get("status") == "proposed" else "audit"

@@ -10,7 +10,7 @@ from langgraph.graph import StateGraph
 from ..errors import PolicyError
 from ..policy import Policy
 from .audit import AuditNode
-from .execute import ExecuteNode, Handler
+from .execute import ExecuteNode, Handler, execute_condition
 from .gate import ClassifyAndGateNode, risk_condition
 from .review import ReviewNode, SecondReviewNode, review_condition
 
@@ -43,6 +43,7 @@ def add_approval_flow(
     requested_by: str = "agent",
     action_key: str = "action",
     prefix: str = "",
+    trust_answer_identity: bool = False,
 ) -> StateGraph[Any, Any, Any, Any]:
     """Wire the whole approval flow from `source` to `target` in one call.
 
@@ -52,6 +53,7 @@ def add_approval_flow(
                                 -> (critical) review -> second_review -> execute -> audit -> target
                                 -> (deny) audit -> target
     review (reject / respond / timeout) -> audit -> target;  review (revise) -> revise_to (default: source)
+    execute (receipts do not cover the action, G9) -> review
     ```
 
     The state must include `HITLState`'s keys (mix it into your state TypedDict).
@@ -65,12 +67,15 @@ def add_approval_flow(
         handlers: Action name -> the function that performs it.
         approvers: Who may decide at the first review (default: the policy's requirement).
         second_approvers: Who may decide at the second review (default: the same rule).
-        store: Where `ExecuteNode` and `AuditNode` record (a `Store` or store URL);
-            None uses the runner's store.
+        store: Where `ExecuteNode` and `AuditNode` record and where every node's seal key comes
+            from (a `Store` or store URL); None uses the runner's store.
         revise_to: The node that handles a revision request (default: `source`).
         requested_by: Who proposes actions when state has no `requested_by`.
         action_key: The state key holding the action.
         prefix: Put in front of every node name, to add several flows to one graph.
+        trust_answer_identity: Development only: on a raw `Command(resume=...)` with no
+            authenticated user in the run's config, take the decider from the answer's
+            `approver` field. Never turn it on where untrusted clients can resume runs.
 
     Returns:
         The builder, for chaining.
@@ -87,11 +92,13 @@ def add_approval_flow(
         msg = f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
         raise PolicyError(msg)
     builder.add_node(names["classify_and_gate"], _node(ClassifyAndGateNode(
-        policy, action_key=action_key, requested_by=requested_by, name=names["classify_and_gate"])))
-    builder.add_node(names["review"], _node(ReviewNode(approvers=approvers, policy=policy, name=names["review"],
-                                                       action_key=action_key)))
+        policy, action_key=action_key, requested_by=requested_by, name=names["classify_and_gate"], store=store)))
+    builder.add_node(names["review"], _node(ReviewNode(
+        approvers=approvers, policy=policy, name=names["review"], action_key=action_key, store=store,
+        trust_answer_identity=trust_answer_identity)))
     builder.add_node(names["second_review"], _node(SecondReviewNode(
-        approvers=second_approvers, policy=policy, name=names["second_review"], action_key=action_key)))
+        approvers=second_approvers, policy=policy, name=names["second_review"], action_key=action_key, store=store,
+        trust_answer_identity=trust_answer_identity)))
     builder.add_node(names["execute"], _node(ExecuteNode(handlers, ledger=store, action_key=action_key,
                                                         name=names["execute"])))
     builder.add_node(names["audit"], _node(AuditNode(store, name=names["audit"])))
@@ -104,6 +111,7 @@ def add_approval_flow(
     })
     builder.add_conditional_edges(names["review"], review_condition, review_map)
     builder.add_conditional_edges(names["second_review"], review_condition, review_map)
-    builder.add_edge(names["execute"], names["audit"])
+    builder.add_conditional_edges(names["execute"], execute_condition,
+                                  _paths({"review": names["review"], "audit": names["audit"]}))
     builder.add_edge(names["audit"], target)
     return builder

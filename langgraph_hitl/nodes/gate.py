@@ -6,12 +6,13 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
-from .._canonical import check_json, stable_id
+from .._canonical import check_json
 from .._events import make_event
 from ..errors import PolicyError
 from ..policy import Policy
+from ..receipts import action_digest, seal
 from ..types import ActionRequest, Assessment
-from ._common import event_time, step_key, thread_id_of
+from ._common import event_time, seal_key_of, step_key, thread_id_of
 
 __all__ = ["ClassifyAndGateNode", "risk_condition"]
 
@@ -34,7 +35,8 @@ def _malformed(action: Any, action_key: str) -> str | None:
 class ClassifyAndGateNode:
     """Assess the action in state with a `Policy` and record what the gate decided.
 
-    Writes `action_id`, `assessment`, `status` (`approved` for auto/notify gates, `denied`
+    Writes `action_occurrence` (this step), `action_id` (from the action's digest), the
+    sealed `assessment` (bound to the digest), `status` (`approved` for auto/notify gates, `denied`
     for deny, `proposed` when a person must decide) and the `proposed` plus
     `auto_approved` / `notified` / `denied` audit events. Follow it with `risk_condition`.
 
@@ -44,6 +46,8 @@ class ClassifyAndGateNode:
         confidence_key: The state key holding the model's confidence, for confidence bands.
         requested_by: Who proposes actions when state has no `requested_by` (the agent's name).
         name: The node's name in the graph (used in audit events).
+        store: Where the seal key comes from when no runner drives the graph (a `Store` or
+            store URL; give the same one as `ExecuteNode`'s).
 
     Example:
         ```python
@@ -60,6 +64,7 @@ class ClassifyAndGateNode:
         confidence_key: str = "confidence",
         requested_by: str = "agent",
         name: str = "classify_and_gate",
+        store: Any = None,
     ) -> None:
         if not isinstance(policy, Policy):
             msg = f"ClassifyAndGateNode needs a Policy, got {type(policy).__name__}. Build one with Policy({{...}})."
@@ -69,6 +74,7 @@ class ClassifyAndGateNode:
         self.confidence_key = confidence_key
         self.requested_by = requested_by
         self.name = name
+        self.store = store
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         thread_id = thread_id_of(config)
@@ -86,7 +92,11 @@ class ClassifyAndGateNode:
             if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 <= confidence <= 1:
                 confidence = None
             assessment = self.policy.assess(action, confidence=confidence)
-        action_id = stable_id(step_key(config, self.name), assessment["action_name"], assessment["args_hash"])
+        occurrence = step_key(config, self.name)
+        digest = action_digest(action, thread_id=thread_id, occurrence=occurrence)
+        action_id = digest[:32]
+        key = seal_key_of(config, self.store)
+        assessment = seal({**assessment, "digest": digest, "occurrence": occurrence}, key)  # type: ignore[assignment]
         requester = state.get("requested_by") or self.requested_by
         mode = assessment["mode"]
         events = [make_event("proposed", action_id=action_id, actor=requester, thread_id=thread_id,
@@ -107,12 +117,13 @@ class ClassifyAndGateNode:
         return {
             "action": action,
             "action_id": action_id,
+            "action_occurrence": occurrence,
             "assessment": assessment,
             "status": status,
             "review_message": None,
             "result": None,
             "requested_by": requester,
-            "audit_trail": events,
+            "audit_trail": [seal(e, key) for e in events],
         }
 
     def _denied(self, action: ActionRequest, problem: str) -> Assessment:

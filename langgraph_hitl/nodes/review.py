@@ -18,8 +18,10 @@ from langgraph.types import interrupt
 from .._canonical import stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, validate_decision
-from ..errors import HITLError, PolicyError
+from ..errors import AuthorizationError, HITLError, PolicyError
+from ..identity import canonical_list, canonical_or_none
 from ..policy import Policy, stricter
+from ..receipts import action_digest, counting, enough, issue, seal, sealed
 from ..types import (
     DECISION_TYPES,
     ActionRequest,
@@ -29,7 +31,7 @@ from ..types import (
     OnTimeout,
     ReviewRequest,
 )
-from ._common import approvals_for, approvals_needed, event_time, step_key, thread_id_of
+from ._common import decided_at_of, decider_of, event_time, seal_key_of, step_key, thread_id_of
 
 __all__ = ["ReviewNode", "SecondReviewNode", "review_condition"]
 
@@ -49,10 +51,51 @@ def _fixed_assessment(action: ActionRequest) -> Assessment:
     }
 
 
+def gate_for(old: Any, fresh: Assessment, *, why: str) -> Assessment:
+    """The gate for a changed action: the fresh assessment, unless the old (authentic) one asks more."""
+    if not isinstance(old, dict) or "mode" not in old or stricter(old, fresh):  # type: ignore[arg-type]
+        return {**fresh, "reasons": [*fresh["reasons"], why]}
+    keep = {k: v for k, v in old.items() if k not in ("seal", "digest", "occurrence")}
+    return {**keep, "action_name": fresh["action_name"], "args_hash": fresh["args_hash"],  # type: ignore[typeddict-item]
+            "reasons": [*old["reasons"], why]}
+
+
+def bind_action(action: ActionRequest, assessment: Assessment, config: RunnableConfig | None, *,
+                occurrence: str, store: Any = None) -> dict[str, Any]:
+    """The state keys that put `action` before a review node under `assessment` (G9).
+
+    For nodes other than `ClassifyAndGateNode` that propose an action (pipeline stages,
+    escalation levels): the action's id from its digest, its occurrence and the sealed assessment.
+    """
+    digest = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)
+    sealed_gate = seal({**assessment, "digest": digest, "occurrence": occurrence}, seal_key_of(config, store))
+    return {"action_id": digest[:32], "action_occurrence": occurrence, "assessment": sealed_gate}
+
+
+def receipts_in(decisions: list[DecisionRecord]) -> list[Any]:
+    """The receipts kept with the decisions in state."""
+    return [r["receipt"] for r in decisions if r.get("receipt")]  # type: ignore[typeddict-item]
+
+
+def requester_of(state: dict[str, Any], default: str = "agent") -> str:
+    """The canonical name of who proposed the action (kept as given if it is not a valid name)."""
+    raw = state.get("requested_by") or default
+    try:
+        return canonical_or_none(raw, allow_system=True, field="requested_by") or default
+    except AuthorizationError:
+        return str(raw)
+
+
 class ReviewNode:
     """Ask a person to approve, edit, reject, respond to, or request revision of the action.
 
-    Options given here override the assessment's for this node.
+    Options given here override the assessment's for this node. The node computes the
+    action's digest itself (G9): if the action in state is not the one the gate assessed
+    (changed with `update_state`, or no gate ran before this node), it is assessed afresh and
+    asked about under a new request id, never under the old, possibly softer, gate.
+
+    Who answered comes from the run's config, never from the answer (see `decider_of`):
+    `Approvals` passes it, LangGraph Server passes its authenticated user.
 
     Args:
         approvers: Who may decide (None: the assessment's approvers, else anyone but the requester).
@@ -60,10 +103,14 @@ class ReviewNode:
         timeout: Seconds before `on_timeout` applies (counted by the runner from indexing).
         on_timeout: `reject` (fail closed), `approve` (soft gates only) or `escalate`.
         stage: The stage number shown to reviewers (1 here, 2 for `SecondReviewNode`).
-        policy: Re-assesses edited actions; an edit that needs a stricter gate is asked again.
-            Without a policy every edit is reviewed again.
+        policy: Re-assesses edited and changed actions; an edit that needs a stricter gate is
+            asked again. Without a policy every edit is reviewed again.
         name: The node's name in the graph.
         action_key: The state key holding the action.
+        store: Where receipts are sealed from when no runner drives the graph (a `Store` or
+            store URL; give the same one as `ExecuteNode`'s).
+        trust_answer_identity: Development only: take the decider from the answer's
+            `approver` field when the run's config names nobody.
 
     Example:
         ```python
@@ -87,6 +134,8 @@ class ReviewNode:
         policy: Policy | None = None,
         name: str | None = None,
         action_key: str = "action",
+        store: Any = None,
+        trust_answer_identity: bool = False,
     ) -> None:
         if approvers is not None and (isinstance(approvers, str) or not approvers):
             msg = f"approvers={approvers!r}; give a non-empty list of names, or None."
@@ -102,7 +151,10 @@ class ReviewNode:
         if on_timeout is not None and on_timeout not in ("reject", "approve", "escalate"):
             msg = f"on_timeout={on_timeout!r}. Allowed: reject, approve, escalate."
             raise PolicyError(msg)
-        self.approvers = list(approvers) if approvers is not None else None
+        try:
+            self.approvers = canonical_list(approvers)
+        except AuthorizationError as exc:
+            raise PolicyError(str(exc)) from exc
         self.allowed_decisions = list(allowed_decisions) if allowed_decisions is not None else None
         self.timeout = timeout
         self.on_timeout = on_timeout
@@ -110,25 +162,50 @@ class ReviewNode:
         self.policy = policy
         self.name = name or self.default_name
         self.action_key = action_key
+        self.store = store
+        self.trust_answer_identity = trust_answer_identity
 
     # -- before interrupt(): pure, derived from state -------------------------------------------------
 
+    def current(self, state: dict[str, Any], config: RunnableConfig | None) -> tuple[ActionRequest, str, str, Assessment]:
+        """The action in state, its occurrence and digest, and the (sealed) gate that governs it."""
+        action: ActionRequest = state[self.action_key]
+        occurrence = state.get("action_occurrence") or step_key(config, self.name)
+        digest = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)
+        key = seal_key_of(config, self.store)
+        old = state.get("assessment")
+        if isinstance(old, dict) and old.get("digest") == digest and sealed(old, key):
+            return action, occurrence, digest, old  # type: ignore[return-value]
+        fresh = self.policy.assess(action) if self.policy is not None else _fixed_assessment(action)
+        if not isinstance(old, dict):
+            why = "no gate assessed this action before review"
+        elif not sealed(old, key):
+            why = "the assessment in state was not made by langgraph-hitl: assessed again"
+            old = None
+        else:
+            why = "the action changed after it was assessed: assessed again"
+        gate = gate_for(old, fresh, why=why) if isinstance(old, dict) else fresh
+        if old is None and why not in gate["reasons"]:
+            gate = {**gate, "reasons": [*gate["reasons"], why]}
+        return action, occurrence, digest, seal({**gate, "digest": digest, "occurrence": occurrence}, key)  # type: ignore[return-value]
+
     def build_request(self, state: dict[str, Any], config: RunnableConfig | None) -> ReviewRequest:
         """The exact question this node asks for `state` (deterministic)."""
-        action: ActionRequest = state[self.action_key]
-        assessment: Assessment = state.get("assessment") or _fixed_assessment(action)
-        action_id: str = state.get("action_id") or stable_id(step_key(config, self.name), assessment["args_hash"])
+        action, occurrence, digest, assessment = self.current(state, config)
+        action_id = digest[:32]
         decisions: list[DecisionRecord] = state.get("decisions") or []
         mine = [r for r in decisions if r["action_id"] == action_id and r["node"] == self.name]
         level = sum(1 for r in mine if r["effect"] == "escalated")
-        approvers = self.approvers if self.approvers is not None else assessment.get("approvers")
+        approvers = self.approvers if self.approvers is not None else canonical_list(assessment.get("approvers"))
         if level:
             tiers = assessment.get("escalation") or []
-            approvers = list(tiers[min(level, len(tiers)) - 1]) if tiers else approvers
-        requester = state.get("requested_by") or "agent"
+            approvers = canonical_list(tiers[min(level, len(tiers)) - 1]) if tiers else approvers
+        requester = requester_of(state)
         exclude = [requester]
         if self.four_eyes:
-            exclude += [a for a in approvals_for(decisions, action_id) if a not in exclude]
+            counted = counting(receipts_in(decisions), digest=digest, gate=assessment, requester=requester,
+                               key=seal_key_of(config, self.store))
+            exclude += [r["approver"] for r in counted if r["approver"] not in exclude]
         allowed = self.allowed_decisions or list(assessment.get("allowed_decisions") or ["approve", "reject"])
         on_timeout: OnTimeout = self.on_timeout or assessment.get("on_timeout") or "reject"
         if on_timeout == "approve" and assessment["mode"] != "soft":
@@ -140,13 +217,19 @@ class ReviewNode:
             {"action": e.get("action"), "event": e.get("event"), "actor": e.get("actor")}
             for e in (state.get("audit_trail") or [])[-6:] if e.get("action_id") != action_id
         ])
+        refused = next((r["message"] for r in reversed(mine) if r["effect"] == "refused"), None) if mine else None
+        phrase = assessment.get("verify_phrase")
+        gate = {"mode": assessment["mode"], "risk": assessment["risk"],
+                "policy_version": assessment.get("policy_version", "")}
         return {
             "action_requests": [{"name": action["name"], "args": action["args"],
                                  "description": action.get("description") or _describe(action)}],
             "review_configs": [{"action_name": action["name"], "allowed_decisions": allowed}],
             "hitl": {
-                "request_id": stable_id(action_id, self.name, len(mine)),
+                "request_id": stable_id(digest, self.name, len(mine)),
                 "action_id": action_id,
+                "digest": digest,
+                "occurrence": occurrence,
                 "node": self.name,
                 "stage": self.stage,
                 "risk": assessment["risk"],
@@ -158,11 +241,15 @@ class ReviewNode:
                 "requested_by": requester,
                 "timeout_s": self.timeout if self.timeout is not None else assessment.get("timeout_s"),
                 "on_timeout": on_timeout,
-                "verify_phrase": assessment.get("verify_phrase"),
+                "verify_phrase": phrase,
                 "impact": assessment.get("impact", ""),
                 "context": context,
                 "policy_version": assessment.get("policy_version", ""),
                 "escalation_level": level,
+                "refused": refused,
+                "calls": [{"digest": digest, "occurrence": occurrence, **gate,
+                           "approvers": list(approvers) if approvers is not None else None,
+                           "exclude_approvers": exclude, "verify_phrase": phrase}],
             },
         }
 
@@ -173,7 +260,10 @@ class ReviewNode:
         answer = interrupt(request, response_schema=RESPONSE_SCHEMA)
         # From here on nothing may raise because of the answer.
         try:
-            decision = validate_decision(answer, request)[0]
+            who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
+            if who is None:
+                return self._refused(state, request, config, f"Refused: {why}.", None)
+            decision = validate_decision(answer, request, approver=who)[0]
         except HITLError as exc:
             return self._refused(state, request, config, str(exc), answer)
         except Exception as exc:  # an answer that breaks validation itself is still just refused
@@ -183,46 +273,74 @@ class ReviewNode:
         except Exception as exc:
             return self._refused(state, request, config, f"could not apply the decision: {exc}", answer)
 
-    def _record(self, request: ReviewRequest, decision: Decision, effect: str, ts: str) -> DecisionRecord:
+    def _gate_state(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        """What this node settles in state about the action it asked about (its id, digest and gate)."""
+        action, occurrence, digest, assessment = self.current(state, config)
+        return {"action_id": digest[:32], "action_occurrence": occurrence, "assessment": assessment}
+
+    def _record(self, request: ReviewRequest, decision: Decision, effect: str, ts: str,
+                receipt: Any = None, action_id: str | None = None) -> DecisionRecord:
         hitl = request["hitl"]
-        return {
-            "request_id": hitl["request_id"], "action_id": hitl["action_id"], "node": self.name,
+        record: DecisionRecord = {
+            "request_id": hitl["request_id"], "action_id": action_id or hitl["action_id"], "node": self.name,
             "stage": hitl["stage"], "type": decision.get("type", "invalid"), "approver": decision.get("approver"),
             "message": decision.get("message"), "edited_action": decision.get("edited_action"),
             "effect": effect, "decided_at": ts,
         }
+        if receipt is not None:
+            record["receipt"] = receipt  # type: ignore[typeddict-unknown-key]
+        return record
 
     def _event(self, state: dict[str, Any], request: ReviewRequest, decision: Decision, effect: str,
                config: RunnableConfig, detail: dict[str, Any] | None = None) -> dict[str, Any]:
         hitl = request["hitl"]
+        receipt = (detail or {}).get("receipt")
+        # An edit approves the edited action: its event is that action's, as the runner records it.
+        action_id = receipt["digest"][:32] if decision.get("type") == "edit" and receipt else hitl["action_id"]
         kind = decision.get("type", "invalid")
         event = DECISION_EVENTS.get(kind, "refused")
-        return dict(make_event(
-            event, action_id=hitl["action_id"], actor=decision.get("approver") or "unknown",
-            thread_id=thread_id_of(config), action=dict(state[self.action_key]),
-            assessment=state.get("assessment"), request_id=hitl["request_id"], decision=effect,
+        asked = request["action_requests"][0]
+        return seal(make_event(
+            event, action_id=action_id, actor=decision.get("approver") or "unknown",
+            thread_id=thread_id_of(config), action={"name": asked["name"], "args": asked["args"]},
+            assessment={"risk": hitl["risk"], "reversibility": hitl["reversibility"],
+                        "policy_version": hitl["policy_version"]},
+            request_id=hitl["request_id"], decision=effect,
             detail={"message": decision.get("message"), "node": self.name, "stage": hitl["stage"], **(detail or {})},
-            event_id=decision_event_id(hitl["action_id"], hitl["request_id"], kind), ts=event_time(config),
-        ))
+            event_id=decision_event_id(action_id, hitl["request_id"], kind), ts=event_time(config),
+        ), seal_key_of(config, self.store))
 
     def _refused(self, state: dict[str, Any], request: ReviewRequest, config: RunnableConfig,
                  error: str, answer: Any) -> dict[str, Any]:
         approver = answer.get("approver") if isinstance(answer, dict) else None
         bad: Decision = {"type": "invalid", "approver": approver if isinstance(approver, str) else None,  # type: ignore[typeddict-item]
                          "message": error}
-        return {"decisions": [self._record(request, bad, "refused", event_time(config))],
+        return {**self._gate_state(state, config),
+                "decisions": [self._record(request, bad, "refused", event_time(config))],
                 "audit_trail": [self._event(state, request, bad, "refused", config)]}
+
+    def _receipt(self, request: ReviewRequest, decision: Decision, digest: str, config: RunnableConfig) -> Any:
+        hitl = request["hitl"]
+        call = hitl["calls"][0]  # type: ignore[typeddict-item]
+        return issue(request_id=hitl["request_id"], digest=digest, approver=decision.get("approver") or "",
+                     stage=hitl["stage"], decision=decision["type"], gate=call, decided_at=decided_at_of(config),
+                     thread_id=thread_id_of(config), occurrence=hitl["occurrence"],  # type: ignore[typeddict-item]
+                     key=seal_key_of(config, self.store))
 
     def _apply(self, state: dict[str, Any], request: ReviewRequest, decision: Decision,
                config: RunnableConfig) -> dict[str, Any]:
         kind = decision["type"]
         hitl = request["hitl"]
-        update: dict[str, Any] = {"review_message": decision.get("message")}
+        update: dict[str, Any] = {**self._gate_state(state, config), "review_message": decision.get("message")}
         detail: dict[str, Any] = {}
+        receipt = None
+        action_id = None
         if kind == "approve":
             effect, update["status"] = "approved", "approved"
+            receipt = self._receipt(request, decision, hitl["digest"], config)  # type: ignore[typeddict-item]
         elif kind == "edit":
-            effect = self._apply_edit(state, decision, update, detail, config)
+            effect, receipt = self._apply_edit(state, request, decision, update, detail, config)
+            action_id = update["action_id"]
         elif kind == "reject":
             effect, update["status"] = "rejected", "rejected"
         elif kind == "respond":
@@ -232,47 +350,58 @@ class ReviewNode:
         elif kind == "escalate":
             effect, update["status"] = "escalated", "proposed"
         else:  # timeout
-            if hitl["on_timeout"] == "approve":
+            if hitl["on_timeout"] == "approve" and hitl["mode"] == "soft":
                 effect, update["status"] = "approved", "approved"
                 decision = {**decision, "message": "approved on timeout (soft gate)"}
+                receipt = self._receipt(request, decision, hitl["digest"], config)  # type: ignore[typeddict-item]
             else:
                 effect, update["status"] = "timed_out", "timed_out"
-        update["decisions"] = [self._record(request, decision, effect, event_time(config))]
+        if receipt is not None:
+            detail["receipt"] = receipt
+        update["decisions"] = [self._record(request, decision, effect, event_time(config), receipt, action_id)]
         update["audit_trail"] = [self._event(state, request, decision, effect, config, detail)]
         return update
 
-    def _apply_edit(self, state: dict[str, Any], decision: Decision, update: dict[str, Any],
-                    detail: dict[str, Any], config: RunnableConfig) -> str:
+    def _apply_edit(self, state: dict[str, Any], request: ReviewRequest, decision: Decision,
+                    update: dict[str, Any], detail: dict[str, Any], config: RunnableConfig) -> tuple[str, Any]:
+        """An edit is a new action (new digest) that the editor approves; earlier approvals stop counting."""
         edited = decision["edited_action"]
         assert edited is not None
-        old: Assessment = state.get("assessment") or _fixed_assessment(state[self.action_key])
+        hitl = request["hitl"]
+        old: Assessment = update["assessment"]
         new_action: ActionRequest = {"name": edited["name"], "args": edited["args"]}
         description = state[self.action_key].get("description")
         if description:
             new_action["description"] = description
-        update["action"] = new_action
-        new: Any
-        if self.policy is None:
-            new = {**old, "action_name": new_action["name"], "reasons": ["edited without a policy: reviewed again"]}
-            needs_review = True
-        else:
-            new = self.policy.assess(new_action)
-            needs_review = stricter(old, new)
+        occurrence: str = hitl["occurrence"]  # type: ignore[typeddict-item]
+        digest = action_digest(new_action, thread_id=thread_id_of(config), occurrence=occurrence)
+        key = seal_key_of(config, self.store)
+        update[self.action_key] = new_action
+        update["action_id"] = digest[:32]
         detail["edited_to"] = {"name": new_action["name"], "args": new_action["args"]}
-        if new["mode"] == "deny":
-            update["assessment"] = new
+        receipt = self._receipt(request, decision, digest, config)
+        if self.policy is None:
+            fresh: Assessment = {**old, "action_name": new_action["name"],  # type: ignore[typeddict-item]
+                                 "reasons": ["edited without a policy: reviewed again"]}
+            fresh.pop("seal", None)  # type: ignore[misc]
+            rereview = True
+        else:
+            fresh = self.policy.assess(new_action)
+            rereview = stricter(old, fresh)
+        gate = gate_for(old, fresh, why="edited by a reviewer")
+        update["assessment"] = seal({**gate, "digest": digest, "occurrence": occurrence}, key)
+        if gate["mode"] == "deny":
             update["status"] = "denied"
-            return "rejected"
-        if needs_review:
-            # The edited action needs more than this gate gave it: it is a new action, asked again.
-            update["assessment"] = new
-            update["action_id"] = stable_id(state.get("action_id"), "edit", len(state.get("decisions") or []))
+            return "rejected", None
+        if rereview:
             update["status"] = "proposed"
             detail["rereview"] = True
-            return "rereview"
-        update["assessment"] = {**old, "args_hash": new["args_hash"], "action_name": new["action_name"]}
-        update["status"] = "approved"
-        return "edited"
+            return "rereview", receipt
+        decisions: list[DecisionRecord] = state.get("decisions") or []
+        counted = counting([*receipts_in(decisions), receipt], digest=digest, gate=update["assessment"],
+                           requester=requester_of(state), key=key)
+        update["status"] = "approved" if enough(counted, gate["required_approvals"]) else "proposed"
+        return "edited", receipt
 
 
 class SecondReviewNode(ReviewNode):
@@ -306,18 +435,22 @@ def review_condition(
     """
     status = state.get("status")
     decisions: list[DecisionRecord] = state.get("decisions") or []
-    action_id = state.get("action_id", "")
     if status == "proposed":
         last = decisions[-1] if decisions else None
         if last is None or last["effect"] == "rereview":
             return "review"
+        if last["effect"] == "edited":
+            return "second_review"  # the editor approved the edited action; another person must too
         return "second_review" if last["stage"] == 2 else "review"
     if status == "approved":
-        assessment = state.get("assessment") or {}
-        if len(approvals_for(decisions, action_id)) < approvals_needed(assessment):  # type: ignore[arg-type]
+        # Routing only: `ExecuteNode` checks the receipts' seals again and sends a shortfall back here.
+        assessment: Any = state.get("assessment") or {}
+        counted = counting(receipts_in(decisions), digest=assessment.get("digest", ""), gate=assessment,
+                           requester=requester_of(state), key=None)
+        if assessment.get("mode") not in ("auto", "notify") and not enough(
+                counted, int(assessment.get("required_approvals") or 1)):
             return "second_review"
         return "execute"
     if status == "revision_requested":
         return "revise"
     return "audit"
-

@@ -22,7 +22,9 @@ class HITLState(TypedDict, total=False):
     action: ActionRequest
     """The action under review; your planning node writes it, an `edit` replaces it."""
     action_id: str
-    """Identifies the current action; written by `ClassifyAndGateNode`."""
+    """Identifies the current action (from its digest); written by `ClassifyAndGateNode` and the review nodes."""
+    action_occurrence: str
+    """The step that proposed the current action; part of its digest, so the same call later is a new action."""
     assessment: Assessment
     """The policy's assessment of the current action."""
     decisions: Annotated[list[DecisionRecord], operator.add]

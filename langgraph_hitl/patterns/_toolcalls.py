@@ -19,11 +19,15 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from .._canonical import now_iso, stable_id
+from .._canonical import stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, validate_decision
-from ..errors import AuthorizationError, DecisionError, HITLError, PolicyError
+from ..errors import AuthorizationError, HITLError, PolicyError
+from ..identity import canonical_list, canonical_or_none
+from ..nodes._common import decided_at_of, decider_of, event_time, seal_key_of, thread_id_of
+from ..nodes.review import gate_for
 from ..policy import MODE_ORDER, Policy, stricter
+from ..receipts import Receipt, action_digest, counting, enough, issue, seal
 from ..types import RISK_ORDER, SYSTEM_TIMEOUT, Assessment, Decision, DecisionRecord, ReviewRequest
 
 __all__ = ["CallReview", "ToolGateRecord", "ToolReviewCore", "last_ai_message", "RESPONSE_SCHEMA"]
@@ -49,7 +53,13 @@ class CallReview(TypedDict):
     run: dict[str, Any] | None
     """The call that runs (the reviewer's after an edit) or awaits review; None if it never runs."""
     approvals: list[str]
-    """Who approved it so far (critical calls need two distinct approvers)."""
+    """Who approved the call that runs, so far (critical calls need two distinct approvers)."""
+    occurrence: str
+    """The turn and tool-call id: with the thread, part of the call's digest."""
+    digest: str
+    """`receipts.action_digest` of `run` (of the reviewer's call after an edit)."""
+    receipts: list[Receipt]
+    """Approvals of exactly `digest`; an edit starts a new list (G9)."""
 
 
 class ToolGateRecord(TypedDict):
@@ -105,6 +115,7 @@ class ToolReviewCore:
         requested_by: str = "agent",
         describe: Callable[[dict[str, Any], Assessment], str] | None = None,
         edit_policy: Policy | None = None,
+        trust_answer_identity: bool = False,
     ) -> None:
         if not isinstance(policy, Policy):
             msg = f"{name} needs a Policy (or an LLMRiskClassifier), got {type(policy).__name__}."
@@ -118,17 +129,26 @@ class ToolReviewCore:
         self.policy = policy
         self.edit_policy = edit_policy or policy
         self.name = name
-        self.approvers = list(approvers) if approvers is not None else None
+        try:
+            self.approvers = canonical_list(approvers)
+        except AuthorizationError as exc:
+            raise PolicyError(str(exc)) from exc
+        self.trust_answer_identity = trust_answer_identity
         self.timeout = timeout
         self.requested_by = requested_by
         self.describe = describe or _describe
 
     # -- step 1: before any interrupt -------------------------------------------------------------------
 
-    def assess_turn(self, ai: AIMessage, *, requester: str, thread_id: str | None,
+    def assess_turn(self, ai: AIMessage, *, requester: str, config: Any,
                     context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[dict[str, Any]]]:
         """Assess every call of `ai`; return the record, ToolMessages for denied calls, audit events."""
         key = turn_key(ai)
+        thread_id = thread_id_of(config)
+        try:
+            requester = canonical_or_none(requester, allow_system=True, field="requested_by") or "agent"
+        except AuthorizationError:
+            pass
         calls: list[CallReview] = []
         messages: list[BaseMessage] = []
         events: list[dict[str, Any]] = []
@@ -140,11 +160,14 @@ class ToolReviewCore:
                 assessment = {**assessment, "mode": "deny",
                               "reasons": ["tool call has no id, so its result cannot be matched to it: denied",
                                           *assessment["reasons"]]}
-            action_id = stable_id(key, call["id"], call["name"])
+            occurrence = stable_id(key, call["id"])
+            digest = action_digest(call, thread_id=thread_id, occurrence=occurrence)
+            action_id = digest[:32]
             mode = assessment["mode"]
             state: Any = "safe" if mode in ("auto", "notify") else "denied" if mode == "deny" else "pending"
             calls.append({"call": call, "action_id": action_id, "assessment": assessment, "state": state,
-                          "run": None if state == "denied" else call, "approvals": []})
+                          "run": None if state == "denied" else call, "approvals": [],
+                          "occurrence": occurrence, "digest": digest, "receipts": []})
             action = {"name": call["name"], "args": call["args"]}
             events.append(dict(make_event("proposed", action_id=action_id, actor=requester, thread_id=thread_id,
                                           action=action, assessment=dict(assessment),
@@ -161,10 +184,16 @@ class ToolReviewCore:
                                               f"({assessment['reasons'][0]}). Do not retry it unless the user asks."))
         record: ToolGateRecord = {"key": key, "status": "decided", "calls": calls, "request": None, "attempt": 0,
                                   "requested_by": requester}
-        return self._ask(record, context, refused=None), messages, events
+        seal_key = seal_key_of(config)
+        return self._ask(record, context, refused=None), messages, [seal(e, seal_key) for e in events]
 
     def _call_approvers(self, c: CallReview) -> list[str] | None:
-        return self.approvers if self.approvers is not None else c["assessment"]["approvers"]
+        return self.approvers if self.approvers is not None else canonical_list(c["assessment"]["approvers"])
+
+    @staticmethod
+    def _gate(c: CallReview) -> dict[str, Any]:
+        a = c["assessment"]
+        return {"mode": a["mode"], "risk": a["risk"], "policy_version": a["policy_version"]}
 
     def _ask(self, record: ToolGateRecord, context: dict[str, Any], refused: str | None) -> ToolGateRecord:
         """Record with a fresh question for the pending calls (or `decided` if none is pending)."""
@@ -178,6 +207,10 @@ class ToolReviewCore:
         if all(a is not None for a in lists):
             approvers = list(dict.fromkeys(n for a in lists for n in a or ()))
         exclude = list(dict.fromkeys([record["requested_by"], *[a for c in pending for a in c["approvals"]]]))
+        per_call = [{"digest": c["digest"], "occurrence": c["occurrence"], **self._gate(c),
+                     "approvers": self._call_approvers(c),
+                     "exclude_approvers": list(dict.fromkeys([record["requested_by"], *c["approvals"]])),
+                     "verify_phrase": c["assessment"]["verify_phrase"]} for c in pending]
         phrases = list(dict.fromkeys(c["assessment"]["verify_phrase"] for c in pending if c["assessment"]["verify_phrase"]))
         timeouts = [c["assessment"]["timeout_s"] for c in pending if c["assessment"]["timeout_s"] is not None]
         soft_ok = all(c["assessment"]["mode"] == "soft" and c["assessment"]["on_timeout"] == "approve" for c in pending)
@@ -213,6 +246,8 @@ class ToolReviewCore:
                     for c in record["calls"]]},
                 "policy_version": worst["assessment"]["policy_version"],
                 "escalation_level": 0,
+                "calls": per_call,
+                **({"digest": pending[0]["digest"], "occurrence": pending[0]["occurrence"]} if len(pending) == 1 else {}),
             },
         }
         for config in request["review_configs"]:
@@ -222,10 +257,14 @@ class ToolReviewCore:
 
     # -- step 2: after interrupt() returned; never raises ------------------------------------------------
 
-    def apply_answer(self, record: ToolGateRecord, answer: Any, *, thread_id: str | None,
+    def apply_answer(self, record: ToolGateRecord, answer: Any, *, config: Any,
                      context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],
                                                        list[dict[str, Any]]]:
-        """Apply `answer` to the open question; return record, ToolMessages, decisions, audit events."""
+        """Apply `answer` to the open question; return record, ToolMessages, decisions, audit events.
+
+        Who answered comes from the run's config (`nodes._common.decider_of`); each decision is
+        checked against its own call's approvers, exclusions and phrase before anything applies.
+        """
         request = record["request"]
         assert request is not None
         pending = [i for i, c in enumerate(record["calls"]) if c["state"] == "pending"]
@@ -234,32 +273,17 @@ class ToolReviewCore:
                 answer = answer.model_dump(exclude_none=True)
             if isinstance(answer, dict) and answer.get("type") in ("timeout", "escalate") and len(pending) > 1:
                 answer = {"decisions": [answer] * len(pending)}  # the runner answers a whole request at once
-            decisions = validate_decision(answer, request)
-            self._check_per_call(record, pending, decisions)
-            return self._apply(record, pending, decisions, thread_id=thread_id, context=context)
+            who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
+            if who is None:
+                msg = f"Refused: {why}."
+                raise AuthorizationError(msg)
+            decisions = validate_decision(answer, request, approver=who)
+            return self._apply(record, pending, decisions, config=config, context=context)
         except Exception as exc:  # never raise after interrupt(): refuse and ask again
             error = str(exc) if isinstance(exc, HITLError) else f"{type(exc).__name__}: {exc}"
-            return self._refuse(record, answer, error, thread_id=thread_id, context=context)
+            return self._refuse(record, answer, error, config=config, context=context)
 
-    def _check_per_call(self, record: ToolGateRecord, pending: list[int], decisions: list[Decision]) -> None:
-        for i, decision in zip(pending, decisions, strict=True):
-            c = record["calls"][i]
-            allowed = self._call_approvers(c)
-            who = decision.get("approver")
-            if decision["type"] not in ("approve", "edit"):
-                continue
-            if allowed is not None and who not in allowed:
-                msg = (f"{who!r} may not approve tool call {c['call']['name']!r} (id {c['call']['id']}); "
-                       f"its approvers: {', '.join(allowed)}. Reject it, or ask one of them.")
-                raise AuthorizationError(msg)
-            phrase = c["assessment"]["verify_phrase"]
-            if phrase is not None and decision.get("verify") != phrase:
-                msg = (f"Confirmation phrase for tool call {c['call']['name']!r} (id {c['call']['id']}) "
-                       f"{'missing' if decision.get('verify') is None else 'does not match'}: type exactly {phrase!r} "
-                       "in that call's decision.")
-                raise DecisionError(msg)
-
-    def _refuse(self, record: ToolGateRecord, answer: Any, error: str, *, thread_id: str | None,
+    def _refuse(self, record: ToolGateRecord, answer: Any, error: str, *, config: Any,
                 context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],
                                                   list[dict[str, Any]]]:
         hitl = record["request"]["hitl"]  # type: ignore[index]
@@ -267,32 +291,36 @@ class ToolReviewCore:
         who = approver if isinstance(approver, str) else None
         rec: DecisionRecord = {"request_id": hitl["request_id"], "action_id": hitl["action_id"], "node": self.name,
                                "stage": hitl["stage"], "type": "invalid", "approver": who, "message": error,
-                               "edited_action": None, "effect": "refused", "decided_at": now_iso()}
-        event = make_event("refused", action_id=hitl["action_id"], actor=who or "unknown", thread_id=thread_id,
+                               "edited_action": None, "effect": "refused", "decided_at": event_time(config)}
+        event = make_event("refused", action_id=hitl["action_id"], actor=who or "unknown", thread_id=thread_id_of(config),
                            request_id=hitl["request_id"], decision="refused", detail={"message": error, "node": self.name},
-                           event_id=decision_event_id(hitl["action_id"], hitl["request_id"], "invalid"))
-        return self._ask(record, context, refused=error), [], [rec], [dict(event)]
+                           event_id=decision_event_id(hitl["action_id"], hitl["request_id"], "invalid"),
+                           ts=event_time(config))
+        return self._ask(record, context, refused=error), [], [rec], [seal(event, seal_key_of(config))]
 
     def _apply(self, record: ToolGateRecord, pending: list[int], decisions: list[Decision], *,
-               thread_id: str | None, context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage],
-                                                                      list[DecisionRecord], list[dict[str, Any]]]:
+               config: Any, context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage],
+                                                            list[DecisionRecord], list[dict[str, Any]]]:
         hitl = record["request"]["hitl"]  # type: ignore[index]
         calls = [dict(c) for c in record["calls"]]
         messages: list[BaseMessage] = []
         records: list[DecisionRecord] = []
         events: list[dict[str, Any]] = []
+        thread_id, key, ts = thread_id_of(config), seal_key_of(config), event_time(config)
         for i, decision in zip(pending, decisions, strict=True):
             c: Any = calls[i]
             kind, who, message = decision["type"], decision.get("approver"), decision.get("message")
             shown = c["run"]
+            asked_id = c["action_id"]
             detail: dict[str, Any] = {"tool_call_id": c["call"]["id"], "node": self.name, "message": message}
             if kind == "approve" or (kind == "timeout" and hitl["on_timeout"] == "approve"):
-                c["approvals"] = [*c["approvals"], who]
-                enough = len(c["approvals"]) >= max(1, c["assessment"]["required_approvals"])
+                receipt = self._receipt(c, hitl, decision, c["digest"], config)
+                detail["receipt"] = receipt
                 effect = "approved"
-                c["state"] = ("edited" if shown != c["call"] else "approved") if enough else "pending"
+                self._count(c, [*c["receipts"], receipt], record["requested_by"], key,
+                            done="edited" if shown != c["call"] else "approved")
             elif kind == "edit":
-                effect = self._edit(c, decision, detail)
+                effect = self._edit(c, hitl, decision, detail, config, record["requested_by"])
                 if effect == "rejected":
                     messages.append(_tool_message(c["call"], f"Not run: the reviewer's edit of `{c['call']['name']}` "
                                                   f"is denied by the approval policy ({c['assessment']['reasons'][0]})."))
@@ -306,37 +334,71 @@ class ToolReviewCore:
                        else f"a reviewer ({who}) rejected it" + (f" with reason: {message}" if message else ""))
                 messages.append(_tool_message(c["call"], f"Not run: {why}. Do not retry the call to "
                                               f"`{c['call']['name']}` unless the user asks."))
-            records.append({"request_id": hitl["request_id"], "action_id": c["action_id"], "node": self.name,
-                            "stage": hitl["stage"], "type": kind, "approver": who, "message": message,
-                            "edited_action": decision.get("edited_action"), "effect": effect, "decided_at": now_iso()})
-            events.append(dict(make_event(
-                DECISION_EVENTS.get(kind, kind), action_id=c["action_id"], actor=who or SYSTEM_TIMEOUT,
+            rec: Any = {"request_id": hitl["request_id"], "action_id": c["action_id"], "node": self.name,
+                        "stage": hitl["stage"], "type": kind, "approver": who, "message": message,
+                        "edited_action": decision.get("edited_action"), "effect": effect, "decided_at": ts}
+            if "receipt" in detail:
+                rec["receipt"] = detail["receipt"]
+            records.append(rec)
+            if kind == "edit" and "receipt" in detail:
+                asked_id = detail["receipt"]["digest"][:32]  # the edit approves the edited call
+            events.append(seal(make_event(
+                DECISION_EVENTS.get(kind, kind), action_id=asked_id, actor=who or SYSTEM_TIMEOUT,
                 thread_id=thread_id, action={"name": shown["name"], "args": shown["args"]}, assessment=dict(c["assessment"]),
-                request_id=hitl["request_id"], decision=effect, detail=detail,
-                event_id=decision_event_id(c["action_id"], hitl["request_id"], kind))))
+                request_id=hitl["request_id"], decision=effect, detail=detail, ts=ts,
+                event_id=decision_event_id(asked_id, hitl["request_id"], kind)), key))
         return self._ask({**record, "calls": calls}, context, refused=None), messages, records, events  # type: ignore[typeddict-item]
 
-    def _edit(self, c: Any, decision: Decision, detail: dict[str, Any]) -> str:
+    def _receipt(self, c: Any, hitl: Any, decision: Decision, digest: str, config: Any) -> Receipt:
+        return issue(request_id=hitl["request_id"], digest=digest, approver=decision.get("approver") or "",
+                     stage=hitl["stage"], decision=decision["type"], gate=self._gate(c), decided_at=decided_at_of(config),
+                     thread_id=thread_id_of(config), occurrence=c["occurrence"], key=seal_key_of(config))
+
+    @staticmethod
+    def _count(c: Any, receipts: list[Receipt], requester: str, key: bytes | None, *, done: str) -> None:
+        """Keep `receipts` on the call; it runs once those of its current digest meet its requirement."""
+        c["receipts"] = receipts
+        counted = counting(receipts, digest=c["digest"], gate=ToolReviewCore._gate(c), requester=requester, key=key)
+        c["approvals"] = [r["approver"] for r in counted]
+        c["state"] = done if enough(counted, c["assessment"]["required_approvals"]) else "pending"
+
+    def _edit(self, c: Any, hitl: Any, decision: Decision, detail: dict[str, Any], config: Any,
+              requester: str) -> str:
+        """The reviewer's call is a new action (new digest): earlier approvals of the old call stop counting."""
         edited = decision["edited_action"]
         assert edited is not None
         new_call = {**c["call"], "name": edited["name"], "args": edited["args"]}
+        digest = action_digest(new_call, thread_id=thread_id_of(config), occurrence=c["occurrence"])
+        receipt = self._receipt(c, hitl, decision, digest, config)  # issued under the gate the editor saw
+        detail["receipt"] = receipt
         new = self.edit_policy.assess({"name": edited["name"], "args": edited["args"]})
         detail["edited_to"] = {"name": edited["name"], "args": edited["args"]}
         if new["mode"] == "deny":
             c["assessment"], c["state"], c["run"] = new, "denied", None
             return "rejected"
+        c["run"], c["digest"], c["action_id"] = new_call, digest, digest[:32]
         if stricter(c["assessment"], new):  # a riskier call than the one approved: ask again, from scratch
-            c["assessment"], c["run"], c["state"], c["approvals"] = new, new_call, "pending", []
+            c["assessment"], c["state"], c["receipts"], c["approvals"] = new, "pending", [receipt], []
             detail["rereview"] = True
             return "rereview"
-        c["run"] = new_call
-        c["approvals"] = [*c["approvals"], decision.get("approver")]
-        enough = len(c["approvals"]) >= max(1, c["assessment"]["required_approvals"])
-        c["state"] = "edited" if enough else "pending"
+        c["assessment"] = gate_for(c["assessment"], new, why="edited by a reviewer")
+        self._count(c, [receipt], requester, seal_key_of(config), done="edited")
         return "edited"
 
     @staticmethod
-    def runnable(record: ToolGateRecord, answered: set[str]) -> list[dict[str, Any]]:
-        """The calls to execute now: safe, approved or edited, without a ToolMessage yet."""
-        return [c["run"] for c in record["calls"]
-                if c["state"] in _RUNS and c["run"] is not None and c["run"].get("id") not in answered]
+    def runnable(record: ToolGateRecord, answered: set[str], *, thread_id: str | None = None,
+                 key: bytes | None = None) -> list[dict[str, Any]]:
+        """The calls to execute now: safe, or approved / edited with receipts for exactly the call that runs."""
+        out = []
+        for c in record["calls"]:
+            run = c["run"]
+            if c["state"] not in _RUNS or run is None or run.get("id") in answered:
+                continue
+            if c["state"] != "safe":
+                digest = action_digest(run, thread_id=thread_id, occurrence=c.get("occurrence", ""))
+                counted = counting(c.get("receipts") or [], digest=digest, gate=ToolReviewCore._gate(c),  # type: ignore[arg-type]
+                                   requester=record["requested_by"], key=key)
+                if digest != c.get("digest") or not enough(counted, c["assessment"]["required_approvals"]):
+                    continue  # G9: never run a call without receipts for exactly it
+            out.append(run)
+        return out

@@ -47,8 +47,10 @@ from .._canonical import check_json, stable_id
 from .._events import make_event
 from ..errors import PolicyError
 from ..nodes import AuditNode, ReviewNode
-from ..nodes._common import step_key, thread_id_of
+from ..nodes._common import event_time, seal_key_of, step_key, thread_id_of
+from ..nodes.review import bind_action
 from ..policy import Policy
+from ..receipts import seal
 from ..types import Assessment, DecisionRecord
 from .levels import (
     DEFAULT_LEVEL_PROMPT,
@@ -78,6 +80,9 @@ def _wants_history(fn: Any) -> bool:
 
 
 class _Chain:
+    store: Any = None
+    """The chain's own store, whose seal key the nodes use when no runner drives the graph."""
+
     def __init__(self, levels: Sequence[Level], *, min_confidence: float,
                  sensitive: Callable[[Any, Any], bool | str] | None, requested_by: str) -> None:
         self.levels, self.min_confidence, self.sensitive, self.requested_by = levels, min_confidence, sensitive, requested_by
@@ -104,10 +109,11 @@ class _Chain:
                                  "confidence": confidence}],
         }
         if kind == "model" or outcome in ("escalated", "unresolved"):  # a person's decision is already audited
-            update["audit_trail"] = [make_event(event, action_id=stable_id(step_key(config, name), name), actor=actor,
-                                       thread_id=thread_id_of(config), action=action, decision=outcome,
-                                       detail={"level": name, "kind": kind, "reason": reason, "to": to,
-                                               "confidence": confidence})]
+            update["audit_trail"] = [seal(make_event(
+                event, action_id=stable_id(step_key(config, name), name), actor=actor, thread_id=thread_id_of(config),
+                action=action, decision=outcome, ts=event_time(config),
+                detail={"level": name, "kind": kind, "reason": reason, "to": to, "confidence": confidence}),
+                seal_key_of(config, self.store))]
         if outcome != "escalated":
             update.update(escalation_status=outcome, resolved_by=f"{name}:{by}" if by else name)
         return update
@@ -191,8 +197,9 @@ class _AskHumanNode:
                    "total_steps": len(self.chain.levels), "path": path,
                    "on_timeout": f"escalates to {following}" if following else "unresolved (rejected)"}
         requester = state.get("requested_by") or self.chain.requested_by
-        return {"action": action, "assessment": assessment, "status": "proposed", "hitl_context": context,
-                "action_id": stable_id(step_key(config, level.name), level.name), "requested_by": requester}
+        return {"action": action, "status": "proposed", "hitl_context": context, "requested_by": requester,
+                **bind_action(action, assessment, config, occurrence=step_key(config, level.name),
+                             store=self.chain.store)}
 
 
 class _HumanOutcomeNode:
@@ -314,6 +321,7 @@ def create_escalation_chain(
         msg = f"state_schema {schema.__name__} lacks {missing!r}; subclass EscalationState."
         raise PolicyError(msg)
     chain = _Chain(levels, min_confidence=float(min_confidence), sensitive=sensitive, requested_by=requested_by)
+    chain.store = store
     answer_policy = Policy({"answer": "fully_reversible"}, version="escalation")
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(schema)
     targets = sorted({lv.name for lv in levels} | {"audit"})
@@ -325,7 +333,7 @@ def create_escalation_chain(
         review, after = f"review_{lv.name}", f"after_{lv.name}"
         builder.add_node(lv.name, _AskHumanNode(chain, i))
         asker: Any = ReviewNode(approvers=lv.approvers, timeout=lv.timeout, on_timeout="reject",  # dict-typed node
-                                stage=i + 1, policy=answer_policy, name=review)  # decisions: the assessment's
+                                stage=i + 1, policy=answer_policy, name=review, store=store)  # decisions: the assessment's
         builder.add_node(review, asker)
         builder.add_node(after, _HumanOutcomeNode(chain, i))
         builder.add_edge(lv.name, review)

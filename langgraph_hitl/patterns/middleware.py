@@ -39,7 +39,7 @@ from langgraph.types import Command, interrupt
 from typing_extensions import NotRequired
 
 from ..errors import PolicyError
-from ..nodes._common import thread_id_of
+from ..nodes._common import seal_key_of, thread_id_of
 from ..policy import Policy
 from ..types import Assessment, AuditEvent, DecisionRecord
 from ._toolcalls import RESPONSE_SCHEMA, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
@@ -60,9 +60,9 @@ class ToolGateAgentState(AgentState[Any]):
     """Audit events: proposed, auto_approved, approved, edited, rejected, refused, ..."""
 
 
-def _thread_id() -> str | None:
+def _config() -> Any:
     try:
-        return thread_id_of(get_config())
+        return get_config()
     except RuntimeError:
         return None
 
@@ -110,6 +110,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         describe: Callable[[dict[str, Any], Assessment], str] | None = None,
         edit_notice: str | None = EDIT_NOTICE,
         max_asks: int = 10,
+        trust_answer_identity: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(max_asks, int) or max_asks < 1:
@@ -117,7 +118,8 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
             raise PolicyError(msg)
         base = policy.base_policy if isinstance(policy, LLMRiskClassifier) else policy
         self.core = ToolReviewCore(policy, name="tool_gate", approvers=approvers, timeout=timeout,
-                                   requested_by=requested_by, describe=describe, edit_policy=base)
+                                   requested_by=requested_by, describe=describe, edit_policy=base,
+                                   trust_answer_identity=trust_answer_identity)
         self.edit_notice = edit_notice
         self.max_asks = max_asks
 
@@ -132,7 +134,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
             return response
         if ai.id is None:  # the key needs a stable id; this node has no interrupt, so a random one is fine
             ai.id = f"hitl-{uuid.uuid4()}"
-        record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, thread_id=_thread_id(),
+        record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, config=_config(),
                                                   context=_context(state.get("messages") or []))
         update: dict[str, Any] = {"tool_gate": record, "audit_trail": events}
         if isinstance(response, ExtendedModelResponse) and response.command is not None:
@@ -155,11 +157,11 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         ai = last_ai_message(messages)
         if ai is None or not ai.tool_calls:
             return None
-        thread_id, context = _thread_id(), _context(messages)
+        config, context = _config(), _context(messages)
         record: ToolGateRecord | None = state.get("tool_gate")
         out: dict[str, Any] = {"messages": [], "decisions": [], "audit_trail": []}
         if record is None or record["key"] != turn_key(ai):  # the turn came from elsewhere: assess it here
-            record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, thread_id=thread_id,
+            record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, config=config,
                                                       context=context)
             out["audit_trail"] += events
         answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
@@ -168,7 +170,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         while record["status"] == "pending" and asks < self.max_asks:
             answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
             asks += 1
-            record, msgs, decisions, events = self.core.apply_answer(record, answer, thread_id=thread_id, context=context)
+            record, msgs, decisions, events = self.core.apply_answer(record, answer, config=config, context=context)
             out["messages"] += msgs
             out["decisions"] += decisions
             out["audit_trail"] += events
@@ -197,7 +199,10 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         call_id = request.tool_call.get("id")
         calls = record["calls"] if record else []
         entry = next((c for c in calls if c["call"]["id"] == call_id), None)
-        if entry is None or entry["state"] not in ("safe", "approved", "edited") or entry["run"] is None:
+        config = _config()
+        cleared = ToolReviewCore.runnable(record, set(), thread_id=thread_id_of(config), key=seal_key_of(config)) \
+            if record else []
+        if entry is None or entry["run"] is None or not any(r is entry["run"] or r == entry["run"] for r in cleared):
             return ToolMessage(content="Not run: this call was not approved by the tool gate.",
                                name=request.tool_call["name"], tool_call_id=call_id or "", status="error")
         if entry["state"] != "edited":

@@ -45,12 +45,14 @@ from typing import Any, get_type_hints
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
-from .._canonical import args_hash, check_json, stable_id
+from .._canonical import args_hash, check_json
 from .._events import make_event
 from ..errors import PolicyError
 from ..nodes import AuditNode, ReviewNode
-from ..nodes._common import step_key, thread_id_of
+from ..nodes._common import event_time, seal_key_of, step_key, thread_id_of
+from ..nodes.review import bind_action
 from ..policy import Policy
+from ..receipts import action_digest, seal
 from ..types import Assessment, DecisionRecord
 from .stages import PipelineState, Stage, StageResult
 
@@ -86,8 +88,9 @@ def _close(state: dict[str, Any], stage: Stage, number: int) -> StageResult | No
 
 
 class _StageNode:
-    def __init__(self, stages: Sequence[Stage], index: int, *, requested_by: str, task: str | None) -> None:
-        self.stages, self.index, self.requested_by, self.task = stages, index, requested_by, task
+    def __init__(self, stages: Sequence[Stage], index: int, *, requested_by: str, task: str | None,
+                 store: Any = None) -> None:
+        self.stages, self.index, self.requested_by, self.task, self.store = stages, index, requested_by, task, store
         self.stage = stages[index]
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
@@ -117,14 +120,17 @@ class _StageNode:
         requester = state.get("requested_by") or self.requested_by
         action = {"name": stage.name, "args": {"output": output},
                   "description": stage.description or f"Output of stage {number} of {total}: {stage.name}"}
-        action_id = stable_id(step_key(config, stage.name), stage.name, args_hash(action["args"]))
+        occurrence = step_key(config, stage.name)
+        action_id = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)[:32]
+        key = seal_key_of(config, self.store)
         results[stage.name] = {"stage": number, "name": stage.name, "output": output, "revisions": revision,
                                "status": "awaiting_review" if stage.reviewed else "done"}
         update: dict[str, Any] = {"stage_results": results, "pipeline_status": "running", "requested_by": requester}
         if not stage.reviewed:
-            update["audit_trail"] = [make_event(
+            update["audit_trail"] = [seal(make_event(
                 "executed", action_id=action_id, actor=requester, thread_id=thread_id_of(config), action=action,
-                outcome="success", detail={"stage": number, "name": stage.name, "step": f"{number} of {total}"})]
+                outcome="success", detail={"stage": number, "name": stage.name, "step": f"{number} of {total}"},
+                ts=event_time(config)), key)]
             return update
         assessment: Assessment = {
             "action_name": stage.name, "args_hash": args_hash(action["args"]), "risk": "medium",
@@ -139,17 +145,18 @@ class _StageNode:
         context = {"task": self.task or "approval pipeline", "stage": stage.name, "step": number,
                    "total_steps": total, "revision": revision, "instructions": instructions, "input": value,
                    "stages": [s.name for s in self.stages]}
-        update.update(action=action, action_id=action_id, assessment=assessment, status="proposed",
-                      review_message=None, hitl_context=context, audit_trail=[make_event(
+        update.update(action=action, status="proposed", **bind_action(action, assessment, config, occurrence=occurrence,
+                                                                          store=self.store),
+                      review_message=None, hitl_context=context, audit_trail=[seal(make_event(
                           "proposed", action_id=action_id, actor=requester, thread_id=thread_id_of(config),
-                          action=action, assessment=dict(assessment),
-                          detail={"stage": number, "revision": revision, "instructions": instructions})])
+                          action=action, assessment=dict(assessment), ts=event_time(config),
+                          detail={"stage": number, "revision": revision, "instructions": instructions}), key)])
         return update
 
 
 class _FinishNode:
-    def __init__(self, stages: Sequence[Stage], *, max_revisions: int) -> None:
-        self.stages, self.max_revisions = stages, max_revisions
+    def __init__(self, stages: Sequence[Stage], *, max_revisions: int, store: Any = None) -> None:
+        self.stages, self.max_revisions, self.store = stages, max_revisions, store
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         for number, stage in enumerate(self.stages, start=1):
@@ -172,10 +179,11 @@ class _FinishNode:
         effect = last["effect"] if last else "rejected"
         if effect == "revision_requested":
             reason = f"revision limit reached: {self.max_revisions} revision(s) allowed, counted as rejected"
-            update["audit_trail"] = [make_event(
+            update["audit_trail"] = [seal(make_event(
                 "rejected", action_id=state.get("action_id") or "", actor="policy", thread_id=thread_id_of(config),
                 action=state.get("action"), assessment=state.get("assessment"), decision="rejected",
-                detail={"stage": number, "reason": "max_revisions", "max_revisions": self.max_revisions})]
+                detail={"stage": number, "reason": "max_revisions", "max_revisions": self.max_revisions},
+                ts=event_time(config)), seal_key_of(config, self.store))]
         elif effect == "timed_out":
             reason = "nobody decided in time (timeout): rejected"
         else:
@@ -266,14 +274,14 @@ def create_approval_pipeline(
     edit_policy = Policy({s.name: "fully_reversible" for s in stages}, version="pipeline")
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(schema)
     for i, stage in enumerate(stages):
-        builder.add_node(stage.name, _StageNode(stages, i, requested_by=requested_by, task=task),
+        builder.add_node(stage.name, _StageNode(stages, i, requested_by=requested_by, task=task, store=store),
                          retry_policy=stage.retry)
         if stage.reviewed:
             review: Any = ReviewNode(  # typed on dict state, which add_node's StateLike bound rejects
                 approvers=stage.approvers, allowed_decisions=stage.allowed_decisions, timeout=stage.timeout,
-                on_timeout="reject", stage=i + 1, policy=edit_policy, name=f"review_{stage.name}")
+                on_timeout="reject", stage=i + 1, policy=edit_policy, name=f"review_{stage.name}", store=store)
             builder.add_node(f"review_{stage.name}", review)
-    builder.add_node("finish", _FinishNode(stages, max_revisions=max_revisions))
+    builder.add_node("finish", _FinishNode(stages, max_revisions=max_revisions, store=store))
     audit: Any = AuditNode(store)
     builder.add_node("audit", audit)
     builder.add_edge(START, stages[0].name)

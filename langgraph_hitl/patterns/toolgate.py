@@ -49,7 +49,7 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Send, interrupt
 
 from ..nodes import HITLState
-from ..nodes._common import thread_id_of
+from ..nodes._common import seal_key_of, thread_id_of
 from ..policy import Policy
 from ..types import Assessment
 from ._toolcalls import RESPONSE_SCHEMA, CallReview, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
@@ -60,6 +60,15 @@ EDIT_NOTICE = (
     "Note: a reviewer replaced this tool call before it ran; the call in your message is the one you "
     "proposed, not the one that ran. Executed instead: {name} with arguments {args}."
 )
+
+
+def _config() -> RunnableConfig | None:
+    from langgraph.config import get_config
+
+    try:
+        return get_config()
+    except RuntimeError:  # called outside a run
+        return None
 
 
 class ToolGateState(HITLState, total=False):
@@ -89,6 +98,8 @@ class ToolGateNode:
             map it to this name if you change it).
         messages_key: The state key holding the conversation.
         gate_key: The state key holding the gate's record.
+        trust_answer_identity: Development only: take the decider from the answer's `approver`
+            field when the run's config names nobody (see `ReviewNode`).
 
     Raises:
         PolicyError: `policy` is not a `Policy`, or bad `approvers` / `timeout`.
@@ -112,9 +123,11 @@ class ToolGateNode:
         name: str = "tool_gate",
         messages_key: str = "messages",
         gate_key: str = "tool_gate",
+        trust_answer_identity: bool = False,
     ) -> None:
         self.core = ToolReviewCore(policy, name=name, approvers=approvers, timeout=timeout,
-                                   requested_by=requested_by, describe=describe)
+                                   requested_by=requested_by, describe=describe,
+                                   trust_answer_identity=trust_answer_identity)
         self.name = name
         self.messages_key = messages_key
         self.gate_key = gate_key
@@ -123,19 +136,18 @@ class ToolGateNode:
         ai = last_ai_message(state.get(self.messages_key) or [])
         if ai is None or not ai.tool_calls:
             return {}
-        thread_id = thread_id_of(config)
         context = dict(state.get("hitl_context") or {})
         record: ToolGateRecord | None = state.get(self.gate_key)
         if record is None or record["key"] != turn_key(ai):
             requester = state.get("requested_by") or self.core.requested_by
-            record, messages, events = self.core.assess_turn(ai, requester=requester, thread_id=thread_id,
+            record, messages, events = self.core.assess_turn(ai, requester=requester, config=config,
                                                              context=context)
             return {self.gate_key: record, self.messages_key: messages, "audit_trail": events}
         if record["status"] != "pending":
             return {}
         answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
         # From here on nothing may raise because of the answer: apply_answer refuses instead.
-        record, messages, decisions, events = self.core.apply_answer(record, answer, thread_id=thread_id,
+        record, messages, decisions, events = self.core.apply_answer(record, answer, config=config,
                                                                      context=context)
         return {self.gate_key: record, self.messages_key: messages, "decisions": decisions, "audit_trail": events}
 
@@ -196,7 +208,8 @@ def tool_gate_condition(
     if record is None or record["key"] != turn_key(ai) or record["status"] == "pending":
         return "tool_gate"
     answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-    runs = ToolReviewCore.runnable(record, answered)
+    config = _config()
+    runs = ToolReviewCore.runnable(record, answered, thread_id=thread_id_of(config), key=seal_key_of(config))
     if runs:
         return [Send(tools_node, runs)]
     return "model"

@@ -65,6 +65,8 @@ class Store:
 
         self.backend = backend
         self.url = url
+        self._hmac_key = hmac_key
+        self._seal_key: bytes | None = None
         self.clock: Callable[[], float] = clock or time.time
         self.inbox = Inbox(backend, clock=self.clock)
         self.audit = AuditLog(backend, hmac_key=hmac_key, clock=self.clock)
@@ -75,6 +77,23 @@ class Store:
         """Create or migrate the tables (idempotent; safe from several processes at once)."""
         migrations = POSTGRES_MIGRATIONS if self.backend.name == "postgres" else SQLITE_MIGRATIONS
         self.backend.apply_migrations(migrations)
+
+    @property
+    def seal_key(self) -> bytes:
+        """The key that seals receipts, assessments and audit events kept in graph state.
+
+        The audit key when the store was opened with `hmac_key` (so a downstream service holding
+        it can check receipts), else a random secret created with the tables.
+        """
+        if self._hmac_key:
+            return self._hmac_key
+        if self._seal_key is None:
+            rows = self.backend.execute("SELECT value FROM hitl_secret WHERE name = 'seal'")
+            if not rows:
+                msg = "The store has no seal key: open it with setup=True (or run `langgraph-hitl` once) to migrate."
+                raise CheckpointerError(msg)
+            self._seal_key = bytes.fromhex(rows[0]["value"])
+        return self._seal_key
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -9,6 +9,8 @@ Tables:
 - `hitl_audit`: the append-only, hash-chained audit log.
 - `hitl_ledger`: the execution ledger (at most one completed run per action).
 - `hitl_feedback`: reviewers' scores and comments on runs.
+- `hitl_secret` (v2): the store's random seal key, with which the package's nodes seal the
+  receipts, assessments and audit events they keep in graph state (G9, G11).
 """
 
 from __future__ import annotations
@@ -140,8 +142,11 @@ def _render(statements: list[str], *, float_type: str, bigint_type: str) -> list
     return [s.replace("{float}", float_type).replace("{bigint}", bigint_type) for s in statements]
 
 
+_SECRET = "CREATE TABLE IF NOT EXISTS hitl_secret (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
 SQLITE_MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _render([_REQUESTS, *_COMMON_INDEXES, *_SQLITE_TRIGGERS], float_type="REAL", bigint_type="INTEGER")),
+    (2, [_SECRET, "INSERT OR IGNORE INTO hitl_secret (name, value) VALUES ('seal', lower(hex(randomblob(32))))"]),
 ]
 
 POSTGRES_MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -153,4 +158,7 @@ POSTGRES_MIGRATIONS: list[tuple[int, list[str]]] = [
             bigint_type="BIGINT",
         ),
     ),
+    (2, [_SECRET, "INSERT INTO hitl_secret (name, value) VALUES ('seal', "
+                  "replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '')) "
+                  "ON CONFLICT (name) DO NOTHING"]),
 ]

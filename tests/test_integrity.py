@@ -1,0 +1,506 @@
+"""Approval integrity (G9-G11), tried the way an attacker would.
+
+Each `test_finding_*` reproduces one hole found in v0.1 (issue "Approval integrity") and pins
+that it is closed: an action runs only on receipts for exactly that action, from distinct
+canonical people, and audit rows come only from langgraph-hitl's own code.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+
+from langgraph_hitl import (
+    Approvals,
+    AuthorizationError,
+    HITLState,
+    NotPendingError,
+    Policy,
+    Requirement,
+    ReviewNode,
+    Rule,
+    add_approval_flow,
+    open_checkpointer,
+)
+from langgraph_hitl.nodes import ExecuteNode, execute_condition, review_condition
+from langgraph_hitl.patterns import ToolGateNode, ToolGateState, tool_gate_condition
+from langgraph_hitl.receipts import ReceiptError, verify
+from langgraph_hitl.testing import FakeClock, authenticated, resume_as
+
+RAN: list[tuple[str, dict[str, Any]]] = []
+AUDIT_KEY = b"an audit key shared with the bank"
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    RAN.clear()
+
+
+def _handler(name: str) -> Any:
+    def run(args: dict[str, Any], *, idempotency_key: str, receipts: list[Any]) -> dict[str, Any]:
+        RAN.append((name, dict(args)))
+        return {"ok": True, "approved_by": sorted(r["approver"] for r in receipts)}
+    return run
+
+
+HANDLERS = {n: _handler(n) for n in ("wire_money", "send_email", "delete_record")}
+
+
+def policy() -> Policy:
+    return Policy(
+        {"wire_money": "irreversible_high", "send_email": "irreversible_low", "delete_record": "irreversible_high"},
+        rules=[Rule("wires", actions="wire_money", when=lambda a: True, risk="critical", reason="moves money")],
+        requirements={"critical": Requirement(required_approvals=2),
+                      "medium": Requirement(timeout_s=60, on_timeout="approve")},
+        version="integrity-1",
+    )
+
+
+class State(HITLState, total=False):
+    a_action: dict[str, Any]
+
+
+def flow(*, action_key: str = "action", **kw: Any) -> StateGraph:
+    builder = StateGraph(State)
+    builder.add_node("plan", lambda s: {})
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers=HANDLERS,
+                      action_key=action_key, **kw)
+    return builder
+
+
+def wire(**args: Any) -> dict[str, Any]:
+    return {"action": {"name": "wire_money", "args": args}}
+
+
+def cfg(thread: str = "t") -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+def audit_rows(url: str, thread: str) -> list[dict[str, Any]]:
+    from langgraph_hitl.store import open_store
+
+    with open_store(url) as store:
+        return store.audit.query(thread_id=thread)
+
+
+# -- 1. an edit at a later stage runs only on approvals of the edited action ------------------------------------------
+
+def test_finding_1_edit_at_second_review_needs_fresh_approvals(db_url: str) -> None:
+    """bob's edit at second review is a new action: alice's approval of the old arguments no longer counts."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start("w", wire(to="ACME-payroll", amount=5000))
+        hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+        [second] = hitl.pending().items
+        assert second.node == "second_review"
+        run = hitl.decide(second.request_id, {"type": "edit", "edited_action": {
+            "name": "wire_money", "args": {"to": "BOB-PRIVATE", "amount": 999999}}}, approver="bob")
+        assert RAN == [] and run.status == "paused"
+        [again] = run.pending
+        assert again.action["args"] == {"to": "BOB-PRIVATE", "amount": 999999}
+        assert "bob" in again.payload["hitl"]["exclude_approvers"]
+        with pytest.raises(AuthorizationError, match="four-eyes"):
+            hitl.decide(again.request_id, {"type": "approve"}, approver="Bob")
+        done = hitl.decide(again.request_id, {"type": "approve"}, approver="alice")
+    assert done.values["status"] == "executed"
+    assert RAN == [("wire_money", {"to": "BOB-PRIVATE", "amount": 999999})]
+    assert done.values["result"]["approved_by"] == ["alice", "bob"]
+
+
+def test_finding_1_tool_gate_editor_is_not_added_to_old_approvals(db_url: str) -> None:
+    """At a tool gate an edit starts a new list of receipts; the earlier approval of the old call is dropped."""
+    calls = [{"name": "wire_money", "args": {"to": "ACME", "amount": 5}, "id": "c1", "type": "tool_call"}]
+    builder = StateGraph(ToolGateState)
+    replies = iter([AIMessage(content="", tool_calls=calls, id="m1"), AIMessage(content="done", id="m2")])
+    builder.add_node("model", lambda s: {"messages": [next(replies)]})
+    builder.add_node("tool_gate", ToolGateNode(policy()))
+
+    def tools(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        from langchain_core.messages import ToolMessage
+
+        RAN.extend((c["name"], c["args"]) for c in runs)
+        return {"messages": [ToolMessage(content="ok", tool_call_id=c["id"], name=c["name"]) for c in runs]}
+
+    builder.add_node("tools", tools)
+    builder.add_edge(START, "model")
+    builder.add_edge("model", "tool_gate")
+    builder.add_conditional_edges("tool_gate", tool_gate_condition, ["tool_gate", "tools", "model", END])
+    builder.add_edge("tools", "model")
+    with open_checkpointer(db_url) as saver:
+        graph = builder.compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("pay")]}, cfg())
+        resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
+        out = resume_as(graph, {"type": "edit", "approver": "bob", "edited_action": {
+            "name": "wire_money", "args": {"to": "BOB", "amount": 9}}}, cfg())
+        assert RAN == [] and "__interrupt__" in out
+        [call] = out["tool_gate"]["calls"]
+        assert call["approvals"] == ["bob"] and call["state"] == "pending"
+        out = resume_as(graph, {"type": "approve", "approver": "carol"}, cfg())
+    assert RAN == [("wire_money", {"to": "BOB", "amount": 9})]
+
+
+# -- 2. a change made with update_state is assessed afresh, under a new request id -------------------------------------
+
+def test_finding_2_update_state_gets_a_fresh_gate_and_request_id(db_url: str) -> None:
+    """A soft-gated email replaced by a delete is asked again under a hard gate; the timeout then rejects it."""
+    clock = FakeClock()
+    with Approvals.open(flow(), db_url, clock=clock) as hitl:
+        run = hitl.start("s", {"action": {"name": "send_email", "args": {"to": "x@y"}}})
+        old = run.pending[0]
+        assert (old.payload["hitl"]["mode"], old.payload["hitl"]["on_timeout"]) == ("soft", "approve")
+        hitl.graph.update_state(cfg("s"), {"action": {"name": "delete_record", "args": {"id": 7}}})
+        [new] = hitl.refresh("s")
+        assert new.request_id != old.request_id
+        assert (new.payload["hitl"]["mode"], new.payload["hitl"]["on_timeout"]) == ("hard", "reject")
+        assert "the action changed after it was assessed" in " ".join(new.payload["hitl"]["reasons"])
+        with pytest.raises(NotPendingError):
+            hitl.decide(old.request_id, {"type": "approve"}, approver="alice")
+        clock.advance(3600)
+        hitl.expire_overdue()
+        assert hitl.graph.get_state(cfg("s")).values["status"] != "executed"
+    assert RAN == []
+
+
+def test_execute_refuses_an_action_changed_after_approval(db_url: str) -> None:
+    """A change between approval and execution (a static breakpoint) sends the action back to review."""
+    with open_checkpointer(db_url) as saver:
+        graph = flow(store=db_url).compile(checkpointer=saver, interrupt_before=["execute"])
+        graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
+        graph.invoke(Command(resume={"type": "approve"}), authenticated(cfg(), "alice"))
+        graph.update_state(cfg(), {"action": {"name": "delete_record", "args": {"id": 2}}})
+        out = graph.invoke(None, cfg())
+    assert RAN == []
+    assert out["__interrupt__"][0].value["action_requests"][0]["args"] == {"id": 2}
+
+
+# -- 3. "a different person" means a different canonical identity ------------------------------------------------------
+
+@pytest.mark.parametrize("second", ["Alice", "alice ", "ALICE", "ａｌｉｃｅ", "al\u0456ce", "a\u200blice"])
+def test_finding_3_lookalikes_are_not_a_second_person(db_url: str, second: str) -> None:
+    """Case, width, spaces, a Cyrillic letter or a zero-width space never make a second approver."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start("l", wire(to="ACME", amount=1))
+        hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+        [second_req] = hitl.pending().items
+        with pytest.raises(AuthorizationError):
+            hitl.decide(second_req.request_id, {"type": "approve"}, approver=second)
+        assert hitl.get(second_req.request_id).status == "pending"
+    assert RAN == []
+
+
+@pytest.mark.parametrize("who", ["Mallory", " mallory", "MALLORY"])
+def test_finding_3_requester_cannot_approve_in_another_case(db_url: str, who: str) -> None:
+    """The requester is excluded whatever the spelling."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start("m", {**wire(to="x", amount=1), "requested_by": "mallory"})
+        with pytest.raises(AuthorizationError, match="requested this action"):
+            hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver=who)
+
+
+@pytest.mark.parametrize("who", ["SYSTEM:TIMEOUT", "system:timeout", " System:Timeout", "ｓｙｓｔｅｍ:timeout"])
+def test_finding_3_system_names_are_reserved(db_url: str, who: str) -> None:
+    """Nobody decides as the runner, in any spelling."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start("sys", {"action": {"name": "delete_record", "args": {"id": 1}}})
+        for kind in ("approve", "timeout"):
+            with pytest.raises(AuthorizationError):
+                hitl.decide(run.pending[0].request_id, {"type": kind}, approver=who)
+    assert RAN == []
+
+
+# -- 4. a review node with no gate before it counts its own approval ------------------------------------------------
+
+def test_finding_4_fixed_checkpoint_review_executes_after_one_approval(db_url: str) -> None:
+    """plan -> review -> execute with no gate: one approval runs the action once, no loop to a second review."""
+    builder = StateGraph(State)
+    builder.add_node("plan", lambda s: {})
+    builder.add_node("review", ReviewNode())
+    builder.add_node("second_review", ReviewNode(name="second_review", stage=2))
+    builder.add_node("execute", ExecuteNode(HANDLERS))
+    builder.add_node("audit", lambda s: {})
+    builder.add_edge(START, "plan")
+    builder.add_edge("plan", "review")
+    paths = ["review", "second_review", "execute", "audit"]
+    builder.add_conditional_edges("review", review_condition, {p: p for p in paths} | {"revise": "plan"})
+    builder.add_conditional_edges("second_review", review_condition, {p: p for p in paths} | {"revise": "plan"})
+    builder.add_conditional_edges("execute", execute_condition, ["review", "audit"])
+    builder.add_edge("audit", END)
+    with Approvals.open(builder, db_url) as hitl:
+        run = hitl.start("f", {"action": {"name": "send_email", "args": {"to": "x"}}})
+        done = hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+    assert done.status == "done" and done.values["status"] == "executed"
+    assert RAN == [("send_email", {"to": "x"})]
+
+
+# -- 5. a custom action key: the edit is what runs -------------------------------------------------------------------
+
+def test_finding_5_custom_action_key_runs_the_edited_arguments(db_url: str) -> None:
+    """With action_key='a_action' an approved edit executes the edited arguments."""
+    with Approvals.open(flow(action_key="a_action"), db_url) as hitl:
+        run = hitl.start("k", {"a_action": {"name": "delete_record", "args": {"id": 1}}})
+        done = hitl.decide(run.pending[0].request_id, {"type": "edit", "edited_action": {
+            "name": "delete_record", "args": {"id": 2}}}, approver="alice")
+    assert done.values["status"] == "executed"
+    assert RAN == [("delete_record", {"id": 2})]
+
+
+# -- 6. audit rows come only from langgraph-hitl's own code ---------------------------------------------------------
+
+def test_finding_6_forged_audit_rows_in_state_never_reach_the_log(db_url: str) -> None:
+    """A node that writes an 'approved by ceo' row for another thread adds nothing to that thread's history."""
+    builder = StateGraph(State)
+    builder.add_node("plan", lambda s: {"audit_trail": [{
+        "event_id": "forged-1", "event": "approved", "actor": "ceo", "thread_id": "other-thread",
+        "action": "wire_money", "action_id": "x", "ts": "2026-01-01T00:00:00+00:00"}]})
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers=HANDLERS)
+    with Approvals.open(builder, db_url) as hitl:
+        run = hitl.start("victim", {"action": {"name": "delete_record", "args": {"id": 1}}})
+        hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+        assert hitl.history("other-thread") == []
+        assert "ceo" not in {r["actor"] for r in hitl.history("victim")}
+        refused = [r for r in hitl.history("victim") if r["actor"] == "system:audit"]
+        assert len(refused) == 1 and "no valid seal" in refused[0]["detail"]["error"]
+        assert "ceo" not in str(hitl.stats())
+        assert hitl.store.audit.verify().ok
+
+
+# -- 7. a multi-call decision is validated per call before anything is written --------------------------------------
+
+def test_finding_7_multi_call_decision_checked_per_call_before_claim(db_url: str) -> None:
+    """carol may approve the email but not the delete: the batch is refused whole and nothing is recorded."""
+    pol = Policy({"send_email": "irreversible_low", "delete_record": "irreversible_high"},
+                 requirements={"medium": Requirement(approvers=["alice", "carol"]),
+                               "high": Requirement(approvers=["alice"])})
+    calls = [{"name": "send_email", "args": {"to": "x"}, "id": "c1", "type": "tool_call"},
+             {"name": "delete_record", "args": {"id": 9}, "id": "c2", "type": "tool_call"}]
+    builder = StateGraph(ToolGateState)
+    builder.add_node("model", lambda s: {"messages": [AIMessage(content="", tool_calls=calls, id="m1")]})
+    builder.add_node("tool_gate", ToolGateNode(pol))
+    builder.add_node("tools", lambda runs: RAN.extend((c["name"], c["args"]) for c in runs) or {})
+    builder.add_edge(START, "model")
+    builder.add_edge("model", "tool_gate")
+    builder.add_conditional_edges("tool_gate", tool_gate_condition, ["tool_gate", "tools", "model", END])
+    builder.add_edge("tools", END)
+    with Approvals.open(builder, db_url) as hitl:
+        run = hitl.start("mc", {"messages": [HumanMessage("go")]})
+        [req] = run.pending
+        before = len(hitl.history("mc"))
+        with pytest.raises(AuthorizationError, match="action 2"):
+            hitl.decide(req.request_id, {"decisions": [{"type": "approve"}, {"type": "approve"}]}, approver="carol")
+        rows = hitl.history("mc")
+        assert [r["event"] for r in rows[before:]] == ["refused"]
+        assert hitl.get(req.request_id).status == "pending"
+
+
+# -- 8. on the raw path the decider comes from the run's config ----------------------------------------------------
+
+def test_finding_8_raw_resume_without_identity_is_refused(db_url: str) -> None:
+    """An answer's own 'approver' is not trusted: nothing runs, and the next question says why."""
+    with open_checkpointer(db_url) as saver:
+        graph = flow().compile(checkpointer=saver)
+        graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
+        out = graph.invoke(Command(resume={"type": "approve", "approver": "anyone"}), cfg())
+        assert RAN == []
+        assert "no authenticated identity" in out["__interrupt__"][0].value["hitl"]["refused"]
+        out = graph.invoke(Command(resume={"type": "approve"}), authenticated(cfg(), "alice"))
+    assert out["status"] == "executed" and RAN == [("delete_record", {"id": 1})]
+
+
+def test_raw_resume_answer_must_match_authenticated_user(db_url: str) -> None:
+    """An authenticated bob cannot answer as alice."""
+    with open_checkpointer(db_url) as saver:
+        graph = flow().compile(checkpointer=saver)
+        graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
+        out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), authenticated(cfg(), "bob"))
+    assert RAN == [] and "identity comes from the submitter" in out["__interrupt__"][0].value["hitl"]["refused"]
+
+
+def test_raw_resume_trusts_the_answer_only_behind_the_development_switch(db_url: str) -> None:
+    """trust_answer_identity=True takes the approver from the answer, but never a system: name."""
+    with open_checkpointer(db_url) as saver:
+        graph = flow(trust_answer_identity=True).compile(checkpointer=saver)
+        graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
+        out = graph.invoke(Command(resume={"type": "timeout", "approver": "system:timeout"}), cfg())
+        assert "reserved for the runner" in out["__interrupt__"][0].value["hitl"]["refused"]
+        out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), cfg())
+    assert out["status"] == "executed"
+
+
+# -- receipts for the target system ----------------------------------------------------------------------------------
+
+def test_handler_receipts_verify_with_the_audit_key(db_url: str) -> None:
+    """A handler's receipts verify for exactly the action it runs, and not for other arguments."""
+    seen: list[Any] = []
+
+    def wire_money(args: dict[str, Any], *, idempotency_key: str, receipts: list[Any]) -> dict[str, Any]:
+        verify(receipts, {"name": "wire_money", "args": args}, key=AUDIT_KEY, required=2)
+        seen.extend(receipts)
+        return {"ok": True}
+
+    builder = StateGraph(State)
+    builder.add_node("plan", lambda s: {})
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers={"wire_money": wire_money})
+    with Approvals.open(builder, db_url, hmac_key=AUDIT_KEY) as hitl:
+        run = hitl.start("r", wire(to="ACME", amount=10))
+        hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+        done = hitl.decide(hitl.pending().items[0].request_id, {"type": "approve"}, approver="bob")
+        receipts_in_log = [r["detail"]["receipt"] for r in hitl.history("r") if r["event"] == "approved"]
+    assert done.values["status"] == "executed"
+    assert sorted(r["approver"] for r in seen) == ["alice", "bob"]
+    assert [r["mac"] for r in receipts_in_log] == [r["mac"] for r in seen]
+    with pytest.raises(ReceiptError, match="other arguments"):
+        verify(seen, {"name": "wire_money", "args": {"to": "ACME", "amount": 11}}, key=AUDIT_KEY, required=2)
+    with pytest.raises(ReceiptError, match="no valid MAC"):
+        verify([{**seen[0], "approver": "carol"}, seen[1]], {"name": "wire_money", "args": {"to": "ACME", "amount": 10}},
+               key=AUDIT_KEY, required=2)
+
+
+def test_forged_receipts_in_state_do_not_count(db_url: str) -> None:
+    """A node that appends a copied receipt under another name cannot make a second approver."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start("fr", wire(to="ACME", amount=1))
+        hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+        state = hitl.graph.get_state(cfg("fr")).values
+        [rec] = [d for d in state["decisions"] if d.get("receipt")]
+        forged = {**rec, "approver": "mallory", "receipt": {**rec["receipt"], "approver": "mallory"}}
+        hitl.graph.update_state(cfg("fr"), {"decisions": [forged], "status": "approved"}, as_node="second_review")
+        out = hitl.graph.invoke(None, hitl._config("fr"))
+    assert RAN == []
+    assert out["status"] != "executed"
+
+
+def test_store_seal_key_is_shared_across_connections(db_url: str) -> None:
+    """Two processes on one database seal with the same key (it lives in the database)."""
+    from langgraph_hitl.store import open_store
+
+    with open_store(db_url) as a, open_store(db_url) as b:
+        assert a.seal_key == b.seal_key and len(a.seal_key) == 32
+    path = db_url.removeprefix("sqlite:///")
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM hitl_secret").fetchone() == (1,)
+
+
+# -- the invariant test: random sequences, checked after every step ---------------------------------------------------
+
+NAMES = ["alice", "bob", "carol", "alice", "bob", "Alice", "alice ", "al\u0456ce", "BOB", "Mallory", "SYSTEM:timeout"]
+
+
+def _invariant_machine(db_url: str) -> type:
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+    from langgraph_hitl import HITLError
+    from langgraph_hitl.identity import canonical
+
+    class Integrity(RuleBasedStateMachine):
+        """start / decide (approve, edit, reject, lookalike names) / update_state / refresh / expire / recover."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            RAN.clear()
+            self.clock = FakeClock()
+            self.executed: list[tuple[dict[str, Any], list[Any]]] = []
+            machine = self
+
+            def wire_money(args: dict[str, Any], *, idempotency_key: str, receipts: list[Any]) -> dict[str, Any]:
+                # The property, checked at the moment of the effect: receipts for exactly these arguments
+                # from two distinct canonical people, none of them the requester or the runner.
+                verify(receipts, {"name": "wire_money", "args": args}, key=machine.hitl.store.seal_key, required=2)
+                names = [r["approver"] for r in receipts]
+                assert len(set(names)) == len(names) >= 2 and "mallory" not in names
+                assert all(n == canonical(n) for n in names)
+                machine.executed.append((dict(args), receipts))
+                return {"ok": True}
+
+            builder = StateGraph(State)
+            builder.add_node("plan", lambda s: {})
+            builder.add_edge(START, "plan")
+            pol = Policy({"wire_money": "irreversible_high"},
+                         rules=[Rule("wires", actions="wire_money", when=lambda a: True, risk="critical")],
+                         requirements={"critical": Requirement(required_approvals=2, timeout_s=60)})
+            add_approval_flow(builder, source="plan", target=END, policy=pol, handlers={"wire_money": wire_money})
+            self._cm = Approvals.open(builder, db_url, clock=self.clock)
+            self.hitl = self._cm.__enter__()
+            self.thread = f"inv-{id(self)}"
+            self.hitl.start(self.thread, {**wire(to="ACME", amount=5), "requested_by": "mallory"})
+
+        def teardown(self) -> None:
+            self._cm.__exit__(None, None, None)
+
+        def _pending(self) -> Any:
+            items = [p for p in self.hitl.pending().items if p.thread_id == self.thread]
+            return items[0] if items else None
+
+        @rule(who=st.sampled_from(NAMES), kind=st.sampled_from(["approve", "approve", "approve", "edit", "reject"]),
+              amount=st.integers(1, 3))
+        def decide(self, who: str, kind: str, amount: int) -> None:
+            req = self._pending()
+            if req is None:
+                return
+            decision: dict[str, Any] = {"type": kind}
+            if kind == "edit":
+                decision["edited_action"] = {"name": "wire_money", "args": {"to": "ACME", "amount": amount}}
+            try:
+                self.hitl.decide(req.request_id, decision, approver=who)
+            except HITLError:
+                pass
+
+        @rule(who=st.sampled_from(["alice", "bob", "carol"]))
+        def approve(self, who: str) -> None:
+            self.decide(who, "approve", 1)
+
+        @rule(amount=st.integers(1, 3))
+        def change_state(self, amount: int) -> None:
+            if self._pending() is None:
+                return
+            self.hitl.graph.update_state(cfg(self.thread), {"action": {"name": "wire_money",
+                                                                      "args": {"to": "ACME", "amount": amount}}})
+            self.hitl.refresh(self.thread)
+
+        @rule()
+        def expire(self) -> None:
+            self.clock.advance(61)
+            self.hitl.expire_overdue()
+
+        @rule()
+        def recover(self) -> None:
+            self.hitl.recover(older_than=0)
+
+        @invariant()
+        def executed_only_on_receipts_in_the_log_first(self) -> None:
+            rows = self.hitl.history(self.thread)
+            for i, row in enumerate(rows):
+                if row["event"] != "executed":
+                    continue
+                receipts = (row.get("detail") or {}).get("receipts") or []
+                before = {r["actor"] for r in rows[:i] if r["event"] in ("approved", "edited")}
+                assert set(receipts) <= before and len(set(receipts)) >= 2
+            assert len(self.executed) <= 1
+
+    return Integrity
+
+
+def _run_invariant(db_url: str, examples: int) -> None:
+    from hypothesis import HealthCheck, settings
+
+    machine = _invariant_machine(db_url)
+    machine.TestCase.settings = settings(max_examples=examples, stateful_step_count=12, deadline=None,
+                                         database=None, suppress_health_check=list(HealthCheck))
+    machine.TestCase().runTest()
+
+
+def test_invariant_receipts_bounded(db_url: str) -> None:
+    """A bounded slice of the invariant test: random sequences never execute without two real receipts."""
+    _run_invariant(db_url, 25)
+
+
+@pytest.mark.soak
+def test_invariant_receipts_soak(db_url: str) -> None:
+    """The invariant test at full size (make soak): 2,000 generated sequences."""
+    _run_invariant(db_url, 2000)

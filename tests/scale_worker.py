@@ -105,11 +105,12 @@ def mix(hitl: Approvals, opts: dict[str, Any]) -> dict[str, Any]:
 def crash(hitl: Approvals, opts: dict[str, Any]) -> None:
     for rid in [*opts.get("after_claim", []), *opts.get("after_resume", [])]:
         row = hitl._row(rid)
-        valid = hitl._validate(row, {"type": "approve"}, "alice")
+        valid, _ = hitl._validate(row, {"type": "approve"}, "alice")
         hitl._check_live(row, hitl._state(row.thread_id))
         claimed = hitl._claim(row, valid, "alice")
         if rid in opts.get("after_resume", []):  # the answer as claimed, exactly what recover() would deliver
-            hitl.graph.invoke(Command(resume={row.interrupt_id: claimed.decision}), hitl._config(row.thread_id))
+            hitl.graph.invoke(Command(resume={row.interrupt_id: claimed.decision}),
+                              hitl._config(row.thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at))
     for thread_id in opts.get("in_flight", []):
         hitl.store.inbox.mark_thread(thread_id, "in_flight")
         hitl.graph.invoke(action("delete_record", id=thread_id), hitl._config(thread_id))

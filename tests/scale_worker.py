@@ -45,9 +45,9 @@ RESUMED: list[str] = []
 _original_resume = Approvals._resume
 
 
-def _counting_resume(self: Approvals, request_id: str, *args: Any, **kwargs: Any) -> Any:
-    RESUMED.append(request_id)
-    return _original_resume(self, request_id, *args, **kwargs)
+def _counting_resume(self: Approvals, claimed: Any, *args: Any, **kwargs: Any) -> Any:
+    RESUMED.append(claimed.request_id)
+    return _original_resume(self, claimed, *args, **kwargs)
 
 
 Approvals._resume = _counting_resume  # type: ignore[method-assign]

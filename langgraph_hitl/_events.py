@@ -7,6 +7,7 @@ same parts, so the log keeps one row.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._canonical import args_hash, now_iso, stable_id
@@ -38,8 +39,8 @@ def make_event(
     action_id: str,
     actor: str,
     thread_id: str | None,
-    action: dict[str, Any] | None = None,
-    assessment: dict[str, Any] | None = None,
+    action: Mapping[str, Any] | None = None,
+    assessment: Mapping[str, Any] | None = None,
     request_id: str | None = None,
     decision: str | None = None,
     outcome: str | None = None,

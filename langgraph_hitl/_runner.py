@@ -27,7 +27,7 @@ from .identity import canonical, is_system
 from .receipts import Receipt, action_digest, issue
 from .store import Store
 from .store.inbox import RequestRow
-from .types import SYSTEM_TIMEOUT, ActionRequest, Decision, ReviewRequest
+from .types import SYSTEM_TIMEOUT, ActionRequest, AuditEvent, Decision, ReviewRequest
 
 __all__ = ["Page", "PendingRequest", "RecoveryReport", "RunResult"]
 
@@ -207,8 +207,8 @@ class _Core:
             self.store.inbox.cancel_stale(thread_id, [p["hitl"]["request_id"] for _, _, p in items])
             events = values.get("audit_trail") or []
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
-                self.store.audit.append(trusted_events(events, key=self.store.seal_key, thread_id=thread_id,
-                                                       ts=iso(self.clock())))
+                self.store.audit.append(cast(list[AuditEvent], trusted_events(
+                    events, key=self.store.seal_key, thread_id=thread_id, ts=iso(self.clock()))))
             self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
         pending = [self._pending_of(p["hitl"]["request_id"]) for _, _, p in items]
         if self.notifier is not None:
@@ -321,7 +321,7 @@ class _Core:
                  decided_at: str) -> Receipt | None:
         """The receipt the node will keep for an approving decision (the same fields, the same MAC)."""
         hitl = row.payload["hitl"]
-        calls = hitl.get("calls") or []  # type: ignore[typeddict-item]
+        calls = hitl.get("calls") or []
         if index >= len(calls):
             return None
         call = calls[index]

@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ._canonical import canonical_json, check_json
 from .errors import AuthorizationError, DecisionError
 from .identity import canonical, canonical_list, same_person
-from .types import DECISION_TYPES, SYSTEM_TIMEOUT, Decision, EditedAction, ReviewRequest
+from .types import DECISION_TYPES, SYSTEM_TIMEOUT, CallRules, Decision, EditedAction, ReviewRequest
 
 __all__ = [
     "DecisionBatchModel",
     "DecisionModel",
+    "call_rules",
     "MAX_ARGS_BYTES",
     "MAX_TEXT",
     "normalize_decision",
@@ -195,6 +196,15 @@ def _wide_int(value: Any) -> int | None:
     return None
 
 
+def call_rules(*, digest: str, occurrence: str, gate: Any, approvers: list[str] | None,
+               exclude: list[str], verify_phrase: str | None) -> CallRules:
+    """The rules one action of a request is decided under (`hitl.calls[i]`)."""
+    return {"digest": digest, "occurrence": occurrence, "mode": str(gate["mode"]), "risk": str(gate["risk"]),
+            "policy_version": str(gate.get("policy_version") or ""),
+            "approvers": list(approvers) if approvers is not None else None,
+            "exclude_approvers": list(exclude), "verify_phrase": verify_phrase}
+
+
 def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None = None) -> list[Decision]:
     """Validate an answer against the request it answers; return one decision per action request.
 
@@ -223,8 +233,8 @@ def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None 
             f"got {len(items)} decision(s). Send one per action, in order."
         )
         raise DecisionError(msg)
-    calls = hitl.get("calls") or [None] * expected
-    out = []
+    calls: list[Any] = list(hitl.get("calls") or ()) or [None] * expected
+    out: list[Decision] = []
     for item, config, call in zip(items, request["review_configs"], calls, strict=False):
         decision = normalize_decision(item, approver=approver)
         _check_allowed(decision, request, config["allowed_decisions"], call, len(out))

@@ -195,7 +195,7 @@ def counting(
         if r["approver"] in seen:
             continue
         seen.add(r["approver"])
-        out.append(r)  # type: ignore[arg-type]
+        out.append(r)
     return out
 
 

@@ -116,9 +116,11 @@ def authenticated(config: dict[str, Any], user: str) -> dict[str, Any]:
 
 def _approver_in(answer: Any) -> str | None:
     if isinstance(answer, dict):
-        if isinstance(answer.get("approver"), str):
-            return answer["approver"]
-        items = answer.get("decisions") if isinstance(answer.get("decisions"), list) else list(answer.values())
+        who = answer.get("approver")
+        if isinstance(who, str):
+            return who
+        batch = answer.get("decisions")
+        items: list[Any] = batch if isinstance(batch, list) else list(answer.values())
         for item in items:
             found = _approver_in(item)
             if found is not None:

@@ -144,6 +144,29 @@ def test_finding_1_tool_gate_editor_is_not_added_to_old_approvals(db_url: str) -
     assert RAN == [("wire_money", {"to": "BOB", "amount": 9})]
 
 
+def test_tool_gate_forged_record_does_not_run_a_risky_call(db_url: str) -> None:
+    """Marking a pending call 'safe' in state (or swapping its arguments) does not make it run."""
+    calls = [{"name": "delete_record", "args": {"id": 9}, "id": "c1", "type": "tool_call"}]
+    builder = StateGraph(ToolGateState)
+    builder.add_node("model", lambda s: {"messages": [AIMessage(content="", tool_calls=calls, id="m1")]})
+    builder.add_node("tool_gate", ToolGateNode(policy()))
+    builder.add_node("tools", lambda runs: RAN.extend((c["name"], c["args"]) for c in runs) or {})
+    builder.add_edge(START, "model")
+    builder.add_edge("model", "tool_gate")
+    builder.add_conditional_edges("tool_gate", tool_gate_condition, ["tool_gate", "tools", "model", END])
+    builder.add_edge("tools", END)
+    for forge in ({"state": "safe"}, {"state": "approved", "run": {**calls[0], "args": {"id": 10}}}):
+        with Approvals.open(builder, db_url) as hitl:
+            thread = f"forge-{forge['state']}"
+            hitl.start(thread, {"messages": [HumanMessage("go")]})
+            record = hitl.graph.get_state(cfg(thread)).values["tool_gate"]
+            call = {**record["calls"][0], **forge}
+            hitl.graph.update_state(cfg(thread), {"tool_gate": {**record, "calls": [call], "status": "decided"}},
+                                    as_node="tool_gate")
+            hitl.graph.invoke(None, hitl._config(thread))
+    assert RAN == []
+
+
 # -- 2. a change made with update_state is assessed afresh, under a new request id -------------------------------------
 
 def test_finding_2_update_state_gets_a_fresh_gate_and_request_id(db_url: str) -> None:
@@ -408,14 +431,9 @@ def _invariant_machine(db_url: str) -> type:
             self.executed: list[tuple[dict[str, Any], list[Any]]] = []
             machine = self
 
-            def wire_money(args: dict[str, Any], *, idempotency_key: str, receipts: list[Any]) -> dict[str, Any]:
-                # The property, checked at the moment of the effect: receipts for exactly these arguments
-                # from two distinct canonical people, none of them the requester or the runner.
-                verify(receipts, {"name": "wire_money", "args": args}, key=machine.hitl.store.seal_key, required=2)
-                names = [r["approver"] for r in receipts]
-                assert len(set(names)) == len(names) >= 2 and "mallory" not in names
-                assert all(n == canonical(n) for n in names)
-                machine.executed.append((dict(args), receipts))
+            def wire_money(args: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+                # Only record here: the node catches what a handler raises, so the check is the invariant's.
+                machine.executed.append((dict(args), kwargs.get("receipts")))
                 return {"ok": True}
 
             builder = StateGraph(State)
@@ -473,14 +491,22 @@ def _invariant_machine(db_url: str) -> type:
             self.hitl.recover(older_than=0)
 
         @invariant()
-        def executed_only_on_receipts_in_the_log_first(self) -> None:
+        def executed_only_on_two_distinct_approvals_of_exactly_those_arguments(self) -> None:
             rows = self.hitl.history(self.thread)
-            for i, row in enumerate(rows):
-                if row["event"] != "executed":
-                    continue
-                receipts = (row.get("detail") or {}).get("receipts") or []
-                before = {r["actor"] for r in rows[:i] if r["event"] in ("approved", "edited")}
-                assert set(receipts) <= before and len(set(receipts)) >= 2
+            for args, receipts in self.executed:
+                effect = next(i for i, r in enumerate(rows) if r["event"] == "executed" and r["args"] == args)
+                people = set()
+                for r in rows[:effect]:  # the log, read as an auditor would: who approved exactly these arguments
+                    edited = ((r.get("detail") or {}).get("edited_action") or {}).get("args")
+                    if (r["event"] == "approved" and r["args"] == args) or (r["event"] == "edited" and edited == args):
+                        try:
+                            people.add(canonical(r["actor"]))
+                        except AuthorizationError:
+                            continue  # a lookalike is nobody
+                people -= {"mallory"}
+                assert len(people) >= 2, f"executed {args} with approvals of exactly it from {people or 'nobody'}"
+                if receipts is not None:  # and the receipts the handler got verify for exactly these arguments
+                    verify(receipts, {"name": "wire_money", "args": args}, key=self.hitl.store.seal_key, required=2)
             assert len(self.executed) <= 1
 
     return Integrity

@@ -17,7 +17,7 @@ from langgraph.types import interrupt
 
 from .._canonical import stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
-from ..decisions import DecisionBatchModel, DecisionModel, validate_decision
+from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import canonical_list, canonical_or_none
 from ..policy import Policy, stricter
@@ -74,7 +74,7 @@ def bind_action(action: ActionRequest, assessment: Assessment, config: RunnableC
 
 def receipts_in(decisions: list[DecisionRecord]) -> list[Any]:
     """The receipts kept with the decisions in state."""
-    return [r["receipt"] for r in decisions if r.get("receipt")]  # type: ignore[typeddict-item]
+    return [r["receipt"] for r in decisions if r.get("receipt")]
 
 
 def requester_of(state: dict[str, Any], default: str = "agent") -> str:
@@ -219,8 +219,6 @@ class ReviewNode:
         ])
         refused = next((r["message"] for r in reversed(mine) if r["effect"] == "refused"), None) if mine else None
         phrase = assessment.get("verify_phrase")
-        gate = {"mode": assessment["mode"], "risk": assessment["risk"],
-                "policy_version": assessment.get("policy_version", "")}
         return {
             "action_requests": [{"name": action["name"], "args": action["args"],
                                  "description": action.get("description") or _describe(action)}],
@@ -247,9 +245,8 @@ class ReviewNode:
                 "policy_version": assessment.get("policy_version", ""),
                 "escalation_level": level,
                 "refused": refused,
-                "calls": [{"digest": digest, "occurrence": occurrence, **gate,
-                           "approvers": list(approvers) if approvers is not None else None,
-                           "exclude_approvers": exclude, "verify_phrase": phrase}],
+                "calls": [call_rules(digest=digest, occurrence=occurrence, gate=assessment, approvers=approvers,
+                                     exclude=exclude, verify_phrase=phrase)],
             },
         }
 
@@ -288,7 +285,7 @@ class ReviewNode:
             "effect": effect, "decided_at": ts,
         }
         if receipt is not None:
-            record["receipt"] = receipt  # type: ignore[typeddict-unknown-key]
+            record["receipt"] = receipt
         return record
 
     def _event(self, state: dict[str, Any], request: ReviewRequest, decision: Decision, effect: str,
@@ -321,10 +318,10 @@ class ReviewNode:
 
     def _receipt(self, request: ReviewRequest, decision: Decision, digest: str, config: RunnableConfig) -> Any:
         hitl = request["hitl"]
-        call = hitl["calls"][0]  # type: ignore[typeddict-item]
+        call = hitl["calls"][0]
         return issue(request_id=hitl["request_id"], digest=digest, approver=decision.get("approver") or "",
                      stage=hitl["stage"], decision=decision["type"], gate=call, decided_at=decided_at_of(config),
-                     thread_id=thread_id_of(config), occurrence=hitl["occurrence"],  # type: ignore[typeddict-item]
+                     thread_id=thread_id_of(config), occurrence=hitl["occurrence"],
                      key=seal_key_of(config, self.store))
 
     def _apply(self, state: dict[str, Any], request: ReviewRequest, decision: Decision,
@@ -337,7 +334,7 @@ class ReviewNode:
         action_id = None
         if kind == "approve":
             effect, update["status"] = "approved", "approved"
-            receipt = self._receipt(request, decision, hitl["digest"], config)  # type: ignore[typeddict-item]
+            receipt = self._receipt(request, decision, hitl["digest"], config)
         elif kind == "edit":
             effect, receipt = self._apply_edit(state, request, decision, update, detail, config)
             action_id = update["action_id"]
@@ -353,7 +350,7 @@ class ReviewNode:
             if hitl["on_timeout"] == "approve" and hitl["mode"] == "soft":
                 effect, update["status"] = "approved", "approved"
                 decision = {**decision, "message": "approved on timeout (soft gate)"}
-                receipt = self._receipt(request, decision, hitl["digest"], config)  # type: ignore[typeddict-item]
+                receipt = self._receipt(request, decision, hitl["digest"], config)
             else:
                 effect, update["status"] = "timed_out", "timed_out"
         if receipt is not None:
@@ -373,7 +370,7 @@ class ReviewNode:
         description = state[self.action_key].get("description")
         if description:
             new_action["description"] = description
-        occurrence: str = hitl["occurrence"]  # type: ignore[typeddict-item]
+        occurrence: str = hitl["occurrence"]
         digest = action_digest(new_action, thread_id=thread_id_of(config), occurrence=occurrence)
         key = seal_key_of(config, self.store)
         update[self.action_key] = new_action
@@ -381,9 +378,9 @@ class ReviewNode:
         detail["edited_to"] = {"name": new_action["name"], "args": new_action["args"]}
         receipt = self._receipt(request, decision, digest, config)
         if self.policy is None:
-            fresh: Assessment = {**old, "action_name": new_action["name"],  # type: ignore[typeddict-item]
+            fresh: Assessment = {**old, "action_name": new_action["name"],
                                  "reasons": ["edited without a policy: reviewed again"]}
-            fresh.pop("seal", None)  # type: ignore[misc]
+            fresh.pop("seal", None)
             rereview = True
         else:
             fresh = self.policy.assess(new_action)

@@ -21,13 +21,13 @@ from typing_extensions import TypedDict
 
 from .._canonical import stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
-from ..decisions import DecisionBatchModel, DecisionModel, validate_decision
+from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import canonical_list, canonical_or_none
 from ..nodes._common import decided_at_of, decider_of, event_time, seal_key_of, thread_id_of
 from ..nodes.review import gate_for
 from ..policy import MODE_ORDER, Policy, stricter
-from ..receipts import Receipt, action_digest, counting, enough, issue, seal
+from ..receipts import Receipt, action_digest, counting, enough, issue, seal, sealed
 from ..types import RISK_ORDER, SYSTEM_TIMEOUT, Assessment, Decision, DecisionRecord, ReviewRequest
 
 __all__ = ["CallReview", "ToolGateRecord", "ToolReviewCore", "last_ai_message", "RESPONSE_SCHEMA"]
@@ -145,6 +145,7 @@ class ToolReviewCore:
         """Assess every call of `ai`; return the record, ToolMessages for denied calls, audit events."""
         key = turn_key(ai)
         thread_id = thread_id_of(config)
+        seal_key = seal_key_of(config)
         try:
             requester = canonical_or_none(requester, allow_system=True, field="requested_by") or "agent"
         except AuthorizationError:
@@ -165,7 +166,8 @@ class ToolReviewCore:
             action_id = digest[:32]
             mode = assessment["mode"]
             state: Any = "safe" if mode in ("auto", "notify") else "denied" if mode == "deny" else "pending"
-            calls.append({"call": call, "action_id": action_id, "assessment": assessment, "state": state,
+            sealed_gate: Any = seal({**assessment, "digest": digest, "occurrence": occurrence}, seal_key)
+            calls.append({"call": call, "action_id": action_id, "assessment": sealed_gate, "state": state,
                           "run": None if state == "denied" else call, "approvals": [],
                           "occurrence": occurrence, "digest": digest, "receipts": []})
             action = {"name": call["name"], "args": call["args"]}
@@ -184,7 +186,6 @@ class ToolReviewCore:
                                               f"({assessment['reasons'][0]}). Do not retry it unless the user asks."))
         record: ToolGateRecord = {"key": key, "status": "decided", "calls": calls, "request": None, "attempt": 0,
                                   "requested_by": requester}
-        seal_key = seal_key_of(config)
         return self._ask(record, context, refused=None), messages, [seal(e, seal_key) for e in events]
 
     def _call_approvers(self, c: CallReview) -> list[str] | None:
@@ -207,10 +208,10 @@ class ToolReviewCore:
         if all(a is not None for a in lists):
             approvers = list(dict.fromkeys(n for a in lists for n in a or ()))
         exclude = list(dict.fromkeys([record["requested_by"], *[a for c in pending for a in c["approvals"]]]))
-        per_call = [{"digest": c["digest"], "occurrence": c["occurrence"], **self._gate(c),
-                     "approvers": self._call_approvers(c),
-                     "exclude_approvers": list(dict.fromkeys([record["requested_by"], *c["approvals"]])),
-                     "verify_phrase": c["assessment"]["verify_phrase"]} for c in pending]
+        per_call = [call_rules(digest=c["digest"], occurrence=c["occurrence"], gate=c["assessment"],
+                               approvers=self._call_approvers(c),
+                               exclude=list(dict.fromkeys([record["requested_by"], *c["approvals"]])),
+                               verify_phrase=c["assessment"]["verify_phrase"]) for c in pending]
         phrases = list(dict.fromkeys(c["assessment"]["verify_phrase"] for c in pending if c["assessment"]["verify_phrase"]))
         timeouts = [c["assessment"]["timeout_s"] for c in pending if c["assessment"]["timeout_s"] is not None]
         soft_ok = all(c["assessment"]["mode"] == "soft" and c["assessment"]["on_timeout"] == "approve" for c in pending)
@@ -247,9 +248,10 @@ class ToolReviewCore:
                 "policy_version": worst["assessment"]["policy_version"],
                 "escalation_level": 0,
                 "calls": per_call,
-                **({"digest": pending[0]["digest"], "occurrence": pending[0]["occurrence"]} if len(pending) == 1 else {}),
             },
         }
+        if len(pending) == 1:
+            request["hitl"]["digest"], request["hitl"]["occurrence"] = pending[0]["digest"], pending[0]["occurrence"]
         for config in request["review_configs"]:
             if "reject" not in config["allowed_decisions"]:
                 config["allowed_decisions"].append("reject")
@@ -378,12 +380,50 @@ class ToolReviewCore:
             return "rejected"
         c["run"], c["digest"], c["action_id"] = new_call, digest, digest[:32]
         if stricter(c["assessment"], new):  # a riskier call than the one approved: ask again, from scratch
-            c["assessment"], c["state"], c["receipts"], c["approvals"] = new, "pending", [receipt], []
+            c["assessment"] = seal({**new, "digest": digest, "occurrence": c["occurrence"]}, seal_key_of(config))
+            c["state"], c["receipts"], c["approvals"] = "pending", [receipt], []
             detail["rereview"] = True
             return "rereview"
-        c["assessment"] = gate_for(c["assessment"], new, why="edited by a reviewer")
+        gate = gate_for(c["assessment"], new, why="edited by a reviewer")
+        c["assessment"] = seal({**gate, "digest": digest, "occurrence": c["occurrence"]}, seal_key_of(config))
         self._count(c, [receipt], requester, seal_key_of(config), done="edited")
         return "edited"
+
+    def reopen(self, record: ToolGateRecord, answered: set[str], *, config: Any,
+               context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage]] | None:
+        """Ask again about calls marked to run that `runnable` does not clear (G9: never fail open).
+
+        A call whose record was changed in state (its arguments, its gate, its state) is assessed
+        afresh; receipts that name exactly it under that gate still count. Returns the record (with
+        a new question if a call needs a person) and ToolMessages for calls now denied; None if
+        every call marked to run is cleared.
+        """
+        thread_id, key = thread_id_of(config), seal_key_of(config)
+        cleared = {id(r) for r in self.runnable(record, answered, thread_id=thread_id, key=key)}
+        calls: list[Any] = []
+        messages: list[BaseMessage] = []
+        for c in record["calls"]:
+            run = c["run"]
+            if c["state"] in _RUNS and run is not None and run.get("id") not in answered and id(run) not in cleared:
+                digest = action_digest(run, thread_id=thread_id, occurrence=c["occurrence"])
+                fresh = self.edit_policy.assess({"name": run["name"], "args": run["args"]})
+                why = "the call changed after it was assessed: assessed again"
+                gate: Any = seal({**fresh, "reasons": [*fresh["reasons"], why], "digest": digest,
+                                  "occurrence": c["occurrence"]}, key)
+                c = {**c, "assessment": gate, "digest": digest, "action_id": digest[:32]}
+                if fresh["mode"] == "deny":
+                    c["state"], c["run"] = "denied", None
+                    messages.append(_tool_message(c["call"], f"Not run: the approval policy denies `{run['name']}` "
+                                                  f"({fresh['reasons'][0]})."))
+                elif fresh["mode"] in ("auto", "notify"):
+                    c["state"] = "safe"
+                else:
+                    self._count(c, list(c.get("receipts") or []), record["requested_by"], key,
+                                done="edited" if run != c["call"] else "approved")
+            calls.append(c)
+        if len(calls) == len(record["calls"]) and all(a is b for a, b in zip(calls, record["calls"], strict=True)):
+            return None
+        return self._ask({**record, "calls": calls}, context, refused="a call changed after it was assessed"), messages
 
     @staticmethod
     def runnable(record: ToolGateRecord, answered: set[str], *, thread_id: str | None = None,
@@ -394,11 +434,19 @@ class ToolReviewCore:
             run = c["run"]
             if c["state"] not in _RUNS or run is None or run.get("id") in answered:
                 continue
-            if c["state"] != "safe":
-                digest = action_digest(run, thread_id=thread_id, occurrence=c.get("occurrence", ""))
-                counted = counting(c.get("receipts") or [], digest=digest, gate=ToolReviewCore._gate(c),  # type: ignore[arg-type]
+            # G9: the call that runs must be the one assessed (sealed gate, same digest) and, unless the
+            # policy let it through, approved by receipts for exactly it.
+            digest = action_digest(run, thread_id=thread_id, occurrence=c.get("occurrence", ""))
+            gate: Any = c["assessment"]
+            if digest != c.get("digest") or gate.get("digest") != digest or not sealed(gate, key):
+                continue
+            if c["state"] == "safe":
+                if gate["mode"] not in ("auto", "notify"):
+                    continue
+            else:
+                counted = counting(c.get("receipts") or [], digest=digest, gate=gate,
                                    requester=record["requested_by"], key=key)
-                if digest != c.get("digest") or not enough(counted, c["assessment"]["required_approvals"]):
-                    continue  # G9: never run a call without receipts for exactly it
+                if not enough(counted, gate["required_approvals"]):
+                    continue
             out.append(run)
         return out

@@ -51,7 +51,7 @@ from ..nodes._common import event_time, seal_key_of, step_key, thread_id_of
 from ..nodes.review import bind_action
 from ..policy import Policy
 from ..receipts import seal
-from ..types import Assessment, DecisionRecord
+from ..types import ActionRequest, Assessment, DecisionRecord
 from .levels import (
     DEFAULT_LEVEL_PROMPT,
     EscalationState,
@@ -182,7 +182,7 @@ class _AskHumanNode:
         allowed = list(level.allowed_decisions)
         if state.get("answer") is None:  # nothing to approve or edit yet: answer it (respond) or refuse it
             allowed = [d for d in allowed if d not in ("approve", "edit")]
-        action = {"name": "answer", "args": {"task": state.get("task"), "answer": state.get("answer")},
+        action: ActionRequest = {"name": "answer", "args": {"task": state.get("task"), "answer": state.get("answer")},
                   "description": (f"Escalated to {level.name}: {why}. Approve the proposed answer, edit it "
                                   "(args.answer), respond with your own answer, or reject the task.")}
         assessment: Assessment = {

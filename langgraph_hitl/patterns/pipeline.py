@@ -53,7 +53,7 @@ from ..nodes._common import event_time, seal_key_of, step_key, thread_id_of
 from ..nodes.review import bind_action
 from ..policy import Policy
 from ..receipts import action_digest, seal
-from ..types import Assessment, DecisionRecord
+from ..types import ActionRequest, Assessment, DecisionRecord
 from .stages import PipelineState, Stage, StageResult
 
 __all__ = ["create_approval_pipeline"]
@@ -118,7 +118,7 @@ class _StageNode:
         except TypeError as exc:
             raise PolicyError(str(exc)) from None
         requester = state.get("requested_by") or self.requested_by
-        action = {"name": stage.name, "args": {"output": output},
+        action: ActionRequest = {"name": stage.name, "args": {"output": output},
                   "description": stage.description or f"Output of stage {number} of {total}: {stage.name}"}
         occurrence = step_key(config, stage.name)
         action_id = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)[:32]

@@ -144,7 +144,11 @@ class ToolGateNode:
                                                              context=context)
             return {self.gate_key: record, self.messages_key: messages, "audit_trail": events}
         if record["status"] != "pending":
-            return {}
+            answered = {m.tool_call_id for m in state.get(self.messages_key) or [] if isinstance(m, ToolMessage)}
+            reopened = self.core.reopen(record, answered, config=config, context=context)
+            if reopened is None:
+                return {}
+            return {self.gate_key: reopened[0], self.messages_key: reopened[1]}
         answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
         # From here on nothing may raise because of the answer: apply_answer refuses instead.
         record, messages, decisions, events = self.core.apply_answer(record, answer, config=config,
@@ -212,4 +216,7 @@ def tool_gate_condition(
     runs = ToolReviewCore.runnable(record, answered, thread_id=thread_id_of(config), key=seal_key_of(config))
     if runs:
         return [Send(tools_node, runs)]
+    if any(c["state"] in ("safe", "approved", "edited") and c["run"] is not None
+           and c["run"].get("id") not in answered for c in record["calls"]):
+        return "tool_gate"  # a call marked to run is not covered by its approvals: the gate asks again
     return "model"

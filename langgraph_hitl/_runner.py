@@ -21,9 +21,9 @@ from typing import Any, Literal, cast
 
 from ._canonical import iso
 from ._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
-from .decisions import validate_decision
-from .errors import AuthorizationError, DecisionError, HITLError, NotPendingError, ThreadStateError
-from .identity import canonical, is_system
+from .decisions import decider, validate_decision
+from .errors import HITLError, NotPendingError, ThreadStateError
+from .identity import canonical
 from .receipts import Receipt, action_digest, issue
 from .store import Store
 from .store.inbox import RequestRow
@@ -245,16 +245,11 @@ class _Core:
     def _validate(self, row: RequestRow, decision: Any, approver: str) -> tuple[list[Decision], str]:
         """The one decide path's checks (G1, G10): the decisions, and who decides (canonical)."""
         if not isinstance(approver, str) or not approver.strip():
-            msg = f"approver={approver!r}: say who decides, e.g. approver='alice'."
-            raise DecisionError(msg)
+            decider(approver)  # raises DecisionError naming the missing name; nothing to audit
         if row.status != "pending":
             self.store.inbox._raise_not_pending(row.request_id)
         try:
-            who = canonical(approver, allow_system=True)
-            if is_system(who):
-                msg = (f"approver={approver!r} is reserved for the runner (expire_overdue() issues "
-                       f"{SYSTEM_TIMEOUT} decisions); decide as the person who decides.")
-                raise AuthorizationError(msg)
+            who = decider(approver)
             return validate_decision(decision, row.payload, approver=who), who
         except HITLError as exc:
             self._audit_refusal(row, approver, decision, str(exc))
@@ -359,7 +354,7 @@ class _Core:
         """Pending requests, newest first; reads only the inbox tables.
 
         Args:
-            approver: Only requests this person may decide.
+            approver: Only requests this person may decide (compared as canonical identities).
             risk: Only this risk level (`low`, `medium`, `high`, `critical`).
             limit: Page size (1-500).
             cursor: The previous page's `next_cursor`.
@@ -367,7 +362,8 @@ class _Core:
         if risk is not None and risk not in ("low", "medium", "high", "critical"):
             msg = f"risk={risk!r}. Allowed: low, medium, high, critical."
             raise ValueError(msg)
-        rows, nxt = self.store.inbox.pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+        who = canonical(approver, field="approver") if approver is not None else None
+        rows, nxt = self.store.inbox.pending(approver=who, risk=risk, limit=limit, cursor=cursor)
         return Page([PendingRequest.from_row(r) for r in rows], nxt)
 
     def get(self, request_id: str) -> PendingRequest:

@@ -24,6 +24,7 @@ __all__ = [
     "DecisionBatchModel",
     "DecisionModel",
     "call_rules",
+    "decider",
     "MAX_ARGS_BYTES",
     "MAX_TEXT",
     "normalize_decision",
@@ -194,6 +195,27 @@ def _wide_int(value: Any) -> int | None:
         if found is not None:
             return found
     return None
+
+
+def decider(approver: Any) -> str:
+    """The canonical name of a person deciding through an interface (G10).
+
+    Raises:
+        DecisionError: No name given.
+        AuthorizationError: Not a valid name (see `identity.canonical`), or a `system:` name,
+            which only the runner issues decisions as.
+    """
+    from .identity import is_system
+
+    if not isinstance(approver, str) or not approver.strip():
+        msg = f"approver={approver!r}: say who decides, e.g. approver='alice'."
+        raise DecisionError(msg)
+    who = canonical(approver, allow_system=True)
+    if is_system(who):
+        msg = (f"approver={approver!r} is reserved for the runner (expire_overdue() issues "
+               f"{SYSTEM_TIMEOUT} decisions); decide as the person who decides.")
+        raise AuthorizationError(msg)
+    return who
 
 
 def call_rules(*, digest: str, occurrence: str, gate: Any, approvers: list[str] | None,

@@ -54,9 +54,10 @@ from datetime import datetime
 from typing import Any
 
 from ._runner import Page, PendingRequest, RunResult
-from .decisions import validate_decision
-from .errors import AuthorizationError, ConflictError, DecisionError, NotPendingError, ThreadStateError
-from .types import SYSTEM_TIMEOUT, ReviewRequest
+from .decisions import decider, validate_decision
+from .errors import AuthorizationError, ConflictError, NotPendingError, ThreadStateError
+from .identity import canonical, canonical_list, same_person
+from .types import ReviewRequest
 
 __all__ = ["ServerInbox"]
 
@@ -97,12 +98,14 @@ def _request(thread_id: str, payload: ReviewRequest, paused_at: float) -> Pendin
 
 
 def _may_decide(request: PendingRequest, approver: str) -> bool:
+    """Whether `approver` (canonical) could decide `request`: listed or open to all, not excluded."""
     hitl = request.payload["hitl"]
-    return (
-        (request.approvers is None or approver in request.approvers)
-        and approver != request.requested_by
-        and approver not in (hitl.get("exclude_approvers") or [])
-    )
+    try:
+        allowed = canonical_list(request.approvers)
+        excluded = canonical_list([request.requested_by, *(hitl.get("exclude_approvers") or [])]) or []
+    except AuthorizationError:
+        return False
+    return (allowed is None or approver in allowed) and approver not in excluded
 
 
 class ServerInbox:
@@ -112,8 +115,13 @@ class ServerInbox:
         url: The server's base URL, e.g. `http://127.0.0.1:2024`.
         graph_id: Only threads run by this graph (the key in `langgraph.json`'s `graphs`);
             None lists every graph's requests.
-        api_key: Sent as `x-api-key` (LangGraph Platform); None sends none, and
-            `langgraph_sdk` does not read one from the environment.
+        api_key: Sent as `x-api-key` (LangGraph Platform, or your custom auth's inbox token);
+            None sends none, and `langgraph_sdk` does not read one from the environment.
+        headers: Sent with every request (e.g. `{"Authorization": "Bearer ..."}`).
+        approver_header: The header that names, with each decision, the person this inbox
+            authenticated; the deployment's custom auth turns it into the run's
+            `langgraph_auth_user_id` for the inbox's credential only (see
+            `examples/server/auth.py`). None sends none (each person then calls with their own token).
         timeout: Seconds to wait for the server per request (a decision waits for its run).
 
     Raises:
@@ -121,6 +129,7 @@ class ServerInbox:
     """
 
     def __init__(self, url: str, *, graph_id: str | None = None, api_key: str | None = None,
+                 headers: dict[str, str] | None = None, approver_header: str | None = "x-hitl-approver",
                  timeout: float = 60.0) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             msg = f"ServerInbox url={url!r}: give the server's base URL, e.g. http://127.0.0.1:2024."
@@ -132,7 +141,8 @@ class ServerInbox:
             raise ImportError(msg) from exc
         self.url = url
         self.graph_id = graph_id
-        self.client = get_sync_client(url=url, api_key=api_key, timeout=timeout)
+        self.approver_header = approver_header
+        self.client = get_sync_client(url=url, api_key=api_key, headers=headers, timeout=timeout)
 
     # -- reading --------------------------------------------------------------------------------------
 
@@ -183,10 +193,11 @@ class ServerInbox:
                 msg = f"Cursor {cursor!r} is not one this inbox issued; pass the next_cursor of the previous page."
                 raise ValueError(msg)
             skip = int(cursor[4:])
+        who = canonical(approver, field="approver") if approver is not None else None
         items: list[PendingRequest] = []
         seen = 0
         for request, _, _ in self._requests():
-            if (risk and request.risk != risk) or (approver and not _may_decide(request, approver)):
+            if (risk and request.risk != risk) or (who and not _may_decide(request, who)):
                 continue
             seen += 1
             if seen <= skip:
@@ -257,12 +268,7 @@ class ServerInbox:
             AuthorizationError: Approver not allowed, excluded, or the requester.
             ThreadStateError: The resumed run failed on the server.
         """
-        if not isinstance(approver, str) or not approver.strip():
-            msg = f"approver={approver!r}: say who decides, e.g. approver='alice'."
-            raise DecisionError(msg)
-        if approver == SYSTEM_TIMEOUT:
-            msg = f"approver={SYSTEM_TIMEOUT!r} is reserved for the runner's timeouts; decide as the person who decides."
-            raise AuthorizationError(msg)
+        approver = decider(approver)
         request, interrupt_id, graph_id = self._find(request_id)
         rid, thread_id = request.request_id, request.thread_id
         valid = validate_decision(decision, request.payload, approver=approver)
@@ -274,8 +280,11 @@ class ServerInbox:
         import httpx
 
         try:
+            # The server authenticates the inbox and takes the approver from this header (see
+            # examples/server/auth.py); the graph reads it as `langgraph_auth_user_id`.
+            headers = {self.approver_header: approver} if self.approver_header else None
             response = self.client.runs.wait(thread_id, graph_id, command={"resume": {interrupt_id: answer}},
-                                             multitask_strategy="reject", raise_error=False)
+                                             multitask_strategy="reject", raise_error=False, headers=headers)
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 409:
                 msg = (f"Request {rid}: thread {thread_id!r} is already being resumed (another decision is being "
@@ -295,7 +304,7 @@ class ServerInbox:
         if winner is None:
             msg = f"Request {rid}: the run resuming thread {thread_id!r} ended without applying the decision."
             raise ThreadStateError(msg)
-        if winner.get("approver") != approver or winner.get("type") != valid[0]["type"]:
+        if not same_person(winner.get("approver"), approver) or winner.get("type") != valid[0]["type"]:
             msg = (f"Request {rid} was already decided by {winner.get('approver')!r} ({winner.get('type')}); "
                    "one decision wins.")
             raise ConflictError(msg)

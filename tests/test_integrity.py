@@ -530,3 +530,19 @@ def test_invariant_receipts_bounded(db_url: str) -> None:
 def test_invariant_receipts_soak(db_url: str) -> None:
     """The invariant test at full size (make soak): 2,000 generated sequences."""
     _run_invariant(db_url, 2000)
+
+
+def test_pending_filter_compares_canonical_identities(db_url: str) -> None:
+    """pending(approver=...) matches the same person however the name is cased or spaced, never a lookalike."""
+    pol = Policy({"delete_record": "irreversible_high"}, requirements={"high": Requirement(approvers=["Alice"])})
+    builder = StateGraph(State)
+    builder.add_node("plan", lambda s: {})
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=pol, handlers=HANDLERS)
+    with Approvals.open(builder, db_url) as hitl:
+        run = hitl.start("p", {"action": {"name": "delete_record", "args": {"id": 1}}})
+        assert run.pending[0].approvers == ["alice"]
+        for who in ("alice", "ALICE", " Alice "):
+            assert [p.request_id for p in hitl.pending(approver=who).items] == [run.pending[0].request_id]
+        with pytest.raises(AuthorizationError, match="mix"):
+            hitl.pending(approver="al\u0456ce")

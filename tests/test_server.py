@@ -25,6 +25,10 @@ EXAMPLE = ROOT / "examples" / "server"
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
 GRAPH = "approvals"
 OFFLINE_ENV = {"LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true"}
+TOKENS = {"alice": "tok-alice", "bob": "tok-bob", "agent": "tok-agent"}
+"""People's own tokens for the example's custom auth (examples/server/auth.py)."""
+INBOX_TOKEN = "tok-inbox"
+"""The inbox service's token: it acts for the approver it names in `x-hitl-approver`."""
 
 
 def free_port() -> int:
@@ -52,7 +56,8 @@ class DevServer:
         self.audit_url = f"sqlite:///{folder / 'audit.db'}"
         self.log = folder / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        env.update(OFFLINE_ENV, HITL_CHECKPOINT_URL=f"sqlite:///{self.checkpoints}", HITL_STORE_URL=self.audit_url)
+        env.update(OFFLINE_ENV, HITL_CHECKPOINT_URL=f"sqlite:///{self.checkpoints}", HITL_STORE_URL=self.audit_url,
+                   HITL_SERVER_TOKENS=",".join(f"{n}:{t}" for n, t in TOKENS.items()), HITL_INBOX_TOKEN=INBOX_TOKEN)
         self.proc = subprocess.Popen(
             [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=folder, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
@@ -112,16 +117,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 
 @pytest.fixture
 def client(server: DevServer) -> Any:
+
+    return as_user(server, "alice")
+
+
+def as_user(server: DevServer, name: str | None) -> Any:
+    """A langgraph_sdk client authenticated as `name` (None: no credentials)."""
+    return with_token(server, TOKENS[name] if name else None)
+
+
+def with_token(server: DevServer, token: str | None) -> Any:
+    """A langgraph_sdk client sending `token` as its API key."""
     from langgraph_sdk import get_sync_client
 
-    return get_sync_client(url=server.url, api_key=None)
+    return get_sync_client(url=server.url, api_key=token)
 
 
 @pytest.fixture
 def inbox(server: DevServer) -> Any:
     from langgraph_hitl.server import ServerInbox
 
-    return ServerInbox(server.url, graph_id=GRAPH)
+    return ServerInbox(server.url, graph_id=GRAPH, api_key=INBOX_TOKEN)
 
 
 def start(client: Any, name: str = "delete_record", **args: Any) -> tuple[str, dict[str, Any]]:
@@ -147,7 +163,7 @@ def test_server_example_pauses_with_review_request_and_resumes(server: DevServer
     assert value["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
     assert (value["hitl"]["node"], value["hitl"]["risk"], value["hitl"]["requested_by"]) == ("review", "high", "agent")
     assert client.threads.get(thread_id)["status"] == "interrupted"
-    done = client.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve", "approver": "alice"}})
+    done = client.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve"}})  # alice, by her token
     assert done["status"] == "executed" and done["result"]["deleted"] == 7
     assert "__interrupt__" not in done and client.threads.get(thread_id)["status"] == "idle"
 
@@ -164,13 +180,40 @@ def test_server_example_pauses_with_review_request_and_resumes(server: DevServer
         assert store.audit.verify().ok
 
 
+def test_server_raw_resume_takes_the_decider_from_authentication(server: DevServer, client: Any) -> None:
+    """On the server the answer's 'approver' is not trusted: bob's token cannot answer as alice, nor as the runner."""
+    thread_id, _ = start(client, id=17)
+    bob = as_user(server, "bob")
+    out = bob.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve", "approver": "alice"}})
+    refused = out["__interrupt__"][0]["value"]["hitl"]["refused"]
+    assert "identity comes from the submitter" in refused and out["status"] == "proposed"
+    out = bob.runs.wait(thread_id, GRAPH, command={"resume": {"type": "timeout", "approver": "system:timeout"}})
+    assert "timeout" in out["__interrupt__"][0]["value"]["hitl"]["refused"]
+    agent = as_user(server, "agent")  # the requester, authenticated, still may not approve its own action
+    out = agent.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve"}})
+    assert "requested this action" in out["__interrupt__"][0]["value"]["hitl"]["refused"]
+    done = bob.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve"}})
+    assert done["status"] == "executed"
+    assert [(d["approver"], d["effect"]) for d in done["decisions"]][-1] == ("bob", "approved")
+
+
+def test_server_refuses_callers_without_a_token(server: DevServer) -> None:
+    """The example deployment's auth answers 401 to a caller with no or an unknown token."""
+    import httpx
+
+    for client in (as_user(server, None), with_token(server, "tok-nobody")):
+        with pytest.raises(httpx.HTTPStatusError) as info:
+            client.threads.create()
+        assert info.value.response.status_code == 401
+
+
 def test_server_example_read_runs_without_pause(client: Any) -> None:
     """A low-risk action runs straight through on the server: no interrupt, no inbox entry."""
     _, out = start(client, "read_record", id=3)
     assert out["status"] == "executed" and "__interrupt__" not in out
 
 
-def test_server_multitask_reject_refuses_second_run_on_busy_thread(client: Any) -> None:
+def test_server_multitask_reject_refuses_second_run_on_busy_thread(server: DevServer, client: Any) -> None:
     """Pins the server behaviour ServerInbox relies on: a run on a thread with one pending is refused (409)."""
     import httpx
 
@@ -179,8 +222,8 @@ def test_server_multitask_reject_refuses_second_run_on_busy_thread(client: Any) 
                                 after_seconds=600)  # pending for ten minutes: the thread is busy
     try:
         with pytest.raises(httpx.HTTPStatusError) as info:
-            client.runs.wait(thread_id, GRAPH, command={"resume": {"type": "reject", "approver": "bob"}},
-                             multitask_strategy="reject")
+            as_user(server, "bob").runs.wait(thread_id, GRAPH, command={"resume": {"type": "reject"}},
+                                             multitask_strategy="reject")
         assert info.value.response.status_code == 409
     finally:
         client.runs.cancel(thread_id, queued["run_id"])
@@ -231,7 +274,7 @@ def test_server_inbox_decide_validates_before_resuming(client: Any, inbox: Any) 
         inbox.decide(rid, {"type": "respond"}, approver="alice")
     with pytest.raises(DecisionError, match="say who decides"):
         inbox.decide(rid, {"type": "approve"}, approver=" ")
-    with pytest.raises(AuthorizationError, match="reserved for the runner's timeouts"):
+    with pytest.raises(AuthorizationError, match="reserved for the runner"):
         inbox.decide(rid, {"type": "timeout"}, approver="system:timeout")
     assert len(client.runs.list(thread_id)) == runs_before  # nothing was sent to the server
     assert client.threads.get_state(thread_id)["interrupts"][0]["id"] == interrupt_before
@@ -267,7 +310,7 @@ def test_server_inbox_concurrent_decisions_one_wins(client: Any, server: DevServ
     barrier = threading.Barrier(3 * len(requests))
 
     def decide(rid: str, who: str, kind: str) -> None:
-        inbox = ServerInbox(server.url, graph_id=GRAPH)
+        inbox = ServerInbox(server.url, graph_id=GRAPH, api_key=INBOX_TOKEN)
         barrier.wait(timeout=60)
         try:
             inbox.decide(rid, {"type": kind}, approver=who)

@@ -59,11 +59,9 @@ def build() -> StateGraph[Any, Any, Any, Any]:
     builder.add_edge(START, "plan")
     add_approval_flow(builder, source="plan", target=END, policy=POLICY,
                       handlers={"read_record": read_record, "delete_record": delete_record},
-                      store=os.environ.get("HITL_STORE_URL") or None,
-                      # This example runs under `langgraph dev` without custom auth, so no authenticated
-                      # user reaches the run's config. Development only: with LangGraph Server auth in
-                      # front, drop this and the node takes the decider from `langgraph_auth_user_id`.
-                      trust_answer_identity=os.environ.get("HITL_TRUST_ANSWER_IDENTITY", "1") == "1")
+                      store=os.environ.get("HITL_STORE_URL") or None)
+    # Who answers comes from `auth.py` (LangGraph Server custom auth): the review nodes read the
+    # authenticated user from the run's config, never the answer's `approver` field.
     return builder
 
 

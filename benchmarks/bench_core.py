@@ -40,6 +40,7 @@ from langgraph_hitl import (
     open_checkpointer,
     risk_condition,
 )
+from langgraph_hitl.testing import authenticated
 
 HERE = Path(__file__).resolve()
 ACTIONS = {
@@ -183,8 +184,9 @@ def bench_pause(workdir: Path, *, ops: int = 200, repeats: int = 3) -> dict[str,
             return str(out["__interrupt__"][0].id)
 
         def raw_resume(tid: str, iid: str, *, with_store: bool = False) -> None:
-            cfg = store_cfg(tid) if with_store else _cfg(tid)
-            out = graph.invoke(Command(resume={iid: {"type": "approve", "approver": "alice"}}), cfg)
+            # Who answers comes from the run's config (as LangGraph Server's auth puts it there).
+            cfg = authenticated(store_cfg(tid) if with_store else _cfg(tid), "alice")
+            out = graph.invoke(Command(resume={iid: {"type": "approve"}}), cfg)
             assert out["status"] == "executed", out["status"]
 
         for i in range(10):  # warm up

@@ -207,8 +207,9 @@ class _Core:
             self.store.inbox.cancel_stale(thread_id, [p["hitl"]["request_id"] for _, _, p in items])
             events = values.get("audit_trail") or []
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
-                self.store.audit.append(cast(list[AuditEvent], trusted_events(
-                    events, key=self.store.seal_key, thread_id=thread_id, ts=iso(self.clock()))))
+                key, ts = self.store.seal_key, iso(self.clock())
+                self.store.audit.append(events, admit=lambda fresh: cast(list[AuditEvent], trusted_events(
+                    fresh, key=key, thread_id=thread_id, ts=ts)))
             self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
         pending = [self._pending_of(p["hitl"]["request_id"]) for _, _, p in items]
         if self.notifier is not None:

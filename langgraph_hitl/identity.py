@@ -123,6 +123,10 @@ _LATIN_LOOKALIKES = {
 }
 _LOOKALIKE_SCRIPTS = frozenset({"Cyrillic", "Greek"})
 
+_CACHE_SIZE = 4096
+_ACCEPTED: dict[str, str] = {}
+"""Names that passed every check, with their canonical form (the checks depend on the name alone)."""
+
 
 def canonical(name: object, *, allow_system: bool = False, field: str = "approver") -> str:
     """Return the canonical identity of a person's name, or refuse a name that could deceive.
@@ -153,6 +157,11 @@ def canonical(name: object, *, allow_system: bool = False, field: str = "approve
             f"({_show(name)}). Pass the person's name as text, e.g. 'alice'."
         )
         raise AuthorizationError(msg)
+    folded = _ACCEPTED.get(name)
+    if folded is not None:  # names are checked on every decision; a name once accepted is cheap after
+        if not allow_system and folded.startswith(SYSTEM_PREFIX):
+            _refuse_system(name, field)
+        return folded
     if len(name) > _MAX_LENGTH:
         msg = (
             f"{field} {_show(name)} is {len(name)} characters long; at most {_MAX_LENGTH} are allowed "
@@ -176,14 +185,21 @@ def canonical(name: object, *, allow_system: bool = False, field: str = "approve
         raise AuthorizationError(msg)
     _check_characters(result, name, field)
     _check_scripts(result, name, field)
+    if len(_ACCEPTED) >= _CACHE_SIZE:
+        _ACCEPTED.clear()
+    _ACCEPTED[name] = result
     if not allow_system and result.startswith(SYSTEM_PREFIX):
-        msg = (
-            f"{field} {_show(name)} starts with {SYSTEM_PREFIX!r} (in any case or width), which is "
-            "reserved for the runner's own decisions such as 'system:timeout'; a person cannot act "
-            "under a system name. Use the person's own name."
-        )
-        raise AuthorizationError(msg)
+        _refuse_system(name, field)
     return result
+
+
+def _refuse_system(name: str, field: str) -> None:
+    msg = (
+        f"{field} {_show(name)} starts with {SYSTEM_PREFIX!r} (in any case or width), which is "
+        "reserved for the runner's own decisions such as 'system:timeout'; a person cannot act "
+        "under a system name. Use the person's own name."
+    )
+    raise AuthorizationError(msg)
 
 
 def canonical_or_none(name: object, *, allow_system: bool = False, field: str = "approver") -> str | None:

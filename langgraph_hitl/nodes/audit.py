@@ -41,6 +41,6 @@ class AuditNode:
         log = getattr(store, "audit", store)
         events = state.get("audit_trail") or []
         if log is not None and events:  # G11: only events langgraph-hitl sealed become rows
-            log.append(trusted_events(events, key=seal_key_of(config, self.log), thread_id=thread_id_of(config),
-                                      ts=event_time(config)))
+            key, thread_id, ts = seal_key_of(config, self.log), thread_id_of(config), event_time(config)
+            log.append(events, admit=lambda fresh: trusted_events(fresh, key=key, thread_id=thread_id, ts=ts))
         return {}

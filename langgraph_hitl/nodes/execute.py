@@ -122,8 +122,9 @@ class ExecuteNode:
         entry = None
         with store.transaction() if hasattr(store, "transaction") else nullcontext():
             if audit is not None:  # G4: the approval is in the log before the effect happens
-                audit.append([e for e in trusted_events(state.get("audit_trail"), key=key, thread_id=thread_id, ts=ts)
-                              if e.get("action_id") == action_id or e.get("actor") == "system:audit"])
+                audit.append(state.get("audit_trail") or [], admit=lambda fresh: [
+                    e for e in trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
+                    if e.get("action_id") == action_id or e.get("actor") == "system:audit"])
             if ledger is not None:
                 entry = ledger.begin(action_id, idempotency_key=action_id, action=action["name"], thread_id=thread_id)
         if entry is not None:

@@ -152,16 +152,20 @@ class AuditLog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def append(self, events: Sequence[AuditEvent]) -> list[int]:
+    def append(self, events: Sequence[AuditEvent], *,
+               admit: Callable[[list[Any]], Sequence[AuditEvent]] | None = None) -> list[int]:
         """Chain `events` onto the log in one transaction, skipping event ids already stored.
 
         Args:
             events: Events to write, oldest first; each needs `event_id`, `event` and `actor`.
                 A missing `ts` is stamped from the clock; `args_hash` is computed from `args`.
+            admit: Called with the events whose ids are not stored yet; returns what to write
+                instead (the runner passes `trusted_events`, so only the new events of a
+                thread's trail are checked, not the whole trail on every write).
 
         Returns:
-            The seq of each event, in order: the new row's, or the existing row's for an event
-            id already in the log (the same event written twice lands once).
+            The seq of each event written or found, in order: the new row's, or the existing
+            row's for an event id already in the log (the same event written twice lands once).
 
         Raises:
             AuditEventError: An event is malformed; nothing is written.
@@ -171,6 +175,13 @@ class AuditLog:
             raise TypeError(msg)
         if not events:
             return []
+        if admit is not None:
+            with self.backend.transaction():
+                self.backend.lock_audit_chain()
+                ids = [e.get("event_id") for e in events if isinstance(e, Mapping)]
+                known = self._existing([i for i in ids if isinstance(i, str)])
+                fresh = [e for e in events if not (isinstance(e, Mapping) and e.get("event_id") in known)]
+                return self.append(admit(fresh)) if fresh else []
         now = iso(self.clock())
         prepared = [_prepare(event, index, now) for index, event in enumerate(events)]
         with self.backend.transaction():

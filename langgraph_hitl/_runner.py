@@ -246,7 +246,7 @@ class _Core:
     def _validate(self, row: RequestRow, decision: Any, approver: str) -> tuple[list[Decision], str]:
         """The one decide path's checks (G1, G10): the decisions, and who decides (canonical)."""
         if not isinstance(approver, str) or not approver.strip():
-            decider(approver)  # raises DecisionError naming the missing name; nothing to audit
+            decider(approver)  # raises DecisionError: nobody is named, so there is no refusal to attribute
         if row.status != "pending":
             self.store.inbox._raise_not_pending(row.request_id)
         try:
@@ -322,10 +322,8 @@ class _Core:
             return None
         call = calls[index]
         kind = decision["type"]
-        if kind == "timeout" and _effect(row, kind) == "approved":
-            pass
-        elif kind not in ("approve", "edit"):
-            return None
+        if kind not in ("approve", "edit") and not (kind == "timeout" and _effect(row, kind) == "approved"):
+            return None  # only approvals (a soft gate's timeout included) are receipts
         edited = decision.get("edited_action")
         digest = (action_digest(edited, thread_id=row.thread_id, occurrence=call["occurrence"])
                   if kind == "edit" and edited else call["digest"])

@@ -180,13 +180,10 @@ class ReviewNode:
         if not isinstance(old, dict):
             why = "no gate assessed this action before review"
         elif not sealed(old, key):
-            why = "the assessment in state was not made by langgraph-hitl: assessed again"
-            old = None
+            why, old = "the assessment in state was not made by langgraph-hitl: assessed again", None
         else:
             why = "the action changed after it was assessed: assessed again"
-        gate = gate_for(old, fresh, why=why) if isinstance(old, dict) else fresh
-        if old is None and why not in gate["reasons"]:
-            gate = {**gate, "reasons": [*gate["reasons"], why]}
+        gate = gate_for(old, fresh, why=why)  # never softer than an authentic earlier gate
         return action, occurrence, digest, seal({**gate, "digest": digest, "occurrence": occurrence}, key)  # type: ignore[return-value]
 
     def build_request(self, state: dict[str, Any], config: RunnableConfig | None) -> ReviewRequest:
@@ -380,7 +377,6 @@ class ReviewNode:
         if self.policy is None:
             fresh: Assessment = {**old, "action_name": new_action["name"],
                                  "reasons": ["edited without a policy: reviewed again"]}
-            fresh.pop("seal", None)
             rereview = True
         else:
             fresh = self.policy.assess(new_action)

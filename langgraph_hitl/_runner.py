@@ -117,8 +117,9 @@ class RecoveryReport:
 
 
 def _utf8(text: str) -> str:
-    """`text` with anything UTF-8 cannot encode (lone surrogates) escaped, so a refusal can be recorded."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """`text` with what a database cannot store (lone surrogates; NUL, which Postgres refuses) escaped,
+    so a refusal can be recorded whatever it refuses."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def interrupt_items(state: Any) -> list[tuple[str, str, ReviewRequest]]:

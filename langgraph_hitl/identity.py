@@ -29,6 +29,7 @@ from .errors import AuthorizationError
 
 __all__ = [
     "SYSTEM_PREFIX",
+    "as_recorded",
     "canonical",
     "canonical_list",
     "canonical_or_none",
@@ -300,6 +301,20 @@ def _fold(text: str) -> str:
             break
         folded = again
     return " ".join(folded.split())
+
+
+def as_recorded(value: object) -> str | None:
+    """How a claimed name is kept in a refusal record: canonical if valid, else an ASCII-escaped repr.
+
+    A refused name may hold what no database stores (NUL, lone surrogates) or what would
+    deceive a reader (bidi controls); the record shows it escaped instead. None stays None.
+    """
+    if value is None:
+        return None
+    try:
+        return canonical(value, allow_system=True)
+    except AuthorizationError:
+        return _show(value)
 
 
 def _show(value: object) -> str:

@@ -546,3 +546,33 @@ def test_pending_filter_compares_canonical_identities(db_url: str) -> None:
             assert [p.request_id for p in hitl.pending(approver=who).items] == [run.pending[0].request_id]
         with pytest.raises(AuthorizationError, match="mix"):
             hitl.pending(approver="al\u0456ce")
+
+
+@pytest.mark.parametrize("who", ["al\x00ice", "alice\ud800", "a\u202elice", "\u3164alice"])
+def test_refused_names_are_audited_on_both_backends(store_url: str, who: str) -> None:
+    """NUL, a lone surrogate, a bidi override or a Hangul filler in a name: refused, audited, still pending."""
+    with Approvals.open(flow(), store_url) as hitl:
+        thread = f"n-{abs(hash(who))}"
+        run = hitl.start(thread, {"action": {"name": "delete_record", "args": {"id": 1}}})
+        rid = run.pending[0].request_id
+        with pytest.raises(AuthorizationError):
+            hitl.decide(rid, {"type": "approve"}, approver=who)
+        assert hitl.get(rid).status == "pending"
+        [refusal] = [r for r in hitl.history(thread) if r["event"] == "refused"]
+        assert "\x00" not in refusal["actor"]
+        assert hitl.decide(rid, {"type": "approve"}, approver="alice").values["status"] == "executed"
+
+
+def test_raw_answer_with_a_nul_name_is_refused_and_recorded_escaped(store_url: str) -> None:
+    """An answer naming 'al\\x00ice' on the raw path is refused; its record reaches even Postgres, escaped."""
+    with open_checkpointer(store_url) as saver:
+        graph = flow(store=store_url).compile(checkpointer=saver)
+        thread = cfg(f"nul-{store_url[:6]}")
+        graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, thread)
+        out = graph.invoke(Command(resume={"type": "approve", "approver": "al\x00ice"}), authenticated(thread, "alice"))
+        assert "identity comes from the submitter" in out["__interrupt__"][0].value["hitl"]["refused"]
+        out = graph.invoke(Command(resume={"type": "approve"}), authenticated(thread, "alice"))
+    assert out["status"] == "executed"
+    rows = audit_rows(store_url, thread["configurable"]["thread_id"])
+    [refused] = [r for r in rows if r["event"] == "refused"]
+    assert refused["actor"] == "'al\\x00ice'"

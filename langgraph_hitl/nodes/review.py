@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
+from pydantic import BaseModel
 
 from .._canonical import stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
-from ..identity import canonical_list, canonical_or_none
+from ..identity import as_recorded, canonical_list, canonical_or_none
 from ..policy import Policy, stricter
 from ..receipts import action_digest, counting, enough, issue, seal, sealed
 from ..types import (
@@ -253,6 +254,8 @@ class ReviewNode:
         request = self.build_request(state, config)
         answer = interrupt(request, response_schema=RESPONSE_SCHEMA)
         # From here on nothing may raise because of the answer.
+        if isinstance(answer, BaseModel):  # what interrupt() returns after checking RESPONSE_SCHEMA
+            answer = answer.model_dump(exclude_none=True)
         try:
             who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
             if who is None:
@@ -306,9 +309,8 @@ class ReviewNode:
 
     def _refused(self, state: dict[str, Any], request: ReviewRequest, config: RunnableConfig,
                  error: str, answer: Any) -> dict[str, Any]:
-        approver = answer.get("approver") if isinstance(answer, dict) else None
-        bad: Decision = {"type": "invalid", "approver": approver if isinstance(approver, str) else None,  # type: ignore[typeddict-item]
-                         "message": error}
+        approver = as_recorded(answer.get("approver")) if isinstance(answer, dict) else None
+        bad: Decision = {"type": "invalid", "approver": approver, "message": error}  # type: ignore[typeddict-item]
         return {**self._gate_state(state, config),
                 "decisions": [self._record(request, bad, "refused", event_time(config))],
                 "audit_trail": [self._event(state, request, bad, "refused", config)]}

@@ -23,7 +23,7 @@ from .._canonical import stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
-from ..identity import canonical_list, canonical_or_none
+from ..identity import as_recorded, canonical_list, canonical_or_none
 from ..nodes._common import decided_at_of, decider_of, event_time, seal_key_of, thread_id_of
 from ..nodes.review import gate_for
 from ..policy import MODE_ORDER, Policy, stricter
@@ -289,8 +289,7 @@ class ToolReviewCore:
                 context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],
                                                   list[dict[str, Any]]]:
         hitl = record["request"]["hitl"]  # type: ignore[index]
-        approver = answer.get("approver") if isinstance(answer, dict) else None
-        who = approver if isinstance(approver, str) else None
+        who = as_recorded(answer.get("approver")) if isinstance(answer, dict) else None
         rec: DecisionRecord = {"request_id": hitl["request_id"], "action_id": hitl["action_id"], "node": self.name,
                                "stage": hitl["stage"], "type": "invalid", "approver": who, "message": error,
                                "edited_action": None, "effect": "refused", "decided_at": event_time(config)}

@@ -28,6 +28,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check langgraph_hitl tests examples benchmarks
+	$(VENV)/bin/ruff format --check langgraph_hitl tests examples benchmarks
 	$(VENV)/bin/mypy langgraph_hitl
 
 clean:

@@ -55,7 +55,12 @@ def bench_batched(url: str, total: int, batch: int) -> dict[str, float]:
         for start in range(0, total, batch):
             store.audit.append(list(events(start, min(batch, total - start))))
         elapsed = time.perf_counter() - started
-    return {"events": total, "batch": batch, "seconds": round(elapsed, 3), "events_per_s": round(total / elapsed)}
+    return {
+        "events": total,
+        "batch": batch,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(total / elapsed),
+    }
 
 
 def bench_single(url: str, total: int) -> dict[str, float]:
@@ -82,28 +87,42 @@ def bench_verify(url: str, batch: int, runs: int) -> dict[str, object]:
             timings.append(time.perf_counter() - started)
             cpu.append(time.process_time() - cpu_started)
     best = min(timings)
-    return {"events": result.checked, "ok": result.ok, "batch": batch, "seconds": round(best, 3),
-            "seconds_each_run": [round(t, 3) for t in timings], "cpu_seconds_each_run": [round(t, 3) for t in cpu],
-            "events_per_s": round(result.checked / best)}
+    return {
+        "events": result.checked,
+        "ok": result.ok,
+        "batch": batch,
+        "seconds": round(best, 3),
+        "seconds_each_run": [round(t, 3) for t in timings],
+        "cpu_seconds_each_run": [round(t, 3) for t in cpu],
+        "events_per_s": round(result.checked / best),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the log verify() checks")
-    parser.add_argument("--batch", type=int, default=1_000, help="events per append() call in the batched run")
+    parser.add_argument(
+        "--batch", type=int, default=1_000, help="events per append() call in the batched run"
+    )
     parser.add_argument("--single", type=int, default=2_000, help="events appended one per transaction")
     parser.add_argument("--verify-batch", type=int, default=20_000, help="rows per query in verify()")
     parser.add_argument("--verify-runs", type=int, default=3, help="times verify() is run (the best counts)")
-    parser.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: a temp dir)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where the SQLite files go (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         batched_url = f"sqlite:///{Path(tmp) / 'batched.db'}"
         single_url = f"sqlite:///{Path(tmp) / 'single.db'}"
         results = {
-            "machine": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-                        "cpus": os.cpu_count(), "platform": platform.platform(),
-                        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+            "machine": {
+                "python": platform.python_version(),
+                "sqlite": sqlite3.sqlite_version,
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            },
             "append_batched": bench_batched(batched_url, args.events, args.batch),
             "append_single": bench_single(single_url, args.single),
             "verify": bench_verify(batched_url, args.verify_batch, args.verify_runs),

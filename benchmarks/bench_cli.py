@@ -26,7 +26,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 200.0
-TYPER_PATH = "import sys; from langgraph_hitl.cli._app import app; app(sys.argv[1:], prog_name='langgraph-hitl')"
+TYPER_PATH = (
+    "import sys; from langgraph_hitl.cli._app import app; app(sys.argv[1:], prog_name='langgraph-hitl')"
+)
 
 
 def seed(db_url: str, count: int) -> None:
@@ -44,11 +46,18 @@ def seed(db_url: str, count: int) -> None:
     builder = StateGraph(HITLState)
     builder.add_node("plan", plan)
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END, policy=Policy({"delete_record": "irreversible_high"}),
-                      handlers={"delete_record": delete_record})
+    add_approval_flow(
+        builder,
+        source="plan",
+        target=END,
+        policy=Policy({"delete_record": "irreversible_high"}),
+        handlers={"delete_record": delete_record},
+    )
     with Approvals.open(builder, db_url) as hitl:
         for i in range(count):
-            run = hitl.start(f"bench-{i}", {"action": {"name": "delete_record", "args": {"table": "t", "id": i}}})
+            run = hitl.start(
+                f"bench-{i}", {"action": {"name": "delete_record", "args": {"table": "t", "id": i}}}
+            )
             assert run.status == "paused", run
 
 
@@ -65,7 +74,9 @@ def time_once(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, fl
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     wall = (time.perf_counter() - start) * 1000
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -75,7 +86,9 @@ def time_once(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each command (after one warm-up)")
     parser.add_argument("--pending", type=int, default=25, help="pending requests in the database")
     ns = parser.parse_args()
@@ -109,18 +122,23 @@ def main() -> None:
         return {name: round(statistics.median(values), 1) for name, values in samples.items()}
 
     pending = medians(wall)["langgraph-hitl pending"]
-    print(json.dumps({
-        "runs": ns.runs,
-        "pending_requests": ns.pending,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "median_wall_ms": medians(wall),
-        "median_cpu_ms": medians(cpu),
-        "min_wall_ms": {name: round(min(values), 1) for name, values in wall.items()},
-        "target_ms": TARGET_MS,
-        "pending_within_target": pending <= TARGET_MS,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "runs": ns.runs,
+                "pending_requests": ns.pending,
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                "median_wall_ms": medians(wall),
+                "median_cpu_ms": medians(cpu),
+                "min_wall_ms": {name: round(min(values), 1) for name, values in wall.items()},
+                "target_ms": TARGET_MS,
+                "pending_within_target": pending <= TARGET_MS,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -128,8 +128,10 @@ def bench_gate(workdir: Path, *, actions: int = 1000, repeats: int = 3, chunk: i
     """`actions` low-risk actions through ClassifyAndGateNode vs a pass-through node, per repeat."""
     url = f"sqlite:///{workdir / 'gate.db'}"
     with open_checkpointer(url) as saver:
-        graphs = {"baseline": gate_graph(gated=False).compile(checkpointer=saver),
-                  "subject": gate_graph(gated=True).compile(checkpointer=saver)}
+        graphs = {
+            "baseline": gate_graph(gated=False).compile(checkpointer=saver),
+            "subject": gate_graph(gated=True).compile(checkpointer=saver),
+        }
         for side, graph in graphs.items():  # warm up both
             for i in range(20):
                 graph.invoke(action("read_record", id=i), _cfg(f"warm-{side}-{i}"))
@@ -151,7 +153,8 @@ def bench_gate(workdir: Path, *, actions: int = 1000, repeats: int = 3, chunk: i
             per_repeat.append(totals)
     ratios = [t["subject"] / t["baseline"] for t in per_repeat]
     return {
-        "actions": actions, "repeats": repeats,
+        "actions": actions,
+        "repeats": repeats,
         "baseline_ms_per_action": _ms(statistics.median(t["baseline"] for t in per_repeat) / actions),
         "subject_ms_per_action": _ms(statistics.median(t["subject"] for t in per_repeat) / actions),
         "ratio_each_repeat": [round(r, 3) for r in ratios],
@@ -202,10 +205,18 @@ def bench_pause(workdir: Path, *, ops: int = 200, repeats: int = 3) -> dict[str,
             for i in range(ops):
                 tid = f"r{rep}-{i}"
                 calls = [
-                    ("baseline", lambda tid=tid, i=i, out=raw_ids: out.append(  # type: ignore[misc]
-                        (f"raw-{tid}", raw_start(f"raw-{tid}", i)))),
-                    ("subject", lambda tid=tid, i=i, out=hitl_ids: out.append(  # type: ignore[misc]
-                        hitl.start(f"hitl-{tid}", action("delete_record", id=i)).pending[0].request_id)),
+                    (
+                        "baseline",
+                        lambda tid=tid, i=i, out=raw_ids: out.append(  # type: ignore[misc]
+                            (f"raw-{tid}", raw_start(f"raw-{tid}", i))
+                        ),
+                    ),
+                    (
+                        "subject",
+                        lambda tid=tid, i=i, out=hitl_ids: out.append(  # type: ignore[misc]
+                            hitl.start(f"hitl-{tid}", action("delete_record", id=i)).pending[0].request_id
+                        ),
+                    ),
                 ]
                 for side, call in calls if i % 2 == 0 else calls[::-1]:
                     times["start"][side].append(_timed(call))
@@ -222,7 +233,8 @@ def bench_pause(workdir: Path, *, ops: int = 200, repeats: int = 3) -> dict[str,
                 times["decide_vs_raw_with_store"]["subject"].append(times["decide"]["subject"][-1])
                 stid, siid = raw_store_ids[i]
                 times["decide_vs_raw_with_store"]["baseline"].append(
-                    _timed(lambda stid=stid, siid=siid: raw_resume(stid, siid, with_store=True)))
+                    _timed(lambda stid=stid, siid=siid: raw_resume(stid, siid, with_store=True))
+                )
             gc.collect()
             for key, sides in times.items():
                 results[key].append({side: statistics.median(v) for side, v in sides.items()})
@@ -254,7 +266,9 @@ def profile_decide(workdir: Path, *, ops: int = 150, top: int = 25) -> str:
             hitl.decide(rid, {"type": "approve"}, approver="alice")
         prof.disable()
     buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats("langgraph_hitl|sqlite3|get_state|invoke", top)
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(
+        "langgraph_hitl|sqlite3|get_state|invoke", top
+    )
     return buf.getvalue()
 
 
@@ -283,21 +297,34 @@ def _worker(url: str, rids_file: str, seed: int) -> None:
                 else:
                     other += 1
         elapsed = time.perf_counter() - started
-    print(json.dumps({"wins": wins, "losses": losses, "locked": locked, "other": other, "seconds": elapsed}), flush=True)
+    print(
+        json.dumps({"wins": wins, "losses": losses, "locked": locked, "other": other, "seconds": elapsed}),
+        flush=True,
+    )
 
 
-def bench_concurrent(workdir: Path, *, requests: int = 240, procs: tuple[int, ...] = (1, 2, 4)) -> dict[str, Any]:
+def bench_concurrent(
+    workdir: Path, *, requests: int = 240, procs: tuple[int, ...] = (1, 2, 4)
+) -> dict[str, Any]:
     """N processes race to approve the same `requests` paused requests on one SQLite file."""
     runs: dict[str, Any] = {}
     for n in procs:
         url = f"sqlite:///{workdir / f'workers-{n}.db'}"
         with Approvals.open(approval_graph(), url) as hitl:
-            rids = [hitl.start(f"t{i}", action("delete_record", id=i)).pending[0].request_id for i in range(requests)]
+            rids = [
+                hitl.start(f"t{i}", action("delete_record", id=i)).pending[0].request_id
+                for i in range(requests)
+            ]
         rids_file = workdir / f"rids-{n}.json"
         rids_file.write_text(json.dumps(rids))
         workers = [
-            subprocess.Popen([sys.executable, str(HERE), "_worker", url, str(rids_file), str(k)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, str(HERE), "_worker", url, str(rids_file), str(k)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for k in range(n)
         ]
         for w in workers:
@@ -317,8 +344,11 @@ def bench_concurrent(workdir: Path, *, requests: int = 240, procs: tuple[int, ..
         wins = [rid for o, _ in outs for rid in o["wins"]]
         with Approvals.open(approval_graph(), url) as hitl:
             approved = hitl.store.backend.execute(
-                "SELECT request_id, COUNT(*) AS n FROM hitl_audit WHERE event = 'approved' GROUP BY request_id")
-            ledger = hitl.store.backend.execute("SELECT COUNT(*) AS n, MAX(attempts) AS a FROM hitl_ledger")[0]
+                "SELECT request_id, COUNT(*) AS n FROM hitl_audit WHERE event = 'approved' GROUP BY request_id"
+            )
+            ledger = hitl.store.backend.execute("SELECT COUNT(*) AS n, MAX(attempts) AS a FROM hitl_ledger")[
+                0
+            ]
             verified = hitl.store.audit.verify().ok
         runs[str(n)] = {
             "processes": n,
@@ -327,7 +357,8 @@ def bench_concurrent(workdir: Path, *, requests: int = 240, procs: tuple[int, ..
             "decisions_per_s": round(len(set(wins)) / elapsed, 1),
             "double_decisions": (len(wins) - len(set(wins))) + sum(1 for r in approved if r["n"] > 1),
             "undecided": requests - len(set(wins)),
-            "locked_errors": sum(o["locked"] for o, _ in outs) + sum(e.count("database is locked") for _, e in outs),
+            "locked_errors": sum(o["locked"] for o, _ in outs)
+            + sum(e.count("database is locked") for _, e in outs),
             "other_errors": sum(o["other"] for o, _ in outs),
             "executions": int(ledger["n"]),
             "audit_verifies": verified,
@@ -335,8 +366,11 @@ def bench_concurrent(workdir: Path, *, requests: int = 240, procs: tuple[int, ..
     base = runs[str(procs[0])]["decisions_per_s"]
     for run in runs.values():
         run["speedup_vs_1"] = round(run["decisions_per_s"] / base, 2)
-    return {"source": "bench_core.py (fallback: benchmarks/bench_workers.py is missing)", "requests": requests,
-            "runs": runs}
+    return {
+        "source": "bench_core.py (fallback: benchmarks/bench_workers.py is missing)",
+        "requests": requests,
+        "runs": runs,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hitl-bench-") as tmp:
         work = Path(tmp)
         if args.what in ("gate", "all"):
-            out["gate"] = bench_gate(work, actions=100 if quick else 1000, repeats=1 if quick else args.repeats)
+            out["gate"] = bench_gate(
+                work, actions=100 if quick else 1000, repeats=1 if quick else args.repeats
+            )
         if args.what in ("pause", "all"):
             out["pause"] = bench_pause(work, ops=30 if quick else 200, repeats=1 if quick else args.repeats)
         if args.what == "profile":

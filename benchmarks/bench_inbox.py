@@ -79,10 +79,14 @@ def copy_checkpoints(path: Path, sample: list[str], copies: range) -> None:
         for k in copies:
             conn.execute(
                 "INSERT INTO checkpoints SELECT ? || thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-                f"type, checkpoint, metadata FROM checkpoints WHERE thread_id IN ({marks})", (_prefix(k), *sample))
+                f"type, checkpoint, metadata FROM checkpoints WHERE thread_id IN ({marks})",
+                (_prefix(k), *sample),
+            )
             conn.execute(
                 "INSERT INTO writes SELECT ? || thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, "
-                f"channel, type, value FROM writes WHERE thread_id IN ({marks})", (_prefix(k), *sample))
+                f"channel, type, value FROM writes WHERE thread_id IN ({marks})",
+                (_prefix(k), *sample),
+            )
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = WAL")
     finally:
@@ -103,14 +107,24 @@ def index_copies(store: Store, sample: list[str], rows: dict[str, list[RequestRo
                         payload["hitl"]["action_id"] = uuid.uuid4().hex
                         store.inbox.index(_prefix(k) + row.thread_id, [(row.interrupt_id, "", payload)])
                         if kind == "approved":
-                            resumed.append((row.decided_by, json.dumps(row.decision), now, now,
-                                            payload["hitl"]["request_id"]))
+                            resumed.append(
+                                (
+                                    row.decided_by,
+                                    json.dumps(row.decision),
+                                    now,
+                                    now,
+                                    payload["hitl"]["request_id"],
+                                )
+                            )
                 store.backend.executemany(
                     "UPDATE hitl_requests SET status = 'resumed', decided_by = ?, decision = ?, decided_at = ?, "
-                    "resumed_at = ? WHERE request_id = ?", resumed)
+                    "resumed_at = ? WHERE request_id = ?",
+                    resumed,
+                )
                 store.backend.executemany(
                     "INSERT INTO hitl_threads (thread_id, state, graph, updated_at) VALUES (?, 'idle', '', ?)",
-                    [(_prefix(k) + t, now) for t in sample])
+                    [(_prefix(k) + t, now) for t in sample],
+                )
 
 
 def scan_page(hitl: Approvals) -> tuple[int, list[Any]]:
@@ -172,7 +186,9 @@ def build(tmp: Path, sizes: list[int]) -> tuple[dict[int, Path], dict[str, float
     started = time.perf_counter()
     with Approvals.open(approval_graph(), url) as hitl:
         kinds = build_sample(hitl)
-        rows = {kind: [hitl.store.inbox.by_thread(t)[0] for t in kinds[kind]] for kind in ("paused", "approved")}
+        rows = {
+            kind: [hitl.store.inbox.by_thread(t)[0] for t in kinds[kind]] for kind in ("paused", "approved")
+        }
     sample = [t for ts in kinds.values() for t in ts]
     timings["sample"] = round(time.perf_counter() - started, 2)
     copies = 1
@@ -202,20 +218,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scan-sizes", type=int, nargs="*", default=[1_000, 10_000])
     parser.add_argument("--lists", type=int, default=300, help="timed first-page listings per size")
     parser.add_argument("--scans", type=int, default=3, help="timed scans per size")
-    parser.add_argument("--dir", type=Path, default=None, help="where the database files go (default: a temp dir)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where the database files go (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"method": __doc__.split("\n\n")[2].replace("\n", " "), "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="hitl-inbox-", dir=args.dir) as tmp:
         files, results["build_s"] = build(Path(tmp), args.sizes)
         with ExitStack() as stack:
-            runners = {n: stack.enter_context(Approvals.open(approval_graph(), f"sqlite:///{path}"))
-                       for n, path in sorted(files.items())}
+            runners = {
+                n: stack.enter_context(Approvals.open(approval_graph(), f"sqlite:///{path}"))
+                for n, path in sorted(files.items())
+            }
             lists = measure_lists(runners, lists=args.lists)
             for n, hitl in runners.items():
                 res: dict[str, Any] = {
-                    "threads": n, "paused": n // 10, "db_mb": _db_mb(files[n]),
+                    "threads": n,
+                    "paused": n // 10,
+                    "db_mb": _db_mb(files[n]),
                     "inbox_first_page_ms": round(statistics.median(lists[n]) * 1000, 3),
-                    "inbox_first_page_p95_ms": round(sorted(lists[n])[int(len(lists[n]) * 0.95) - 1] * 1000, 3),
+                    "inbox_first_page_p95_ms": round(
+                        sorted(lists[n])[int(len(lists[n]) * 0.95) - 1] * 1000, 3
+                    ),
                 }
                 if n in args.scan_sizes:
                     scans = measure_scan(hitl, n, scans=args.scans)

@@ -52,9 +52,13 @@ def build() -> StateGraph[Any, Any, Any, Any]:
     builder = StateGraph(State)
     builder.add_node("plan", lambda state: {})
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END,
-                      policy=Policy({"delete_record": "irreversible_high"}, version="bench-1"),
-                      handlers={"delete_record": delete_record})
+    add_approval_flow(
+        builder,
+        source="plan",
+        target=END,
+        policy=Policy({"delete_record": "irreversible_high"}, version="bench-1"),
+        handlers={"delete_record": delete_record},
+    )
     return builder
 
 
@@ -86,7 +90,10 @@ def worker(url: str, worker_id: int, rids: list[str]) -> None:
                 else:
                     errors.append(f"{type(exc).__name__}: {exc}"[:300])
         elapsed = time.perf_counter() - started
-    print(json.dumps({"wins": wins, "lost": lost, "locked": locked, "errors": errors, "seconds": elapsed}), flush=True)
+    print(
+        json.dumps({"wins": wins, "lost": lost, "locked": locked, "errors": errors, "seconds": elapsed}),
+        flush=True,
+    )
 
 
 # -- the parent -------------------------------------------------------------------------------------
@@ -101,19 +108,28 @@ def _line(proc: subprocess.Popen[str], deadline: float) -> str:
 def run_config(url: str, workers: int, requests: int, logs: Path) -> dict[str, Any]:
     """Start `requests` paused runs on `url`, let `workers` processes decide them, and measure."""
     with Approvals.open(build(), url) as hitl:
-        rids = [hitl.start(f"t{i}", {"action": {"name": "delete_record", "args": {"id": i}}}).pending[0].request_id
-                for i in range(requests)]
+        rids = [
+            hitl.start(f"t{i}", {"action": {"name": "delete_record", "args": {"id": i}}})
+            .pending[0]
+            .request_id
+            for i in range(requests)
+        ]
     procs, log_paths = [], []
     for n in range(workers):
         offset = n * requests // workers
         order = rids[offset:] + rids[:offset]
         log = logs / f"{url.split(':')[0]}-{workers}-{n}.log"
         log_paths.append(log)
-        procs.append(subprocess.Popen(
-            [sys.executable, __file__, "--worker", url, str(n), json.dumps(order)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        ))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--worker", url, str(n), json.dumps(order)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log.open("w"),
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+        )
     try:
         deadline = time.monotonic() + 300
         for n, proc in enumerate(procs):
@@ -156,10 +172,14 @@ def run_config(url: str, workers: int, requests: int, logs: Path) -> dict[str, A
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=120, help="paused runs decided per configuration")
     parser.add_argument("--pg-url", help="an empty Postgres database to reuse (default: a throwaway cluster)")
-    parser.add_argument("--workers", default=",".join(map(str, COUNTS)), help="worker counts, comma separated")
+    parser.add_argument(
+        "--workers", default=",".join(map(str, COUNTS)), help="worker counts, comma separated"
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.worker:
@@ -170,7 +190,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-workers-"))
     results: dict[str, list[dict[str, Any]]] = {"sqlite": [], "postgres": []}
     for workers in counts:
-        results["sqlite"].append(run_config(f"sqlite:///{tmp / f'sqlite-{workers}.db'}", workers, ns.requests, tmp))
+        results["sqlite"].append(
+            run_config(f"sqlite:///{tmp / f'sqlite-{workers}.db'}", workers, ns.requests, tmp)
+        )
     cluster = None
     if ns.pg_url:
         pg_urls = {w: ns.pg_url for w in counts[:1]}
@@ -189,17 +211,28 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()
-    side = {str(w): {b: next(r["decisions_per_s"] for r in results[b] if r["workers"] == w) for b in results}
-            for w in counts}
-    print(json.dumps({
-        "benchmark": "bench_workers",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "requests_per_config": ns.requests,
-        "decisions_per_s": side,
-        "double_decisions": sum(r["double_decisions"] for rs in results.values() for r in rs),
-        "database_locked": sum(r["database_locked"] for rs in results.values() for r in rs),
-        "results": results,
-    }, indent=2))
+    side = {
+        str(w): {b: next(r["decisions_per_s"] for r in results[b] if r["workers"] == w) for b in results}
+        for w in counts
+    }
+    print(
+        json.dumps(
+            {
+                "benchmark": "bench_workers",
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                },
+                "requests_per_config": ns.requests,
+                "decisions_per_s": side,
+                "double_decisions": sum(r["double_decisions"] for rs in results.values() for r in rs),
+                "database_locked": sum(r["database_locked"] for rs in results.values() for r in rs),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,17 @@ ROOT = HERE.parent
 README = HERE / "README.md"
 RESULTS = HERE / "results.json"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-PACKAGES = ("langgraph-hitl", "langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
-            "langgraph-checkpoint-postgres", "langchain-core", "pydantic", "psycopg", "typer")
+PACKAGES = (
+    "langgraph-hitl",
+    "langgraph",
+    "langgraph-checkpoint",
+    "langgraph-checkpoint-sqlite",
+    "langgraph-checkpoint-postgres",
+    "langchain-core",
+    "pydantic",
+    "psycopg",
+    "typer",
+)
 
 
 def _benchmarks(quick: bool) -> dict[str, list[str]]:
@@ -40,10 +49,19 @@ def _benchmarks(quick: bool) -> dict[str, list[str]]:
     return {
         "gate": ["bench_core.py", "gate", *q],
         "pause": ["bench_core.py", "pause", *q],
-        "inbox": ["bench_inbox.py", *(["--sizes", "1000", "10000", "--scan-sizes", "1000", "--lists", "50",
-                                       "--scans", "1"] if quick else [])],
-        "workers": (["bench_workers.py", *(["--requests", "30", "--workers", "1,2"] if quick else [])]
-                    if (HERE / "bench_workers.py").exists() else ["bench_core.py", "concurrent", *q]),
+        "inbox": [
+            "bench_inbox.py",
+            *(
+                ["--sizes", "1000", "10000", "--scan-sizes", "1000", "--lists", "50", "--scans", "1"]
+                if quick
+                else []
+            ),
+        ],
+        "workers": (
+            ["bench_workers.py", *(["--requests", "30", "--workers", "1,2"] if quick else [])]
+            if (HERE / "bench_workers.py").exists()
+            else ["bench_core.py", "concurrent", *q]
+        ),
         "cli": ["bench_cli.py", *(["--runs", "3"] if quick else [])],
         "audit": ["bench_audit.py", "--events", "20000" if quick else "1000000"],
     }
@@ -58,17 +76,24 @@ def run_one(name: str, argv: list[str]) -> dict[str, Any]:
     if not script.exists():
         return {"status": "missing", "command": " ".join(["python", f"benchmarks/{argv[0]}", *argv[1:]])}
     command = [sys.executable, str(script), *argv[1:]]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-           "LANGSMITH_TRACING": "false"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        "LANGSMITH_TRACING": "false",
+    }
     started = time.perf_counter()
     load = os.getloadavg()[0]
     try:
-        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUTS[name])
+        proc = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUTS[name]
+        )
     except subprocess.TimeoutExpired as exc:
         return {"status": "timeout", "seconds": TIMEOUTS[name], "stderr_tail": str(exc.stderr or "")[-2000:]}
-    out: dict[str, Any] = {"command": " ".join(["python", f"benchmarks/{argv[0]}", *argv[1:]]),
-                           "seconds": round(time.perf_counter() - started, 1),
-                           "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}
+    out: dict[str, Any] = {
+        "command": " ".join(["python", f"benchmarks/{argv[0]}", *argv[1:]]),
+        "seconds": round(time.perf_counter() - started, 1),
+        "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
+    }
     if proc.returncode != 0:
         return {**out, "status": "failed", "returncode": proc.returncode, "stderr_tail": proc.stderr[-3000:]}
     try:
@@ -90,11 +115,21 @@ def _last_json(text: str) -> Any:
 def profile_if_over(results: dict[str, Any]) -> None:
     """When start or decide misses its target, record where the time goes (cProfile, our code)."""
     pause = results.get("pause", {}).get("result", {}).get("pause", {})
-    over = [k for k in ("start", "decide") if pause.get(k, {}).get("ratio", 0) > pause.get(k, {}).get("target", 99)]
+    over = [
+        k
+        for k in ("start", "decide")
+        if pause.get(k, {}).get("ratio", 0) > pause.get(k, {}).get("target", 99)
+    ]
     if not over:
         return
-    proc = subprocess.run([sys.executable, str(HERE / "bench_core.py"), "profile"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "bench_core.py"), "profile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     results["pause"]["profile"] = proc.stdout[-12_000:] if proc.returncode == 0 else proc.stderr[-2000:]
 
 
@@ -106,13 +141,18 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except OSError:
         commit = ""
     return {
-        "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-        "sqlite": sqlite3.sqlite_version, "packages": versions, "commit": commit,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+        "packages": versions,
+        "commit": commit,
     }
 
 
@@ -148,15 +188,29 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
 
     def absent(name: str, what: str) -> None:
         entry = results.get(name, {})
-        out.append((what, "", "", entry.get("status", "not run"), "", "**NO**" if entry.get("status") in
-                    ("failed", "timeout") else "—"))
+        out.append(
+            (
+                what,
+                "",
+                "",
+                entry.get("status", "not run"),
+                "",
+                "**NO**" if entry.get("status") in ("failed", "timeout") else "—",
+            )
+        )
 
     gate = _get(results, "gate", "result", "gate")
     if gate:
-        out.append((f"Gate: {gate['actions']:,} auto-approved actions, SQLite",
-                    f"pass-through node {_num(gate['baseline_ms_per_action'], ' ms')}",
-                    f"ClassifyAndGateNode {_num(gate['subject_ms_per_action'], ' ms')}",
-                    f"{gate['ratio']}x", "≤ 1.10x", _mark(gate["ratio"] <= 1.10)))
+        out.append(
+            (
+                f"Gate: {gate['actions']:,} auto-approved actions, SQLite",
+                f"pass-through node {_num(gate['baseline_ms_per_action'], ' ms')}",
+                f"ClassifyAndGateNode {_num(gate['subject_ms_per_action'], ' ms')}",
+                f"{gate['ratio']}x",
+                "≤ 1.10x",
+                _mark(gate["ratio"] <= 1.10),
+            )
+        )
     else:
         absent("gate", "Gate overhead")
     pause = _get(results, "pause", "result", "pause")
@@ -164,14 +218,25 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         for key, what, base, subj in (
             ("start", "Pause: run until the question", "raw `invoke` → `__interrupt__`", "`Approvals.start`"),
             ("decide", "Decide: resume to completion", "raw `Command(resume=...)`", "`Approvals.decide`"),
-            ("decide_vs_raw_with_store", "Decide, runner alone (info)", "raw resume, nodes given the store",
-             "`Approvals.decide`"),
+            (
+                "decide_vs_raw_with_store",
+                "Decide, runner alone (info)",
+                "raw resume, nodes given the store",
+                "`Approvals.decide`",
+            ),
         ):
             r = pause[key]
             target = r.get("target")
-            out.append((what, f"{base} {_num(r['baseline_ms'], ' ms')}", f"{subj} {_num(r['subject_ms'], ' ms')}",
-                        f"{r['ratio']}x", f"≤ {target}x" if target else "—",
-                        _mark(r["ratio"] <= target) if target else "—"))
+            out.append(
+                (
+                    what,
+                    f"{base} {_num(r['baseline_ms'], ' ms')}",
+                    f"{subj} {_num(r['subject_ms'], ' ms')}",
+                    f"{r['ratio']}x",
+                    f"≤ {target}x" if target else "—",
+                    _mark(r["ratio"] <= target) if target else "—",
+                )
+            )
     else:
         absent("pause", "Pause and decide")
     inbox = _get(results, "inbox", "result", "sizes")
@@ -185,14 +250,29 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                 target, met = "≤ 5 ms", r["inbox_first_page_ms"] <= 5
             elif n == 10_000:
                 target, met = "≥ 300x faster", (speed >= 300) if speed is not None else None
-            out.append((f"Inbox: first page of 50, {n:,} threads ({r['paused']:,} paused)",
-                        f"scan `saver.list(None)` + `get_state` {_num(scan, ' ms', 1)}" if scan else "scan not run",
-                        f"`pending()` {_num(r['inbox_first_page_ms'], ' ms', 3)}",
-                        f"{speed:,}x faster" if speed else f"{_num(r['inbox_first_page_ms'], ' ms', 3)}",
-                        target, _mark(met)))
+            out.append(
+                (
+                    f"Inbox: first page of 50, {n:,} threads ({r['paused']:,} paused)",
+                    f"scan `saver.list(None)` + `get_state` {_num(scan, ' ms', 1)}"
+                    if scan
+                    else "scan not run",
+                    f"`pending()` {_num(r['inbox_first_page_ms'], ' ms', 3)}",
+                    f"{speed:,}x faster" if speed else f"{_num(r['inbox_first_page_ms'], ' ms', 3)}",
+                    target,
+                    _mark(met),
+                )
+            )
         growth = _get(results, "inbox", "result", "growth_small_to_big")
-        out.append(("Inbox: growth from the smallest to the largest size", "", "", f"{growth}x", "≤ 2x",
-                    _mark(growth is not None and growth <= 2)))
+        out.append(
+            (
+                "Inbox: growth from the smallest to the largest size",
+                "",
+                "",
+                f"{growth}x",
+                "≤ 2x",
+                _mark(growth is not None and growth <= 2),
+            )
+        )
     else:
         absent("inbox", "Inbox scaling")
     workers = _get(results, "workers", "result")
@@ -202,17 +282,29 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             for r in runs:
                 scale = f" ({r['decisions_per_s'] / base:.2f}x of 1)" if base else ""
                 ok = r["double_decisions"] == 0 and r["database_locked"] == 0 and not r.get("errors")
-                out.append((f"Concurrent decisions, {backend}, {r['workers']} process(es)", "",
-                            f"{_num(r['decisions_per_s'])} decisions/s{scale}",
-                            f"double decisions {r['double_decisions']}, locked {r['database_locked']}",
-                            "0 and 0", _mark(ok)))
+                out.append(
+                    (
+                        f"Concurrent decisions, {backend}, {r['workers']} process(es)",
+                        "",
+                        f"{_num(r['decisions_per_s'])} decisions/s{scale}",
+                        f"double decisions {r['double_decisions']}, locked {r['database_locked']}",
+                        "0 and 0",
+                        _mark(ok),
+                    )
+                )
     elif workers and "runs" in workers:  # the fallback in bench_core.py
         for r in workers["runs"].values():
             ok = r["double_decisions"] == 0 and r["locked_errors"] == 0 and r["other_errors"] == 0
-            out.append((f"Concurrent decisions, sqlite, {r['processes']} process(es)", "",
-                        f"{_num(r['decisions_per_s'])} decisions/s ({r['speedup_vs_1']}x of 1)",
-                        f"double decisions {r['double_decisions']}, locked {r['locked_errors']}", "0 and 0",
-                        _mark(ok)))
+            out.append(
+                (
+                    f"Concurrent decisions, sqlite, {r['processes']} process(es)",
+                    "",
+                    f"{_num(r['decisions_per_s'])} decisions/s ({r['speedup_vs_1']}x of 1)",
+                    f"double decisions {r['double_decisions']}, locked {r['locked_errors']}",
+                    "0 and 0",
+                    _mark(ok),
+                )
+            )
     else:
         absent("workers", "Concurrent decisions")
     cli = _get(results, "cli", "result")
@@ -221,25 +313,59 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         pending = wall.get("langgraph-hitl pending")
         lg = wall.get("python -c 'import langgraph.graph'")
         target = cli.get("target_ms", 200)
-        out.append(("CLI cold start: `langgraph-hitl pending`", f"`import langgraph.graph` {_num(lg, ' ms', 1)}",
-                    f"{_num(pending, ' ms', 1)}",
-                    f"{pending / lg:.2f}x" if pending and lg else "n/a", f"≤ {target} ms",
-                    _mark(pending is not None and pending <= target)))
+        out.append(
+            (
+                "CLI cold start: `langgraph-hitl pending`",
+                f"`import langgraph.graph` {_num(lg, ' ms', 1)}",
+                f"{_num(pending, ' ms', 1)}",
+                f"{pending / lg:.2f}x" if pending and lg else "n/a",
+                f"≤ {target} ms",
+                _mark(pending is not None and pending <= target),
+            )
+        )
     else:
         absent("cli", "CLI cold start")
     audit = _get(results, "audit", "result")
     if audit and "verify" in audit:
-        batched, single, verify = audit.get("append_batched", {}), audit.get("append_single", {}), audit["verify"]
-        out.append((f"Audit: append {_num(batched.get('events'))} events in batches of {batched.get('batch')}",
-                    "", f"{_num(batched.get('events_per_s'))} events/s", "", "—", "—"))
-        out.append(("Audit: append one event per transaction", "", f"{_num(single.get('events_per_s'))} events/s",
-                    "", "—", "—"))
+        batched, single, verify = (
+            audit.get("append_batched", {}),
+            audit.get("append_single", {}),
+            audit["verify"],
+        )
+        out.append(
+            (
+                f"Audit: append {_num(batched.get('events'))} events in batches of {batched.get('batch')}",
+                "",
+                f"{_num(batched.get('events_per_s'))} events/s",
+                "",
+                "—",
+                "—",
+            )
+        )
+        out.append(
+            (
+                "Audit: append one event per transaction",
+                "",
+                f"{_num(single.get('events_per_s'))} events/s",
+                "",
+                "—",
+                "—",
+            )
+        )
         events = verify.get("events") or 0
         judged = events >= 1_000_000  # below that, fixed costs dominate: no verdict
-        out.append((f"Audit: `verify()` over {_num(events)} events", "", f"{_num(verify.get('seconds'), ' s')}",
-                    f"{_num(verify.get('events_per_s'))} events/s", "≤ 5 s for 1M",
-                    _mark(bool(verify.get("ok")) and verify.get("seconds", 99) * 1_000_000 / events <= 5)
-                    if judged else "—"))
+        out.append(
+            (
+                f"Audit: `verify()` over {_num(events)} events",
+                "",
+                f"{_num(verify.get('seconds'), ' s')}",
+                f"{_num(verify.get('events_per_s'))} events/s",
+                "≤ 5 s for 1M",
+                _mark(bool(verify.get("ok")) and verify.get("seconds", 99) * 1_000_000 / events <= 5)
+                if judged
+                else "—",
+            )
+        )
     else:
         absent("audit", "Audit append and verify")
     return out
@@ -275,9 +401,15 @@ def write_readme(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes; results.json and README are not written")
-    parser.add_argument("--only", nargs="+", help="run only these benchmarks (results.json and README untouched)")
-    parser.add_argument("--render", action="store_true", help="only rewrite the README table from results.json")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes; results.json and README are not written"
+    )
+    parser.add_argument(
+        "--only", nargs="+", help="run only these benchmarks (results.json and README untouched)"
+    )
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the README table from results.json"
+    )
     args = parser.parse_args(argv)
     if args.render:
         write_readme(table(json.loads(RESULTS.read_text())))
@@ -290,15 +422,20 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"[bench] {name}: {' '.join(benches[name])}", file=sys.stderr, flush=True)
         results[name] = run_one(name, benches[name])
-        print(f"[bench] {name}: {results[name]['status']} in {results[name].get('seconds', 0)} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"[bench] {name}: {results[name]['status']} in {results[name].get('seconds', 0)} s",
+            file=sys.stderr,
+            flush=True,
+        )
         if results[name]["status"] in ("failed", "timeout"):
             print(results[name].get("stderr_tail", ""), file=sys.stderr)
     if "pause" in results:
         profile_if_over(results)
     doc = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "make bench" if not (args.quick or args.only) else " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "command": "make bench"
+        if not (args.quick or args.only)
+        else " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])]),
         "seconds": round(time.perf_counter() - started, 1),
         "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
         "machine": machine(),
@@ -310,7 +447,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
     write_readme(text)
-    print(f"[bench] wrote {RESULTS.relative_to(ROOT)} and the table in {README.relative_to(ROOT)}", file=sys.stderr)
+    print(
+        f"[bench] wrote {RESULTS.relative_to(ROOT)} and the table in {README.relative_to(ROOT)}",
+        file=sys.stderr,
+    )
     return 0
 
 

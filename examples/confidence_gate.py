@@ -46,7 +46,10 @@ SENT: list[str] = []
 # What the model would answer for each ticket: a reply and how sure it is.
 SCRIPT = {
     "Where is my invoice?": {"reply": "Your invoice is in Billing > Invoices.", "confidence": 0.93},
-    "Can I get a refund after 40 days?": {"reply": "Refunds are possible within 30 days; ...", "confidence": 0.55},
+    "Can I get a refund after 40 days?": {
+        "reply": "Refunds are possible within 30 days; ...",
+        "confidence": 0.55,
+    },
     "asdf qwerty??": {"reply": "I am not sure what you mean.", "confidence": 0.12},
 }
 MODEL = GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(v)) for v in SCRIPT.values()]))
@@ -56,8 +59,10 @@ def plan(state: State) -> dict[str, Any]:
     """Ask the model for a reply plus its confidence; put both in state for the gate."""
     reply = MODEL.invoke(f"Draft a reply to: {state['ticket']}. Answer JSON with your confidence.")
     draft = json.loads(str(reply.content))
-    return {"action": {"name": "send_reply", "args": {"ticket": state["ticket"], "text": draft["reply"]}},
-            "confidence": read_confidence(reply)}
+    return {
+        "action": {"name": "send_reply", "args": {"ticket": state["ticket"], "text": draft["reply"]}},
+        "confidence": read_confidence(reply),
+    }
 
 
 def build(policy: Policy, handlers: dict[str, Any], source: Any = plan) -> StateGraph[Any, Any, Any, Any]:
@@ -67,12 +72,17 @@ def build(policy: Policy, handlers: dict[str, Any], source: Any = plan) -> State
     return add_approval_flow(builder, source="plan", target=END, policy=policy, handlers=handlers)
 
 
-BANDS = Policy({"send_reply": "irreversible_low"}, confidence=ConfidenceBands(auto_approve_at=0.85, auto_reject_below=0.3))
+BANDS = Policy(
+    {"send_reply": "irreversible_low"},
+    confidence=ConfidenceBands(auto_approve_at=0.85, auto_reject_below=0.3),
+)
 
 
 def part1(saver: Any) -> None:
     print("Part 1: confidence bands (auto >= 0.85, deny < 0.3, ask between)")
-    graph = build(BANDS, {"send_reply": lambda args: SENT.append(args["ticket"]) or "sent"}).compile(checkpointer=saver)
+    graph = build(BANDS, {"send_reply": lambda args: SENT.append(args["ticket"]) or "sent"}).compile(
+        checkpointer=saver
+    )
     for i, ticket in enumerate(SCRIPT):
         config = {"configurable": {"thread_id": f"ticket-{i}"}}
         out = graph.invoke({"ticket": ticket}, config)
@@ -93,14 +103,22 @@ LEVELS = confirmation_policy(
 def part2(saver: Any) -> None:
     print("Part 2: confirmation levels")
     done: list[str] = []
-    handlers = {n: (lambda args, _n=n: done.append(_n) or "ok") for n in ("post_status", "send_invoice", "delete_account")}
+    handlers = {
+        n: (lambda args, _n=n: done.append(_n) or "ok")
+        for n in ("post_status", "send_invoice", "delete_account")
+    }
     graph = build(LEVELS, handlers, source=lambda state: {}).compile(checkpointer=saver)
-    for name, args in [("post_status", {"text": "All systems normal"}), ("send_invoice", {"account": 7}),
-                       ("delete_account", {"account": 4821})]:
+    for name, args in [
+        ("post_status", {"text": "All systems normal"}),
+        ("send_invoice", {"account": 7}),
+        ("delete_account", {"account": 4821}),
+    ]:
         mode = LEVELS.assess({"name": name, "args": args})["mode"]
         print(f"   {name:<15} level={confirmation_level(mode)!s:<8} gate={mode}")
     config = {"configurable": {"thread_id": "info"}}
-    print(f"   info runs at once: {graph.invoke({'action': {'name': 'post_status', 'args': {}}}, config)['status']}")
+    print(
+        f"   info runs at once: {graph.invoke({'action': {'name': 'post_status', 'args': {}}}, config)['status']}"
+    )
 
     config = {"configurable": {"thread_id": "verify"}}
     out = graph.invoke({"action": {"name": "delete_account", "args": {"account": 4821}}}, config)

@@ -35,19 +35,36 @@ SENIORS = ["sre_lead", "eng_manager", "cto"]
 POLICY = Policy(
     {"deploy": "partially_reversible"},  # a deploy can be rolled back, mostly
     rules=[
-        Rule("staging", actions="deploy", when=lambda a: a["env"] == "staging", risk="medium",
-             reason="staging is shared with QA"),
-        Rule("production", actions="deploy", when=lambda a: a["env"] == "prod", risk="high",
-             reason="production serves customers"),
-        Rule("prod-data-loss", actions="deploy", when=lambda a: a["env"] == "prod" and a.get("drops_data", False),
-             risk="critical", reason="production AND a migration that deletes data"),
+        Rule(
+            "staging",
+            actions="deploy",
+            when=lambda a: a["env"] == "staging",
+            risk="medium",
+            reason="staging is shared with QA",
+        ),
+        Rule(
+            "production",
+            actions="deploy",
+            when=lambda a: a["env"] == "prod",
+            risk="high",
+            reason="production serves customers",
+        ),
+        Rule(
+            "prod-data-loss",
+            actions="deploy",
+            when=lambda a: a["env"] == "prod" and a.get("drops_data", False),
+            risk="critical",
+            reason="production AND a migration that deletes data",
+        ),
     ],
     requirements={
         "medium": Requirement(timeout_s=4 * 3600),
         "high": Requirement(approvers=SENIORS, timeout_s=3600),
         "critical": Requirement(approvers=SENIORS, required_approvals=2, timeout_s=3600),
     },
-    impacts={"deploy": "Replaces the running version; rollback takes about 10 minutes, dropped data is gone."},
+    impacts={
+        "deploy": "Replaces the running version; rollback takes about 10 minutes, dropped data is gone."
+    },
     version="deploy-tiers-1",
 )
 
@@ -64,8 +81,14 @@ def build() -> StateGraph[Any, Any, Any, Any]:
     builder = StateGraph(HITLState)
     builder.add_node("plan", lambda state: {})
     builder.add_edge(START, "plan")
-    return add_approval_flow(builder, source="plan", target=END, policy=POLICY, handlers={"deploy": deploy},
-                             requested_by="deploy-bot")
+    return add_approval_flow(
+        builder,
+        source="plan",
+        target=END,
+        policy=POLICY,
+        handlers={"deploy": deploy},
+        requested_by="deploy-bot",
+    )
 
 
 def proposal(env: str, *, drops_data: bool = False) -> dict[str, Any]:
@@ -78,7 +101,9 @@ def main() -> None:
     with Approvals.open(build(), url) as hitl:
         print("low: dev")
         run = hitl.start("dev", proposal("dev"))
-        print(f"   {run.values['assessment']['risk']} / {run.values['assessment']['mode']} -> {run.values['status']}")
+        print(
+            f"   {run.values['assessment']['risk']} / {run.values['assessment']['mode']} -> {run.values['status']}"
+        )
 
         print("medium: staging needs one reviewer")
         run = hitl.start("staging", proposal("staging"))
@@ -104,8 +129,10 @@ def main() -> None:
         print(f"   {ask.risk} / reasons: {ask.payload['hitl']['reasons'][0]}")
         run = hitl.decide(ask.request_id, {"type": "approve"}, approver="sre_lead")
         second = run.pending[0]
-        print(f"   sre_lead approves -> second review by {second.approvers}, "
-              f"excluding {second.payload['hitl']['exclude_approvers']}")
+        print(
+            f"   sre_lead approves -> second review by {second.approvers}, "
+            f"excluding {second.payload['hitl']['exclude_approvers']}"
+        )
         try:
             hitl.decide(second.request_id, {"type": "approve"}, approver="sre_lead")
         except AuthorizationError as exc:

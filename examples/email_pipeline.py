@@ -49,8 +49,13 @@ def build() -> Any:
     return create_approval_pipeline(
         [
             Stage("draft", draft),
-            Stage("tone_review", tone_review, approvers=["manager"], timeout=24 * 3600,
-                  description="Is the tone right for an all-hands email?"),
+            Stage(
+                "tone_review",
+                tone_review,
+                approvers=["manager"],
+                timeout=24 * 3600,
+                description="Is the tone right for an all-hands email?",
+            ),
             Stage("finalize", finalize),
         ],
         max_revisions=3,
@@ -61,8 +66,10 @@ def build() -> Any:
 def show(request: Any) -> None:
     hitl = request.payload["hitl"]
     ctx = hitl["context"]
-    print(f"   waiting for {hitl['approvers']}: stage {ctx['step']} of {ctx['total_steps']} ({ctx['stage']}), "
-          f"revision {ctx['revision']}")
+    print(
+        f"   waiting for {hitl['approvers']}: stage {ctx['step']} of {ctx['total_steps']} ({ctx['stage']}), "
+        f"revision {ctx['revision']}"
+    )
     for line in request.action["args"]["output"].splitlines():
         print(f"   | {line}")
 
@@ -81,11 +88,17 @@ def main() -> None:
             print(f"   intern -> refused: {exc}")
 
         print("\n3. The manager asks for a revision: the stage runs again and the new text is reviewed again")
-        run = hitl.decide(run.pending[0].request_id, {"type": "revise", "message": "More formal, please."},
-                          approver="manager")
+        run = hitl.decide(
+            run.pending[0].request_id,
+            {"type": "revise", "message": "More formal, please."},
+            approver="manager",
+        )
         show(run.pending[0])
-        run = hitl.decide(run.pending[0].request_id, {"type": "revise", "message": "And mention the date."},
-                          approver="manager")
+        run = hitl.decide(
+            run.pending[0].request_id,
+            {"type": "revise", "message": "And mention the date."},
+            approver="manager",
+        )
         show(run.pending[0])
 
         print("\n4. The manager approves; finalize runs")
@@ -93,15 +106,20 @@ def main() -> None:
         values = run.values
         print(f"   pipeline: {values['pipeline_status']}")
         for name, result in values["stage_results"].items():
-            print(f"   stage {result['stage']} {name:<12} {result['status']:<9} revisions={result['revisions']}")
+            print(
+                f"   stage {result['stage']} {name:<12} {result['status']:<9} revisions={result['revisions']}"
+            )
         print("   final email:")
         for line in values["output"].splitlines():
             print(f"   | {line}")
 
         print("\n5. Another email is rejected: the pipeline stops and says where")
         run = hitl.start("pricing-email", {"input": {"news": "prices go up 40%"}})
-        run = hitl.decide(run.pending[0].request_id, {"type": "reject", "message": "Legal must see this first."},
-                          approver="manager")
+        run = hitl.decide(
+            run.pending[0].request_id,
+            {"type": "reject", "message": "Legal must see this first."},
+            approver="manager",
+        )
         print(f"   pipeline: {run.values['pipeline_status']}, stopped at {run.values['stopped_at']}")
 
         print("\n6. The audit log (hash-chained) for the first email")

@@ -40,8 +40,11 @@ def plan(state: State) -> dict[str, Any]:
     verb, _, customer = state["task"].partition(" customer ")
     name = "delete_record" if verb.startswith("delete") else "read_record"
     return {
-        "action": {"name": name, "args": {"table": "customers", "id": int(customer)},
-                   "description": f"Task: {state['task']}"},
+        "action": {
+            "name": name,
+            "args": {"table": "customers", "id": int(customer)},
+            "description": f"Task: {state['task']}",
+        },
         "hitl_context": {"task": state["task"], "step": 1, "total_steps": 1},
     }
 
@@ -81,8 +84,13 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     builder = StateGraph(State)
     builder.add_node("plan", plan)
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END, policy=POLICY,
-                      handlers={"read_record": read_record, "delete_record": delete_record})
+    add_approval_flow(
+        builder,
+        source="plan",
+        target=END,
+        policy=POLICY,
+        handlers={"read_record": read_record, "delete_record": delete_record},
+    )
     return builder
 
 
@@ -90,15 +98,19 @@ def approve_in_this_process(request_id: str, approver: str, phrase: str) -> None
     """What the second process does: open the same database and decide."""
     with Approvals.open(build_graph(), f"sqlite:///{DB_PATH}") as hitl:
         result = hitl.decide(request_id, {"type": "approve", "verify": phrase}, approver=approver)
-    print(f"  [second process] {approver} approved {request_id[:12]}; thread is {result.status}: "
-          f"status={result.values['status']}, result={result.values['result']}")
+    print(
+        f"  [second process] {approver} approved {request_id[:12]}; thread is {result.status}: "
+        f"status={result.values['status']}, result={result.values['result']}"
+    )
 
 
 def main() -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{DB_PATH}{suffix}").unlink(missing_ok=True)
     with _records() as conn:
-        conn.executemany("INSERT INTO customers VALUES (?, ?)", [(4821, "Ada Lovelace"), (1002, "Alan Turing")])
+        conn.executemany(
+            "INSERT INTO customers VALUES (?, ?)", [(4821, "Ada Lovelace"), (1002, "Alan Turing")]
+        )
     url = f"sqlite:///{DB_PATH}"
     print(f"Database: {DB_PATH.resolve()}\n")
     with Approvals.open(build_graph(), url) as hitl:
@@ -112,32 +124,51 @@ def main() -> None:
         hitl_info = request.payload["hitl"]
         print(f"   {run.status}; the reviewer sees request {request.request_id[:12]}:")
         print(f"     action   {request.action['name']} {request.action['args']}")
-        print(f"     risk     {hitl_info['risk']} ({hitl_info['reversibility']}); approvers {hitl_info['approvers']}")
+        print(
+            f"     risk     {hitl_info['risk']} ({hitl_info['reversibility']}); approvers {hitl_info['approvers']}"
+        )
         print(f"     why      {'; '.join(hitl_info['reasons'])}")
         print(f"     impact   {hitl_info['impact']}")
         print(f"     confirm  type {hitl_info['verify_phrase']!r}\n")
 
     print("3. Resume from a second process, as alice")
-    subprocess.run([sys.executable, __file__, "approve", request.request_id, "--as", "alice",
-                    "--verify", str(hitl_info["verify_phrase"])], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "approve",
+            request.request_id,
+            "--as",
+            "alice",
+            "--verify",
+            str(hitl_info["verify_phrase"]),
+        ],
+        check=True,
+    )
 
     with Approvals.open(build_graph(), url) as hitl:
         print("\n4. Audit trail of thread delete-4821")
         for event in hitl.history("delete-4821"):
-            print(f"   {event['seq']:>3} {event['ts'][:19]} {event['event']:<14} by {event['actor']:<8} "
-                  f"{event['action']} {event['decision'] or event['outcome'] or ''}")
+            print(
+                f"   {event['seq']:>3} {event['ts'][:19]} {event['event']:<14} by {event['actor']:<8} "
+                f"{event['action']} {event['decision'] or event['outcome'] or ''}"
+            )
         print(f"   chain verifies: {hitl.store.audit.verify().ok}")
 
         run = hitl.start("delete-1002", {"task": "delete customer 1002"})
         waiting = run.pending[0]
         print(f"\n5. One more delete waits for you: request {waiting.request_id}")
         print("   langgraph-hitl pending")
-        print(f"   langgraph-hitl approve {waiting.request_id[:12]} --as bob --verify 'DELETE 1002' "
-              "--graph examples/quickstart.py:build_graph")
+        print(
+            f"   langgraph-hitl approve {waiting.request_id[:12]} --as bob --verify 'DELETE 1002' "
+            "--graph examples/quickstart.py:build_graph"
+        )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command")
     approve = sub.add_parser("approve", help="approve a request (the second process)")
     approve.add_argument("request_id")

@@ -32,19 +32,36 @@ class State(HITLState, total=False):
 
 
 POLICY = Policy(
-    {"send_receipt": "irreversible_low", "refund": "irreversible_high", "delete_account": "irreversible_high"},
-    rules=[Rule("big-refund", actions="refund", when=lambda a: a["amount"] > 1000, risk="critical",
-                reason="refunds over 1,000 need two people")],
+    {
+        "send_receipt": "irreversible_low",
+        "refund": "irreversible_high",
+        "delete_account": "irreversible_high",
+    },
+    rules=[
+        Rule(
+            "big-refund",
+            actions="refund",
+            when=lambda a: a["amount"] > 1000,
+            risk="critical",
+            reason="refunds over 1,000 need two people",
+        )
+    ],
     requirements={
-        "medium": Requirement(timeout_s=15 * 60),                       # soft gate: proceeds after 15 min
-        "high": Requirement(approvers=["support"], timeout_s=3600,     # support has an hour, then a manager
-                            on_timeout="escalate", escalation=[["manager"]]),
+        "medium": Requirement(timeout_s=15 * 60),  # soft gate: proceeds after 15 min
+        "high": Requirement(
+            approvers=["support"],
+            timeout_s=3600,  # support has an hour, then a manager
+            on_timeout="escalate",
+            escalation=[["manager"]],
+        ),
         "critical": Requirement(required_approvals=2, approvers=["finance", "cfo"], timeout_s=3600),
     },
     version="timeouts-example-1",
 )
 
-HANDLERS = {name: (lambda args, _n=name: {"ran": _n, **args}) for name in ("send_receipt", "refund", "delete_account")}
+HANDLERS = {
+    name: (lambda args, _n=name: {"ran": _n, **args}) for name in ("send_receipt", "refund", "delete_account")
+}
 
 
 def build() -> StateGraph[Any, Any, Any, Any]:
@@ -80,11 +97,15 @@ def main() -> None:
         clock.advance(3601)
         hitl.expire_overdue()
         escalated = hitl.pending().items[0]
-        print(f"   after 1 h nobody answered: escalated to {escalated.approvers} "
-              f"(level {escalated.payload['hitl']['escalation_level']})")
+        print(
+            f"   after 1 h nobody answered: escalated to {escalated.approvers} "
+            f"(level {escalated.payload['hitl']['escalation_level']})"
+        )
         clock.advance(3601)
         hitl.expire_overdue()
-        print(f"   after another hour: {status(hitl, 'close-account')}  <- a timeout, not a human rejection\n")
+        print(
+            f"   after another hour: {status(hitl, 'close-account')}  <- a timeout, not a human rejection\n"
+        )
 
         print("3. A large refund is critical: two different people must approve")
         run = hitl.start("refund-9", propose("refund", order=9, amount=2500))
@@ -100,7 +121,9 @@ def main() -> None:
 
         print("Audit trail of close-account:")
         for event in hitl.history("close-account"):
-            print(f"   {event['event']:<12} by {event['actor']:<15} {event['decision'] or event['outcome'] or ''}")
+            print(
+                f"   {event['event']:<12} by {event['actor']:<15} {event['decision'] or event['outcome'] or ''}"
+            )
 
 
 if __name__ == "__main__":

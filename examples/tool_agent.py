@@ -63,7 +63,11 @@ def delete_record(record_id: int) -> str:
 TOOLS = [search_crm, send_email, delete_record]
 
 POLICY = Policy(
-    {"search_crm": "fully_reversible", "send_email": "irreversible_low", "delete_record": "irreversible_high"},
+    {
+        "search_crm": "fully_reversible",
+        "send_email": "irreversible_low",
+        "delete_record": "irreversible_high",
+    },
     requirements={"medium": Requirement(approvers=["ops_lead"]), "high": Requirement(approvers=["ops_lead"])},
     verify_phrases={"delete_record": "DELETE {record_id}"},
     impacts={"delete_record": "Deletes the account and its history; there is no undo."},
@@ -84,19 +88,35 @@ def make_model() -> Any:
         print("model: ChatOpenAI")
         return ChatOpenAI(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"), temperature=0, max_retries=1)
     print("model: scripted (set OPENAI_API_KEY to use ChatOpenAI)")
-    return ScriptedModel(messages=iter([
-        AIMessage(content="", tool_calls=[
-            {"name": "search_crm", "args": {"query": "churned Acme"}, "id": "call_search"},
-            {"name": "send_email", "args": {"to": "all-staff@example.com", "subject": "Acme churned",
-                                            "body": "Acme has left us."}, "id": "call_email"},
-            {"name": "delete_record", "args": {"record_id": 4821}, "id": "call_delete"},
-        ]),
-        AIMessage(content="I told the Acme account team; the record stays, as requested."),
-    ]))
+    return ScriptedModel(
+        messages=iter(
+            [
+                AIMessage(
+                    content="",
+                    tool_calls=[
+                        {"name": "search_crm", "args": {"query": "churned Acme"}, "id": "call_search"},
+                        {
+                            "name": "send_email",
+                            "args": {
+                                "to": "all-staff@example.com",
+                                "subject": "Acme churned",
+                                "body": "Acme has left us.",
+                            },
+                            "id": "call_email",
+                        },
+                        {"name": "delete_record", "args": {"record_id": 4821}, "id": "call_delete"},
+                    ],
+                ),
+                AIMessage(content="I told the Acme account team; the record stays, as requested."),
+            ]
+        )
+    )
 
 
-SYSTEM = ("You are a CRM assistant. Use the tools. For the task, search the CRM, email people about it, "
-          "and clean up churned records.")
+SYSTEM = (
+    "You are a CRM assistant. Use the tools. For the task, search the CRM, email people about it, "
+    "and clean up churned records."
+)
 
 
 def build(model: Any) -> StateGraph[Any, Any, Any, Any]:
@@ -124,11 +144,24 @@ def review(request: dict[str, Any]) -> dict[str, Any]:
     decisions = []
     for action in request["action_requests"]:
         if action["name"] == "send_email":
-            decisions.append({"type": "edit", "approver": "ops_lead", "edited_action": {
-                "name": "send_email", "args": {**action["args"], "to": "team-acme@example.com"}}})
+            decisions.append(
+                {
+                    "type": "edit",
+                    "approver": "ops_lead",
+                    "edited_action": {
+                        "name": "send_email",
+                        "args": {**action["args"], "to": "team-acme@example.com"},
+                    },
+                }
+            )
         elif action["name"] == "delete_record":
-            decisions.append({"type": "reject", "approver": "ops_lead",
-                              "message": "Keep churned accounts for 90 days (retention policy)."})
+            decisions.append(
+                {
+                    "type": "reject",
+                    "approver": "ops_lead",
+                    "message": "Keep churned accounts for 90 days (retention policy).",
+                }
+            )
         else:
             decisions.append({"type": "approve", "approver": "ops_lead"})
     return {"decisions": decisions}
@@ -139,8 +172,9 @@ def main() -> None:
     with open_checkpointer(f"sqlite:///{Path(tempfile.mkdtemp()) / 'hitl.db'}") as saver:
         graph = build(model).compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "crm-cleanup"}}
-        out = graph.invoke({"messages": [HumanMessage("Acme churned. Tell people and clean up their record.")]},
-                           config)
+        out = graph.invoke(
+            {"messages": [HumanMessage("Acme churned. Tell people and clean up their record.")]}, config
+        )
         for _ in range(5):  # a real model may take a few turns
             if "__interrupt__" not in out:
                 break
@@ -162,8 +196,10 @@ def main() -> None:
         sent = TO_MODEL[-1]  # the model's last call: after the AI turn with tools come their results
         ai = next(m for m in sent if isinstance(m, AIMessage) and m.tool_calls)
         answers = {m.tool_call_id: m for m in sent if isinstance(m, ToolMessage)}
-        print(f"the model's next turn receives a ToolMessage for every call: "
-              f"{sorted(answers) == sorted(c['id'] for c in ai.tool_calls)}")
+        print(
+            f"the model's next turn receives a ToolMessage for every call: "
+            f"{sorted(answers) == sorted(c['id'] for c in ai.tool_calls)}"
+        )
         for call in ai.tool_calls:
             msg = answers[call["id"]]
             note = " (with an edit notice)" if "Executed instead" in str(msg.content) else ""

@@ -70,8 +70,9 @@ def make_event(
     }
 
 
-def trusted_events(events: Any, *, key: bytes | None, thread_id: str | None,
-                   ts: str | None = None) -> list[dict[str, Any]]:
+def trusted_events(
+    events: Any, *, key: bytes | None, thread_id: str | None, ts: str | None = None
+) -> list[dict[str, Any]]:
     """The events of `state["audit_trail"]` that may become audit rows (G11).
 
     An event counts only if langgraph-hitl's own code sealed it with `key` and it belongs to
@@ -85,13 +86,28 @@ def trusted_events(events: Any, *, key: bytes | None, thread_id: str | None,
         if isinstance(e, dict) and sealed(e, key) and e.get("thread_id") == thread_id and key:
             out.append({k: v for k, v in e.items() if k != "seal"})
             continue
-        claimed = {f: str(e.get(f))[:200] for f in ("event", "actor", "thread_id", "action_id", "event_id")} \
-            if isinstance(e, dict) else {"value": repr(e)[:200]}
-        why = ("its thread is not this run's" if isinstance(e, dict) and sealed(e, key) and key
-               else "it was not written by langgraph-hitl (no valid seal)")
-        out.append(dict(make_event(
-            "refused", action_id=str(claimed.get("action_id") or ""), actor="system:audit", thread_id=thread_id,
-            decision="refused", ts=ts, event_id=stable_id("forged", thread_id, repr(sorted(claimed.items()))),
-            detail={"error": f"an audit event in graph state was ignored: {why}", "claimed": claimed},
-        )))
+        claimed = (
+            {f: str(e.get(f))[:200] for f in ("event", "actor", "thread_id", "action_id", "event_id")}
+            if isinstance(e, dict)
+            else {"value": repr(e)[:200]}
+        )
+        why = (
+            "its thread is not this run's"
+            if isinstance(e, dict) and sealed(e, key) and key
+            else "it was not written by langgraph-hitl (no valid seal)"
+        )
+        out.append(
+            dict(
+                make_event(
+                    "refused",
+                    action_id=str(claimed.get("action_id") or ""),
+                    actor="system:audit",
+                    thread_id=thread_id,
+                    decision="refused",
+                    ts=ts,
+                    event_id=stable_id("forged", thread_id, repr(sorted(claimed.items()))),
+                    detail={"error": f"an audit event in graph state was ignored: {why}", "claimed": claimed},
+                )
+            )
+        )
     return out

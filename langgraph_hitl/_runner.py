@@ -66,20 +66,39 @@ class PendingRequest:
     def from_row(cls, row: RequestRow) -> PendingRequest:
         """Build from an inbox row."""
         return cls(
-            request_id=row.request_id, thread_id=row.thread_id, node=row.node, stage=row.stage,
-            action=row.action, risk=row.risk, status=row.status, approvers=row.approvers,
-            requested_by=row.requested_by, created_at=row.created_at, deadline=row.deadline,
-            decided_by=row.decided_by, decision=row.decision, payload=row.payload,
+            request_id=row.request_id,
+            thread_id=row.thread_id,
+            node=row.node,
+            stage=row.stage,
+            action=row.action,
+            risk=row.risk,
+            status=row.status,
+            approvers=row.approvers,
+            requested_by=row.requested_by,
+            created_at=row.created_at,
+            deadline=row.deadline,
+            decided_by=row.decided_by,
+            decision=row.decision,
+            payload=row.payload,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON, with ISO 8601 times."""
         return {
-            "request_id": self.request_id, "thread_id": self.thread_id, "node": self.node, "stage": self.stage,
-            "action": self.action, "risk": self.risk, "status": self.status, "approvers": self.approvers,
-            "requested_by": self.requested_by, "created_at": iso(self.created_at),
-            "deadline": iso(self.deadline) if self.deadline else None, "decided_by": self.decided_by,
-            "decision": self.decision, "payload": self.payload,
+            "request_id": self.request_id,
+            "thread_id": self.thread_id,
+            "node": self.node,
+            "stage": self.stage,
+            "action": self.action,
+            "risk": self.risk,
+            "status": self.status,
+            "approvers": self.approvers,
+            "requested_by": self.requested_by,
+            "created_at": iso(self.created_at),
+            "deadline": iso(self.deadline) if self.deadline else None,
+            "decided_by": self.decided_by,
+            "decision": self.decision,
+            "payload": self.payload,
         }
 
 
@@ -142,8 +161,11 @@ def _effect(row: RequestRow, kind: str) -> str:
 def _gate_of(row: RequestRow) -> dict[str, Any]:
     """What the audit log records about the gate a request went through."""
     hitl = row.payload["hitl"]
-    return {"risk": hitl.get("risk"), "reversibility": hitl.get("reversibility"),
-            "policy_version": hitl.get("policy_version")}
+    return {
+        "risk": hitl.get("risk"),
+        "reversibility": hitl.get("reversibility"),
+        "policy_version": hitl.get("policy_version"),
+    }
 
 
 class _Core:
@@ -159,7 +181,9 @@ class _Core:
     def clock(self) -> Callable[[], float]:
         return self.store.clock
 
-    def _config(self, thread_id: str, *, decider: str | None = None, decided_at: float | None = None) -> dict[str, Any]:
+    def _config(
+        self, thread_id: str, *, decider: str | None = None, decided_at: float | None = None
+    ) -> dict[str, Any]:
         """The run's config. `hitl_decider` tells the review nodes who answered (they honour it only
         beside this process's `Store`, which no remote client can put in a config)."""
         conf: dict[str, Any] = {"thread_id": thread_id, "hitl_store": self.store, "hitl_runner_flushes": True}
@@ -196,8 +220,9 @@ class _Core:
 
     # -- indexing -----------------------------------------------------------------------------------------
 
-    def _index_state(self, thread_id: str, state: Any, *, resumed: str | None = None,
-                     expired: bool = False) -> list[PendingRequest]:
+    def _index_state(
+        self, thread_id: str, state: Any, *, resumed: str | None = None, expired: bool = False
+    ) -> list[PendingRequest]:
         """Index the thread's questions, audit its events, settle `resumed`: one transaction."""
         items = interrupt_items(state)
         values = dict(getattr(state, "values", {}) or {})
@@ -209,8 +234,12 @@ class _Core:
             events = values.get("audit_trail") or []
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
                 key, ts = self.store.seal_key, iso(self.clock())
-                self.store.audit.append(events, admit=lambda fresh: cast(list[AuditEvent], trusted_events(
-                    fresh, key=key, thread_id=thread_id, ts=ts)))
+                self.store.audit.append(
+                    events,
+                    admit=lambda fresh: cast(
+                        list[AuditEvent], trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
+                    ),
+                )
             self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
         pending = [self._pending_of(p["hitl"]["request_id"]) for _, _, p in items]
         if self.notifier is not None:
@@ -222,7 +251,9 @@ class _Core:
     def _result(self, thread_id: str, state: Any, pending: list[PendingRequest]) -> RunResult:
         values = dict(getattr(state, "values", {}) or {})
         paused = bool(getattr(state, "next", ()))
-        return RunResult(thread_id=thread_id, status="paused" if paused else "done", pending=pending, values=values)
+        return RunResult(
+            thread_id=thread_id, status="paused" if paused else "done", pending=pending, values=values
+        )
 
     def _pending_of(self, request_id: str) -> PendingRequest:
         row = self.store.inbox.get(request_id)
@@ -259,12 +290,23 @@ class _Core:
 
     def _audit_refusal(self, row: RequestRow, approver: str, decision: Any, error: str) -> None:
         kind = decision.get("type") if isinstance(decision, dict) else None
-        self.store.audit.append([make_event(
-            "refused", action_id=row.action_id, actor=_utf8(approver[:200]) if isinstance(approver, str) else "?",
-            thread_id=row.thread_id, action=dict(row.action), assessment=_gate_of(row), request_id=row.request_id,
-            decision=_utf8(str(kind)[:40]) if kind is not None else None, detail={"error": _utf8(error[:2000])},
-            event_id=uuid.uuid4().hex, ts=iso(self.clock()),
-        )])
+        self.store.audit.append(
+            [
+                make_event(
+                    "refused",
+                    action_id=row.action_id,
+                    actor=_utf8(approver[:200]) if isinstance(approver, str) else "?",
+                    thread_id=row.thread_id,
+                    action=dict(row.action),
+                    assessment=_gate_of(row),
+                    request_id=row.request_id,
+                    decision=_utf8(str(kind)[:40]) if kind is not None else None,
+                    detail={"error": _utf8(error[:2000])},
+                    event_id=uuid.uuid4().hex,
+                    ts=iso(self.clock()),
+                )
+            ]
+        )
 
     def _check_live(self, row: RequestRow, state: Any) -> None:
         live = {iid for iid, _, _ in interrupt_items(state)}
@@ -295,27 +337,42 @@ class _Core:
             events = []
             # Several actions in one request carry their own ids (`hitl.action_ids`), as the node records them.
             ids = row.payload["hitl"].get("action_ids") or [row.action_id]
-            for i, (decision, asked) in enumerate(zip(decisions, row.payload["action_requests"], strict=False)):
+            for i, (decision, asked) in enumerate(
+                zip(decisions, row.payload["action_requests"], strict=False)
+            ):
                 kind = decision["type"]
                 action_id = ids[i] if i < len(ids) else f"{row.action_id}#{i}"
                 receipt = self._receipt(row, i, decision, approver, decided_at)
                 if kind == "edit" and receipt is not None:
                     action_id = receipt["digest"][:32]  # an edit approves the edited action, a new one (G9)
-                events.append(make_event(
-                    DECISION_EVENTS[kind], action_id=action_id, actor=approver, thread_id=row.thread_id,
-                    action=dict(asked), assessment=_gate_of(row), request_id=row.request_id,
-                    decision=_effect(row, kind), ts=decided_at,
-                    detail={"message": decision.get("message"), "node": row.node, "stage": row.stage,
+                events.append(
+                    make_event(
+                        DECISION_EVENTS[kind],
+                        action_id=action_id,
+                        actor=approver,
+                        thread_id=row.thread_id,
+                        action=dict(asked),
+                        assessment=_gate_of(row),
+                        request_id=row.request_id,
+                        decision=_effect(row, kind),
+                        ts=decided_at,
+                        detail={
+                            "message": decision.get("message"),
+                            "node": row.node,
+                            "stage": row.stage,
                             "edited_action": decision.get("edited_action"),
-                            **({"receipt": receipt} if receipt is not None else {})},
-                    event_id=decision_event_id(action_id, row.request_id, kind),
-                ))
+                            **({"receipt": receipt} if receipt is not None else {}),
+                        },
+                        event_id=decision_event_id(action_id, row.request_id, kind),
+                    )
+                )
             self.store.audit.append(events)
             self.store.inbox.mark_thread(row.thread_id, "in_flight", graph=self.name)
         return claimed
 
-    def _receipt(self, row: RequestRow, index: int, decision: Decision, approver: str,
-                 decided_at: str) -> Receipt | None:
+    def _receipt(
+        self, row: RequestRow, index: int, decision: Decision, approver: str, decided_at: str
+    ) -> Receipt | None:
         """The receipt the node will keep for an approving decision (the same fields, the same MAC)."""
         hitl = row.payload["hitl"]
         calls = hitl.get("calls") or []
@@ -326,11 +383,23 @@ class _Core:
         if kind not in ("approve", "edit") and not (kind == "timeout" and _effect(row, kind) == "approved"):
             return None  # only approvals (a soft gate's timeout included) are receipts
         edited = decision.get("edited_action")
-        digest = (action_digest(edited, thread_id=row.thread_id, occurrence=call["occurrence"])
-                  if kind == "edit" and edited else call["digest"])
-        return issue(request_id=row.request_id, digest=digest, approver=approver, stage=row.stage, decision=kind,
-                     gate=call, decided_at=decided_at, thread_id=row.thread_id, occurrence=call["occurrence"],
-                     key=self.store.seal_key)
+        digest = (
+            action_digest(edited, thread_id=row.thread_id, occurrence=call["occurrence"])
+            if kind == "edit" and edited
+            else call["digest"]
+        )
+        return issue(
+            request_id=row.request_id,
+            digest=digest,
+            approver=approver,
+            stage=row.stage,
+            decision=kind,
+            gate=call,
+            decided_at=decided_at,
+            thread_id=row.thread_id,
+            occurrence=call["occurrence"],
+            key=self.store.seal_key,
+        )
 
     def _timeout_decision(self, row: RequestRow) -> list[Decision]:
         hitl = row.payload["hitl"]
@@ -349,8 +418,14 @@ class _Core:
 
     # -- reading ------------------------------------------------------------------------------------------
 
-    def pending(self, *, approver: str | None = None, risk: str | None = None, limit: int = 50,
-                cursor: str | None = None) -> Page:
+    def pending(
+        self,
+        *,
+        approver: str | None = None,
+        risk: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
         """Pending requests, newest first; reads only the inbox tables.
 
         Args:

@@ -45,7 +45,9 @@ def connect_sqlite(path: str, *, busy_timeout_ms: int = 30_000) -> sqlite3.Conne
             msg = f"Cannot open SQLite database {path!r}: folder {str(parent)!r} does not exist. Create it first."
             raise CheckpointerError(msg)
     try:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn = sqlite3.connect(
+            path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")

@@ -84,7 +84,9 @@ class AsyncApprovals(_Core):
         self._notify("on_decision", row.request_id, self._answer(row, valid), thread_id=row.thread_id)
         return result
 
-    async def _resume(self, claimed: RequestRow, decision: dict[str, Any], *, expired: bool = False) -> RunResult:
+    async def _resume(
+        self, claimed: RequestRow, decision: dict[str, Any], *, expired: bool = False
+    ) -> RunResult:
         request_id, thread_id, interrupt_id = claimed.request_id, claimed.thread_id, claimed.interrupt_id
         config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at)
         try:
@@ -111,7 +113,11 @@ class AsyncApprovals(_Core):
         moment = self.clock() if now is None else now
         done: list[str] = []
         while True:
-            rows = [r for r in await self._db(self.store.inbox.overdue, moment, limit=100) if r.request_id not in done]
+            rows = [
+                r
+                for r in await self._db(self.store.inbox.overdue, moment, limit=100)
+                if r.request_id not in done
+            ]
             if not rows:
                 return done
             for row in rows:
@@ -123,7 +129,9 @@ class AsyncApprovals(_Core):
                     done.append(row.request_id)
                     continue
                 await self._resume(claimed, self._answer(row, decision), expired=True)
-                self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
+                self._notify(
+                    "on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"]
+                )
                 done.append(row.request_id)
 
     async def recover(self, *, older_than: float = 30.0) -> RecoveryReport:
@@ -131,7 +139,9 @@ class AsyncApprovals(_Core):
         report = RecoveryReport()
         cutoff = self.clock() - older_than
         for row in await self._db(self.store.inbox.deciding, older_than=cutoff):
-            if row.decided_at is None or not await self._db(self.store.inbox.renew_claim, row.request_id, row.decided_at):
+            if row.decided_at is None or not await self._db(
+                self.store.inbox.renew_claim, row.request_id, row.decided_at
+            ):
                 continue
             state = await self._state(row.thread_id)
             expired = row.decided_by == "system:timeout"
@@ -141,7 +151,9 @@ class AsyncApprovals(_Core):
             else:
                 await self._continue(row.thread_id, report)
                 state = await self._state(row.thread_id)
-                await self._db(self._index_state, row.thread_id, state, resumed=row.request_id, expired=expired)
+                await self._db(
+                    self._index_state, row.thread_id, state, resumed=row.request_id, expired=expired
+                )
                 report.already_resumed.append(row.request_id)
         for thread_id, updated_at in await self._db(self.store.inbox.threads_in_flight, older_than=cutoff):
             if not await self._db(self.store.inbox.claim_thread, thread_id, updated_at):

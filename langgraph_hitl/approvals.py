@@ -144,7 +144,9 @@ class Approvals(_Core):
                 self._index_state(thread_id, state, resumed=request_id, expired=expired)
             raise
         state = self._state(thread_id)
-        return self._result(thread_id, state, self._index_state(thread_id, state, resumed=request_id, expired=expired))
+        return self._result(
+            thread_id, state, self._index_state(thread_id, state, resumed=request_id, expired=expired)
+        )
 
     def refresh(self, thread_id: str) -> list[PendingRequest]:
         """Ask the thread's current questions again and index them (after you changed its state yourself).
@@ -180,7 +182,9 @@ class Approvals(_Core):
                     done.append(row.request_id)  # decided or cancelled meanwhile; not ours to expire
                     continue
                 self._resume(claimed, self._answer(row, decision), expired=True)
-                self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
+                self._notify(
+                    "on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"]
+                )
                 done.append(row.request_id)
 
     def recover(self, *, older_than: float = 30.0) -> RecoveryReport:
@@ -203,7 +207,9 @@ class Approvals(_Core):
                 report.redriven.append(row.request_id)
             else:
                 self._continue(row.thread_id, report)
-                self._index_state(row.thread_id, self._state(row.thread_id), resumed=row.request_id, expired=expired)
+                self._index_state(
+                    row.thread_id, self._state(row.thread_id), resumed=row.request_id, expired=expired
+                )
                 report.already_resumed.append(row.request_id)
         for thread_id, updated_at in self.store.inbox.threads_in_flight(older_than=cutoff):
             if not self.store.inbox.claim_thread(thread_id, updated_at):
@@ -221,8 +227,17 @@ class Approvals(_Core):
             self.graph.invoke(None, self._config(thread_id), durability=DURABILITY)
             report.continued.append(thread_id)
 
-    def record_feedback(self, *, score: float, kind: str, actor: str, thread_id: str | None = None,
-                        request_id: str | None = None, comment: str | None = None) -> str:
+    def record_feedback(
+        self,
+        *,
+        score: float,
+        kind: str,
+        actor: str,
+        thread_id: str | None = None,
+        request_id: str | None = None,
+        comment: str | None = None,
+    ) -> str:
         """Record a reviewer's score (0-1), kind and comment on a run's output; returns its id."""
-        return self.store.feedback.record(score=score, kind=kind, actor=actor, thread_id=thread_id,
-                                          request_id=request_id, comment=comment)
+        return self.store.feedback.record(
+            score=score, kind=kind, actor=actor, thread_id=thread_id, request_id=request_id, comment=comment
+        )

@@ -64,7 +64,9 @@ def _postgres_import(name: str) -> Any:
 
         return AsyncPostgresSaver
     except ImportError as exc:
-        msg = f'Postgres checkpoints need the [postgres] extra: pip install "langgraph-hitl[postgres]" ({exc}).'
+        msg = (
+            f'Postgres checkpoints need the [postgres] extra: pip install "langgraph-hitl[postgres]" ({exc}).'
+        )
         raise CheckpointerError(msg) from exc
 
 
@@ -117,8 +119,14 @@ def open_checkpointer(url: str = "sqlite:///hitl.db", *, pool_size: int | None =
         from psycopg_pool import ConnectionPool
 
         try:
-            pool = ConnectionPool(url, min_size=min(4, pool_size), max_size=pool_size, open=True, timeout=10,
-                                  kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+            pool = ConnectionPool(
+                url,
+                min_size=min(4, pool_size),
+                max_size=pool_size,
+                open=True,
+                timeout=10,
+                kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            )
         except Exception as exc:
             msg = f"Cannot connect to {redact(url)!r}: {exc}. Check host, port, user and database."
             raise CheckpointerError(msg) from exc

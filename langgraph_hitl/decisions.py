@@ -109,7 +109,9 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
         raise DecisionError(msg)
     unknown = [k for k in raw if k not in _FIELDS]
     if unknown:
-        msg = f"Decision has unknown field(s) {', '.join(map(_short, unknown))}. Allowed: {', '.join(_FIELDS)}."
+        msg = (
+            f"Decision has unknown field(s) {', '.join(map(_short, unknown))}. Allowed: {', '.join(_FIELDS)}."
+        )
         raise DecisionError(msg)
     kind = raw.get("type")
     if kind not in (*DECISION_TYPES, *_SYSTEM_TYPES):
@@ -120,8 +122,10 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
     if approver is not None:
         submitter = canonical(approver, allow_system=system)
         if who is not None and not same_person(who, submitter):
-            msg = (f"Decision names approver {_short(who)} but was submitted by {submitter!r}; identity comes "
-                   "from the submitter, not the answer.")
+            msg = (
+                f"Decision names approver {_short(who)} but was submitted by {submitter!r}; identity comes "
+                "from the submitter, not the answer."
+            )
             raise AuthorizationError(msg)
         who = submitter
     elif who is not None:
@@ -134,8 +138,10 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
         if value is None:
             continue
         if not isinstance(value, str) or len(value) > MAX_TEXT or not _utf8(value):
-            msg = (f"Decision field {key!r} must be UTF-8 text of at most {MAX_TEXT} characters, "
-                   f"got {_short(value)}.")
+            msg = (
+                f"Decision field {key!r} must be UTF-8 text of at most {MAX_TEXT} characters, "
+                f"got {_short(value)}."
+            )
             raise DecisionError(msg)
         out[key] = value
     edited = raw.get("edited_action")
@@ -181,7 +187,9 @@ def _args_problem(args: dict[str, Any]) -> str | None:
         return f"edited_action.args is {size} bytes; at most {MAX_ARGS_BYTES} are accepted."
     wide = _wide_int(args)
     if wide is not None:
-        return f"edited_action.args holds the integer {_short(wide)}, outside the 64-bit range; send it as text."
+        return (
+            f"edited_action.args holds the integer {_short(wide)}, outside the 64-bit range; send it as text."
+        )
     return None
 
 
@@ -212,19 +220,34 @@ def decider(approver: Any) -> str:
         raise DecisionError(msg)
     who = canonical(approver, allow_system=True)
     if is_system(who):
-        msg = (f"approver={approver!r} is reserved for the runner (expire_overdue() issues "
-               f"{SYSTEM_TIMEOUT} decisions); decide as the person who decides.")
+        msg = (
+            f"approver={approver!r} is reserved for the runner (expire_overdue() issues "
+            f"{SYSTEM_TIMEOUT} decisions); decide as the person who decides."
+        )
         raise AuthorizationError(msg)
     return who
 
 
-def call_rules(*, digest: str, occurrence: str, gate: Any, approvers: list[str] | None,
-               exclude: list[str], verify_phrase: str | None) -> CallRules:
+def call_rules(
+    *,
+    digest: str,
+    occurrence: str,
+    gate: Any,
+    approvers: list[str] | None,
+    exclude: list[str],
+    verify_phrase: str | None,
+) -> CallRules:
     """The rules one action of a request is decided under (`hitl.calls[i]`)."""
-    return {"digest": digest, "occurrence": occurrence, "mode": str(gate["mode"]), "risk": str(gate["risk"]),
-            "policy_version": str(gate.get("policy_version") or ""),
-            "approvers": list(approvers) if approvers is not None else None,
-            "exclude_approvers": list(exclude), "verify_phrase": verify_phrase}
+    return {
+        "digest": digest,
+        "occurrence": occurrence,
+        "mode": str(gate["mode"]),
+        "risk": str(gate["risk"]),
+        "policy_version": str(gate.get("policy_version") or ""),
+        "approvers": list(approvers) if approvers is not None else None,
+        "exclude_approvers": list(exclude),
+        "verify_phrase": verify_phrase,
+    }
 
 
 def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None = None) -> list[Decision]:
@@ -264,7 +287,9 @@ def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None 
     return out
 
 
-def _check_allowed(decision: Decision, request: ReviewRequest, allowed: list[str], call: Any, index: int) -> None:
+def _check_allowed(
+    decision: Decision, request: ReviewRequest, allowed: list[str], call: Any, index: int
+) -> None:
     """Check one decision against its action's rules (`hitl.calls[index]`, else the request's)."""
     hitl = request["hitl"]
     rid = f"{hitl['request_id'][:12]}… (node {hitl['node']!r})"

@@ -62,8 +62,11 @@ def load_graph(spec: str) -> Any:
             raise GraphSpecError(msg)
         target = getattr(target, part)
     if not _is_graph(target) and callable(target) and not inspect.isclass(target):
-        required = [p.name for p in inspect.signature(target).parameters.values()
-                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        required = [
+            p.name
+            for p in inspect.signature(target).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
         if required:
             msg = f"{attribute!r} in {source!r} needs arguments ({', '.join(required)}); it is called with none."
             raise GraphSpecError(msg, hint=_NOT_A_GRAPH_HINT)
@@ -82,9 +85,14 @@ def _candidates(module: Any) -> list[str]:
             continue
         if _is_graph(value):
             names.append(name)
-        elif inspect.isfunction(value) and value.__module__ == module.__name__ and not any(
+        elif (
+            inspect.isfunction(value)
+            and value.__module__ == module.__name__
+            and not any(
                 p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD
-                for p in inspect.signature(value).parameters.values()):
+                for p in inspect.signature(value).parameters.values()
+            )
+        ):
             names.append(name)
     return names
 

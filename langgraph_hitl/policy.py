@@ -298,10 +298,14 @@ class Policy:
             band = self.confidence.band(confidence)
             if band == "reject":
                 mode = "deny"
-                reasons.insert(0, f"confidence {confidence:.2f} below {self.confidence.auto_reject_below}: denied")
+                reasons.insert(
+                    0, f"confidence {confidence:.2f} below {self.confidence.auto_reject_below}: denied"
+                )
             elif band == "approve" and mode in ("soft", "notify"):
                 mode = "auto"
-                reasons.insert(0, f"confidence {confidence:.2f} at or above {self.confidence.auto_approve_at}")
+                reasons.insert(
+                    0, f"confidence {confidence:.2f} at or above {self.confidence.auto_approve_at}"
+                )
             elif band == "ask" and MODE_ORDER[mode] < MODE_ORDER["soft"]:
                 mode = "soft"
                 reasons.insert(0, f"confidence {confidence:.2f} is uncertain: a person decides")

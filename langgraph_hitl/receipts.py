@@ -94,7 +94,12 @@ class Receipt(TypedDict):
 
 def action_digest(action: Mapping[str, Any], *, thread_id: str | None, occurrence: str) -> str:
     """The sha256 hex digest that identifies `action` (its name and args) in this thread and step."""
-    body = {"thread": thread_id or "", "occurrence": occurrence, "name": action.get("name"), "args": action.get("args")}
+    body = {
+        "thread": thread_id or "",
+        "occurrence": occurrence,
+        "name": action.get("name"),
+        "args": action.get("args"),
+    }
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -139,10 +144,17 @@ def issue(
 ) -> Receipt:
     """Build (and MAC, with `key`) the receipt of one approval."""
     receipt: Receipt = {
-        "request_id": request_id, "digest": digest, "approver": approver, "stage": int(stage),
-        "decision": decision, "mode": str(gate.get("mode") or ""), "risk": str(gate.get("risk") or ""),
-        "policy_version": str(gate.get("policy_version") or ""), "decided_at": decided_at,
-        "thread_id": thread_id or "", "occurrence": occurrence,
+        "request_id": request_id,
+        "digest": digest,
+        "approver": approver,
+        "stage": int(stage),
+        "decision": decision,
+        "mode": str(gate.get("mode") or ""),
+        "risk": str(gate.get("risk") or ""),
+        "policy_version": str(gate.get("policy_version") or ""),
+        "decided_at": decided_at,
+        "thread_id": thread_id or "",
+        "occurrence": occurrence,
     }
     receipt["mac"] = _mac(key, receipt) if key else None
     return receipt
@@ -150,8 +162,10 @@ def issue(
 
 def authentic(receipt: Any, key: bytes | None) -> bool:
     """Whether `receipt` is well formed and, with `key`, carries a valid MAC."""
-    if not isinstance(receipt, Mapping) or not all(isinstance(receipt.get(f), str) for f in (
-            "request_id", "digest", "approver", "decision", "mode", "occurrence")):
+    if not isinstance(receipt, Mapping) or not all(
+        isinstance(receipt.get(f), str)
+        for f in ("request_id", "digest", "approver", "decision", "mode", "occurrence")
+    ):
         return False
     if not key:
         return True
@@ -185,9 +199,16 @@ def counting(
         if not authentic(r, key) or r["digest"] != digest:
             continue
         if (r["mode"], r.get("risk"), r.get("policy_version")) != (
-                gate.get("mode"), gate.get("risk"), gate.get("policy_version")):
+            gate.get("mode"),
+            gate.get("risk"),
+            gate.get("policy_version"),
+        ):
             continue
-        soft_timeout = r["decision"] == "timeout" and r["approver"].startswith(SYSTEM_PREFIX) and gate.get("mode") == "soft"
+        soft_timeout = (
+            r["decision"] == "timeout"
+            and r["approver"].startswith(SYSTEM_PREFIX)
+            and gate.get("mode") == "soft"
+        )
         if r["decision"] not in APPROVING and not soft_timeout:
             continue
         if not soft_timeout and (r["approver"].startswith(SYSTEM_PREFIX) or r["approver"] == who_asked):
@@ -252,11 +273,17 @@ def verify(
             why.append(f"{r['approver']!r} is not an approver")
             continue
         good.append(r)
-    gate = {"mode": good[0]["mode"], "risk": good[0]["risk"], "policy_version": good[0]["policy_version"]} if good else {}
+    gate = (
+        {"mode": good[0]["mode"], "risk": good[0]["risk"], "policy_version": good[0]["policy_version"]}
+        if good
+        else {}
+    )
     count = counting(good, digest=good[0]["digest"] if good else "", gate=gate, requester=requester, key=key)
     if not enough(count, required) or not count:
         got = ", ".join(r["approver"] for r in count) or "none"
-        msg = (f"Action {action.get('name')!r} needs {required} distinct approval(s) of exactly these arguments; "
-               f"valid receipts from: {got}." + (f" Refused: {'; '.join(why)}." if why else ""))
+        msg = (
+            f"Action {action.get('name')!r} needs {required} distinct approval(s) of exactly these arguments; "
+            f"valid receipts from: {got}." + (f" Refused: {'; '.join(why)}." if why else "")
+        )
         raise ReceiptError(msg)
     return count

@@ -76,7 +76,9 @@ def _epoch(value: Any) -> float:
 
 
 def _ours(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("hitl"), dict) and bool(value.get("action_requests"))
+    return (
+        isinstance(value, dict) and isinstance(value.get("hitl"), dict) and bool(value.get("action_requests"))
+    )
 
 
 def _interrupts(raw: Any) -> list[dict[str, Any]]:
@@ -90,10 +92,20 @@ def _request(thread_id: str, payload: ReviewRequest, paused_at: float) -> Pendin
     hitl = payload["hitl"]
     timeout = hitl.get("timeout_s")
     return PendingRequest(
-        request_id=hitl["request_id"], thread_id=thread_id, node=hitl["node"], stage=int(hitl.get("stage", 1)),
-        action=payload["action_requests"][0], risk=hitl["risk"], status="pending", approvers=hitl.get("approvers"),
-        requested_by=hitl.get("requested_by", ""), created_at=paused_at,
-        deadline=paused_at + float(timeout) if timeout else None, decided_by=None, decision=None, payload=payload,
+        request_id=hitl["request_id"],
+        thread_id=thread_id,
+        node=hitl["node"],
+        stage=int(hitl.get("stage", 1)),
+        action=payload["action_requests"][0],
+        risk=hitl["risk"],
+        status="pending",
+        approvers=hitl.get("approvers"),
+        requested_by=hitl.get("requested_by", ""),
+        created_at=paused_at,
+        deadline=paused_at + float(timeout) if timeout else None,
+        decided_by=None,
+        decision=None,
+        payload=payload,
     )
 
 
@@ -128,9 +140,16 @@ class ServerInbox:
         ImportError: langgraph_sdk is not installed.
     """
 
-    def __init__(self, url: str, *, graph_id: str | None = None, api_key: str | None = None,
-                 headers: dict[str, str] | None = None, approver_header: str | None = "x-hitl-approver",
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        graph_id: str | None = None,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        approver_header: str | None = "x-hitl-approver",
+        timeout: float = 60.0,
+    ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             msg = f"ServerInbox url={url!r}: give the server's base URL, e.g. http://127.0.0.1:2024."
             raise ValueError(msg)
@@ -151,8 +170,14 @@ class ServerInbox:
         metadata = {"graph_id": self.graph_id} if self.graph_id else None
         offset = 0
         while True:
-            batch = self.client.threads.search(status="interrupted", metadata=metadata, limit=_BATCH, offset=offset,
-                                               sort_by="updated_at", sort_order="desc")
+            batch = self.client.threads.search(
+                status="interrupted",
+                metadata=metadata,
+                limit=_BATCH,
+                offset=offset,
+                sort_by="updated_at",
+                sort_order="desc",
+            )
             yield from (dict(thread) for thread in batch)
             if len(batch) < _BATCH:
                 return
@@ -167,8 +192,14 @@ class ServerInbox:
                 if _ours(intr.get("value")):
                     yield _request(thread["thread_id"], intr["value"], paused_at), intr["id"], graph_id
 
-    def pending(self, *, approver: str | None = None, risk: str | None = None, limit: int = 50,
-                cursor: str | None = None) -> Page:
+    def pending(
+        self,
+        *,
+        approver: str | None = None,
+        risk: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
         """Pending requests on the server, newest first (the same `Page` as `Approvals.pending`).
 
         Args:
@@ -220,12 +251,18 @@ class ServerInbox:
                 matches.append(found)
         if len(matches) == 1:
             return matches[0]
-        for thread in self.client.threads.search(limit=_RECENT, sort_by="updated_at", sort_order="desc",
-                                                 metadata={"graph_id": self.graph_id} if self.graph_id else None):
+        for thread in self.client.threads.search(
+            limit=_RECENT,
+            sort_by="updated_at",
+            sort_order="desc",
+            metadata={"graph_id": self.graph_id} if self.graph_id else None,
+        ):
             winner = self._winner(dict(thread.get("values") or {}), request_id)
             if winner is not None:
-                msg = (f"Request {request_id} was already decided by {winner.get('approver')!r} "
-                       f"({winner.get('type')}); one decision wins.")
+                msg = (
+                    f"Request {request_id} was already decided by {winner.get('approver')!r} "
+                    f"({winner.get('type')}); one decision wins."
+                )
                 raise ConflictError(msg)
         msg = f"No pending request {request_id!r} on {self.url}. List waiting requests with pending()."
         raise NotPendingError(msg)
@@ -283,12 +320,20 @@ class ServerInbox:
             # The server authenticates the inbox and takes the approver from this header (see
             # examples/server/auth.py); the graph reads it as `langgraph_auth_user_id`.
             headers = {self.approver_header: approver} if self.approver_header else None
-            response = self.client.runs.wait(thread_id, graph_id, command={"resume": {interrupt_id: answer}},
-                                             multitask_strategy="reject", raise_error=False, headers=headers)
+            response = self.client.runs.wait(
+                thread_id,
+                graph_id,
+                command={"resume": {interrupt_id: answer}},
+                multitask_strategy="reject",
+                raise_error=False,
+                headers=headers,
+            )
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 409:
-                msg = (f"Request {rid}: thread {thread_id!r} is already being resumed (another decision is being "
-                       "applied right now); one decision wins. Refresh and look again.")
+                msg = (
+                    f"Request {rid}: thread {thread_id!r} is already being resumed (another decision is being "
+                    "applied right now); one decision wins. Refresh and look again."
+                )
                 raise ConflictError(msg) from exc
             if exc.response.status_code == 404:
                 msg = f"Request {rid}: thread {thread_id!r} or graph {graph_id!r} is gone from {self.url}."
@@ -296,8 +341,10 @@ class ServerInbox:
             raise
         if isinstance(response, dict) and isinstance(response.get("__error__"), dict):
             error = response["__error__"]
-            msg = (f"Request {rid}: the run resuming thread {thread_id!r} failed on the server: "
-                   f"{error.get('error')}: {error.get('message')}")
+            msg = (
+                f"Request {rid}: the run resuming thread {thread_id!r} failed on the server: "
+                f"{error.get('error')}: {error.get('message')}"
+            )
             raise ThreadStateError(msg)
         state = self._state(thread_id)
         winner = self._winner(dict(state.get("values") or {}), rid)
@@ -305,24 +352,37 @@ class ServerInbox:
             msg = f"Request {rid}: the run resuming thread {thread_id!r} ended without applying the decision."
             raise ThreadStateError(msg)
         if not same_person(winner.get("approver"), approver) or winner.get("type") != valid[0]["type"]:
-            msg = (f"Request {rid} was already decided by {winner.get('approver')!r} ({winner.get('type')}); "
-                   "one decision wins.")
+            msg = (
+                f"Request {rid} was already decided by {winner.get('approver')!r} ({winner.get('type')}); "
+                "one decision wins."
+            )
             raise ConflictError(msg)
         return self._result(thread_id, state)
 
     def _raise_moved_on(self, request_id: str, thread_id: str, state: dict[str, Any]) -> None:
         winner = self._winner(dict(state.get("values") or {}), request_id)
         if winner is not None:
-            msg = (f"Request {request_id} was already decided by {winner.get('approver')!r} ({winner.get('type')}); "
-                   "one decision wins.")
+            msg = (
+                f"Request {request_id} was already decided by {winner.get('approver')!r} ({winner.get('type')}); "
+                "one decision wins."
+            )
             raise ConflictError(msg)
-        msg = (f"Request {request_id} is stale: thread {thread_id!r} is no longer paused at it "
-               "(it finished, was abandoned, or its state was changed).")
+        msg = (
+            f"Request {request_id} is stale: thread {thread_id!r} is no longer paused at it "
+            "(it finished, was abandoned, or its state was changed)."
+        )
         raise NotPendingError(msg)
 
     def _result(self, thread_id: str, state: dict[str, Any]) -> RunResult:
         paused_at = _epoch(state.get("created_at"))
-        pending = [_request(thread_id, i["value"], paused_at)
-                   for i in _interrupts(state.get("interrupts")) if _ours(i.get("value"))]
-        return RunResult(thread_id=thread_id, status="paused" if state.get("next") else "done", pending=pending,
-                         values=dict(state.get("values") or {}))
+        pending = [
+            _request(thread_id, i["value"], paused_at)
+            for i in _interrupts(state.get("interrupts"))
+            if _ours(i.get("value"))
+        ]
+        return RunResult(
+            thread_id=thread_id,
+            status="paused" if state.get("next") else "done",
+            pending=pending,
+            values=dict(state.get("values") or {}),
+        )

@@ -128,7 +128,9 @@ def _approver_in(answer: Any) -> str | None:
     return None
 
 
-def resume_as(graph: Any, answer: Any, config: dict[str, Any], *, user: str | None = None, **kwargs: Any) -> Any:
+def resume_as(
+    graph: Any, answer: Any, config: dict[str, Any], *, user: str | None = None, **kwargs: Any
+) -> Any:
     """`graph.invoke(Command(resume=answer), config)` as an authenticated `user`.
 
     `user` defaults to the `approver` named in `answer` (the first one, for a batch): the shape

@@ -34,7 +34,9 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from pgcluster import PostgresCluster, find_postgres_bin
 
     if find_postgres_bin() is None:
-        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+        skip_or_fail(
+            "PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql"
+        )
     cluster = PostgresCluster(tmp_path_factory.mktemp("pg"))
     cluster.start()
     try:

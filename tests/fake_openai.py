@@ -43,13 +43,17 @@ def text(content: str) -> Reply:
     return {"content": content}
 
 
-def tool_calls(*calls: tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str], content: str = "") -> Reply:
+def tool_calls(
+    *calls: tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str], content: str = ""
+) -> Reply:
     """A reply asking for tool calls: `(name, args)` or `(name, args, call_id)` each."""
     out = []
     for i, call in enumerate(calls):
         name, args = call[0], call[1]
         call_id = call[2] if len(call) > 2 else f"call_{i}_{name}"  # type: ignore[misc]
-        out.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}})
+        out.append(
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+        )
     return {"content": content, "tool_calls": out}
 
 
@@ -115,34 +119,48 @@ class FakeOpenAI:
                 with fake._lock:
                     fake.paths.append(self.path)
                 if self.path.rstrip("/") != "/v1/chat/completions":
-                    self._send(404, {"error": {"message": f"FakeOpenAI serves /v1/chat/completions, not {self.path}"}})
+                    self._send(
+                        404,
+                        {"error": {"message": f"FakeOpenAI serves /v1/chat/completions, not {self.path}"}},
+                    )
                     return
                 if body.get("stream"):
                     self._send(400, {"error": {"message": "FakeOpenAI does not stream; use streaming=False"}})
                     return
                 reply = fake._next(body)
                 if "status" in reply:
-                    self._send(reply["status"], {"error": {"message": reply["message"], "type": "server_error"}})
+                    self._send(
+                        reply["status"], {"error": {"message": reply["message"], "type": "server_error"}}
+                    )
                     return
                 message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
                 if reply.get("tool_calls"):
                     message["tool_calls"] = reply["tool_calls"]
                     message["content"] = reply.get("content") or None
                 n = len(fake.requests)
-                self._send(200, {
-                    "id": f"chatcmpl-fake-{n}",
-                    "object": "chat.completion",
-                    "created": 1700000000,
-                    "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "message": message,
-                                 "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                })
+                self._send(
+                    200,
+                    {
+                        "id": f"chatcmpl-fake-{n}",
+                        "object": "chat.completion",
+                        "created": 1700000000,
+                        "model": body.get("model", "fake"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": message,
+                                "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                    },
+                )
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 

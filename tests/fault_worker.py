@@ -102,12 +102,22 @@ def _after(owner: Any, name: str, trip: Any, point: str | Any) -> None:
 
 def install(trip: Tripwire) -> None:
     """Put the tripwire on every kill point (this process only: it is a fork)."""
-    _after(Inbox, "mark_thread", trip,
-           lambda *a, **k: "start:after_in_flight" if "in_flight" in (*a, *k.values()) else "")
+    _after(
+        Inbox,
+        "mark_thread",
+        trip,
+        lambda *a, **k: "start:after_in_flight" if "in_flight" in (*a, *k.values()) else "",
+    )
     _after(SqliteSaver, "put", trip, "checkpoint:after_put")
     _after(SqliteSaver, "put_writes", trip, "checkpoint:after_put_writes")
-    _after(Inbox, "claim", trip, lambda *a, **k: (
-        "expire:after_claim" if SYSTEM_TIMEOUT in (*a[3:], *k.values()) else "decide:after_claim"))
+    _after(
+        Inbox,
+        "claim",
+        trip,
+        lambda *a, **k: (
+            "expire:after_claim" if SYSTEM_TIMEOUT in (*a[3:], *k.values()) else "decide:after_claim"
+        ),
+    )
     _after(graphs, "record_effect", trip, "execute:after_effect")
     _after(Ledger, "begin", trip, "execute:after_ledger_begin")
     _after(Ledger, "complete", trip, "execute:after_ledger_complete")
@@ -135,8 +145,10 @@ def pick_approver(payload: dict[str, Any], rng: random.Random) -> str | None:
 
 def op_start(hitl: Approvals, rng: random.Random, tag: str) -> None:
     """Start a run on a new thread; low-risk actions execute right away."""
-    kind = rng.choices(["read_record", "update_record", "send_email", "delete_record", "prod_delete"],
-                       weights=[15, 10, 20, 35, 20])[0]
+    kind = rng.choices(
+        ["read_record", "update_record", "send_email", "delete_record", "prod_delete"],
+        weights=[15, 10, 20, 35, 20],
+    )[0]
     args: dict[str, Any] = {"id": rng.randrange(10**6)}
     if kind == "prod_delete":
         kind, args["env"] = "delete_record", "prod"
@@ -201,7 +213,9 @@ def plan(trials: int, seed: int) -> list[dict[str, Any]]:
     out = []
     for trial in range(trials):
         if rng.random() < 0.3:
-            out.append({"trial": trial, "point": "external", "nth": 0, "delay": round(rng.uniform(0.05, 2.0), 3)})
+            out.append(
+                {"trial": trial, "point": "external", "nth": 0, "delay": round(rng.uniform(0.05, 2.0), 3)}
+            )
         else:
             point = rng.choice(sorted(POINTS))
             out.append({"trial": trial, "point": point, "nth": rng.randint(1, POINTS[point]), "delay": None})
@@ -263,11 +277,19 @@ def soak(url: str, *, trials: int, procs: int, seed: int, max_life: float) -> di
     for r in killed:
         name = "external (fallback)" if r.get("fallback") else r["point"]
         points[name] = points.get(name, 0) + 1
-    return {"seed": seed, "trials": trials, "procs": procs, "killed": len(killed), "points": points,
-            "not_killed": [r for r in results if not r["killed"]]}
+    return {
+        "seed": seed,
+        "trials": trials,
+        "procs": procs,
+        "killed": len(killed),
+        "points": points,
+        "not_killed": [r for r in results if not r["killed"]],
+    }
 
 
-def once(url: str, thread: str, name: str, args: dict[str, Any], *, point: str, nth: int, slow_put: float) -> None:
+def once(
+    url: str, thread: str, name: str, args: dict[str, Any], *, point: str, nth: int, slow_put: float
+) -> None:
     """Start one run with the tripwire at `point`; `slow_put` delays every checkpoint save (a slow disk)."""
     if slow_put:
         original = SqliteSaver.put
@@ -293,7 +315,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-life", type=float, default=8.0, help="seconds before a child is killed from outside")
+    parser.add_argument(
+        "--max-life", type=float, default=8.0, help="seconds before a child is killed from outside"
+    )
     args = parser.parse_args(argv)
     if args.command == "soak":
         out = soak(args.url, trials=args.trials, procs=args.procs, seed=args.seed, max_life=args.max_life)

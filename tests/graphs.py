@@ -33,8 +33,15 @@ def policy(**overrides: Any) -> Policy:
     """The test policy: prod deletes are critical; optional overrides of Policy fields."""
     kwargs: dict[str, Any] = {
         "actions": TABLE,
-        "rules": [Rule("prod-delete", actions="delete_record", when=lambda a: a.get("env") == "prod",
-                       risk="critical", reason="deletes production data")],
+        "rules": [
+            Rule(
+                "prod-delete",
+                actions="delete_record",
+                when=lambda a: a.get("env") == "prod",
+                risk="critical",
+                reason="deletes production data",
+            )
+        ],
         "version": "test-1",
     }
     kwargs.update(overrides)
@@ -93,9 +100,15 @@ def plan(state: State) -> dict[str, Any]:
     return {}
 
 
-def build(*, store: Any = None, timeout_s: float | None = None, on_timeout: str | None = None,
-          escalation: list[list[str]] | None = None, approvers: list[str] | None = None,
-          verify: bool = False) -> StateGraph:
+def build(
+    *,
+    store: Any = None,
+    timeout_s: float | None = None,
+    on_timeout: str | None = None,
+    escalation: list[list[str]] | None = None,
+    approvers: list[str] | None = None,
+    verify: bool = False,
+) -> StateGraph:
     """plan -> approval flow -> END, with the test policy."""
     req: dict[str, Any] = {}
     if timeout_s is not None:
@@ -108,9 +121,10 @@ def build(*, store: Any = None, timeout_s: float | None = None, on_timeout: str 
         req["approvers"] = approvers
     requirements = {r: Requirement(**req) for r in ("medium", "high")} if req else {}
     if req:
-        requirements["critical"] = Requirement(required_approvals=2, **{k: v for k, v in req.items() if k != "on_timeout" or v != "approve"})
-    pol = policy(requirements=requirements,
-                 verify_phrases={"delete_record": "DELETE {id}"} if verify else {})
+        requirements["critical"] = Requirement(
+            required_approvals=2, **{k: v for k, v in req.items() if k != "on_timeout" or v != "approve"}
+        )
+    pol = policy(requirements=requirements, verify_phrases={"delete_record": "DELETE {id}"} if verify else {})
     builder = StateGraph(State)
     builder.add_node("plan", plan)
     builder.add_edge(START, "plan")

@@ -53,9 +53,9 @@ def _counting_resume(self: Approvals, claimed: Any, *args: Any, **kwargs: Any) -
 Approvals._resume = _counting_resume  # type: ignore[method-assign]
 
 OWN_ACTIONS = [
-    ("delete_record", {}),               # high: one review
+    ("delete_record", {}),  # high: one review
     ("delete_record", {"env": "prod"}),  # critical: review, then a second reviewer
-    ("read_record", {}),                 # low: runs at once
+    ("read_record", {}),  # low: runs at once
     ("send_email", {"to": ["a@example.com"]}),  # medium: one review
 ]
 
@@ -109,8 +109,10 @@ def crash(hitl: Approvals, opts: dict[str, Any]) -> None:
         hitl._check_live(row, hitl._state(row.thread_id))
         claimed = hitl._claim(row, valid, "alice")
         if rid in opts.get("after_resume", []):  # the answer as claimed, exactly what recover() would deliver
-            hitl.graph.invoke(Command(resume={row.interrupt_id: claimed.decision}),
-                              hitl._config(row.thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at))
+            hitl.graph.invoke(
+                Command(resume={row.interrupt_id: claimed.decision}),
+                hitl._config(row.thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at),
+            )
     for thread_id in opts.get("in_flight", []):
         hitl.store.inbox.mark_thread(thread_id, "in_flight")
         hitl.graph.invoke(action("delete_record", id=thread_id), hitl._config(thread_id))

@@ -54,8 +54,11 @@ def test_decide_approve_runs_and_audits_who(hitl: Approvals) -> None:
     """The common shape: pause, see the request, decide, final state and audit rows."""
     req = paused(hitl, "t", id=7)
     seen = hitl.get(req.request_id)
-    assert seen.status == "pending" and seen.action == {"name": "delete_record", "args": {"id": 7},
-                                                       "description": "delete_record(id=7)"}
+    assert seen.status == "pending" and seen.action == {
+        "name": "delete_record",
+        "args": {"id": 7},
+        "description": "delete_record(id=7)",
+    }
     assert seen.payload["hitl"]["reasons"] and seen.risk == "high"
     run = hitl.decide(req.request_id, {"type": "approve"}, approver="alice")
     assert run.status == "done" and run.values["status"] == "executed"
@@ -75,20 +78,35 @@ def test_decide_accepts_id_prefix(hitl: Approvals) -> None:
     ("decision", "approver", "error", "match"),
     [
         ({"type": "aprove"}, "alice", DecisionError, "'aprove' is unknown"),
-        ({"type": "revise", "message": "x"}, "alice", DecisionError, "'revise' is not allowed.*Allowed: approve"),
+        (
+            {"type": "revise", "message": "x"},
+            "alice",
+            DecisionError,
+            "'revise' is not allowed.*Allowed: approve",
+        ),
         ({"type": "approve", "colour": 1}, "alice", DecisionError, "unknown field"),
-        ({"type": "edit", "edited_action": {"name": "delete_record", "args": [1]}}, "alice", DecisionError,
-         "must be a JSON object"),
+        (
+            {"type": "edit", "edited_action": {"name": "delete_record", "args": [1]}},
+            "alice",
+            DecisionError,
+            "must be a JSON object",
+        ),
         ({"type": "respond"}, "alice", DecisionError, "needs a message"),
         ({"type": "approve"}, "agent", AuthorizationError, "requested this action"),
-        ({"type": "approve", "approver": "bob"}, "alice", AuthorizationError, "identity comes from the submitter"),
+        (
+            {"type": "approve", "approver": "bob"},
+            "alice",
+            AuthorizationError,
+            "identity comes from the submitter",
+        ),
         ({"type": "timeout"}, "alice", AuthorizationError, "only by the runner"),
         ("approve", "alice", DecisionError, "must be a JSON object"),
         ({"type": "approve"}, "", DecisionError, "say who decides"),
     ],
 )
-def test_decide_invalid_leaves_request_pending(hitl: Approvals, decision: Any, approver: str,
-                                               error: type[Exception], match: str) -> None:
+def test_decide_invalid_leaves_request_pending(
+    hitl: Approvals, decision: Any, approver: str, error: type[Exception], match: str
+) -> None:
     """G1: each invalid decision raises its own error, is audited, and the request still resumes."""
     req = paused(hitl, "t", id=7)
     with pytest.raises(error, match=match):
@@ -171,7 +189,9 @@ def test_decide_stale_request_after_update_state(hitl: Approvals) -> None:
     assert fresh and fresh[0].status == "pending"
 
 
-def test_expire_rejects_by_default_and_graph_sees_timeout(hitl: Approvals, store_url: str, clock: FakeClock) -> None:
+def test_expire_rejects_by_default_and_graph_sees_timeout(
+    hitl: Approvals, store_url: str, clock: FakeClock
+) -> None:
     """G6: an overdue hard gate is rejected by system:timeout, distinct from a human rejection."""
     with Approvals.open(build(timeout_s=60), store_url, clock=clock) as runner:
         req = paused(runner, "t1", id=7)
@@ -200,8 +220,11 @@ def test_expire_soft_gate_approves(store_url: str, clock: FakeClock) -> None:
 
 def test_expire_escalates_then_fails_closed(store_url: str, clock: FakeClock) -> None:
     """on_timeout=escalate asks the next tier with a new deadline; past the last tier it rejects."""
-    with Approvals.open(build(timeout_s=60, on_timeout="escalate", escalation=[["manager"]],
-                              approvers=["alice"]), store_url, clock=clock) as runner:
+    with Approvals.open(
+        build(timeout_s=60, on_timeout="escalate", escalation=[["manager"]], approvers=["alice"]),
+        store_url,
+        clock=clock,
+    ) as runner:
         first = paused(runner, "t", id=7)
         assert first.approvers == ["alice"]
         clock.advance(61)
@@ -246,14 +269,16 @@ def test_scripted_reviewer_decides_by_rule(hitl: Approvals) -> None:
     """ScriptedReviewer approves reads, rejects prod deletes, leaves the rest."""
     paused(hitl, "a", id=1)
     paused(hitl, "b", id=2, env="prod")
-    reviewer = ScriptedReviewer([(lambda r: r.action["args"].get("env") == "prod", {"type": "reject"})],
-                                approver="carol")
+    reviewer = ScriptedReviewer(
+        [(lambda r: r.action["args"].get("env") == "prod", {"type": "reject"})], approver="carol"
+    )
     decided = reviewer.run(hitl)
     assert len(decided) == 1 and len(hitl.pending().items) == 1
 
 
 def test_async_expire_and_recover(store_url: str, clock: FakeClock) -> None:
     """AsyncApprovals expires an overdue request with system:timeout and recovers nothing extra."""
+
     async def run() -> None:
         async with AsyncApprovals.open(build(timeout_s=60), store_url, clock=clock) as hitl:
             rid = (await hitl.start("t", action("delete_record", id=1))).pending[0].request_id
@@ -270,6 +295,7 @@ def test_async_expire_and_recover(store_url: str, clock: FakeClock) -> None:
 
 def test_async_concurrent_decisions_one_wins(store_url: str) -> None:
     """AsyncApprovals: two concurrent decisions on one request, exactly one succeeds."""
+
     async def run() -> None:
         async with AsyncApprovals.open(build(), store_url) as hitl:
             started = await hitl.start("t", action("delete_record", id=1))

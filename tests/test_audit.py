@@ -20,8 +20,26 @@ from langgraph_hitl.store import Store, open_store
 from langgraph_hitl.store.audit import _FAST_VERIFY, GENESIS_HASH, AuditEventError, AuditLog, VerifyResult
 from langgraph_hitl.types import AuditEvent
 
-HASHED = ("seq", "event_id", "ts", "thread_id", "request_id", "action_id", "event", "actor", "action", "args",
-          "args_hash", "reversibility", "risk", "decision", "outcome", "policy_version", "detail", "prev_hash")
+HASHED = (
+    "seq",
+    "event_id",
+    "ts",
+    "thread_id",
+    "request_id",
+    "action_id",
+    "event",
+    "actor",
+    "action",
+    "args",
+    "args_hash",
+    "reversibility",
+    "risk",
+    "decision",
+    "outcome",
+    "policy_version",
+    "detail",
+    "prev_hash",
+)
 
 
 @pytest.fixture
@@ -34,10 +52,17 @@ def store(store_url: str) -> Iterator[Store]:
 def ev(i: int, **extra: Any) -> AuditEvent:
     """A plausible event number `i`; keywords override fields."""
     event: dict[str, Any] = {
-        "event_id": f"e{i}", "ts": f"2026-01-{1 + i % 28:02d}T10:00:00+00:00", "thread_id": f"t{i % 3}",
-        "request_id": f"r{i % 4}", "action_id": f"a{i % 5}", "event": ("proposed", "approved", "executed")[i % 3],
-        "actor": ("agent", "alice", "bob")[i % 3], "action": ("send_email", "delete_record")[i % 2],
-        "args": {"to": "bob@example.com", "n": i}, "risk": "high", "policy_version": "v1",
+        "event_id": f"e{i}",
+        "ts": f"2026-01-{1 + i % 28:02d}T10:00:00+00:00",
+        "thread_id": f"t{i % 3}",
+        "request_id": f"r{i % 4}",
+        "action_id": f"a{i % 5}",
+        "event": ("proposed", "approved", "executed")[i % 3],
+        "actor": ("agent", "alice", "bob")[i % 3],
+        "action": ("send_email", "delete_record")[i % 2],
+        "args": {"to": "bob@example.com", "n": i},
+        "risk": "high",
+        "policy_version": "v1",
     }
     event.update(extra)
     return event  # type: ignore[return-value]
@@ -95,7 +120,7 @@ def test_append_chains_rows_from_genesis(store: Store) -> None:
 
 def test_append_hash_follows_the_documented_formula(store: Store) -> None:
     """An outside verifier can recompute every hash: sha256 of the canonical JSON array of the columns."""
-    store.audit.append([ev(1, detail={"note": "é \"quoted\" \\ \n"}), ev(2)])
+    store.audit.append([ev(1, detail={"note": 'é "quoted" \\ \n'}), ev(2)])
     for row in raw(store, "SELECT * FROM hitl_audit ORDER BY seq"):
         assert reference_hash(row) == row["hash"]
 
@@ -125,7 +150,9 @@ def test_append_normalizes_ts_to_utc(store: Store) -> None:
     """Offsets and a trailing Z are stored as one UTC form, so text order is time order."""
     store.audit.append([ev(1, ts="2026-03-01T12:00:00+02:00"), ev(2, ts="2026-03-01T10:30:00Z")])
     assert [r["ts"] for r in store.audit.query()] == [
-        "2026-03-01T10:00:00.000000+00:00", "2026-03-01T10:30:00.000000+00:00"]
+        "2026-03-01T10:00:00.000000+00:00",
+        "2026-03-01T10:30:00.000000+00:00",
+    ]
 
 
 def test_append_computes_args_hash(store: Store) -> None:
@@ -143,11 +170,19 @@ def test_append_computes_args_hash(store: Store) -> None:
         ({"event_id": "x", "event": "aproved", "actor": "alice"}, "event 'aproved'; allowed: approved"),
         ({"event_id": "x", "event": "approved"}, "actor None"),
         ({"event_id": "x", "event": "approved", "actor": "a", "node": "review"}, r"unknown keys \['node'\]"),
-        ({"event_id": "x", "event": "approved", "actor": "a", "ts": "yesterday"}, "'yesterday', not an ISO 8601"),
-        ({"event_id": "x", "event": "approved", "actor": "a", "args": {"when": datetime.now()}}, "plain JSON"),
+        (
+            {"event_id": "x", "event": "approved", "actor": "a", "ts": "yesterday"},
+            "'yesterday', not an ISO 8601",
+        ),
+        (
+            {"event_id": "x", "event": "approved", "actor": "a", "args": {"when": datetime.now()}},
+            "plain JSON",
+        ),
         ({"event_id": "x", "event": "approved", "actor": "a", "thread_id": 7}, "thread_id=7"),
-        ({"event_id": "x", "event": "approved", "actor": "a", "args": {"a": 1}, "args_hash": "f00"},
-         "args_hash 'f00' but its args hash to"),
+        (
+            {"event_id": "x", "event": "approved", "actor": "a", "args": {"a": 1}, "args_hash": "f00"},
+            "args_hash 'f00' but its args hash to",
+        ),
     ],
 )
 def test_append_rejects_malformed_event(store: Store, event: dict[str, Any], match: str) -> None:
@@ -168,6 +203,7 @@ def test_append_from_two_connections_keeps_one_chain(store_url: str) -> None:
     """Writers on separate connections interleave without forking the chain (the chain lock)."""
     stores = [open_store(store_url), open_store(store_url)]
     try:
+
         def write(k: int) -> None:
             for b in range(10):
                 stores[k].audit.append([ev(1000 * k + 10 * b + j) for j in range(5)])
@@ -177,7 +213,9 @@ def test_append_from_two_connections_keeps_one_chain(store_url: str) -> None:
             t.start()
         for t in threads:
             t.join()
-        assert stores[0].audit.verify() == VerifyResult(ok=True, checked=100, head_hash=stores[0].audit.head()[1])
+        assert stores[0].audit.verify() == VerifyResult(
+            ok=True, checked=100, head_hash=stores[0].audit.head()[1]
+        )
     finally:
         for s in stores:
             s.close()
@@ -294,11 +332,20 @@ def test_verify_catches_forged_row_inserted_in_the_middle(store: Store) -> None:
     drop_triggers(store)
     move_seqs(store, above=2, by=1)
     forged: dict[str, Any] = dict.fromkeys(HASHED)
-    forged.update(seq=3, event_id="forged", ts="2026-01-03T10:00:00.000000+00:00", event="approved",
-                  actor="mallory", prev_hash=raw(store, "SELECT hash FROM hitl_audit WHERE seq = 2")[0]["hash"])
+    forged.update(
+        seq=3,
+        event_id="forged",
+        ts="2026-01-03T10:00:00.000000+00:00",
+        event="approved",
+        actor="mallory",
+        prev_hash=raw(store, "SELECT hash FROM hitl_audit WHERE seq = 2")[0]["hash"],
+    )
     cols = ", ".join((*HASHED, "hash"))
-    raw(store, f"INSERT INTO hitl_audit ({cols}) VALUES ({', '.join('?' * 19)})",
-        (*(forged[c] for c in HASHED), reference_hash(forged)))
+    raw(
+        store,
+        f"INSERT INTO hitl_audit ({cols}) VALUES ({', '.join('?' * 19)})",
+        (*(forged[c] for c in HASHED), reference_hash(forged)),
+    )
     result = store.audit.verify()
     assert (result.ok, result.first_bad_seq, result.checked) == (False, 4, 3)
 
@@ -310,15 +357,26 @@ def test_verify_catches_forged_tail_only_with_hmac_key(store_url: str) -> None:
         seed(store, 3)
         seq, head = store.audit.head()
         forged: dict[str, Any] = dict.fromkeys(HASHED)
-        forged.update(seq=seq + 1, event_id="forged", ts="2026-02-01T00:00:00.000000+00:00", event="approved",
-                      actor="mallory", prev_hash=head)
+        forged.update(
+            seq=seq + 1,
+            event_id="forged",
+            ts="2026-02-01T00:00:00.000000+00:00",
+            event="approved",
+            actor="mallory",
+            prev_hash=head,
+        )
         cols = ", ".join((*HASHED, "hash"))
-        raw(store, f"INSERT INTO hitl_audit ({cols}) VALUES ({', '.join('?' * 19)})",
-            (*(forged[c] for c in HASHED), reference_hash(forged)))
+        raw(
+            store,
+            f"INSERT INTO hitl_audit ({cols}) VALUES ({', '.join('?' * 19)})",
+            (*(forged[c] for c in HASHED), reference_hash(forged)),
+        )
         result = store.audit.verify()
         assert (result.ok, result.first_bad_seq) == (False, 4)
         assert "another hmac_key" in (result.reason or "")
-        assert AuditLog(store.backend).verify().first_bad_seq == 1  # a plain-sha256 reader sees rows 1-3 as bad
+        assert (
+            AuditLog(store.backend).verify().first_bad_seq == 1
+        )  # a plain-sha256 reader sees rows 1-3 as bad
 
 
 def test_verify_with_hmac_key_follows_the_documented_formula(store_url: str) -> None:
@@ -383,8 +441,8 @@ def test_verify_inside_a_transaction(store: Store) -> None:
 
 def test_verify_fast_path_agrees_with_reference_encoding(store: Store) -> None:
     """The database's canonical text equals Python's for awkward strings, so the fast path is used."""
-    awkward = "é ü 日本 🚀 \"q\" \\ \n\t\r\b\f \x01\x1f \u2028 \x7f </script>"
-    store.audit.append([ev(1, detail={"s": awkward}, actor=awkward, action="a\"b"), ev(2, thread_id=awkward)])
+    awkward = 'é ü 日本 🚀 "q" \\ \n\t\r\b\f \x01\x1f \u2028 \x7f </script>'
+    store.audit.append([ev(1, detail={"s": awkward}, actor=awkward, action='a"b'), ev(2, thread_id=awkward)])
     agg = store.backend.execute(_FAST_VERIFY[store.backend.name], (0, 100))[0]
     assert store.audit._batch_verifies(agg, 1, GENESIS_HASH)
     assert store.audit.verify().ok

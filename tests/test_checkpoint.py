@@ -76,6 +76,7 @@ def test_open_checkpointer_fresh_database_works_without_setup(fresh_url: str) ->
 
 def test_aopen_checkpointer_fresh_database_works_without_setup(fresh_url: str) -> None:
     """The async twin sets up on open too, and yields an async saver the graph awaits."""
+
     async def scenario() -> None:
         async with aopen_checkpointer(fresh_url) as saver:
             assert type(saver).__name__ in ("AsyncSqliteSaver", "AsyncPostgresSaver")
@@ -101,6 +102,7 @@ def test_open_checkpointer_sqlite_wal_and_busy_timeout(tmp_path: Path) -> None:
 
 def test_aopen_checkpointer_sqlite_wal_and_busy_timeout(tmp_path: Path) -> None:
     """The async SQLite saver's aiosqlite connection runs in WAL mode with a 30 s busy timeout."""
+
     async def pragma(saver: Any, name: str) -> Any:
         async with saver.conn.execute(f"PRAGMA {name}") as cur:
             return (await cur.fetchone())[0]
@@ -174,7 +176,9 @@ def test_open_checkpointer_unwritable_folder(tmp_path: Path) -> None:
 def test_open_checkpointer_unreachable_postgres_redacts_password() -> None:
     """A Postgres nobody listens on is a CheckpointerError naming the server, with the password hidden."""
     url = f"postgresql://hitl:s3cret@127.0.0.1:{free_port()}/hitl"
-    with pytest.raises(CheckpointerError, match=r"Cannot connect to 'postgresql://hitl:\*\*\*@127\.0\.0\.1") as info:
+    with pytest.raises(
+        CheckpointerError, match=r"Cannot connect to 'postgresql://hitl:\*\*\*@127\.0\.0\.1"
+    ) as info:
         with open_checkpointer(url):
             pass
     assert "s3cret" not in str(info.value)
@@ -193,11 +197,14 @@ def test_open_checkpointer_redacts_password_in_query_string() -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("size", [
-    4,
-    8,
-    2,
-])
+@pytest.mark.parametrize(
+    "size",
+    [
+        4,
+        8,
+        2,
+    ],
+)
 def test_open_checkpointer_pool_size_serves_concurrent_threads(pg_url: str, size: int) -> None:
     """pool_size= gives a connection pool of that size; eight threads run graphs through it at once."""
     from psycopg_pool import ConnectionPool

@@ -76,8 +76,15 @@ def strict_builder(spec: str) -> Any:
     return load_graph(spec)
 
 
-def paused(db_url: str, thread: str, graph: Any = None, *, clock: Any = None, name: str = "delete_record",
-           **args: Any) -> str:
+def paused(
+    db_url: str,
+    thread: str,
+    graph: Any = None,
+    *,
+    clock: Any = None,
+    name: str = "delete_record",
+    **args: Any,
+) -> str:
     """Start `thread` on the graph until it pauses; return the pending request's id."""
     with Approvals.open(graph if graph is not None else build(), db_url, clock=clock) as hitl:
         run = hitl.start(thread, action(name, **args))
@@ -107,14 +114,22 @@ def subprocess_env() -> dict[str, str]:
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process."""
-    return subprocess.run([sys.executable, "-m", "langgraph_hitl.cli", *args], cwd=cwd, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "langgraph_hitl.cli", *args],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # -- settings and graph specs --------------------------------------------------------------------
 
 
-def test_resolve_settings_option_beats_env_beats_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_settings_option_beats_env_beats_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--db wins over LANGGRAPH_HITL_DB, which wins over langgraph-hitl.toml, which wins over the default."""
     (tmp_path / CONFIG_FILE).write_text('db = "sqlite:///from-config.db"\ngraph = "g.py:config"\n')
     assert resolve_settings(None, None).db == "sqlite:///from-config.db"
@@ -159,7 +174,8 @@ def test_config_file_invalid_is_usage_error(tmp_path: Path) -> None:
 
 def test_load_graph_accepts_builder_compiled_and_factory(tmp_path: Path) -> None:
     """The attribute may be a builder, a compiled graph, or a function without arguments returning either."""
-    (tmp_path / "kinds.py").write_text(textwrap.dedent("""
+    (tmp_path / "kinds.py").write_text(
+        textwrap.dedent("""
         from graphs import build
         builder = build()
         compiled = build().compile()
@@ -167,7 +183,8 @@ def test_load_graph_accepts_builder_compiled_and_factory(tmp_path: Path) -> None
             return build()
         def compiled_factory():
             return build().compile()
-    """))
+    """)
+    )
     for attribute in ("builder", "factory"):
         assert hasattr(load_graph(f"{tmp_path / 'kinds.py'}:{attribute}"), "compile")
     for attribute in ("compiled", "compiled_factory"):
@@ -175,14 +192,20 @@ def test_load_graph_accepts_builder_compiled_and_factory(tmp_path: Path) -> None
     assert hasattr(load_graph("graphs:builder"), "compile")
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("graphs.py", "does not name an attribute"),
-    ("missing.py:builder", "Graph file 'missing.py' not found"),
-    ("no_such_module_xyz:builder", "No module 'no_such_module_xyz'"),
-    ("{graphs}:nope", r"has no attribute 'nope'.*Graphs and graph factories there: build, builder, policy\."),
-    ("{graphs}:action", r"'action' in .* needs arguments \(name\)"),
-    ("{graphs}:TABLE", "is a dict, not a StateGraph builder or compiled graph"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("graphs.py", "does not name an attribute"),
+        ("missing.py:builder", "Graph file 'missing.py' not found"),
+        ("no_such_module_xyz:builder", "No module 'no_such_module_xyz'"),
+        (
+            "{graphs}:nope",
+            r"has no attribute 'nope'.*Graphs and graph factories there: build, builder, policy\.",
+        ),
+        ("{graphs}:action", r"'action' in .* needs arguments \(name\)"),
+        ("{graphs}:TABLE", "is a dict, not a StateGraph builder or compiled graph"),
+    ],
+)
 def test_load_graph_bad_spec_is_usage_error(spec: str, message: str) -> None:
     """A spec naming no graph fails with a usage error that says what is wrong."""
     with pytest.raises(CLIError, match=message) as info:
@@ -192,7 +215,12 @@ def test_load_graph_bad_spec_is_usage_error(spec: str, message: str) -> None:
 
 def test_render_durations_are_short() -> None:
     """Ages and deadlines print as compact durations; a passed deadline says overdue."""
-    assert [span(s) for s in (45, 125, 3 * 3600 + 5 * 60, 2 * 86400 + 4 * 3600)] == ["45s", "2m", "3h05m", "2d04h"]
+    assert [span(s) for s in (45, 125, 3 * 3600 + 5 * 60, 2 * 86400 + 4 * 3600)] == [
+        "45s",
+        "2m",
+        "3h05m",
+        "2d04h",
+    ]
     assert (until(None, 0), until(100, 40), until(40, 100)) == ("-", "in 1m", "overdue 1m")
 
 
@@ -242,7 +270,9 @@ def test_pending_pages_with_cursor(db_url: str) -> None:
     assert len(first["items"]) == 2 and first["next_cursor"]
     table = cli(db_url, "pending", "--limit", "2").stdout
     assert f"next page: --cursor {first['next_cursor']}" in table
-    second = json.loads(cli(db_url, "pending", "--json", "--limit", "2", "--cursor", first["next_cursor"]).stdout)
+    second = json.loads(
+        cli(db_url, "pending", "--json", "--limit", "2", "--cursor", first["next_cursor"]).stdout
+    )
     assert second["next_cursor"] is None
     assert {i["request_id"] for i in first["items"] + second["items"]} == made
 
@@ -259,8 +289,10 @@ def test_pending_unknown_risk_is_usage_error(db_url: str) -> None:
     paused(db_url, "t", id=1)
     result = cli(db_url, "pending", "--risk", "severe")
     assert result.exit_code == 2
-    assert result.stderr.splitlines() == ["Error: --risk 'severe' is not a risk level.",
-                                          "Hint: Use one of: low, medium, high, critical."]
+    assert result.stderr.splitlines() == [
+        "Error: --risk 'severe' is not a risk level.",
+        "Hint: Use one of: low, medium, high, critical.",
+    ]
 
 
 def test_pending_empty_inbox_says_so(db_url: str) -> None:
@@ -290,11 +322,25 @@ def test_show_prints_full_context_and_history(db_url: str, strict_graph: str) ->
     result = cli(db_url, "show", rid)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for text in (rid, "delete_record", '"table": "customers"', '"id": 42', "irreversible_high", "high",
-                 "alice, bob", "DELETE 42", "approve, reject", "reasons", "context", "history of thread t-show",
-                 "proposed"):
+    for text in (
+        rid,
+        "delete_record",
+        '"table": "customers"',
+        '"id": 42',
+        "irreversible_high",
+        "high",
+        "alice, bob",
+        "DELETE 42",
+        "approve, reject",
+        "reasons",
+        "context",
+        "history of thread t-show",
+        "proposed",
+    ):
         assert text in out, text
-    facts = {line.split("  ", 1)[0]: line.split("  ", 1)[-1].strip() for line in out.splitlines() if "  " in line}
+    facts = {
+        line.split("  ", 1)[0]: line.split("  ", 1)[-1].strip() for line in out.splitlines() if "  " in line
+    }
     assert facts["verify phrase"] == "DELETE 42" and facts["approvers"] == "alice, bob"
 
 
@@ -304,10 +350,13 @@ def test_show_accepts_unique_prefix(db_url: str) -> None:
     assert rid in cli(db_url, "show", rid[:6]).stdout
 
 
-@pytest.mark.parametrize(("request_id", "message"), [
-    ("ffffffffffff", "Error: No request 'ffffffffffff' in the inbox."),
-    ("abc", "Error: No request 'abc' in the inbox (a prefix needs at least 6 characters)."),
-])
+@pytest.mark.parametrize(
+    ("request_id", "message"),
+    [
+        ("ffffffffffff", "Error: No request 'ffffffffffff' in the inbox."),
+        ("abc", "Error: No request 'abc' in the inbox (a prefix needs at least 6 characters)."),
+    ],
+)
 def test_show_unknown_request_exits_3(db_url: str, request_id: str, message: str) -> None:
     """An unknown id exits 3 with one error line and one hint line."""
     paused(db_url, "t", id=1)
@@ -333,7 +382,10 @@ def test_approve_resumes_thread_and_audits_approver(db_url: str) -> None:
     rid = paused(db_url, "t", id=7)
     result = cli(db_url, "approve", rid[:8], "--as", "alice", "--message", "ok", "--graph", GRAPH)
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [f"Approved {rid[:12]} as alice.", "Thread t: done (status: executed)."]
+    assert result.stdout.splitlines() == [
+        f"Approved {rid[:12]} as alice.",
+        "Thread t: done (status: executed).",
+    ]
     assert status(db_url, rid) == "resumed"
     with open_store(db_url) as store:
         approved = store.audit.query(request_id=rid, event="approved")
@@ -360,7 +412,11 @@ def test_reject_with_global_graph_option(db_url: str) -> None:
     result = runner.invoke(app, ["--db", db_url, "--graph", GRAPH, "reject", rid, "--as", "bob", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["status"] == "done" and data["values"]["status"] == "rejected" and data["decision"]["type"] == "reject"
+    assert (
+        data["status"] == "done"
+        and data["values"]["status"] == "rejected"
+        and data["decision"]["type"] == "reject"
+    )
 
 
 def test_edit_replaces_arguments(db_url: str) -> None:
@@ -368,7 +424,10 @@ def test_edit_replaces_arguments(db_url: str) -> None:
     rid = paused(db_url, "t", id=7)
     result = cli(db_url, "edit", rid, "--as", "alice", "--args", '{"id": 8}', "--graph", GRAPH, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["decision"]["edited_action"] == {"name": "delete_record", "args": {"id": 8}}
+    assert json.loads(result.stdout)["decision"]["edited_action"] == {
+        "name": "delete_record",
+        "args": {"id": 8},
+    }
     with open_store(db_url) as store:
         row = store.inbox.get(rid)
         assert row is not None and row.decision is not None
@@ -385,10 +444,13 @@ def test_respond_sends_message(db_url: str) -> None:
     assert status(db_url, rid) == "resumed"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--args", "{id: 8}"], "Error: --args is not JSON"),
-    (["--args", "[8]"], "Error: --args must be a JSON object, got list."),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--args", "{id: 8}"], "Error: --args is not JSON"),
+        (["--args", "[8]"], "Error: --args must be a JSON object, got list."),
+    ],
+)
 def test_edit_bad_args_is_usage_error(db_url: str, args: list[str], message: str) -> None:
     """--args must be a JSON object; anything else exits 2 before anything is decided."""
     rid = paused(db_url, "t", id=7)
@@ -402,25 +464,36 @@ def test_decide_without_graph_is_usage_error(db_url: str) -> None:
     rid = paused(db_url, "t", id=7)
     result = cli(db_url, "approve", rid, "--as", "alice")
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[0] == "Error: `approve` resumes the paused graph, so it needs the graph: no --graph given."
+    assert (
+        result.stderr.splitlines()[0]
+        == "Error: `approve` resumes the paused graph, so it needs the graph: no --graph given."
+    )
     assert "LANGGRAPH_HITL_GRAPH" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["edit", "--as", "alice", "--args", '{"id": 1}'], 5, "Decision type 'edit' is not allowed"),
-    (["approve", "--as", "mallory", "--verify", "DELETE 9"], 6, "'mallory' may not decide request"),
-    (["approve", "--as", "alice", "--verify", "DELETE 1"], 5, "Confirmation phrase does not match"),
-    (["approve", "--as", "alice"], 5, "Confirmation phrase missing. Type exactly 'DELETE 9'"),
-    (["approve", "--as", "agent", "--verify", "DELETE 9"], 6, "'agent' requested this action"),
-])
-def test_decide_refused_leaves_request_pending(db_url: str, strict_graph: str, args: list[str], code: int,
-                                               message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["edit", "--as", "alice", "--args", '{"id": 1}'], 5, "Decision type 'edit' is not allowed"),
+        (["approve", "--as", "mallory", "--verify", "DELETE 9"], 6, "'mallory' may not decide request"),
+        (["approve", "--as", "alice", "--verify", "DELETE 1"], 5, "Confirmation phrase does not match"),
+        (["approve", "--as", "alice"], 5, "Confirmation phrase missing. Type exactly 'DELETE 9'"),
+        (["approve", "--as", "agent", "--verify", "DELETE 9"], 6, "'agent' requested this action"),
+    ],
+)
+def test_decide_refused_leaves_request_pending(
+    db_url: str, strict_graph: str, args: list[str], code: int, message: str
+) -> None:
     """A refused decision exits 5 (DecisionError) or 6 (AuthorizationError); the request stays pending."""
     rid = paused(db_url, "t", strict_builder(strict_graph), id=9)
     result = cli(db_url, args[0], rid, *args[1:], "--graph", strict_graph)
     assert result.exit_code == code, result.output
     lines = result.stderr.splitlines()
-    assert len(lines) == 2 and message in lines[0] and lines[1].startswith(f"Hint: Request {rid[:12]} is still pending")
+    assert (
+        len(lines) == 2
+        and message in lines[0]
+        and lines[1].startswith(f"Hint: Request {rid[:12]} is still pending")
+    )
     assert status(db_url, rid) == "pending"
 
 
@@ -430,15 +503,18 @@ def test_decide_twice_exits_4(db_url: str) -> None:
     assert cli(db_url, "approve", rid, "--as", "alice", "--graph", GRAPH).exit_code == 0
     result = cli(db_url, "reject", rid, "--as", "bob", "--graph", GRAPH)
     assert result.exit_code == 4
-    assert result.stderr.splitlines()[0] == (f"Error: Request {rid} was already decided by 'alice' (approve); "
-                                             "one decision wins.")
+    assert result.stderr.splitlines()[0] == (
+        f"Error: Request {rid} was already decided by 'alice' (approve); one decision wins."
+    )
 
 
 def test_decide_unknown_request_exits_3_before_loading_graph(db_url: str, tmp_path: Path) -> None:
     """An unknown request fails fast: exit 3, and the graph file is never imported."""
     paused(db_url, "t", id=7)
     (tmp_path / "boom.py").write_text("raise RuntimeError('imported')\n")
-    result = cli(db_url, "approve", "0000000000", "--as", "alice", "--graph", f"{tmp_path / 'boom.py'}:builder")
+    result = cli(
+        db_url, "approve", "0000000000", "--as", "alice", "--graph", f"{tmp_path / 'boom.py'}:builder"
+    )
     assert result.exit_code == 3 and result.stderr.startswith("Error: No request '0000000000' in the inbox.")
 
 
@@ -458,8 +534,10 @@ def test_unexpected_error_is_one_line_unless_debug(db_url: str, tmp_path: Path) 
     args = ["approve", rid, "--as", "alice", "--graph", f"{tmp_path / 'boom.py'}:builder"]
     quiet = cli(db_url, *args)
     assert quiet.exit_code == 1
-    assert quiet.stderr.splitlines() == ["Error: RuntimeError: graph module is broken",
-                                         "Hint: Rerun with --debug for the traceback."]
+    assert quiet.stderr.splitlines() == [
+        "Error: RuntimeError: graph module is broken",
+        "Hint: Rerun with --debug for the traceback.",
+    ]
     loud = runner.invoke(app, ["--debug", "--db", db_url, *args], catch_exceptions=False)
     assert loud.exit_code == 1 and "Traceback (most recent call last)" in loud.stderr
     assert status(db_url, rid) == "pending"
@@ -471,13 +549,17 @@ def test_unexpected_error_is_one_line_unless_debug(db_url: str, tmp_path: Path) 
 def test_expire_resolves_overdue_requests(db_url: str, tmp_path: Path) -> None:
     """expire rejects every request past its deadline, as system:timeout."""
     rid = paused(db_url, "t", build(timeout_s=60), clock=FakeClock(), id=7)
-    (tmp_path / "timed.py").write_text("from graphs import build\n\ndef builder():\n    return build(timeout_s=60)\n")
+    (tmp_path / "timed.py").write_text(
+        "from graphs import build\n\ndef builder():\n    return build(timeout_s=60)\n"
+    )
     result = cli(db_url, "expire", "--graph", f"{tmp_path / 'timed.py'}:builder")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"Expired 1 overdue request(s): {rid[:12]}"
     assert status(db_url, rid) == "expired"
     with open_store(db_url) as store:
-        assert [e["actor"] for e in store.audit.query(request_id=rid, event="timed_out")] == ["system:timeout"]
+        assert [e["actor"] for e in store.audit.query(request_id=rid, event="timed_out")] == [
+            "system:timeout"
+        ]
 
 
 def test_expire_without_overdue_does_not_load_graph(db_url: str, tmp_path: Path) -> None:
@@ -493,7 +575,12 @@ def test_recover_on_clean_database_reports_nothing(db_url: str) -> None:
     rid = paused(db_url, "t", id=7)
     result = cli(db_url, "recover", "--older-than", "0", "--graph", GRAPH, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"redriven": [], "already_resumed": [], "continued": [], "reindexed": []}
+    assert json.loads(result.stdout) == {
+        "redriven": [],
+        "already_resumed": [],
+        "continued": [],
+        "reindexed": [],
+    }
     assert status(db_url, rid) == "pending"
 
 
@@ -529,12 +616,30 @@ def test_serve_starts_web_inbox_on_same_database(db_url: str, tmp_path: Path) ->
     rid = paused(db_url, "t", id=7)
     (tmp_path / "tokens.txt").write_text("alice:alice-secret-token\n")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "langgraph_hitl.cli", "--db", db_url, "serve", "--port", str(port),
-                             "--approvers", str(tmp_path / "tokens.txt"), "--graph", GRAPH],
-                            cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "langgraph_hitl.cli",
+            "--db",
+            db_url,
+            "serve",
+            "--port",
+            str(port),
+            "--approvers",
+            str(tmp_path / "tokens.txt"),
+            "--graph",
+            GRAPH,
+        ],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/requests",
-                                         headers={"Authorization": "Bearer alice-secret-token"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/requests", headers={"Authorization": "Bearer alice-secret-token"}
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -560,11 +665,23 @@ def test_audit_lists_and_filters_events(db_url: str) -> None:
     rid = paused(db_url, "t", id=7)
     cli(db_url, "approve", rid, "--as", "alice", "--graph", GRAPH)
     table = cli(db_url, "audit").stdout.splitlines()
-    assert table[0].split() == ["seq", "time", "(UTC)", "event", "actor", "action", "result", "request", "thread"]
+    assert table[0].split() == [
+        "seq",
+        "time",
+        "(UTC)",
+        "event",
+        "actor",
+        "action",
+        "result",
+        "request",
+        "thread",
+    ]
     assert [line.split()[3] for line in table[1:]] == ["proposed", "approved", "executed"]
     lines = cli(db_url, "audit", "--json", "--actor", "alice").stdout.splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["approved"]
-    lines = cli(db_url, "audit", "--json", "--event", "proposed", "--event", "executed", "--limit", "0").stdout.splitlines()
+    lines = cli(
+        db_url, "audit", "--json", "--event", "proposed", "--event", "executed", "--limit", "0"
+    ).stdout.splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["proposed", "executed"]
     assert len(cli(db_url, "audit", "--json", "--request", rid[:8]).stdout.splitlines()) == 1
 
@@ -583,14 +700,18 @@ def test_audit_verify_detects_tampering(db_url: str) -> None:
     assert ok.exit_code == 0 and ok.stdout.startswith("Audit log verified: 1 events, hash chain intact")
     conn = sqlite3.connect(db_url.removeprefix("sqlite:///"))
     with conn:
-        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'hitl_audit'"):
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'hitl_audit'"
+        ):
             conn.execute(f"DROP TRIGGER {name}")
         conn.execute("UPDATE hitl_audit SET actor = 'mallory' WHERE seq = 1")
     conn.close()
     bad = cli(db_url, "audit", "--verify", "--json")
     assert bad.exit_code == 8
     assert json.loads(bad.stdout)["first_bad_seq"] == 1
-    assert bad.stderr.startswith("Error: Audit log failed verification at seq 1: row 1's contents do not match")
+    assert bad.stderr.startswith(
+        "Error: Audit log failed verification at seq 1: row 1's contents do not match"
+    )
 
 
 def test_stats_counts_decisions_per_gate(db_url: str) -> None:
@@ -614,18 +735,35 @@ def test_help_documents_exit_codes() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
-    assert "Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 not found / not pending, 4 conflict" in text
-    for name in ("pending", "show", "approve", "reject", "edit", "respond", "expire", "recover", "audit",
-                 "stats", "serve"):
+    assert (
+        "Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 not found / not pending, 4 conflict" in text
+    )
+    for name in (
+        "pending",
+        "show",
+        "approve",
+        "reject",
+        "edit",
+        "respond",
+        "expire",
+        "recover",
+        "audit",
+        "stats",
+        "serve",
+    ):
         assert f" {name} " in text
 
 
-def test_main_without_cli_extra_prints_install_hint(monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_without_cli_extra_prints_install_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Without typer the command prints one line naming the extra and exits 1."""
     monkeypatch.setitem(sys.modules, "typer", None)
     assert main(["pending"]) == 1
-    assert capsys.readouterr().err == 'langgraph-hitl: the command line needs the [cli] extra: pip install "langgraph-hitl[cli]"\n'
+    assert (
+        capsys.readouterr().err
+        == 'langgraph-hitl: the command line needs the [cli] extra: pip install "langgraph-hitl[cli]"\n'
+    )
 
 
 def _typer_options(command: str) -> set[str]:
@@ -652,23 +790,50 @@ def test_fast_parser_global_options_match_typer_callback() -> None:
     assert declared == set(GLOBAL_VALUES) | set(GLOBAL_FLAGS)
 
 
-@pytest.mark.parametrize("argv", [
-    ["pending", "--help"], ["pending", "-h"], ["--version"], ["pending", "--limit", "0"], ["pending", "--limit", "x"],
-    ["pending", "--lmit", "3"], ["show"], ["show", "a", "b"], ["pending", "--cursor"], ["approve", "x"],
-    ["--graph"], ["pending", "--json=yes"], ["audit", "--limit", "-1"], ["pending", "--cursor", "--json"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pending", "--help"],
+        ["pending", "-h"],
+        ["--version"],
+        ["pending", "--limit", "0"],
+        ["pending", "--limit", "x"],
+        ["pending", "--lmit", "3"],
+        ["show"],
+        ["show", "a", "b"],
+        ["pending", "--cursor"],
+        ["approve", "x"],
+        ["--graph"],
+        ["pending", "--json=yes"],
+        ["audit", "--limit", "-1"],
+        ["pending", "--cursor", "--json"],
+    ],
+)
 def test_fast_parser_defers_to_typer(argv: list[str]) -> None:
     """Help, typos, bad numbers, missing values and deciding commands are left to typer."""
     assert parse(argv) is None
 
 
-@pytest.mark.parametrize("argv", [
-    ["pending"], ["pending", "--json", "--limit=2"], ["pending", "--risk", "high", "--approver", "alice"],
-    ["show", "{rid}"], ["show", "--json", "{short}"], ["audit"], ["audit", "--json", "--event", "proposed"],
-    ["audit", "--verify"], ["stats"], ["stats", "--json", "--min-samples", "1"], ["show", "zzzzzzzz"],
-    ["pending", "--risk", "severe"],
-])
-def test_fast_path_output_matches_typer(db_url: str, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pending"],
+        ["pending", "--json", "--limit=2"],
+        ["pending", "--risk", "high", "--approver", "alice"],
+        ["show", "{rid}"],
+        ["show", "--json", "{short}"],
+        ["audit"],
+        ["audit", "--json", "--event", "proposed"],
+        ["audit", "--verify"],
+        ["stats"],
+        ["stats", "--json", "--min-samples", "1"],
+        ["show", "zzzzzzzz"],
+        ["pending", "--risk", "severe"],
+    ],
+)
+def test_fast_path_output_matches_typer(
+    db_url: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     """The fast path prints what the typer command prints, and exits the same."""
     rid = paused(db_url, "t", id=7)
     args = ["--db", db_url, *(a.format(rid=rid, short=rid[:8]) for a in argv)]
@@ -701,20 +866,40 @@ def seeded(db_url: str) -> Iterator[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("via", ["main", "typer"])
-@pytest.mark.parametrize("argv", [
-    ["pending"], ["pending", "--json"], ["show", "{rid}"], ["show", "{rid}", "--json"], ["audit"],
-    ["audit", "--json"], ["audit", "--verify"], ["stats"], ["stats", "--json"],
-])
-def test_read_commands_never_import_langgraph(seeded: tuple[str, str], tmp_path: Path, argv: list[str],
-                                              via: str) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pending"],
+        ["pending", "--json"],
+        ["show", "{rid}"],
+        ["show", "{rid}", "--json"],
+        ["audit"],
+        ["audit", "--json"],
+        ["audit", "--verify"],
+        ["stats"],
+        ["stats", "--json"],
+    ],
+)
+def test_read_commands_never_import_langgraph(
+    seeded: tuple[str, str], tmp_path: Path, argv: list[str], via: str
+) -> None:
     """pending, show, audit and stats run without importing langgraph or langchain_core (nor pydantic on the fast path)."""
     db_url, rid = seeded
     args = ["--db", db_url, *(a.format(rid=rid) for a in argv)]
-    call = (f"code = main({args!r})" if via == "main" else
-            "from langgraph_hitl.cli._app import app\n"
-            f"try:\n    app({args!r}, prog_name='langgraph-hitl')\nexcept SystemExit as e:\n    code = e.code")
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER.format(call=call)], cwd=tmp_path, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=120)
+    call = (
+        f"code = main({args!r})"
+        if via == "main"
+        else "from langgraph_hitl.cli._app import app\n"
+        f"try:\n    app({args!r}, prog_name='langgraph-hitl')\nexcept SystemExit as e:\n    code = e.code"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER.format(call=call)],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     heavy = json.loads(proc.stderr.rsplit("MODULES ", 1)[1])
     assert not [m for m in heavy if not m.startswith("pydantic")], heavy
@@ -748,8 +933,18 @@ def test_end_to_end_in_real_processes(tmp_path: Path, strict_graph: str) -> None
     missing = run_cli(tmp_path, *base, "approve", "0123456789", "--as", "alice", "--graph", strict_graph)
     assert missing.returncode == 3 and "No request '0123456789'" in missing.stderr
 
-    approved = run_cli(tmp_path, *base, "approve", rid[:10], "--as", "alice", "--verify", "DELETE 1002",
-                       "--graph", strict_graph)
+    approved = run_cli(
+        tmp_path,
+        *base,
+        "approve",
+        rid[:10],
+        "--as",
+        "alice",
+        "--verify",
+        "DELETE 1002",
+        "--graph",
+        strict_graph,
+    )
     assert approved.returncode == 0, approved.stderr
     assert "Thread e2e: done (status: executed)." in approved.stdout
     assert status(db_url, rid) == "resumed"

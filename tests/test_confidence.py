@@ -37,8 +37,9 @@ def build(policy: Policy, names: tuple[str, ...] = ("send_email",)) -> StateGrap
     builder = StateGraph(HITLState)
     builder.add_node("plan", lambda state: {})
     builder.add_edge(START, "plan")
-    return add_approval_flow(builder, source="plan", target=END, policy=policy,
-                             handlers={n: handler(n) for n in names})
+    return add_approval_flow(
+        builder, source="plan", target=END, policy=policy, handlers={n: handler(n) for n in names}
+    )
 
 
 def cfg(thread: str = "t") -> dict[str, Any]:
@@ -85,8 +86,10 @@ def test_confidence_band_edges_are_inclusive_below(graph: Any) -> None:
 
 def test_confidence_thresholds_are_configurable(db_url: str) -> None:
     """Stricter bands (0.95 / 0.5) ask at 0.9 and deny at 0.45."""
-    policy = Policy({"send_email": "irreversible_low"},
-                    confidence=ConfidenceBands(auto_approve_at=0.95, auto_reject_below=0.5))
+    policy = Policy(
+        {"send_email": "irreversible_low"},
+        confidence=ConfidenceBands(auto_approve_at=0.95, auto_reject_below=0.5),
+    )
     with open_checkpointer(db_url) as saver:
         graph = build(policy).compile(checkpointer=saver)
         assert "__interrupt__" in graph.invoke(mail(0.9), cfg("a"))
@@ -119,30 +122,52 @@ def test_read_confidence_reads_model_outputs() -> None:
     assert read_confidence(0.4) == 0.4
     assert read_confidence({"confidence": 1}) == 1.0
     assert read_confidence(Plan(to="x", confidence=0.72)) == 0.72
-    assert read_confidence(AIMessage(content="", tool_calls=[{"name": "Plan", "args": {"confidence": 0.6}, "id": "1"}])) == 0.6
+    assert (
+        read_confidence(
+            AIMessage(content="", tool_calls=[{"name": "Plan", "args": {"confidence": 0.6}, "id": "1"}])
+        )
+        == 0.6
+    )
     assert read_confidence(AIMessage(content='{"to": "x", "confidence": 0.33}')) == 0.33
     assert read_confidence('{"certainty": 0.9}', key="certainty") == 0.9
-    for bad in [None, "not json", AIMessage(content="sure!"), {"confidence": "high"}, {"confidence": True},
-                {"confidence": 2}, {}, [0.5], object()]:
+    for bad in [
+        None,
+        "not json",
+        AIMessage(content="sure!"),
+        {"confidence": "high"},
+        {"confidence": True},
+        {"confidence": 2},
+        {},
+        [0.5],
+        object(),
+    ]:
         assert read_confidence(bad) is None, bad
 
 
 def test_structured_output_confidence_drives_the_gate(db_url: str) -> None:
     """A planner reads its model's self-reported confidence into state; the gate routes on it."""
-    model = GenericFakeChatModel(messages=iter([
-        AIMessage(content='{"to": "ann@corp", "confidence": 0.92}'),
-        AIMessage(content='{"to": "all@corp", "confidence": 0.55}'),
-    ]))
+    model = GenericFakeChatModel(
+        messages=iter(
+            [
+                AIMessage(content='{"to": "ann@corp", "confidence": 0.92}'),
+                AIMessage(content='{"to": "all@corp", "confidence": 0.55}'),
+            ]
+        )
+    )
 
     def plan(state: dict[str, Any]) -> dict[str, Any]:
         reply = model.invoke("Who should get the mail? Answer JSON with your confidence.")
-        return {"action": {"name": "send_email", "args": {"to": Plan.model_validate_json(str(reply.content)).to}},
-                "confidence": read_confidence(reply)}
+        return {
+            "action": {"name": "send_email", "args": {"to": Plan.model_validate_json(str(reply.content)).to}},
+            "confidence": read_confidence(reply),
+        }
 
     builder = StateGraph(HITLState)
     builder.add_node("plan", plan)
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END, policy=BANDED, handlers={"send_email": handler("send_email")})
+    add_approval_flow(
+        builder, source="plan", target=END, policy=BANDED, handlers={"send_email": handler("send_email")}
+    )
     with open_checkpointer(db_url) as saver:
         graph = builder.compile(checkpointer=saver)
         assert graph.invoke({}, cfg("a"))["status"] == "executed"
@@ -152,18 +177,28 @@ def test_structured_output_confidence_drives_the_gate(db_url: str) -> None:
 
 # -- confirmation levels ---------------------------------------------------------------------------------
 
-LEVELS = confirmation_policy({"post_digest": "info", "send_invoice": "confirm", "delete_account": "verify"},
-                             verify_phrases={"delete_account": "DELETE {id}"})
+LEVELS = confirmation_policy(
+    {"post_digest": "info", "send_invoice": "confirm", "delete_account": "verify"},
+    verify_phrases={"delete_account": "DELETE {id}"},
+)
 
 
 def test_confirmation_policy_maps_levels_to_gate_modes() -> None:
     """info -> notify, confirm -> hard, verify -> verify with the formatted phrase; and back again."""
-    modes = {n: LEVELS.assess({"name": n, "args": {"id": 7}})["mode"] for n in ("post_digest", "send_invoice",
-                                                                               "delete_account")}
+    modes = {
+        n: LEVELS.assess({"name": n, "args": {"id": 7}})["mode"]
+        for n in ("post_digest", "send_invoice", "delete_account")
+    }
     assert modes == {"post_digest": "notify", "send_invoice": "hard", "delete_account": "verify"}
     assert LEVELS.assess({"name": "delete_account", "args": {"id": 7}})["verify_phrase"] == "DELETE 7"
     assert [confirmation_level(m) for m in ("auto", "notify", "soft", "hard", "verify", "deny")] == [
-        None, "info", "confirm", "confirm", "verify", None]
+        None,
+        "info",
+        "confirm",
+        "confirm",
+        "verify",
+        None,
+    ]
 
 
 def test_confirmation_policy_rejects_bad_tables() -> None:
@@ -187,8 +222,11 @@ def test_confirmation_policy_extends_a_base_policy() -> None:
 def test_confirmation_info_runs_and_leaves_a_note(db_url: str) -> None:
     """`info` runs at once and is audited as notified."""
     with open_checkpointer(db_url) as saver:
-        out = build(LEVELS, ("post_digest",)).compile(checkpointer=saver).invoke(
-            {"action": {"name": "post_digest", "args": {}}}, cfg())
+        out = (
+            build(LEVELS, ("post_digest",))
+            .compile(checkpointer=saver)
+            .invoke({"action": {"name": "post_digest", "args": {}}}, cfg())
+        )
     assert out["status"] == "executed" and "notified" in [e["event"] for e in out["audit_trail"]]
 
 

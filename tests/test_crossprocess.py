@@ -20,9 +20,16 @@ TESTS = Path(__file__).resolve().parent
 WORKER = str(TESTS / "worker.py")
 
 
-def run_worker(url: str, *args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, WORKER, url, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+def run_worker(
+    url: str, *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, WORKER, url, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"worker {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
@@ -63,7 +70,10 @@ def test_resume_in_another_process_with_command(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{db}") as store:
         rows = store.audit.query(thread_id="ticket-1")
         assert [(r["event"], r["actor"]) for r in rows] == [
-            ("proposed", "agent"), ("approved", "alice"), ("executed", "executor")]
+            ("proposed", "agent"),
+            ("approved", "alice"),
+            ("executed", "executor"),
+        ]
         assert rows[1]["request_id"] == a.stdout.strip()
         assert store.audit.verify().ok
 
@@ -79,8 +89,15 @@ def test_four_processes_race_one_decision_wins(tmp_path: Path) -> None:
     for n in range(4):
         order = rids[:]
         random.Random(n).shuffle(order)
-        procs.append(subprocess.Popen([sys.executable, WORKER, url, "race", f"approver{n}", *order],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, WORKER, url, "race", f"approver{n}", *order],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     results = []
     for p in procs:
         out, err = p.communicate(timeout=180)
@@ -100,7 +117,9 @@ def test_four_processes_race_one_decision_wins(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("point", ["before_claim", "after_claim", "in_handler", "after_resume"])
-def test_sigkill_during_decide_then_recover(tmp_path: Path, point: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigkill_during_decide_then_recover(
+    tmp_path: Path, point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """G3/G5: SIGKILL at each step of a decision; recover() in a fresh process decides it exactly once."""
     url = f"sqlite:///{tmp_path / 'hitl.db'}"
     effects_db = str(tmp_path / "effects.db")

@@ -54,25 +54,35 @@ def path(out: dict[str, Any]) -> list[tuple[str, str, str]]:
 def test_escalation_walks_levels_and_records_why(db_url: str) -> None:
     """agent (low confidence) -> senior_agent (sensitive) -> human (timeout) -> manager (responds), each reason recorded."""
     senior = fake_chat('{"answer": "Refund it, goodwill.", "confidence": 0.9, "sensitive": true}')
-    builder = create_escalation_chain([ModelLevel("agent", unsure), ModelLevel("senior_agent", senior), *SUPPORT])
+    builder = create_escalation_chain(
+        [ModelLevel("agent", unsure), ModelLevel("senior_agent", senior), *SUPPORT]
+    )
     clock = FakeClock()
     with Approvals.open(builder, db_url, clock=clock) as hitl:
         run = hitl.start("t", {"task": "Refund order 8812 after 45 days?"})
         req = run.pending[0].payload
         hitl_ = req["hitl"]
         assert (hitl_["node"], hitl_["approvers"], hitl_["timeout_s"]) == ("review_human", ["sam"], 900)
-        assert hitl_["reasons"] == ["escalated to human: sensitive: the model flagged the content as sensitive"]
-        assert req["action_requests"][0]["args"] == {"task": "Refund order 8812 after 45 days?",
-                                                     "answer": "Refund it, goodwill."}
+        assert hitl_["reasons"] == [
+            "escalated to human: sensitive: the model flagged the content as sensitive"
+        ]
+        assert req["action_requests"][0]["args"] == {
+            "task": "Refund order 8812 after 45 days?",
+            "answer": "Refund it, goodwill.",
+        }
         assert hitl_["context"]["on_timeout"] == "escalates to manager"
         clock.advance(901)
         assert hitl.expire_overdue() == [run.pending[0].request_id]
         [waiting] = hitl.pending().items
         assert (waiting.node, waiting.approvers) == ("review_manager", ["mia"])
-        out = hitl.decide(waiting.request_id, {"type": "respond", "message": "Refund 50% as credit."},
-                          approver="mia").values
+        out = hitl.decide(
+            waiting.request_id, {"type": "respond", "message": "Refund 50% as credit."}, approver="mia"
+        ).values
     assert (out["escalation_status"], out["answer"], out["resolved_by"]) == (
-        "resolved", "Refund 50% as credit.", "manager:mia")
+        "resolved",
+        "Refund 50% as credit.",
+        "manager:mia",
+    )
     assert path(out) == [
         ("agent", "escalated", "low confidence: 0.42 below 0.7"),
         ("senior_agent", "escalated", "sensitive: the model flagged the content as sensitive"),
@@ -108,12 +118,15 @@ def test_escalation_error_and_timeout_are_reasons(saver: Any) -> None:
     def slow(task: Any) -> dict[str, Any]:
         raise TimeoutError("took 30 s")
 
-    graph = create_escalation_chain([ModelLevel("agent", broken), ModelLevel("retry", slow),
-                                     ModelLevel("senior_agent", sure)]).compile(checkpointer=saver)
+    graph = create_escalation_chain(
+        [ModelLevel("agent", broken), ModelLevel("retry", slow), ModelLevel("senior_agent", sure)]
+    ).compile(checkpointer=saver)
     out = graph.invoke({"task": "x"}, cfg())
-    assert path(out) == [("agent", "escalated", "error: RuntimeError: upstream 502"),
-                         ("retry", "escalated", "timeout: TimeoutError: took 30 s"),
-                         ("senior_agent", "resolved", "confidence 0.93 at or above 0.7")]
+    assert path(out) == [
+        ("agent", "escalated", "error: RuntimeError: upstream 502"),
+        ("retry", "escalated", "timeout: TimeoutError: took 30 s"),
+        ("senior_agent", "resolved", "confidence 0.93 at or above 0.7"),
+    ]
 
 
 def test_escalation_stronger_model_is_real_chatopenai(saver: Any) -> None:
@@ -124,8 +137,9 @@ def test_escalation_stronger_model_is_real_chatopenai(saver: Any) -> None:
         server.push(error(500), structured({"answer": "30 days, per policy P-7.", "confidence": 0.88}))
         weak = ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, api_key="test", max_retries=0)
         strong = ChatOpenAI(model="gpt-4o", base_url=server.base_url, api_key="test", max_retries=0)
-        graph = create_escalation_chain([ModelLevel("agent", weak), ModelLevel("senior_agent", strong)]).compile(
-            checkpointer=saver)
+        graph = create_escalation_chain(
+            [ModelLevel("agent", weak), ModelLevel("senior_agent", strong)]
+        ).compile(checkpointer=saver)
         out = graph.invoke({"task": "Refund window?"}, cfg())
     assert (out["answer"], out["resolved_by"]) == ("30 days, per policy P-7.", "senior_agent")
     assert path(out)[0][2] == "error: OpenAIAPIError: Error code: 500 - scripted failure"
@@ -143,8 +157,10 @@ def test_escalation_sensitive_check_skips_to_first_human(saver: Any) -> None:
     req = ask(graph.invoke({"task": "My lawyer wants a refund"}, cfg()))
     assert req["hitl"]["node"] == "review_human"
     out = resume_as(graph, {"type": "approve", "approver": "sam"}, cfg())
-    assert path(out) == [("agent", "escalated", "sensitive: mentions a lawyer"),
-                         ("human", "resolved", "approved by sam")]
+    assert path(out) == [
+        ("agent", "escalated", "sensitive: mentions a lawyer"),
+        ("human", "resolved", "approved by sam"),
+    ]
     assert out["answer"] == "Refunds are allowed within 30 days." and out["resolved_by"] == "human:sam"
 
 
@@ -152,8 +168,15 @@ def test_escalation_human_edit_and_reject(saver: Any) -> None:
     """A person's edit becomes the answer; a rejection ends the chain as rejected without asking the manager."""
     graph = create_escalation_chain([ModelLevel("agent", unsure), *SUPPORT]).compile(checkpointer=saver)
     graph.invoke({"task": "q1"}, cfg("edit"))
-    out = resume_as(graph, {"type": "edit", "approver": "sam", "edited_action": {
-        "name": "answer", "args": {"task": "q1", "answer": "No, 30 days only."}}}, cfg("edit"))
+    out = resume_as(
+        graph,
+        {
+            "type": "edit",
+            "approver": "sam",
+            "edited_action": {"name": "answer", "args": {"task": "q1", "answer": "No, 30 days only."}},
+        },
+        cfg("edit"),
+    )
     assert (out["escalation_status"], out["answer"]) == ("resolved", "No, 30 days only.")
     graph.invoke({"task": "q2"}, cfg("reject"))
     out = resume_as(graph, {"type": "reject", "approver": "sam", "message": "spam"}, cfg("reject"))
@@ -167,7 +190,9 @@ def test_escalation_wrong_approver_is_refused_and_asked_again(saver: Any) -> Non
     graph = create_escalation_chain([ModelLevel("agent", unsure), *SUPPORT]).compile(checkpointer=saver)
     first = ask(graph.invoke({"task": "q"}, cfg()))
     again = ask(resume_as(graph, {"type": "approve", "approver": "mia"}, cfg()))
-    assert again["hitl"]["node"] == "review_human" and again["hitl"]["request_id"] != first["hitl"]["request_id"]
+    assert (
+        again["hitl"]["node"] == "review_human" and again["hitl"]["request_id"] != first["hitl"]["request_id"]
+    )
     assert graph.get_state(cfg()).values["decisions"][-1]["effect"] == "refused"
 
 
@@ -188,10 +213,15 @@ def test_escalation_broken_sensitive_check_fails_closed(saver: Any) -> None:
     def broken(task: Any, answer: Any) -> bool:
         raise KeyError("topic")
 
-    graph = create_escalation_chain([ModelLevel("agent", sure), *SUPPORT], sensitive=broken).compile(checkpointer=saver)
+    graph = create_escalation_chain([ModelLevel("agent", sure), *SUPPORT], sensitive=broken).compile(
+        checkpointer=saver
+    )
     out = graph.invoke({"task": "q"}, cfg())
     assert out["__interrupt__"][0].value["hitl"]["node"] == "review_human"
-    assert path(out)[0][2] == "sensitive: the sensitive-content check failed (KeyError: 'topic'), so a person decides"
+    assert (
+        path(out)[0][2]
+        == "sensitive: the sensitive-content check failed (KeyError: 'topic'), so a person decides"
+    )
 
 
 def test_escalation_without_levels_left_is_unresolved(saver: Any) -> None:
@@ -199,15 +229,21 @@ def test_escalation_without_levels_left_is_unresolved(saver: Any) -> None:
     graph = create_escalation_chain([ModelLevel("agent", unsure)]).compile(checkpointer=saver)
     out = graph.invoke({"task": "q"}, cfg())
     assert out["escalation_status"] == "unresolved"
-    assert path(out) == [("agent", "unresolved", "low confidence: 0.42 below 0.7; no level left to escalate to")]
+    assert path(out) == [
+        ("agent", "unresolved", "low confidence: 0.42 below 0.7; no level left to escalate to")
+    ]
     assert out["audit_trail"][-1]["event"] == "rejected"
 
 
 def test_escalation_fake_chat_model_json_and_garbage(saver: Any) -> None:
     """A chat model without structured output is asked for JSON; an unreadable reply counts as an error."""
-    graph = create_escalation_chain([ModelLevel("agent", fake_chat("I think maybe yes")),
-                                     ModelLevel("senior_agent", fake_chat('{"answer": "yes", "confidence": 0.8}'))],
-                                    min_confidence=0.75).compile(checkpointer=saver)
+    graph = create_escalation_chain(
+        [
+            ModelLevel("agent", fake_chat("I think maybe yes")),
+            ModelLevel("senior_agent", fake_chat('{"answer": "yes", "confidence": 0.8}')),
+        ],
+        min_confidence=0.75,
+    ).compile(checkpointer=saver)
     out = graph.invoke({"task": {"question": "ok?"}}, cfg())
     assert path(out)[0][2] == "error: ValueError: the model's reply has no JSON object: 'I think maybe yes'"
     assert (out["answer"], out["resolved_by"]) == ("yes", "senior_agent")
@@ -222,15 +258,17 @@ def test_escalation_callable_receives_history(saver: Any) -> None:
         return sure(task)
 
     create_escalation_chain([ModelLevel("agent", unsure), ModelLevel("senior", senior)]).compile(
-        checkpointer=saver).invoke({"task": "q"}, cfg())
+        checkpointer=saver
+    ).invoke({"task": "q"}, cfg())
     assert [s["level"] for s in seen] == ["agent"]
 
 
 def test_escalation_audit_reaches_the_store(db_url: str) -> None:
     """With a store the final AuditNode writes the chain's events."""
     with open_checkpointer(db_url) as saver:
-        create_escalation_chain([ModelLevel("agent", unsure), ModelLevel("senior", sure)], store=db_url).compile(
-            checkpointer=saver).invoke({"task": "q"}, cfg("audited"))
+        create_escalation_chain(
+            [ModelLevel("agent", unsure), ModelLevel("senior", sure)], store=db_url
+        ).compile(checkpointer=saver).invoke({"task": "q"}, cfg("audited"))
     with open_store(db_url) as store:
         assert [r["event"] for r in store.audit.query(thread_id="audited")] == ["escalated", "auto_approved"]
 

@@ -26,8 +26,14 @@ def start(name: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
     """Start an example in its own process (offline: no API key unless given)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     environ.update(PYTHONPATH=str(ROOT), **env)
-    return subprocess.Popen([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=environ, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=cwd,
+        env=environ,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(proc: subprocess.Popen[str]) -> str:
@@ -76,7 +82,10 @@ def load(name: str) -> ModuleType:
 def test_deploy_risk_tiers_critical_tier_in_process(db_url: str) -> None:
     """The example's policy and graph, driven here: one approver twice is refused, two distinct ones deploy."""
     deploy = load("deploy_risk_tiers")
-    tiers = {env: deploy.POLICY.assess(deploy.proposal(env)["action"])["risk"] for env in ("dev", "staging", "prod")}
+    tiers = {
+        env: deploy.POLICY.assess(deploy.proposal(env)["action"])["risk"]
+        for env in ("dev", "staging", "prod")
+    }
     assert tiers == {"dev": "low", "staging": "medium", "prod": "high"}
     with Approvals.open(deploy.build(), db_url) as hitl:
         run = hitl.start("mig", deploy.proposal("prod", drops_data=True))
@@ -89,7 +98,9 @@ def test_deploy_risk_tiers_critical_tier_in_process(db_url: str) -> None:
     assert run.values["status"] == "executed" and len(deploy.DEPLOYED) == 1
 
 
-def test_confidence_gate_example_routes_three_ways_and_refuses_a_wrong_phrase(outputs: dict[str, str]) -> None:
+def test_confidence_gate_example_routes_three_ways_and_refuses_a_wrong_phrase(
+    outputs: dict[str, str],
+) -> None:
     """0.93 runs, 0.55 asks, 0.12 is denied; a mistyped DELETE phrase is refused and the request stays open."""
     out = outputs["confidence_gate.py"]
     assert re.search(r"0\.93 .* -> executed", out) and re.search(r"0\.55 .* -> asks a person", out)
@@ -111,10 +122,14 @@ def test_tool_agent_example_offline(outputs: dict[str, str]) -> None:
 def test_tool_agent_example_with_chatopenai(tmp_path: Path) -> None:
     """With OPENAI_API_KEY set the example uses ChatOpenAI; its next request carries a ToolMessage per call."""
     with FakeOpenAI() as server:
-        server.push(tool_calls(("search_crm", {"query": "Acme"}, "c1"),
-                               ("send_email", {"to": "all@example.com", "subject": "s", "body": "b"}, "c2"),
-                               ("delete_record", {"record_id": 4821}, "c3")),
-                    text("Emailed the account team; kept the record."))
+        server.push(
+            tool_calls(
+                ("search_crm", {"query": "Acme"}, "c1"),
+                ("send_email", {"to": "all@example.com", "subject": "s", "body": "b"}, "c2"),
+                ("delete_record", {"record_id": 4821}, "c3"),
+            ),
+            text("Emailed the account team; kept the record."),
+        )
         out = finish(start("tool_agent.py", tmp_path, OPENAI_API_KEY="test", OPENAI_BASE_URL=server.base_url))
     assert "model: ChatOpenAI" in out and "model: Emailed the account team; kept the record." in out
     first, second = server.requests
@@ -123,7 +138,9 @@ def test_tool_agent_example_with_chatopenai(tmp_path: Path) -> None:
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "tool", "tool"]
     assert sorted(m["tool_call_id"] for m in sent[3:]) == ["c1", "c2", "c3"]
     replies = {m["tool_call_id"]: m["content"] for m in sent[3:]}
-    assert replies["c2"].endswith("email sent to team-acme@example.com") and "Executed instead" in replies["c2"]
+    assert (
+        replies["c2"].endswith("email sent to team-acme@example.com") and "Executed instead" in replies["c2"]
+    )
     assert replies["c3"].startswith("Not run: a reviewer (ops_lead) rejected it")
 
 
@@ -136,12 +153,19 @@ def test_notebook_04_executes_and_shows_the_patterns(tmp_path: Path) -> None:
     code = [c for c in saved.cells if c.cell_type == "code"]
     assert all(c.outputs for c in code[:-1]), "the notebook is committed with its outputs"
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert [o for o in outputs if o.get("output_type") == "error"] == []
     text_out = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    for expected in ["asks: ['manager'] | node: review_tone_review | stage: 2", "pipeline: completed",
-                     "has 2 action(s) to decide; got 1 decision(s)", "every call answered: True",
-                     "resolved by human:sam", "model says low       -> medium",
-                     "model says critical  -> critical hard  approvals=2"]:
+    for expected in [
+        "asks: ['manager'] | node: review_tone_review | stage: 2",
+        "pipeline: completed",
+        "has 2 action(s) to decide; got 1 decision(s)",
+        "every call answered: True",
+        "resolved by human:sam",
+        "model says low       -> medium",
+        "model says critical  -> critical hard  approvals=2",
+    ]:
         assert expected in text_out, expected

@@ -34,7 +34,15 @@ from fault_worker import REVIEWERS, graph, pick_approver
 TESTS = Path(__file__).resolve().parent
 WORKER = str(TESTS / "fault_worker.py")
 TERMINAL_STATUSES = {"executed", "rejected", "failed", "timed_out", "responded", "denied"}
-DECISION_EVENTS = {"approved", "edited", "rejected", "responded", "revision_requested", "timed_out", "escalated"}
+DECISION_EVENTS = {
+    "approved",
+    "edited",
+    "rejected",
+    "responded",
+    "revision_requested",
+    "timed_out",
+    "escalated",
+}
 
 
 def _seed() -> int:
@@ -42,7 +50,9 @@ def _seed() -> int:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, WORKER, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(
+        [sys.executable, WORKER, *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
     assert proc.returncode == 0, f"{args[0]} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -65,10 +75,14 @@ def _finish(hitl: Approvals, thread_id: str, seed: int) -> str:
         state = hitl.graph.get_state({"configurable": {"thread_id": thread_id}})
         if not state.next:
             return str(state.values.get("status"))
-        assert state.interrupts, f"seed={seed}: thread {thread_id} is paused at {state.next} with no question (wedged)"
+        assert state.interrupts, (
+            f"seed={seed}: thread {thread_id} is paused at {state.next} with no question (wedged)"
+        )
         rid = state.interrupts[0].value["hitl"]["request_id"]
         row = hitl.get(rid)
-        assert row.status == "pending", f"seed={seed}: {thread_id} waits on {rid}, which the inbox has as {row.status}"
+        assert row.status == "pending", (
+            f"seed={seed}: {thread_id} waits on {rid}, which the inbox has as {row.status}"
+        )
         approver = pick_approver(dict(row.payload), random.Random(rid))
         assert approver is not None
         hitl.decide(rid, {"type": "approve"}, approver=approver)
@@ -79,20 +93,28 @@ def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
     """Every guarantee the kills must not break; returns counts for the report."""
     with Approvals.open(graph(), url) as hitl:
         db = hitl.store.backend
-        statuses = {r["status"]: r["n"] for r in db.execute(
-            "SELECT status, COUNT(*) AS n FROM hitl_requests GROUP BY status")}
+        statuses = {
+            r["status"]: r["n"]
+            for r in db.execute("SELECT status, COUNT(*) AS n FROM hitl_requests GROUP BY status")
+        }
         assert "deciding" not in statuses, f"seed={seed}: requests stuck deciding after recover: {statuses}"
         in_flight = db.execute("SELECT thread_id FROM hitl_threads WHERE state = 'in_flight'")
         assert not in_flight, f"seed={seed}: threads stuck in flight after recover: {in_flight}"
 
-        for row in db.execute("SELECT request_id, thread_id, interrupt_id FROM hitl_requests WHERE status = 'pending'"):
+        for row in db.execute(
+            "SELECT request_id, thread_id, interrupt_id FROM hitl_requests WHERE status = 'pending'"
+        ):
             state = hitl.graph.get_state({"configurable": {"thread_id": row["thread_id"]}})
             live = {i.id for i in state.interrupts}
-            assert row["interrupt_id"] in live, f"seed={seed}: pending {row['request_id']} is not a live question"
+            assert row["interrupt_id"] in live, (
+                f"seed={seed}: pending {row['request_id']} is not a live question"
+            )
 
         twice = db.execute(
             "SELECT request_id, COUNT(DISTINCT event) AS n FROM hitl_audit WHERE request_id IS NOT NULL AND event IN "
-            f"({', '.join('?' * len(DECISION_EVENTS))}) GROUP BY request_id HAVING n > 1", sorted(DECISION_EVENTS))
+            f"({', '.join('?' * len(DECISION_EVENTS))}) GROUP BY request_id HAVING n > 1",
+            sorted(DECISION_EVENTS),
+        )
         assert not twice, f"seed={seed}: requests with two decisions: {twice}"
 
         ledger = {r["action_id"]: r for r in db.execute("SELECT * FROM hitl_ledger")}
@@ -109,11 +131,17 @@ def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
         for key, times in calls.items():
             entry = ledger.get(key)
             assert entry is not None, f"seed={seed}: handler ran for {key} with no ledger entry"
-            assert len(times) <= entry["attempts"], f"seed={seed}: {key} ran {len(times)}x in {entry['attempts']} attempts"
-            assert max(times) <= entry["finished_at"], f"seed={seed}: {key} ran again after its completion was recorded"
+            assert len(times) <= entry["attempts"], (
+                f"seed={seed}: {key} ran {len(times)}x in {entry['attempts']} attempts"
+            )
+            assert max(times) <= entry["finished_at"], (
+                f"seed={seed}: {key} ran again after its completion was recorded"
+            )
             approvals = db.execute(
                 "SELECT event, actor, risk FROM hitl_audit WHERE action_id = ? AND event IN "
-                "('auto_approved', 'notified', 'approved', 'edited', 'timed_out')", (key,))
+                "('auto_approved', 'notified', 'approved', 'edited', 'timed_out')",
+                (key,),
+            )
             assert approvals, f"seed={seed}: {key} executed with no approval in the audit log"
             if any(a["risk"] == "critical" for a in approvals):
                 people = {a["actor"] for a in approvals if a["event"] in ("approved", "edited")}
@@ -122,8 +150,10 @@ def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
         verified = hitl.store.audit.verify()
         assert verified.ok, f"seed={seed}: audit chain broken: {verified}"
 
-        threads = [r["thread_id"] for r in db.execute(
-            "SELECT thread_id FROM checkpoints UNION SELECT thread_id FROM hitl_threads")]
+        threads = [
+            r["thread_id"]
+            for r in db.execute("SELECT thread_id FROM checkpoints UNION SELECT thread_id FROM hitl_threads")
+        ]
         finished = unborn = paused = 0
         for tid in threads:
             state = hitl.graph.get_state({"configurable": {"thread_id": tid}})
@@ -134,12 +164,19 @@ def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
                 unborn += 1  # killed before its first checkpoint; start() never returned
             else:
                 assert state.values.get("status") in TERMINAL_STATUSES, (
-                    f"seed={seed}: thread {tid} stopped with status {state.values.get('status')!r}")
+                    f"seed={seed}: thread {tid} stopped with status {state.values.get('status')!r}"
+                )
                 finished += 1
         assert hitl.store.audit.verify().ok
-    return {"threads": len(threads), "finished": finished, "paused_then_decided": paused, "unborn": unborn,
-            "executions": len(ledger), "handler_calls": sum(len(t) for t in calls.values()),
-            "retried_effects": sum(1 for t in calls.values() if len(t) > 1)}
+    return {
+        "threads": len(threads),
+        "finished": finished,
+        "paused_then_decided": paused,
+        "unborn": unborn,
+        "executions": len(ledger),
+        "handler_calls": sum(len(t) for t in calls.values()),
+        "retried_effects": sum(1 for t in calls.values() if len(t) > 1),
+    }
 
 
 def run_trials(tmp_path: Path, trials: int) -> None:
@@ -147,14 +184,20 @@ def run_trials(tmp_path: Path, trials: int) -> None:
     url = f"sqlite:///{tmp_path / 'hitl.db'}"
     effects_db = tmp_path / "effects.db"
     env = {**os.environ, "HITL_EFFECTS_DB": str(effects_db)}
-    summary = _run(["soak", url, "--trials", str(trials), "--procs", "4", "--seed", str(seed)], env, timeout=60 + 6 * trials)
+    summary = _run(
+        ["soak", url, "--trials", str(trials), "--procs", "4", "--seed", str(seed)],
+        env,
+        timeout=60 + 6 * trials,
+    )
     print(f"fault plan seed={seed}: {json.dumps(summary['points'])}")
     assert summary["killed"] == trials, f"seed={seed}: some children were not killed: {summary['not_killed']}"
     report = _run(["recover", url], env, timeout=300)
     print(f"recover: { {k: len(v) for k, v in report.items()} }")
     counts = check_invariants(url, effects_db, seed)
     print(f"checked: {counts}")
-    assert counts["threads"] > 0 and counts["executions"] > 0, f"seed={seed}: the trials did nothing: {counts}"
+    assert counts["threads"] > 0 and counts["executions"] > 0, (
+        f"seed={seed}: the trials did nothing: {counts}"
+    )
 
 
 def test_recover_after_random_sigkills_keeps_guarantees(tmp_path: Path) -> None:
@@ -164,7 +207,9 @@ def test_recover_after_random_sigkills_keeps_guarantees(tmp_path: Path) -> None:
 
 @pytest.mark.soak
 @pytest.mark.slow
-def test_recover_after_random_sigkills_soak_keeps_guarantees(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_recover_after_random_sigkills_soak_keeps_guarantees(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """The full soak: 240 processes killed at random points, four at a time; recover() restores every guarantee."""
     if "soak" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("soak size: run with make soak (pytest -m soak)")
@@ -172,8 +217,9 @@ def test_recover_after_random_sigkills_soak_keeps_guarantees(tmp_path: Path, req
 
 
 def _once(url: str, env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run([sys.executable, WORKER, "once", url, *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, WORKER, "once", url, *args], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == -9, f"expected SIGKILL, got {proc.returncode}:\n{proc.stderr[-3000:]}"
 
 
@@ -181,7 +227,17 @@ def test_recover_continues_run_killed_between_task_writes_and_next_checkpoint(tm
     """G3: killed after a task's writes were saved but before the next checkpoint, the run is continued, not lost."""
     url = f"sqlite:///{tmp_path / 'hitl.db'}"
     env = {**os.environ, "HITL_EFFECTS_DB": str(tmp_path / "effects.db")}
-    _once(url, env, "victim", "delete_record", '{"id": 7}', "--point", "checkpoint:after_put_writes", "--nth", "1")
+    _once(
+        url,
+        env,
+        "victim",
+        "delete_record",
+        '{"id": 7}',
+        "--point",
+        "checkpoint:after_put_writes",
+        "--nth",
+        "1",
+    )
     with Approvals.open(graph(), url) as hitl:
         state = hitl.graph.get_state({"configurable": {"thread_id": "victim"}})
         # LangGraph saves writes and checkpoints from background threads, so the kill leaves either
@@ -202,7 +258,17 @@ def test_recover_reuses_idempotency_key_when_checkpoint_saves_lag(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'hitl.db'}"
     effects_db = tmp_path / "effects.db"
     env = {**os.environ, "HITL_EFFECTS_DB": str(effects_db)}
-    _once(url, env, "victim", "read_record", '{"id": 7}', "--point", "execute:after_effect", "--slow-put", "0.05")
+    _once(
+        url,
+        env,
+        "victim",
+        "read_record",
+        '{"id": 7}',
+        "--point",
+        "execute:after_effect",
+        "--slow-put",
+        "0.05",
+    )
     _run(["recover", url], env, timeout=120)
     keys = {key for key, _ in _calls(effects_db)}
     assert len(keys) == 1 and len(_calls(effects_db)) == 2  # called again after the crash, with the same key
@@ -215,6 +281,11 @@ def test_fault_worker_pick_approver_respects_exclusions() -> None:
     """The workers' reviewer choice never picks the requester or an excluded approver (else races would look like bugs)."""
     payload = {"hitl": {"approvers": None, "requested_by": "alice", "exclude_approvers": ["alice", "bob"]}}
     assert {pick_approver(payload, random.Random(i)) for i in range(20)} == {"carol"}
-    assert pick_approver({"hitl": {"approvers": ["bob"], "requested_by": "agent", "exclude_approvers": ["bob"]}},
-                         random.Random(0)) is None
+    assert (
+        pick_approver(
+            {"hitl": {"approvers": ["bob"], "requested_by": "agent", "exclude_approvers": ["bob"]}},
+            random.Random(0),
+        )
+        is None
+    )
     assert set(REVIEWERS) >= {"alice", "bob", "carol"}

@@ -69,12 +69,28 @@ def langsmith(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLangSmith]:
 
 def test_record_stores_feedback(store: Store) -> None:
     """record() returns a UUID and the row reads back exactly."""
-    fid = store.feedback.record(score=0.75, kind="correctness", actor="alice", thread_id="t1", request_id="r1",
-                                comment="close, wrong recipient")
+    fid = store.feedback.record(
+        score=0.75,
+        kind="correctness",
+        actor="alice",
+        thread_id="t1",
+        request_id="r1",
+        comment="close, wrong recipient",
+    )
     assert uuid.UUID(fid)
-    assert store.feedback.list() == [FeedbackRow(
-        feedback_id=fid, ts="2026-01-01T00:00:00.000000+00:00", thread_id="t1", request_id="r1", actor="alice",
-        score=0.75, kind="correctness", comment="close, wrong recipient", forwarded=False)]
+    assert store.feedback.list() == [
+        FeedbackRow(
+            feedback_id=fid,
+            ts="2026-01-01T00:00:00.000000+00:00",
+            thread_id="t1",
+            request_id="r1",
+            actor="alice",
+            score=0.75,
+            kind="correctness",
+            comment="close, wrong recipient",
+            forwarded=False,
+        )
+    ]
 
 
 def test_record_accepts_the_bounds(store: Store) -> None:
@@ -110,11 +126,22 @@ def test_record_rejects_bad_values(store: Store, kwargs: dict[str, Any], match: 
 def test_record_writes_an_audit_event_when_given_the_log(store: Store) -> None:
     """With an audit log, feedback is also a `feedback` event naming who rated what."""
     feedback = FeedbackStore(store.backend, clock=lambda: 1_767_225_600.0, audit=store.audit)
-    fid = feedback.record(score=0.25, kind="correctness", actor="alice", thread_id="t1", comment="wrong table")
+    fid = feedback.record(
+        score=0.25, kind="correctness", actor="alice", thread_id="t1", comment="wrong table"
+    )
     (event,) = store.audit.query(event="feedback")
     assert (event["event_id"], event["actor"], event["thread_id"], event["ts"]) == (
-        f"feedback:{fid}", "alice", "t1", "2026-01-01T00:00:00.000000+00:00")
-    assert event["detail"] == {"feedback_id": fid, "score": 0.25, "kind": "correctness", "comment": "wrong table"}
+        f"feedback:{fid}",
+        "alice",
+        "t1",
+        "2026-01-01T00:00:00.000000+00:00",
+    )
+    assert event["detail"] == {
+        "feedback_id": fid,
+        "score": 0.25,
+        "kind": "correctness",
+        "comment": "wrong table",
+    }
     assert store.audit.verify().ok
 
 
@@ -125,8 +152,9 @@ def test_list_filters_by_thread_and_limits(store: Store) -> None:
     assert len(store.feedback.list(limit=2)) == 2
 
 
-def test_forward_sends_nothing_without_api_key(store: Store, langsmith: FakeLangSmith,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forward_sends_nothing_without_api_key(
+    store: Store, langsmith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without LANGSMITH_API_KEY nothing leaves the machine and rows stay unforwarded."""
     monkeypatch.delenv("LANGSMITH_API_KEY", raising=False)
     store.feedback.record(score=0.5, kind="correctness", actor="alice")
@@ -137,21 +165,29 @@ def test_forward_sends_nothing_without_api_key(store: Store, langsmith: FakeLang
     assert [r.forwarded for r in store.feedback.list()] == [False]
 
 
-def test_forward_posts_langsmith_feedback_and_marks_rows(store: Store, langsmith: FakeLangSmith,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forward_posts_langsmith_feedback_and_marks_rows(
+    store: Store, langsmith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each unforwarded row is POSTed to {endpoint}/feedback with x-api-key and LangSmith's body, once."""
     monkeypatch.setenv("LANGSMITH_API_KEY", "lsv2-test")
-    fid = store.feedback.record(score=0.9, kind="helpfulness", actor="alice", thread_id="t1", request_id="r1",
-                                comment="good")
+    fid = store.feedback.record(
+        score=0.9, kind="helpfulness", actor="alice", thread_id="t1", request_id="r1", comment="good"
+    )
     assert store.feedback.forward_to_langsmith(run_id_for=lambda row: RUN_ID) == 1
     (sent,) = langsmith.requests
     assert sent["path"] == "/feedback"
     assert sent["headers"]["x-api-key"] == "lsv2-test"
     assert sent["json"] == {
-        "id": fid, "run_id": RUN_ID, "key": "helpfulness", "score": 0.9, "comment": "good",
+        "id": fid,
+        "run_id": RUN_ID,
+        "key": "helpfulness",
+        "score": 0.9,
+        "comment": "good",
         "created_at": "2026-01-01T00:00:00.000000+00:00",
-        "feedback_source": {"type": "api", "metadata": {"source": "langgraph-hitl", "actor": "alice",
-                                                        "thread_id": "t1", "request_id": "r1"}},
+        "feedback_source": {
+            "type": "api",
+            "metadata": {"source": "langgraph-hitl", "actor": "alice", "thread_id": "t1", "request_id": "r1"},
+        },
     }
     assert [r.forwarded for r in store.feedback.list()] == [True]
     assert store.feedback.forward_to_langsmith(run_id_for=lambda row: RUN_ID) == 0
@@ -159,7 +195,8 @@ def test_forward_posts_langsmith_feedback_and_marks_rows(store: Store, langsmith
 
 
 def test_forward_uses_project_when_no_run_and_skips_unplaceable_rows(
-        store: Store, langsmith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, langsmith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows without a run id go to the project; with neither they wait for a later call."""
     monkeypatch.setenv("LANGSMITH_API_KEY", "k")
     store.feedback.record(score=1, kind="correctness", actor="a", thread_id="t1")
@@ -172,8 +209,9 @@ def test_forward_uses_project_when_no_run_and_skips_unplaceable_rows(
     assert langsmith.requests[1]["json"]["session_id"] == "proj-uuid"
 
 
-def test_forward_treats_conflict_as_already_sent(store: Store, langsmith: FakeLangSmith,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forward_treats_conflict_as_already_sent(
+    store: Store, langsmith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """HTTP 409 (LangSmith has that feedback id) marks the row forwarded."""
     monkeypatch.setenv("LANGSMITH_API_KEY", "k")
     langsmith.status = 409
@@ -182,8 +220,9 @@ def test_forward_treats_conflict_as_already_sent(store: Store, langsmith: FakeLa
     assert store.feedback.list()[0].forwarded
 
 
-def test_forward_refusal_raises_and_leaves_row_unforwarded(store: Store, langsmith: FakeLangSmith,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forward_refusal_raises_and_leaves_row_unforwarded(
+    store: Store, langsmith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A non-2xx answer raises ForwardError with the status, and the row is retried next time."""
     monkeypatch.setenv("LANGSMITH_API_KEY", "bad")
     langsmith.status = 401

@@ -31,36 +31,105 @@ HUMAN_TYPES = {"approve", "edit", "reject", "respond"}
 
 # -- what is generated ----------------------------------------------------------------------------
 
-ODD_TEXT = st.sampled_from([
-    "", " ", "\n", "\x00", "\ud800", "\u202e", "é" * 3, "x" * 10_001, "é" * 20_000, "🙂" * 100,
-    "alice\n", " alice", "ALICE", "system:timeout", "agent", "mallory",
-])
+ODD_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "\n",
+        "\x00",
+        "\ud800",
+        "\u202e",
+        "é" * 3,
+        "x" * 10_001,
+        "é" * 20_000,
+        "🙂" * 100,
+        "alice\n",
+        " alice",
+        "ALICE",
+        "system:timeout",
+        "agent",
+        "mallory",
+    ]
+)
 TEXT = st.text(max_size=40) | ODD_TEXT
-SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | TEXT)
-JUNK = st.recursive(SCALARS, lambda c: st.lists(c, max_size=4) | st.dictionaries(TEXT, c, max_size=4), max_leaves=12)
-TYPES = st.sampled_from(["approve", "edit", "reject", "respond", "revise", "timeout", "escalate", "invalid",
-                         "aprove", "APPROVE", "approve ", ""]) | JUNK
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | TEXT
+JUNK = st.recursive(
+    SCALARS, lambda c: st.lists(c, max_size=4) | st.dictionaries(TEXT, c, max_size=4), max_leaves=12
+)
+TYPES = (
+    st.sampled_from(
+        [
+            "approve",
+            "edit",
+            "reject",
+            "respond",
+            "revise",
+            "timeout",
+            "escalate",
+            "invalid",
+            "aprove",
+            "APPROVE",
+            "approve ",
+            "",
+        ]
+    )
+    | JUNK
+)
 WHO = st.sampled_from([*APPROVERS, "mallory", "agent", "system:timeout", "", " ", "alice\n"]) | TEXT
-VERIFY = st.sampled_from([PHRASE, PHRASE.lower(), PHRASE + " ", "DELETE 482", "DELETE  4821", ""]) | TEXT | JUNK
-EDITED = st.fixed_dictionaries({}, optional={
-    "name": st.sampled_from(["delete_record", "read_record", "unknown_tool", ""]) | TEXT | JUNK,
-    "args": st.dictionaries(TEXT, JUNK, max_size=3) | st.just({"id": 4821}) | st.just({"id": 1}) | JUNK,
-    "colour": JUNK,
-}) | JUNK
-DECISION_LIKE = st.fixed_dictionaries({}, optional={
-    "type": TYPES, "approver": WHO, "message": TEXT | JUNK, "verify": VERIFY, "edited_action": EDITED,
-}) | st.builds(lambda d, extra: {**d, **extra},
-               st.fixed_dictionaries({"type": TYPES, "approver": WHO}),
-               st.dictionaries(TEXT, JUNK, min_size=1, max_size=2))
+VERIFY = (
+    st.sampled_from([PHRASE, PHRASE.lower(), PHRASE + " ", "DELETE 482", "DELETE  4821", ""]) | TEXT | JUNK
+)
+EDITED = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.sampled_from(["delete_record", "read_record", "unknown_tool", ""]) | TEXT | JUNK,
+            "args": st.dictionaries(TEXT, JUNK, max_size=3)
+            | st.just({"id": 4821})
+            | st.just({"id": 1})
+            | JUNK,
+            "colour": JUNK,
+        },
+    )
+    | JUNK
+)
+DECISION_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": TYPES,
+        "approver": WHO,
+        "message": TEXT | JUNK,
+        "verify": VERIFY,
+        "edited_action": EDITED,
+    },
+) | st.builds(
+    lambda d, extra: {**d, **extra},
+    st.fixed_dictionaries({"type": TYPES, "approver": WHO}),
+    st.dictionaries(TEXT, JUNK, min_size=1, max_size=2),
+)
 NEAR_VALID = st.fixed_dictionaries(
     {"type": st.sampled_from(sorted(HUMAN_TYPES) + ["revise", "timeout", "escalate"])},
-    optional={"approver": st.sampled_from([*APPROVERS, "mallory", "agent", "system:timeout", "\ud800"]),
-              "verify": st.sampled_from([PHRASE, PHRASE.lower(), "DELETE 482", "\ud800", "x" * 10_001]),
-              "message": st.sampled_from(["", "why", "\ud800", "x" * 10_001]) | st.text(max_size=20),
-              "edited_action": st.fixed_dictionaries({
-                  "name": st.sampled_from(["delete_record", "read_record", "unknown_tool"]),
-                  "args": st.sampled_from([{"id": 4821}, {"id": 1}, {"id": 4821, "env": "prod"},
-                                           {"id": math.nan}, {"id": 2**70}, {"k": "\ud800"}, {}])})},
+    optional={
+        "approver": st.sampled_from([*APPROVERS, "mallory", "agent", "system:timeout", "\ud800"]),
+        "verify": st.sampled_from([PHRASE, PHRASE.lower(), "DELETE 482", "\ud800", "x" * 10_001]),
+        "message": st.sampled_from(["", "why", "\ud800", "x" * 10_001]) | st.text(max_size=20),
+        "edited_action": st.fixed_dictionaries(
+            {
+                "name": st.sampled_from(["delete_record", "read_record", "unknown_tool"]),
+                "args": st.sampled_from(
+                    [
+                        {"id": 4821},
+                        {"id": 1},
+                        {"id": 4821, "env": "prod"},
+                        {"id": math.nan},
+                        {"id": 2**70},
+                        {"k": "\ud800"},
+                        {},
+                    ]
+                ),
+            }
+        ),
+    },
 )
 ANSWERS = (
     NEAR_VALID
@@ -72,9 +141,17 @@ ANSWERS = (
 )
 APPROVER_ARG = WHO | st.none() | st.integers() | st.lists(TEXT, max_size=2)
 
-SETTINGS = {"deadline": None, "database": None, "print_blob": True,
-            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
-                                      HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture]}
+SETTINGS = {
+    "deadline": None,
+    "database": None,
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+}
 
 
 def soak_only(request: pytest.FixtureRequest) -> None:
@@ -190,12 +267,18 @@ def fuzz_decide(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPat
             except HITLError as exc:
                 counter[type(exc).__name__] = counter.get(type(exc).__name__, 0) + 1
                 row = hitl.store.inbox.get(rid)
-                assert row is not None and row.status == "pending", f"a refused answer moved the request: {row}"
+                assert row is not None and row.status == "pending", (
+                    f"a refused answer moved the request: {row}"
+                )
                 state = hitl.graph.get_state({"configurable": {"thread_id": row.thread_id}})
-                assert row.interrupt_id in {i.id for i in state.interrupts}, "a refused answer unpaused the thread"
+                assert row.interrupt_id in {i.id for i in state.interrupts}, (
+                    "a refused answer unpaused the thread"
+                )
                 assert _effects(effects_db) == before, "a refused answer executed the action"
                 return
-            assert acceptable(answer, approver), f"decide() accepted an invalid answer {answer!r} by {approver!r}"
+            assert acceptable(answer, approver), (
+                f"decide() accepted an invalid answer {answer!r} by {approver!r}"
+            )
             counter["accepted"] += 1
             if run.values.get("status") == "executed":
                 assert _effects(effects_db) == before + 1
@@ -209,15 +292,18 @@ def fuzz_decide(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPat
         print(f"decide fuzz: {counter}")
 
 
-def test_decide_fuzzed_answers_raise_only_hitl_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decide_fuzzed_answers_raise_only_hitl_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """G1: 300 generated answers to decide(): HITLError only, the request stays pending, a valid answer still works."""
     fuzz_decide(tmp_path, 300, monkeypatch)
 
 
 @pytest.mark.soak
 @pytest.mark.slow
-def test_decide_fuzzed_answers_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    request: pytest.FixtureRequest) -> None:
+def test_decide_fuzzed_answers_soak(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     """G1 at soak size: 10,000 generated answers to decide()."""
     soak_only(request)
     fuzz_decide(tmp_path, 10_000, monkeypatch)
@@ -286,8 +372,9 @@ def test_graph_fuzzed_resume_refused_or_reasked(tmp_path: Path, monkeypatch: pyt
 
 @pytest.mark.soak
 @pytest.mark.slow
-def test_graph_fuzzed_resume_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                  request: pytest.FixtureRequest) -> None:
+def test_graph_fuzzed_resume_soak(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     """G1 at the raw door, soak size: 2,000 junk resumes straight into the graph."""
     soak_only(request)
     fuzz_raw(tmp_path, 2_000, monkeypatch)
@@ -302,8 +389,9 @@ def test_fuzz_oracle_accepts_only_valid_answers() -> None:
     assert not acceptable({"type": "reject", "colour": 1}, "alice")
     assert not acceptable({"type": "timeout"}, "system:timeout")
     assert acceptable({"type": "timeout", "approver": "system:timeout"}, None, raw=True)
-    assert not acceptable({"type": "edit", "verify": PHRASE, "edited_action": {"name": "x", "args": {"f": math.nan}}},
-                          "alice")
+    assert not acceptable(
+        {"type": "edit", "verify": PHRASE, "edited_action": {"name": "x", "args": {"f": math.nan}}}, "alice"
+    )
 
 
 @pytest.mark.parametrize(
@@ -312,14 +400,31 @@ def test_fuzz_oracle_accepts_only_valid_answers() -> None:
         ({"type": "timeout"}, "system:timeout", "AuthorizationError", "reserved for the runner"),
         ({"type": "reject", "message": "\ud800"}, "alice", "DecisionError", "UTF-8 text"),
         ({"type": "reject"}, "\ud800", "AuthorizationError", "lone surrogate"),
-        ({"type": "edit", "verify": PHRASE, "edited_action": {"name": "delete_record", "args": {"id": 2**70}}},
-         "alice", "DecisionError", "outside the 64-bit range"),
-        ({"type": "edit", "verify": PHRASE, "edited_action": {"name": "delete_record", "args": {"k": "\ud800"}}},
-         "alice", "DecisionError", "not valid UTF-8"),
+        (
+            {
+                "type": "edit",
+                "verify": PHRASE,
+                "edited_action": {"name": "delete_record", "args": {"id": 2**70}},
+            },
+            "alice",
+            "DecisionError",
+            "outside the 64-bit range",
+        ),
+        (
+            {
+                "type": "edit",
+                "verify": PHRASE,
+                "edited_action": {"name": "delete_record", "args": {"k": "\ud800"}},
+            },
+            "alice",
+            "DecisionError",
+            "not valid UTF-8",
+        ),
     ],
 )
-def test_decide_refuses_answers_fuzzing_found(tmp_path: Path, answer: dict[str, Any], approver: str, error: str,
-                                              match: str) -> None:
+def test_decide_refuses_answers_fuzzing_found(
+    tmp_path: Path, answer: dict[str, Any], approver: str, error: str, match: str
+) -> None:
     """Answers the fuzz found slipping through decide() are refused with a HITLError and leave the request pending."""
     with Approvals.open(build(verify=True, approvers=APPROVERS), f"sqlite:///{tmp_path / 'hitl.db'}") as hitl:
         rid = hitl.start("t", action("delete_record", id=4821)).pending[0].request_id
@@ -327,7 +432,10 @@ def test_decide_refuses_answers_fuzzing_found(tmp_path: Path, answer: dict[str, 
             hitl.decide(rid, answer, approver=approver)
         assert type(caught.value).__name__ == error
         assert hitl.get(rid).status == "pending"
-        assert hitl.decide(rid, {"type": "approve", "verify": PHRASE}, approver="bob").values["status"] == "executed"
+        assert (
+            hitl.decide(rid, {"type": "approve", "verify": PHRASE}, approver="bob").values["status"]
+            == "executed"
+        )
         assert hitl.store.audit.verify().ok
 
 
@@ -337,8 +445,12 @@ def test_graph_refuses_unstorable_edit_before_saving(tmp_path: Path) -> None:
         graph = build(verify=True, approvers=APPROVERS).compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "t"}}
         [pending] = graph.invoke(action("delete_record", id=4821), config)["__interrupt__"]
-        bad = {"type": "edit", "approver": "alice", "verify": PHRASE,
-               "edited_action": {"name": "delete_record", "args": {"id": 2**70}}}
+        bad = {
+            "type": "edit",
+            "approver": "alice",
+            "verify": PHRASE,
+            "edited_action": {"name": "delete_record", "args": {"id": 2**70}},
+        }
         with pytest.raises(ValidationError, match="64-bit") as caught:
             resume_as(graph, {pending.id: bad}, config)
         assert is_invalid_resume(caught.value)

@@ -29,8 +29,11 @@ def drive_mixed_workload(hitl: Approvals, clock: FakeClock) -> None:
         except HITLError:
             pass
     hitl.decide(reqs["del-0"].request_id, {"type": "approve"}, approver="alice")
-    hitl.decide(reqs["del-1"].request_id, {"type": "edit", "edited_action": {"name": "delete_record",
-                                                                              "args": {"id": 11}}}, approver="bob")
+    hitl.decide(
+        reqs["del-1"].request_id,
+        {"type": "edit", "edited_action": {"name": "delete_record", "args": {"id": 11}}},
+        approver="bob",
+    )
     hitl.decide(reqs["del-2"].request_id, {"type": "reject", "message": "no"}, approver="carol")
     hitl.decide(reqs["del-3"].request_id, {"type": "respond", "message": "archive"}, approver="carol")
     second = hitl.decide(reqs["prod"].request_id, {"type": "approve"}, approver="alice").pending[0]
@@ -50,7 +53,11 @@ def test_g4_every_execution_follows_a_recorded_approval(db_url: str) -> None:
     executed: list[dict[str, Any]] = []
     for row in log:  # in seq order
         aid = row["action_id"]
-        if row["event"] in APPROVING_EVENTS or row["decision"] in APPROVING_DECISIONS and row["event"] != "refused":
+        if (
+            row["event"] in APPROVING_EVENTS
+            or row["decision"] in APPROVING_DECISIONS
+            and row["event"] != "refused"
+        ):
             approvals_seen.setdefault(aid, set()).add(row["actor"])
         if row["event"] == "executed":
             assert approvals_seen.get(aid), f"executed without a prior approval: {row}"

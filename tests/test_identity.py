@@ -31,17 +31,32 @@ ASCII_NAMES = st.from_regex(r"[a-z0-9][a-z0-9._@-]{0,24}", fullmatch=True)
 SPACES = st.text(alphabet=" \u00a0\u2003\u3000", max_size=3)
 INVISIBLE = st.characters(categories=["Cc", "Cf"])
 LATIN_TO_CYRILLIC = {
-    "a": "\u0430", "c": "\u0441", "d": "\u0501", "e": "\u0435", "h": "\u04bb", "i": "\u0456", "j": "\u0458",
-    "l": "\u04cf", "o": "\u043e", "p": "\u0440", "q": "\u051b", "s": "\u0455", "v": "\u0475", "w": "\u051d",
-    "x": "\u0445", "y": "\u0443",
+    "a": "\u0430",
+    "c": "\u0441",
+    "d": "\u0501",
+    "e": "\u0435",
+    "h": "\u04bb",
+    "i": "\u0456",
+    "j": "\u0458",
+    "l": "\u04cf",
+    "o": "\u043e",
+    "p": "\u0440",
+    "q": "\u051b",
+    "s": "\u0455",
+    "v": "\u0475",
+    "w": "\u051d",
+    "x": "\u0445",
+    "y": "\u0443",
 }
-NAME_ALPHABETS = st.sampled_from([
-    string.ascii_letters + string.digits + " .-'@",
-    "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ -",
-    "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩάέήίόύώ -",
-    "山田太郎花子やまだたろうハナコーabcXYZ 　",
-    "김철수영희ｶﾀｶﾅＡＢＣ ",
-])
+NAME_ALPHABETS = st.sampled_from(
+    [
+        string.ascii_letters + string.digits + " .-'@",
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ -",
+        "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩάέήίόύώ -",
+        "山田太郎花子やまだたろうハナコーabcXYZ 　",
+        "김철수영희ｶﾀｶﾅＡＢＣ ",
+    ]
+)
 
 
 def variant(draw: st.DrawFn, text: str) -> str:
@@ -227,7 +242,9 @@ def test_canonical_refuses_whole_script_lookalikes(name: str, latin: str) -> Non
         canonical(name)
 
 
-@pytest.mark.parametrize("name", ["system:timeout", "SYSTEM:TIMEOUT", " System:timeout", "ｓｙｓｔｅｍ：timeout"])
+@pytest.mark.parametrize(
+    "name", ["system:timeout", "SYSTEM:TIMEOUT", " System:timeout", "ｓｙｓｔｅｍ：timeout"]
+)
 def test_canonical_refuses_system_names(name: str) -> None:
     """Names starting with 'system:' in any case or width belong to the runner."""
     with pytest.raises(AuthorizationError, match=r"starts with 'system:'.*reserved for the runner"):
@@ -428,9 +445,27 @@ def test_is_system_rejects_people(name: str) -> None:
 def test_identity_exports_its_api() -> None:
     """__all__ lists exactly the public API."""
     assert sorted(identity.__all__) == sorted(
-        ["SYSTEM_PREFIX", "canonical", "canonical_list", "canonical_or_none", "is_system", "same_person"]
+        [
+            "SYSTEM_PREFIX",
+            "as_recorded",
+            "canonical",
+            "canonical_list",
+            "canonical_or_none",
+            "is_system",
+            "same_person",
+        ]
     )
     assert SYSTEM_PREFIX == "system:"
+
+
+def test_as_recorded_keeps_valid_names_canonical_and_escapes_the_rest() -> None:
+    """A refused name is kept ASCII-escaped, so NUL, surrogates and bidi controls never reach a record raw."""
+    assert identity.as_recorded(" Alice ") == "alice"
+    assert identity.as_recorded("system:timeout") == "system:timeout"
+    assert identity.as_recorded(None) is None
+    for bad in ("al\x00ice", "alice\ud800", "a\u202elice", 42):
+        shown = identity.as_recorded(bad)
+        assert shown is not None and shown.isascii() and "\x00" not in shown
 
 
 def test_identity_imports_no_third_party_module() -> None:

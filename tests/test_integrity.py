@@ -45,6 +45,7 @@ def _handler(name: str) -> Any:
     def run(args: dict[str, Any], *, idempotency_key: str, receipts: list[Any]) -> dict[str, Any]:
         RAN.append((name, dict(args)))
         return {"ok": True, "approved_by": sorted(r["approver"] for r in receipts)}
+
     return run
 
 
@@ -53,10 +54,18 @@ HANDLERS = {n: _handler(n) for n in ("wire_money", "send_email", "delete_record"
 
 def policy() -> Policy:
     return Policy(
-        {"wire_money": "irreversible_high", "send_email": "irreversible_low", "delete_record": "irreversible_high"},
-        rules=[Rule("wires", actions="wire_money", when=lambda a: True, risk="critical", reason="moves money")],
-        requirements={"critical": Requirement(required_approvals=2),
-                      "medium": Requirement(timeout_s=60, on_timeout="approve")},
+        {
+            "wire_money": "irreversible_high",
+            "send_email": "irreversible_low",
+            "delete_record": "irreversible_high",
+        },
+        rules=[
+            Rule("wires", actions="wire_money", when=lambda a: True, risk="critical", reason="moves money")
+        ],
+        requirements={
+            "critical": Requirement(required_approvals=2),
+            "medium": Requirement(timeout_s=60, on_timeout="approve"),
+        },
         version="integrity-1",
     )
 
@@ -69,8 +78,9 @@ def flow(*, action_key: str = "action", **kw: Any) -> StateGraph:
     builder = StateGraph(State)
     builder.add_node("plan", lambda s: {})
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers=HANDLERS,
-                      action_key=action_key, **kw)
+    add_approval_flow(
+        builder, source="plan", target=END, policy=policy(), handlers=HANDLERS, action_key=action_key, **kw
+    )
     return builder
 
 
@@ -91,6 +101,7 @@ def audit_rows(url: str, thread: str) -> list[dict[str, Any]]:
 
 # -- 1. an edit at a later stage runs only on approvals of the edited action ------------------------------------------
 
+
 def test_finding_1_edit_at_second_review_needs_fresh_approvals(db_url: str) -> None:
     """bob's edit at second review is a new action: alice's approval of the old arguments no longer counts."""
     with Approvals.open(flow(), db_url) as hitl:
@@ -98,8 +109,14 @@ def test_finding_1_edit_at_second_review_needs_fresh_approvals(db_url: str) -> N
         hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
         [second] = hitl.pending().items
         assert second.node == "second_review"
-        run = hitl.decide(second.request_id, {"type": "edit", "edited_action": {
-            "name": "wire_money", "args": {"to": "BOB-PRIVATE", "amount": 999999}}}, approver="bob")
+        run = hitl.decide(
+            second.request_id,
+            {
+                "type": "edit",
+                "edited_action": {"name": "wire_money", "args": {"to": "BOB-PRIVATE", "amount": 999999}},
+            },
+            approver="bob",
+        )
         assert RAN == [] and run.status == "paused"
         [again] = run.pending
         assert again.action["args"] == {"to": "BOB-PRIVATE", "amount": 999999}
@@ -135,8 +152,15 @@ def test_finding_1_tool_gate_editor_is_not_added_to_old_approvals(db_url: str) -
         graph = builder.compile(checkpointer=saver)
         graph.invoke({"messages": [HumanMessage("pay")]}, cfg())
         resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
-        out = resume_as(graph, {"type": "edit", "approver": "bob", "edited_action": {
-            "name": "wire_money", "args": {"to": "BOB", "amount": 9}}}, cfg())
+        out = resume_as(
+            graph,
+            {
+                "type": "edit",
+                "approver": "bob",
+                "edited_action": {"name": "wire_money", "args": {"to": "BOB", "amount": 9}},
+            },
+            cfg(),
+        )
         assert RAN == [] and "__interrupt__" in out
         [call] = out["tool_gate"]["calls"]
         assert call["approvals"] == ["bob"] and call["state"] == "pending"
@@ -161,13 +185,17 @@ def test_tool_gate_forged_record_does_not_run_a_risky_call(db_url: str) -> None:
             hitl.start(thread, {"messages": [HumanMessage("go")]})
             record = hitl.graph.get_state(cfg(thread)).values["tool_gate"]
             call = {**record["calls"][0], **forge}
-            hitl.graph.update_state(cfg(thread), {"tool_gate": {**record, "calls": [call], "status": "decided"}},
-                                    as_node="tool_gate")
+            hitl.graph.update_state(
+                cfg(thread),
+                {"tool_gate": {**record, "calls": [call], "status": "decided"}},
+                as_node="tool_gate",
+            )
             hitl.graph.invoke(None, hitl._config(thread))
     assert RAN == []
 
 
 # -- 2. a change made with update_state is assessed afresh, under a new request id -------------------------------------
+
 
 def test_finding_2_update_state_gets_a_fresh_gate_and_request_id(db_url: str) -> None:
     """A soft-gated email replaced by a delete is asked again under a hard gate; the timeout then rejects it."""
@@ -203,6 +231,7 @@ def test_execute_refuses_an_action_changed_after_approval(db_url: str) -> None:
 
 # -- 3. "a different person" means a different canonical identity ------------------------------------------------------
 
+
 @pytest.mark.parametrize("second", ["Alice", "alice ", "ALICE", "ａｌｉｃｅ", "al\u0456ce", "a\u200blice"])
 def test_finding_3_lookalikes_are_not_a_second_person(db_url: str, second: str) -> None:
     """Case, width, spaces, a Cyrillic letter or a zero-width space never make a second approver."""
@@ -225,7 +254,9 @@ def test_finding_3_requester_cannot_approve_in_another_case(db_url: str, who: st
             hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver=who)
 
 
-@pytest.mark.parametrize("who", ["SYSTEM:TIMEOUT", "system:timeout", " System:Timeout", "ｓｙｓｔｅｍ:timeout"])
+@pytest.mark.parametrize(
+    "who", ["SYSTEM:TIMEOUT", "system:timeout", " System:Timeout", "ｓｙｓｔｅｍ:timeout"]
+)
 def test_finding_3_system_names_are_reserved(db_url: str, who: str) -> None:
     """Nobody decides as the runner, in any spelling."""
     with Approvals.open(flow(), db_url) as hitl:
@@ -237,6 +268,7 @@ def test_finding_3_system_names_are_reserved(db_url: str, who: str) -> None:
 
 
 # -- 4. a review node with no gate before it counts its own approval ------------------------------------------------
+
 
 def test_finding_4_fixed_checkpoint_review_executes_after_one_approval(db_url: str) -> None:
     """plan -> review -> execute with no gate: one approval runs the action once, no loop to a second review."""
@@ -250,7 +282,9 @@ def test_finding_4_fixed_checkpoint_review_executes_after_one_approval(db_url: s
     builder.add_edge("plan", "review")
     paths = ["review", "second_review", "execute", "audit"]
     builder.add_conditional_edges("review", review_condition, {p: p for p in paths} | {"revise": "plan"})
-    builder.add_conditional_edges("second_review", review_condition, {p: p for p in paths} | {"revise": "plan"})
+    builder.add_conditional_edges(
+        "second_review", review_condition, {p: p for p in paths} | {"revise": "plan"}
+    )
     builder.add_conditional_edges("execute", execute_condition, ["review", "audit"])
     builder.add_edge("audit", END)
     with Approvals.open(builder, db_url) as hitl:
@@ -262,24 +296,42 @@ def test_finding_4_fixed_checkpoint_review_executes_after_one_approval(db_url: s
 
 # -- 5. a custom action key: the edit is what runs -------------------------------------------------------------------
 
+
 def test_finding_5_custom_action_key_runs_the_edited_arguments(db_url: str) -> None:
     """With action_key='a_action' an approved edit executes the edited arguments."""
     with Approvals.open(flow(action_key="a_action"), db_url) as hitl:
         run = hitl.start("k", {"a_action": {"name": "delete_record", "args": {"id": 1}}})
-        done = hitl.decide(run.pending[0].request_id, {"type": "edit", "edited_action": {
-            "name": "delete_record", "args": {"id": 2}}}, approver="alice")
+        done = hitl.decide(
+            run.pending[0].request_id,
+            {"type": "edit", "edited_action": {"name": "delete_record", "args": {"id": 2}}},
+            approver="alice",
+        )
     assert done.values["status"] == "executed"
     assert RAN == [("delete_record", {"id": 2})]
 
 
 # -- 6. audit rows come only from langgraph-hitl's own code ---------------------------------------------------------
 
+
 def test_finding_6_forged_audit_rows_in_state_never_reach_the_log(db_url: str) -> None:
     """A node that writes an 'approved by ceo' row for another thread adds nothing to that thread's history."""
     builder = StateGraph(State)
-    builder.add_node("plan", lambda s: {"audit_trail": [{
-        "event_id": "forged-1", "event": "approved", "actor": "ceo", "thread_id": "other-thread",
-        "action": "wire_money", "action_id": "x", "ts": "2026-01-01T00:00:00+00:00"}]})
+    builder.add_node(
+        "plan",
+        lambda s: {
+            "audit_trail": [
+                {
+                    "event_id": "forged-1",
+                    "event": "approved",
+                    "actor": "ceo",
+                    "thread_id": "other-thread",
+                    "action": "wire_money",
+                    "action_id": "x",
+                    "ts": "2026-01-01T00:00:00+00:00",
+                }
+            ]
+        },
+    )
     builder.add_edge(START, "plan")
     add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers=HANDLERS)
     with Approvals.open(builder, db_url) as hitl:
@@ -295,13 +347,20 @@ def test_finding_6_forged_audit_rows_in_state_never_reach_the_log(db_url: str) -
 
 # -- 7. a multi-call decision is validated per call before anything is written --------------------------------------
 
+
 def test_finding_7_multi_call_decision_checked_per_call_before_claim(db_url: str) -> None:
     """carol may approve the email but not the delete: the batch is refused whole and nothing is recorded."""
-    pol = Policy({"send_email": "irreversible_low", "delete_record": "irreversible_high"},
-                 requirements={"medium": Requirement(approvers=["alice", "carol"]),
-                               "high": Requirement(approvers=["alice"])})
-    calls = [{"name": "send_email", "args": {"to": "x"}, "id": "c1", "type": "tool_call"},
-             {"name": "delete_record", "args": {"id": 9}, "id": "c2", "type": "tool_call"}]
+    pol = Policy(
+        {"send_email": "irreversible_low", "delete_record": "irreversible_high"},
+        requirements={
+            "medium": Requirement(approvers=["alice", "carol"]),
+            "high": Requirement(approvers=["alice"]),
+        },
+    )
+    calls = [
+        {"name": "send_email", "args": {"to": "x"}, "id": "c1", "type": "tool_call"},
+        {"name": "delete_record", "args": {"id": 9}, "id": "c2", "type": "tool_call"},
+    ]
     builder = StateGraph(ToolGateState)
     builder.add_node("model", lambda s: {"messages": [AIMessage(content="", tool_calls=calls, id="m1")]})
     builder.add_node("tool_gate", ToolGateNode(pol))
@@ -315,13 +374,16 @@ def test_finding_7_multi_call_decision_checked_per_call_before_claim(db_url: str
         [req] = run.pending
         before = len(hitl.history("mc"))
         with pytest.raises(AuthorizationError, match="action 2"):
-            hitl.decide(req.request_id, {"decisions": [{"type": "approve"}, {"type": "approve"}]}, approver="carol")
+            hitl.decide(
+                req.request_id, {"decisions": [{"type": "approve"}, {"type": "approve"}]}, approver="carol"
+            )
         rows = hitl.history("mc")
         assert [r["event"] for r in rows[before:]] == ["refused"]
         assert hitl.get(req.request_id).status == "pending"
 
 
 # -- 8. on the raw path the decider comes from the run's config ----------------------------------------------------
+
 
 def test_finding_8_raw_resume_without_identity_is_refused(db_url: str) -> None:
     """An answer's own 'approver' is not trusted: nothing runs, and the next question says why."""
@@ -340,8 +402,12 @@ def test_raw_resume_answer_must_match_authenticated_user(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = flow().compile(checkpointer=saver)
         graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
-        out = graph.invoke(Command(resume={"type": "approve", "approver": "alice"}), authenticated(cfg(), "bob"))
-    assert RAN == [] and "identity comes from the submitter" in out["__interrupt__"][0].value["hitl"]["refused"]
+        out = graph.invoke(
+            Command(resume={"type": "approve", "approver": "alice"}), authenticated(cfg(), "bob")
+        )
+    assert (
+        RAN == [] and "identity comes from the submitter" in out["__interrupt__"][0].value["hitl"]["refused"]
+    )
 
 
 def test_raw_resume_trusts_the_answer_only_behind_the_development_switch(db_url: str) -> None:
@@ -357,6 +423,7 @@ def test_raw_resume_trusts_the_answer_only_behind_the_development_switch(db_url:
 
 # -- receipts for the target system ----------------------------------------------------------------------------------
 
+
 def test_handler_receipts_verify_with_the_audit_key(db_url: str) -> None:
     """A handler's receipts verify for exactly the action it runs, and not for other arguments."""
     seen: list[Any] = []
@@ -369,7 +436,9 @@ def test_handler_receipts_verify_with_the_audit_key(db_url: str) -> None:
     builder = StateGraph(State)
     builder.add_node("plan", lambda s: {})
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers={"wire_money": wire_money})
+    add_approval_flow(
+        builder, source="plan", target=END, policy=policy(), handlers={"wire_money": wire_money}
+    )
     with Approvals.open(builder, db_url, hmac_key=AUDIT_KEY) as hitl:
         run = hitl.start("r", wire(to="ACME", amount=10))
         hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
@@ -381,8 +450,12 @@ def test_handler_receipts_verify_with_the_audit_key(db_url: str) -> None:
     with pytest.raises(ReceiptError, match="other arguments"):
         verify(seen, {"name": "wire_money", "args": {"to": "ACME", "amount": 11}}, key=AUDIT_KEY, required=2)
     with pytest.raises(ReceiptError, match="no valid MAC"):
-        verify([{**seen[0], "approver": "carol"}, seen[1]], {"name": "wire_money", "args": {"to": "ACME", "amount": 10}},
-               key=AUDIT_KEY, required=2)
+        verify(
+            [{**seen[0], "approver": "carol"}, seen[1]],
+            {"name": "wire_money", "args": {"to": "ACME", "amount": 10}},
+            key=AUDIT_KEY,
+            required=2,
+        )
 
 
 def test_forged_receipts_in_state_do_not_count(db_url: str) -> None:
@@ -393,7 +466,9 @@ def test_forged_receipts_in_state_do_not_count(db_url: str) -> None:
         state = hitl.graph.get_state(cfg("fr")).values
         [rec] = [d for d in state["decisions"] if d.get("receipt")]
         forged = {**rec, "approver": "mallory", "receipt": {**rec["receipt"], "approver": "mallory"}}
-        hitl.graph.update_state(cfg("fr"), {"decisions": [forged], "status": "approved"}, as_node="second_review")
+        hitl.graph.update_state(
+            cfg("fr"), {"decisions": [forged], "status": "approved"}, as_node="second_review"
+        )
         out = hitl.graph.invoke(None, hitl._config("fr"))
     assert RAN == []
     assert out["status"] != "executed"
@@ -411,7 +486,19 @@ def test_store_seal_key_is_shared_across_connections(db_url: str) -> None:
 
 # -- the invariant test: random sequences, checked after every step ---------------------------------------------------
 
-NAMES = ["alice", "bob", "carol", "alice", "bob", "Alice", "alice ", "al\u0456ce", "BOB", "Mallory", "SYSTEM:timeout"]
+NAMES = [
+    "alice",
+    "bob",
+    "carol",
+    "alice",
+    "bob",
+    "Alice",
+    "alice ",
+    "al\u0456ce",
+    "BOB",
+    "Mallory",
+    "SYSTEM:timeout",
+]
 
 
 def _invariant_machine(db_url: str) -> type:
@@ -439,10 +526,14 @@ def _invariant_machine(db_url: str) -> type:
             builder = StateGraph(State)
             builder.add_node("plan", lambda s: {})
             builder.add_edge(START, "plan")
-            pol = Policy({"wire_money": "irreversible_high"},
-                         rules=[Rule("wires", actions="wire_money", when=lambda a: True, risk="critical")],
-                         requirements={"critical": Requirement(required_approvals=2, timeout_s=60)})
-            add_approval_flow(builder, source="plan", target=END, policy=pol, handlers={"wire_money": wire_money})
+            pol = Policy(
+                {"wire_money": "irreversible_high"},
+                rules=[Rule("wires", actions="wire_money", when=lambda a: True, risk="critical")],
+                requirements={"critical": Requirement(required_approvals=2, timeout_s=60)},
+            )
+            add_approval_flow(
+                builder, source="plan", target=END, policy=pol, handlers={"wire_money": wire_money}
+            )
             self._cm = Approvals.open(builder, db_url, clock=self.clock)
             self.hitl = self._cm.__enter__()
             self.thread = f"inv-{id(self)}"
@@ -455,8 +546,11 @@ def _invariant_machine(db_url: str) -> type:
             items = [p for p in self.hitl.pending().items if p.thread_id == self.thread]
             return items[0] if items else None
 
-        @rule(who=st.sampled_from(NAMES), kind=st.sampled_from(["approve", "approve", "approve", "edit", "reject"]),
-              amount=st.integers(1, 3))
+        @rule(
+            who=st.sampled_from(NAMES),
+            kind=st.sampled_from(["approve", "approve", "approve", "edit", "reject"]),
+            amount=st.integers(1, 3),
+        )
         def decide(self, who: str, kind: str, amount: int) -> None:
             req = self._pending()
             if req is None:
@@ -477,8 +571,9 @@ def _invariant_machine(db_url: str) -> type:
         def change_state(self, amount: int) -> None:
             if self._pending() is None:
                 return
-            self.hitl.graph.update_state(cfg(self.thread), {"action": {"name": "wire_money",
-                                                                      "args": {"to": "ACME", "amount": amount}}})
+            self.hitl.graph.update_state(
+                cfg(self.thread), {"action": {"name": "wire_money", "args": {"to": "ACME", "amount": amount}}}
+            )
             self.hitl.refresh(self.thread)
 
         @rule()
@@ -496,17 +591,30 @@ def _invariant_machine(db_url: str) -> type:
             for args, receipts in self.executed:
                 effect = next(i for i, r in enumerate(rows) if r["event"] == "executed" and r["args"] == args)
                 people = set()
-                for r in rows[:effect]:  # the log, read as an auditor would: who approved exactly these arguments
+                for r in rows[
+                    :effect
+                ]:  # the log, read as an auditor would: who approved exactly these arguments
                     edited = ((r.get("detail") or {}).get("edited_action") or {}).get("args")
-                    if (r["event"] == "approved" and r["args"] == args) or (r["event"] == "edited" and edited == args):
+                    if (r["event"] == "approved" and r["args"] == args) or (
+                        r["event"] == "edited" and edited == args
+                    ):
                         try:
                             people.add(canonical(r["actor"]))
                         except AuthorizationError:
                             continue  # a lookalike is nobody
                 people -= {"mallory"}
-                assert len(people) >= 2, f"executed {args} with approvals of exactly it from {people or 'nobody'}"
-                if receipts is not None:  # and the receipts the handler got verify for exactly these arguments
-                    verify(receipts, {"name": "wire_money", "args": args}, key=self.hitl.store.seal_key, required=2)
+                assert len(people) >= 2, (
+                    f"executed {args} with approvals of exactly it from {people or 'nobody'}"
+                )
+                if (
+                    receipts is not None
+                ):  # and the receipts the handler got verify for exactly these arguments
+                    verify(
+                        receipts,
+                        {"name": "wire_money", "args": args},
+                        key=self.hitl.store.seal_key,
+                        required=2,
+                    )
             assert len(self.executed) <= 1
 
     return Integrity
@@ -516,8 +624,13 @@ def _run_invariant(db_url: str, examples: int) -> None:
     from hypothesis import HealthCheck, settings
 
     machine = _invariant_machine(db_url)
-    machine.TestCase.settings = settings(max_examples=examples, stateful_step_count=12, deadline=None,
-                                         database=None, suppress_health_check=list(HealthCheck))
+    machine.TestCase.settings = settings(
+        max_examples=examples,
+        stateful_step_count=12,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     machine.TestCase().runTest()
 
 
@@ -534,7 +647,9 @@ def test_invariant_receipts_soak(db_url: str) -> None:
 
 def test_pending_filter_compares_canonical_identities(db_url: str) -> None:
     """pending(approver=...) matches the same person however the name is cased or spaced, never a lookalike."""
-    pol = Policy({"delete_record": "irreversible_high"}, requirements={"high": Requirement(approvers=["Alice"])})
+    pol = Policy(
+        {"delete_record": "irreversible_high"}, requirements={"high": Requirement(approvers=["Alice"])}
+    )
     builder = StateGraph(State)
     builder.add_node("plan", lambda s: {})
     builder.add_edge(START, "plan")
@@ -569,7 +684,9 @@ def test_raw_answer_with_a_nul_name_is_refused_and_recorded_escaped(store_url: s
         graph = flow(store=store_url).compile(checkpointer=saver)
         thread = cfg(f"nul-{store_url[:6]}")
         graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, thread)
-        out = graph.invoke(Command(resume={"type": "approve", "approver": "al\x00ice"}), authenticated(thread, "alice"))
+        out = graph.invoke(
+            Command(resume={"type": "approve", "approver": "al\x00ice"}), authenticated(thread, "alice")
+        )
         assert "identity comes from the submitter" in out["__interrupt__"][0].value["hitl"]["refused"]
         out = graph.invoke(Command(resume={"type": "approve"}), authenticated(thread, "alice"))
     assert out["status"] == "executed"

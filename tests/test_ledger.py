@@ -38,8 +38,18 @@ def store(store_url: str, clock: Clock) -> Iterator[Store]:
 def test_begin_records_a_started_entry(store: Store) -> None:
     """The first begin inserts `started` with one attempt and the given key."""
     entry = store.ledger.begin("a1", idempotency_key="req-1", action="send_email", thread_id="t1")
-    assert entry == LedgerEntry(action_id="a1", idempotency_key="req-1", status="started", result=None, error=None,
-                                attempts=1, started_at=1000.0, finished_at=None, action="send_email", thread_id="t1")
+    assert entry == LedgerEntry(
+        action_id="a1",
+        idempotency_key="req-1",
+        status="started",
+        result=None,
+        error=None,
+        attempts=1,
+        started_at=1000.0,
+        finished_at=None,
+        action="send_email",
+        thread_id="t1",
+    )
     assert not entry.finished
     assert store.ledger.get("a1") == entry
 
@@ -49,7 +59,12 @@ def test_begin_again_after_crash_counts_an_attempt_and_keeps_the_key(store: Stor
     store.ledger.begin("a1", idempotency_key="req-1", action="send_email")
     clock.now = 2000.0
     retry = store.ledger.begin("a1", idempotency_key="req-2", action="send_email")
-    assert (retry.status, retry.attempts, retry.idempotency_key, retry.started_at) == ("started", 2, "req-1", 1000.0)
+    assert (retry.status, retry.attempts, retry.idempotency_key, retry.started_at) == (
+        "started",
+        2,
+        "req-1",
+        1000.0,
+    )
 
 
 def test_complete_records_the_result(store: Store, clock: Clock) -> None:
@@ -58,7 +73,11 @@ def test_complete_records_the_result(store: Store, clock: Clock) -> None:
     clock.now = 1005.0
     done = store.ledger.complete("a1", {"message_id": "m-1", "sizes": [1, 2.5], "ok": True, "none": None})
     assert (done.status, done.result, done.finished_at, done.finished) == (
-        "completed", {"message_id": "m-1", "sizes": [1, 2.5], "ok": True, "none": None}, 1005.0, True)
+        "completed",
+        {"message_id": "m-1", "sizes": [1, 2.5], "ok": True, "none": None},
+        1005.0,
+        True,
+    )
 
 
 def test_begin_after_completion_returns_the_recorded_result_unchanged(store: Store) -> None:
@@ -88,7 +107,9 @@ def test_outcome_cannot_flip(store: Store) -> None:
     """A failed entry cannot be completed, nor a completed one failed."""
     store.ledger.begin("a1", idempotency_key="k", action="x")
     store.ledger.fail("a1", "boom")
-    with pytest.raises(NotPendingError, match="already recorded as failed; its outcome cannot change to completed"):
+    with pytest.raises(
+        NotPendingError, match="already recorded as failed; its outcome cannot change to completed"
+    ):
         store.ledger.complete("a1", "late")
     store.ledger.begin("a2", idempotency_key="k", action="x")
     store.ledger.complete("a2", "ok")

@@ -23,9 +23,11 @@ from langgraph_hitl.testing import resume_as
 
 from fake_openai import FakeOpenAI, error, structured, text, tool_calls
 
-POLICY = Policy({"send_email": "irreversible_low", "search": "fully_reversible", "drop_db": "irreversible_high"},
-                rules=[Rule("no-drops", actions="drop_db", mode="deny")],
-                requirements={"critical": Requirement(approvers=["cto", "ciso"], required_approvals=2)})
+POLICY = Policy(
+    {"send_email": "irreversible_low", "search": "fully_reversible", "drop_db": "irreversible_high"},
+    rules=[Rule("no-drops", actions="drop_db", mode="deny")],
+    requirements={"critical": Requirement(approvers=["cto", "ciso"], required_approvals=2)},
+)
 MASS_MAIL = {"name": "send_email", "args": {"to": ["all@corp.example"], "subject": "We are closing"}}
 
 
@@ -38,7 +40,9 @@ def server() -> Iterator[FakeOpenAI]:
 def chat(server: FakeOpenAI) -> Any:
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, api_key="test", max_retries=0, temperature=0)
+    return ChatOpenAI(
+        model="gpt-4o-mini", base_url=server.base_url, api_key="test", max_retries=0, temperature=0
+    )
 
 
 def verdict(risk: str, *reasons: str, confidence: float = 0.8) -> dict[str, Any]:
@@ -54,8 +58,17 @@ def test_fake_openai_serves_content_tool_calls_and_records_requests(server: Fake
     server.push(text("hello"), tool_calls(("search", {"q": "x"}, "c1")))
     model = chat(server)
     assert model.invoke("hi").content == "hello"
-    reply = model.bind_tools([{"type": "function", "function": {"name": "search", "parameters": {
-        "type": "object", "properties": {"q": {"type": "string"}}}}}]).invoke("find x")
+    reply = model.bind_tools(
+        [
+            {
+                "type": "function",
+                "function": {
+                    "name": "search",
+                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+                },
+            }
+        ]
+    ).invoke("find x")
     assert reply.tool_calls == [{"name": "search", "args": {"q": "x"}, "id": "c1", "type": "tool_call"}]
     assert [r["messages"][-1]["content"] for r in server.requests] == ["hi", "find x"]
     assert server.paths == ["/v1/chat/completions"] * 2
@@ -63,20 +76,33 @@ def test_fake_openai_serves_content_tool_calls_and_records_requests(server: Fake
 
 def test_llm_classifier_raises_risk_with_real_chatopenai(server: FakeOpenAI) -> None:
     """The model's `critical` becomes a rule: critical risk, its requirement (two approvers), the model's reasons."""
-    server.push(structured(verdict("critical", "mails every customer", "announces a closure", confidence=0.9)))
+    server.push(
+        structured(verdict("critical", "mails every customer", "announces a closure", confidence=0.9))
+    )
     assessment = LLMRiskClassifier(chat(server), POLICY).assess(MASS_MAIL)
-    assert (assessment["risk"], assessment["mode"], assessment["required_approvals"]) == ("critical", "hard", 2)
+    assert (assessment["risk"], assessment["mode"], assessment["required_approvals"]) == (
+        "critical",
+        "hard",
+        2,
+    )
     assert assessment["approvers"] == ["cto", "ciso"]
-    assert assessment["reasons"][0] == ("rule llm-risk: the model rates it critical (confidence 0.90): "
-                                        "mails every customer; announces a closure")
+    assert assessment["reasons"][0] == (
+        "rule llm-risk: the model rates it critical (confidence 0.90): "
+        "mails every customer; announces a closure"
+    )
     sent = server.requests[0]
     assert sent["response_format"]["type"] == "json_schema"
     schema = sent["response_format"]["json_schema"]
     assert schema["name"] == "RiskVerdict" and schema["strict"] is True
-    assert sorted(schema["schema"]["required"]) == sorted(schema["schema"]["properties"])  # strict mode: all required
-    assert not {"default", "minimum", "maximum", "maxItems"} & {k for p in schema["schema"]["properties"].values()
-                                                                for k in p}
-    assert sent["messages"][0]["role"] == "system" and '"action": "send_email"' in sent["messages"][1]["content"]
+    assert sorted(schema["schema"]["required"]) == sorted(
+        schema["schema"]["properties"]
+    )  # strict mode: all required
+    assert not {"default", "minimum", "maximum", "maxItems"} & {
+        k for p in schema["schema"]["properties"].values() for k in p
+    }
+    assert (
+        sent["messages"][0]["role"] == "system" and '"action": "send_email"' in sent["messages"][1]["content"]
+    )
     assert '"risk": "medium"' in sent["messages"][1]["content"]  # the model sees the policy's floor
 
 
@@ -86,7 +112,10 @@ def test_llm_classifier_cannot_lower_the_policy_floor(server: FakeOpenAI) -> Non
     base = POLICY.assess(MASS_MAIL)
     assessment = LLMRiskClassifier(chat(server), POLICY).assess(MASS_MAIL)
     assert {k: assessment[k] for k in ("risk", "mode", "required_approvals")} == {  # type: ignore[literal-required]
-        "risk": "medium", "mode": "soft", "required_approvals": 1}
+        "risk": "medium",
+        "mode": "soft",
+        "required_approvals": 1,
+    }
     assert assessment["reasons"][:-1] == base["reasons"]
     assert assessment["reasons"][-1].endswith("the policy's medium stands")
 
@@ -98,22 +127,32 @@ def test_llm_classifier_fails_closed_when_the_model_errors(server: FakeOpenAI) -
     assert (kept["risk"], kept["mode"]) == ("low", "auto")
     assert kept["reasons"][-1].startswith("LLM risk check failed (")
     assert "kept the policy's assessment" in kept["reasons"][-1]
-    review = LLMRiskClassifier(chat(server), POLICY, on_error="review").assess({"name": "search", "args": {"q": "x"}})
-    assert review["mode"] == "hard" and review["reasons"][0].startswith("rule llm-unavailable: LLM risk check failed")
+    review = LLMRiskClassifier(chat(server), POLICY, on_error="review").assess(
+        {"name": "search", "args": {"q": "x"}}
+    )
+    assert review["mode"] == "hard" and review["reasons"][0].startswith(
+        "rule llm-unavailable: LLM risk check failed"
+    )
 
 
 def test_llm_classifier_with_fake_chat_models_parses_json() -> None:
     """Models without structured output are asked for JSON; prose around it is tolerated."""
-    generic = LLMRiskClassifier(fake('Sure. {"risk": "high", "reasons": ["prod"], "confidence": 0.7} Hope it helps'),
-                                POLICY)
+    generic = LLMRiskClassifier(
+        fake('Sure. {"risk": "high", "reasons": ["prod"], "confidence": 0.7} Hope it helps'), POLICY
+    )
     assert generic.assess(MASS_MAIL)["risk"] == "high"
-    listed = LLMRiskClassifier(FakeMessagesListChatModel(responses=[AIMessage(
-        content='{"risk": "medium", "reasons": [], "confidence": 0.5}')]), POLICY)
+    listed = LLMRiskClassifier(
+        FakeMessagesListChatModel(
+            responses=[AIMessage(content='{"risk": "medium", "reasons": [], "confidence": 0.5}')]
+        ),
+        POLICY,
+    )
     assert listed.assess(MASS_MAIL)["risk"] == "medium"
 
 
-@pytest.mark.parametrize("reply", ["no json here", '{"risk": "extreme", "confidence": 0.5}',
-                                   '{"risk": "high", "confidence": 7}'])
+@pytest.mark.parametrize(
+    "reply", ["no json here", '{"risk": "extreme", "confidence": 0.5}', '{"risk": "high", "confidence": 7}']
+)
 def test_llm_classifier_garbage_reply_fails_closed(reply: str) -> None:
     """An unreadable or out-of-range verdict is a failed check: the policy's assessment stands."""
     assessment = LLMRiskClassifier(fake(reply), POLICY).assess(MASS_MAIL)
@@ -142,8 +181,13 @@ def test_llm_classifier_in_gate_node_is_called_once_per_step(db_url: str, server
     builder.add_node("plan", lambda state: {})
     builder.add_edge(START, "plan")
     sent: list[Any] = []
-    add_approval_flow(builder, source="plan", target=END, policy=LLMRiskClassifier(chat(server), POLICY),
-                      handlers={"send_email": lambda args: sent.append(args) or "sent"})
+    add_approval_flow(
+        builder,
+        source="plan",
+        target=END,
+        policy=LLMRiskClassifier(chat(server), POLICY),
+        handlers={"send_email": lambda args: sent.append(args) or "sent"},
+    )
     config = {"configurable": {"thread_id": "t"}}
     with open_checkpointer(db_url) as saver:
         graph = builder.compile(checkpointer=saver)
@@ -161,8 +205,10 @@ def test_llm_classifier_in_tool_gate_is_called_once_per_turn(db_url: str) -> Non
         calls.append(messages)
         return verdict("high", "many recipients")
 
-    turns = [AIMessage(content="", tool_calls=[{"name": "send_email", "args": MASS_MAIL["args"], "id": "c1"}]),
-             AIMessage(content="done")]
+    turns = [
+        AIMessage(content="", tool_calls=[{"name": "send_email", "args": MASS_MAIL["args"], "id": "c1"}]),
+        AIMessage(content="done"),
+    ]
     builder = StateGraph(ToolGateState)
     builder.add_node("model", lambda state: {"messages": [turns.pop(0)]})
     builder.add_node("tool_gate", ToolGateNode(LLMRiskClassifier(model, POLICY)))
@@ -196,7 +242,9 @@ def test_llm_classifier_checks_its_options() -> None:
     assert isinstance(clf, Policy) and repr(clf).startswith("LLMRiskClassifier(model=GenericFakeChatModel")
 
 
-def test_llm_classifier_model_name_means_chatopenai(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI) -> None:
+def test_llm_classifier_model_name_means_chatopenai(
+    monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI
+) -> None:
     """A model name builds ChatOpenAI (temperature 0), configured from the environment."""
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)

@@ -29,24 +29,53 @@ class Builder:
         self.k = 0
         self.events: list[dict[str, Any]] = []
 
-    def decide(self, node: str, action: str, event: str, actor: str, seconds: float, *, start: float = FEB_1,
-               status: str = "resumed") -> None:
+    def decide(
+        self,
+        node: str,
+        action: str,
+        event: str,
+        actor: str,
+        seconds: float,
+        *,
+        start: float = FEB_1,
+        status: str = "resumed",
+    ) -> None:
         self.k += 1
         rid, created = f"req-{self.k}", start + 1000 * self.k
         self.store.backend.execute(
             "INSERT INTO hitl_requests (request_id, thread_id, interrupt_id, node, action_id, action_name, args_hash, "
             "risk, status, decided_by, decision, payload, created_at, decided_at, seq) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'high', ?, ?, '{}', '{}', ?, ?, ?)",
-            (rid, f"t-{self.k}", f"i-{self.k}", node, f"a-{self.k}", action, "0" * 64, status, actor, created,
-             created + seconds, self.k),
+            (
+                rid,
+                f"t-{self.k}",
+                f"i-{self.k}",
+                node,
+                f"a-{self.k}",
+                action,
+                "0" * 64,
+                status,
+                actor,
+                created,
+                created + seconds,
+                self.k,
+            ),
         )
         self.event(event, actor, action, created + seconds, request_id=rid)
 
     def event(self, event: str, actor: str, action: str, at: float, *, request_id: str | None = None) -> None:
         from langgraph_hitl._canonical import iso
 
-        self.events.append({"event_id": f"ev-{len(self.events)}", "event": event, "actor": actor, "action": action,
-                            "request_id": request_id, "ts": iso(at)})
+        self.events.append(
+            {
+                "event_id": f"ev-{len(self.events)}",
+                "event": event,
+                "actor": actor,
+                "action": action,
+                "request_id": request_id,
+                "ts": iso(at),
+            }
+        )
 
     def flush(self) -> None:
         self.store.audit.append(self.events)  # type: ignore[arg-type]
@@ -82,14 +111,30 @@ def test_stats_per_gate(data: Store) -> None:
     gates = compute_stats(data.backend, since="2026-01-01")["gates"]
     assert sorted(gates) == ["review_db", "review_mail", "review_pay", "review_post"]
     assert gates["review_db"] == {
-        "decisions": 20, "approved": 10, "edited": 7, "rejected": 2, "timed_out": 1, "responded": 0,
-        "revision_requested": 0, "auto_approved": 0, "approval_rate": 0.5, "edit_rate": 0.35,
-        "rejection_rate": 0.1, "timeout_rate": 0.05, "timed": 19, "median_decision_s": 10.0,
-        "p90_decision_s": 18.0, "flags": ["upstream"],
+        "decisions": 20,
+        "approved": 10,
+        "edited": 7,
+        "rejected": 2,
+        "timed_out": 1,
+        "responded": 0,
+        "revision_requested": 0,
+        "auto_approved": 0,
+        "approval_rate": 0.5,
+        "edit_rate": 0.35,
+        "rejection_rate": 0.1,
+        "timeout_rate": 0.05,
+        "timed": 19,
+        "median_decision_s": 10.0,
+        "p90_decision_s": 18.0,
+        "flags": ["upstream"],
     }
     mail = gates["review_mail"]
-    assert (mail["decisions"], mail["approval_rate"], mail["median_decision_s"], mail["flags"]) == (21, 1.0, 2.0,
-                                                                                                    ["relax"])
+    assert (mail["decisions"], mail["approval_rate"], mail["median_decision_s"], mail["flags"]) == (
+        21,
+        1.0,
+        2.0,
+        ["relax"],
+    )
     pay = gates["review_pay"]
     assert (pay["decisions"], pay["responded"], pay["revision_requested"], pay["flags"]) == (7, 1, 1, [])
     assert pay["approval_rate"] == pytest.approx(5 / 7)
@@ -102,8 +147,14 @@ def test_stats_per_action_counts_auto_approvals_outside_the_rates(data: Store) -
     actions = compute_stats(data.backend, since="2026-01-01")["actions"]
     assert sorted(actions) == ["delete_record", "pay", "post", "search", "send_email"]
     search = actions["search"]
-    assert (search["decisions"], search["auto_approved"], search["approval_rate"], search["timed"],
-            search["median_decision_s"], search["flags"]) == (0, 3, None, 0, None, [])
+    assert (
+        search["decisions"],
+        search["auto_approved"],
+        search["approval_rate"],
+        search["timed"],
+        search["median_decision_s"],
+        search["flags"],
+    ) == (0, 3, None, 0, None, [])
     assert actions["delete_record"]["flags"] == ["upstream"]
     assert actions["send_email"]["flags"] == ["relax"]
 
@@ -114,11 +165,22 @@ def test_stats_per_approver_excludes_system_actors(data: Store) -> None:
     assert sorted(approvers) == ["alice", "bob", "carol", "dave"]
     alice = approvers["alice"]
     # 21 x 2s and 1..10s: sorted, the 16th of 31 is 2s and the 28th (nearest rank of p90) is 7s.
-    assert (alice["approved"], alice["decisions"], alice["timed"], alice["median_decision_s"],
-            alice["p90_decision_s"], alice["flags"]) == (31, 31, 31, 2.0, 7.0, [])
+    assert (
+        alice["approved"],
+        alice["decisions"],
+        alice["timed"],
+        alice["median_decision_s"],
+        alice["p90_decision_s"],
+        alice["flags"],
+    ) == (31, 31, 31, 2.0, 7.0, [])
     bob = approvers["bob"]
-    assert (bob["edited"], bob["rejected"], bob["decisions"], bob["median_decision_s"], bob["p90_decision_s"]) == (
-        7, 2, 9, 15.0, 19.0)
+    assert (
+        bob["edited"],
+        bob["rejected"],
+        bob["decisions"],
+        bob["median_decision_s"],
+        bob["p90_decision_s"],
+    ) == (7, 2, 9, 15.0, 19.0)
     assert bob["edit_rate"] == pytest.approx(7 / 9)
 
 
@@ -126,10 +188,30 @@ def test_stats_totals(data: Store) -> None:
     """Totals add every decision; timings cover the 67 human decisions."""
     stats = compute_stats(data.backend, since="2026-01-01")
     totals = stats["totals"]
-    assert {k: totals[k] for k in ("decisions", "approved", "edited", "rejected", "timed_out", "responded",
-                                   "revision_requested", "auto_approved", "timed")} == {
-        "decisions": 68, "approved": 55, "edited": 8, "rejected": 2, "timed_out": 1, "responded": 1,
-        "revision_requested": 1, "auto_approved": 3, "timed": 67}
+    assert {
+        k: totals[k]
+        for k in (
+            "decisions",
+            "approved",
+            "edited",
+            "rejected",
+            "timed_out",
+            "responded",
+            "revision_requested",
+            "auto_approved",
+            "timed",
+        )
+    } == {
+        "decisions": 68,
+        "approved": 55,
+        "edited": 8,
+        "rejected": 2,
+        "timed_out": 1,
+        "responded": 1,
+        "revision_requested": 1,
+        "auto_approved": 3,
+        "timed": 67,
+    }
     assert totals["approval_rate"] == pytest.approx(55 / 68)
     # 1, 22 x 2, 3..19, 20 x 30, 7 x 60: the 34th of 67 is 13s, the 61st is 60s.
     assert (totals["median_decision_s"], totals["p90_decision_s"], totals["flags"]) == (13.0, 60.0, [])
@@ -148,14 +230,17 @@ def test_stats_flags_explain_themselves(data: Store) -> None:
     ]
     assert flags[1]["message"] == (
         "gate 'review_mail': approved unmodified in 100% of 21 reviews; it may be too conservative: "
-        "consider a soft gate, auto-approval, or a narrower rule.")
+        "consider a soft gate, auto-approval, or a narrower rule."
+    )
     assert "improve the upstream agent's proposals" in flags[0]["message"]
 
 
 def test_stats_thresholds_are_configurable(data: Store) -> None:
     """min_samples and the rate thresholds change which gates are flagged."""
     stricter = compute_stats(data.backend, since="2026-01-01", min_samples=21)
-    assert [(f["name"], f["flag"]) for f in stricter["flags"] if f["scope"] == "gate"] == [("review_mail", "relax")]
+    assert [(f["name"], f["flag"]) for f in stricter["flags"] if f["scope"] == "gate"] == [
+        ("review_mail", "relax")
+    ]
     looser = compute_stats(data.backend, since="2026-01-01", relax_above=0.9)
     assert looser["gates"]["review_post"]["flags"] == ["relax"]
 
@@ -179,8 +264,12 @@ def test_stats_are_plain_json(data: Store) -> None:
 def test_stats_on_an_empty_store(store: Store) -> None:
     """No data gives zero counts and None rates, not errors."""
     stats = compute_stats(store.backend)
-    assert (stats["totals"]["decisions"], stats["totals"]["approval_rate"], stats["gates"], stats["flags"]) == (
-        0, None, {}, [])
+    assert (
+        stats["totals"]["decisions"],
+        stats["totals"]["approval_rate"],
+        stats["gates"],
+        stats["flags"],
+    ) == (0, None, {}, [])
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,11 @@ def test_flow_high_risk_exactly_one_review(graph) -> None:
     out = graph.invoke(action("delete_record", id=7), cfg())
     req = ask(out)
     assert req["hitl"]["node"] == "review" and req["hitl"]["risk"] == "high"
-    assert req["action_requests"][0] == {"name": "delete_record", "args": {"id": 7},
-                                         "description": "delete_record(id=7)"}
+    assert req["action_requests"][0] == {
+        "name": "delete_record",
+        "args": {"id": 7},
+        "description": "delete_record(id=7)",
+    }
     assert req["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
     out = resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
     assert "__interrupt__" not in out and out["status"] == "executed"
@@ -112,7 +115,11 @@ def test_trap_rerun_on_resume_repeats_no_side_effect(db_url: str, tmp_path) -> N
     with open_checkpointer(db_url) as saver:
         g = builder.compile(checkpointer=saver)
         g.invoke(action("delete_record", id=9), cfg())
-        for bad in ({"type": "approve"}, {"type": "revise", "approver": "a"}, {"type": "approve", "approver": "agent"}):
+        for bad in (
+            {"type": "approve"},
+            {"type": "revise", "approver": "a"},
+            {"type": "approve", "approver": "agent"},
+        ):
             out = resume_as(g, bad, cfg())
             assert "__interrupt__" in out and calls == []
         out = resume_as(g, {"type": "approve", "approver": "alice"}, cfg())
@@ -129,8 +136,12 @@ def graph_state() -> type:
 def test_trap_malformed_answer_refused_before_saving(graph) -> None:
     """A malformed resume raises before LangGraph stores it; the thread still takes a good answer."""
     graph.invoke(action("delete_record", id=7), cfg())
-    for bad in ({"type": "aprove", "approver": "x"}, {"type": "approve", "approver": "x", "extra": 1},
-                {"type": "edit", "approver": "x", "edited_action": {"name": "delete_record", "args": [1]}}, "yes"):
+    for bad in (
+        {"type": "aprove", "approver": "x"},
+        {"type": "approve", "approver": "x", "extra": 1},
+        {"type": "edit", "approver": "x", "edited_action": {"name": "delete_record", "args": [1]}},
+        "yes",
+    ):
         with pytest.raises(pydantic.ValidationError):
             resume_as(graph, bad, cfg())
         assert graph.get_state(cfg()).interrupts  # still paused, nothing sticky
@@ -154,8 +165,11 @@ def test_trap_edit_to_other_tool_is_regated(graph) -> None:
     """Editing a soft-gated email into a delete asks again under the delete's gate."""
     out = graph.invoke(action("send_email", to=["a@x"]), cfg())
     assert ask(out)["hitl"]["mode"] == "soft"
-    out = resume_as(graph, {"type": "edit", "approver": "alice",
-                                       "edited_action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
+    out = resume_as(
+        graph,
+        {"type": "edit", "approver": "alice", "edited_action": {"name": "delete_record", "args": {"id": 1}}},
+        cfg(),
+    )
     req = ask(out)["hitl"]
     assert req["mode"] == "hard" and req["risk"] == "high" and out["status"] == "proposed"
     assert out["decisions"][-1]["effect"] == "rereview"
@@ -167,8 +181,11 @@ def test_trap_edit_to_other_tool_is_regated(graph) -> None:
 def test_trap_edit_cannot_lower_gate(graph) -> None:
     """A critical action edited into a harmless one still needs its second approver."""
     graph.invoke(action("delete_record", id=7, env="prod"), cfg())
-    out = resume_as(graph, {"type": "edit", "approver": "alice",
-                                       "edited_action": {"name": "read_record", "args": {"id": 7}}}, cfg())
+    out = resume_as(
+        graph,
+        {"type": "edit", "approver": "alice", "edited_action": {"name": "read_record", "args": {"id": 7}}},
+        cfg(),
+    )
     assert ask(out)["hitl"]["node"] == "second_review"
     assert out["assessment"]["risk"] == "critical"
 
@@ -176,8 +193,11 @@ def test_trap_edit_cannot_lower_gate(graph) -> None:
 def test_edit_same_tool_counts_as_approval(graph) -> None:
     """An edit of the arguments at the same gate runs the edited action."""
     graph.invoke(action("delete_record", id=7), cfg())
-    out = resume_as(graph, {"type": "edit", "approver": "alice",
-                                       "edited_action": {"name": "delete_record", "args": {"id": 8}}}, cfg())
+    out = resume_as(
+        graph,
+        {"type": "edit", "approver": "alice", "edited_action": {"name": "delete_record", "args": {"id": 8}}},
+        cfg(),
+    )
     assert out["status"] == "executed" and out["result"]["args"] == {"id": 8}
 
 
@@ -213,6 +233,7 @@ def test_malformed_action_is_denied(graph) -> None:
 
 def test_async_and_stream_paths(db_url: str) -> None:
     """The flow pauses and resumes the same under ainvoke, stream and astream."""
+
     async def run() -> None:
         from langgraph_hitl import aopen_checkpointer
 
@@ -220,7 +241,12 @@ def test_async_and_stream_paths(db_url: str) -> None:
             g = build().compile(checkpointer=saver)
             out = await g.ainvoke(action("delete_record", id=1), cfg("a"))
             assert ask(out)["hitl"]["risk"] == "high"
-            chunks = [c async for c in g.astream(Command(resume={"type": "approve", "approver": "al"}), authenticated(cfg("a"), "al"))]
+            chunks = [
+                c
+                async for c in g.astream(
+                    Command(resume={"type": "approve", "approver": "al"}), authenticated(cfg("a"), "al")
+                )
+            ]
             assert any("execute" in c for c in chunks)
             assert (await g.aget_state(cfg("a"))).values["status"] == "executed"
 
@@ -267,6 +293,7 @@ def test_parallel_branches_pause_at_once_and_resume_by_id(db_url: str) -> None:
         def run(state: S) -> dict[str, Any]:
             out = inner.invoke(act)
             return {"log": [f"{name}:{out['status']}"]}
+
         return run
 
     builder = StateGraph(S)
@@ -281,8 +308,14 @@ def test_parallel_branches_pause_at_once_and_resume_by_id(db_url: str) -> None:
         out = g.invoke({"log": []}, cfg())
         by_action = {i.value["action_requests"][0]["name"]: i.id for i in out["__interrupt__"]}
         assert set(by_action) == {"delete_record", "send_email"}
-        out = resume_as(g, {by_action["send_email"]: {"type": "approve", "approver": "carol"},
-                            by_action["delete_record"]: {"type": "reject", "approver": "carol"}}, cfg())
+        out = resume_as(
+            g,
+            {
+                by_action["send_email"]: {"type": "approve", "approver": "carol"},
+                by_action["delete_record"]: {"type": "reject", "approver": "carol"},
+            },
+            cfg(),
+        )
     assert sorted(out["log"]) == ["a:rejected", "b:executed"]
 
 

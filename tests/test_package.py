@@ -30,7 +30,9 @@ def test_unknown_attribute_is_attribute_error() -> None:
 def test_import_does_not_pull_optional_extras() -> None:
     """`import langgraph_hitl` imports no optional extra, and not even LangGraph."""
     code = "import sys, langgraph_hitl; print(' '.join(m for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     loaded = {m.split(".")[0] for m in out}
     assert not loaded & set(HEAVY)
     assert "langgraph" not in loaded
@@ -38,9 +40,13 @@ def test_import_does_not_pull_optional_extras() -> None:
 
 def test_runner_import_does_not_pull_optional_extras() -> None:
     """Using the runner and nodes still imports none of the optional extras (httpx comes with LangGraph itself)."""
-    code = ("import sys, langgraph_hitl as h; h.Approvals; h.add_approval_flow; h.AsyncApprovals; "
-            "print(' '.join(sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    code = (
+        "import sys, langgraph_hitl as h; h.Approvals; h.add_approval_flow; h.AsyncApprovals; "
+        "print(' '.join(sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert not {m.split(".")[0] for m in out} & (set(HEAVY) - {"httpx"})
 
 

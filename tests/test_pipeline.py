@@ -37,8 +37,11 @@ class Email:
         return text if instructions is None else f"{text} [{instructions}]"
 
     def stages(self, **review: Any) -> list[Stage]:
-        return [Stage("draft", self.draft), Stage("tone_review", self.tone, approvers=["manager"], **review),
-                Stage("finalize", lambda text: text + "\n-- release bot")]
+        return [
+            Stage("draft", self.draft),
+            Stage("tone_review", self.tone, approvers=["manager"], **review),
+            Stage("finalize", lambda text: text + "\n-- release bot"),
+        ]
 
 
 @pytest.fixture
@@ -63,10 +66,16 @@ def revise(text: str) -> dict[str, Any]:
 def test_pipeline_pauses_at_reviewed_stage_with_step_context(graph: Any) -> None:
     """The unreviewed draft runs; the tone stage asks once with hitl.stage 2 and step 2 of 3."""
     req = ask(graph.invoke({"input": "v2"}, cfg()))
-    assert req["action_requests"] == [{"name": "tone_review", "args": {"output": "hey all, v2 ships friday"},
-                                       "description": "Output of stage 2 of 3: tone_review"}]
-    assert req["review_configs"] == [{"action_name": "tone_review",
-                                      "allowed_decisions": ["approve", "edit", "reject", "revise"]}]
+    assert req["action_requests"] == [
+        {
+            "name": "tone_review",
+            "args": {"output": "hey all, v2 ships friday"},
+            "description": "Output of stage 2 of 3: tone_review",
+        }
+    ]
+    assert req["review_configs"] == [
+        {"action_name": "tone_review", "allowed_decisions": ["approve", "edit", "reject", "revise"]}
+    ]
     hitl = req["hitl"]
     assert (hitl["node"], hitl["stage"], hitl["approvers"]) == ("review_tone_review", 2, ["manager"])
     ctx = hitl["context"]
@@ -95,8 +104,15 @@ def test_pipeline_revision_loop_rereviews_until_approved(graph: Any, email: Emai
     assert (tone["status"], tone["approver"], tone["revisions"]) == ("approved", "manager", 2)
     assert [d["effect"] for d in out["decisions"]] == ["revision_requested", "revision_requested", "approved"]
     assert [e["event"] for e in out["audit_trail"]] == [
-        "executed", "proposed", "revision_requested", "proposed", "revision_requested", "proposed", "approved",
-        "executed"]
+        "executed",
+        "proposed",
+        "revision_requested",
+        "proposed",
+        "revision_requested",
+        "proposed",
+        "approved",
+        "executed",
+    ]
 
 
 def test_pipeline_stage_can_revise_its_previous_output(db_url: str) -> None:
@@ -108,7 +124,9 @@ def test_pipeline_stage_can_revise_its_previous_output(db_url: str) -> None:
         return (previous or text) + ("!" if instructions else "")
 
     with open_checkpointer(db_url) as saver:
-        graph = create_approval_pipeline([Stage("polish", polish, approvers=["ed"])]).compile(checkpointer=saver)
+        graph = create_approval_pipeline([Stage("polish", polish, approvers=["ed"])]).compile(
+            checkpointer=saver
+        )
         graph.invoke({"input": "hi"}, cfg())
         resume_as(graph, {"type": "revise", "approver": "ed", "message": "louder"}, cfg())
         resume_as(graph, {"type": "revise", "approver": "ed", "message": "louder still"}, cfg())
@@ -122,8 +140,12 @@ def test_pipeline_reject_stops_and_reports_stage(graph: Any) -> None:
     graph.invoke({"input": "v2"}, cfg())
     out = resume_as(graph, {"type": "reject", "approver": "manager", "message": "off-brand"}, cfg())
     assert out["pipeline_status"] == "rejected" and out["output"] is None
-    assert out["stopped_at"] == {"stage": 2, "name": "tone_review", "reason": "rejected by manager: off-brand",
-                                 "by": "manager"}
+    assert out["stopped_at"] == {
+        "stage": 2,
+        "name": "tone_review",
+        "reason": "rejected by manager: off-brand",
+        "by": "manager",
+    }
     assert "finalize" not in out["stage_results"]
     assert out["stage_results"]["tone_review"]["status"] == "rejected"
 
@@ -145,8 +167,15 @@ def test_pipeline_revision_limit_counts_as_rejected(db_url: str, email: Email) -
 def test_pipeline_edit_continues_with_reviewer_output(graph: Any) -> None:
     """An edit is the reviewer's own output; the next stage continues from it without another question."""
     graph.invoke({"input": "v2"}, cfg())
-    out = resume_as(graph, {"type": "edit", "approver": "manager", "edited_action": {
-        "name": "tone_review", "args": {"output": "Dear all, v2 ships on Friday."}}}, cfg())
+    out = resume_as(
+        graph,
+        {
+            "type": "edit",
+            "approver": "manager",
+            "edited_action": {"name": "tone_review", "args": {"output": "Dear all, v2 ships on Friday."}},
+        },
+        cfg(),
+    )
     assert "__interrupt__" not in out
     assert out["output"] == "Dear all, v2 ships on Friday.\n-- release bot"
     assert out["stage_results"]["tone_review"]["status"] == "edited"
@@ -174,7 +203,9 @@ def test_pipeline_malformed_answer_is_not_saved(graph: Any) -> None:
 def test_pipeline_timeout_fails_closed(db_url: str, email: Email) -> None:
     """The runner's timeout rejects the stage: the pipeline stops, naming the timeout."""
     clock = FakeClock()
-    stages = [Stage(s.name, s.call, approvers=s.approvers, timeout=60) if s.reviewed else s for s in email.stages()]
+    stages = [
+        Stage(s.name, s.call, approvers=s.approvers, timeout=60) if s.reviewed else s for s in email.stages()
+    ]
     with Approvals.open(create_approval_pipeline(stages), db_url, clock=clock) as hitl:
         hitl.start("t", {"input": "v2"})
         clock.advance(61)
@@ -228,7 +259,8 @@ def test_pipeline_custom_state_schema(db_url: str) -> None:
 
     with open_checkpointer(db_url) as saver:
         graph = create_approval_pipeline([Stage("only", lambda x: x + 1)], state_schema=MyState).compile(
-            checkpointer=saver)
+            checkpointer=saver
+        )
         out = graph.invoke({"input": 1, "ticket": "T-1"}, cfg())
     assert (out["output"], out["ticket"], out["pipeline_status"]) == (2, "T-1", "completed")
 

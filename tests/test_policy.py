@@ -54,7 +54,9 @@ def test_unknown_auto_is_refused() -> None:
 
 def test_rule_raises_risk_on_predicate() -> None:
     """send_email to more than 5 recipients is high risk (seed rule)."""
-    policy = Policy(TABLE, rules=[Rule("bulk", actions="send_email", when=lambda a: len(a["to"]) > 5, risk="high")])
+    policy = Policy(
+        TABLE, rules=[Rule("bulk", actions="send_email", when=lambda a: len(a["to"]) > 5, risk="high")]
+    )
     few = policy.assess(act("send_email", to=["a"] * 3))
     many = policy.assess(act("send_email", to=["a"] * 6))
     assert few["risk"] == "medium" and few["mode"] == "soft"
@@ -70,15 +72,19 @@ def test_rule_never_lowers_risk() -> None:
 
 def test_rule_predicate_error_counts_as_match() -> None:
     """A predicate that raises tightens the gate instead of letting the action through."""
-    policy = Policy(TABLE, rules=[Rule("boom", actions="search", when=lambda a: a["missing"] > 1, risk="critical")])
+    policy = Policy(
+        TABLE, rules=[Rule("boom", actions="search", when=lambda a: a["missing"] > 1, risk="critical")]
+    )
     a = policy.assess(act("search", q="x"))
     assert a["risk"] == "critical" and a["required_approvals"] == 2
 
 
 def test_critical_needs_two_approvals() -> None:
     """Critical actions need two distinct approvers by default (four-eyes)."""
-    policy = Policy(TABLE, rules=[Rule("prod", actions="delete_record", when=lambda a: a.get("env") == "prod",
-                                       risk="critical")])
+    policy = Policy(
+        TABLE,
+        rules=[Rule("prod", actions="delete_record", when=lambda a: a.get("env") == "prod", risk="critical")],
+    )
     assert policy.assess(act("delete_record", env="prod"))["required_approvals"] == 2
     assert policy.assess(act("delete_record", env="dev"))["required_approvals"] == 1
 

@@ -24,7 +24,11 @@ from langgraph_hitl._runner import Page, PendingRequest, RunResult
 EXAMPLE = ROOT / "examples" / "server"
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
 GRAPH = "approvals"
-OFFLINE_ENV = {"LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true"}
+OFFLINE_ENV = {
+    "LANGSMITH_TRACING": "false",
+    "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+    "LANGGRAPH_NO_VERSION_CHECK": "true",
+}
 TOKENS = {"alice": "tok-alice", "bob": "tok-bob", "agent": "tok-agent"}
 """People's own tokens for the example's custom auth (examples/server/auth.py)."""
 INBOX_TOKEN = "tok-inbox"
@@ -56,22 +60,44 @@ class DevServer:
         self.audit_url = f"sqlite:///{folder / 'audit.db'}"
         self.log = folder / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        env.update(OFFLINE_ENV, HITL_CHECKPOINT_URL=f"sqlite:///{self.checkpoints}", HITL_STORE_URL=self.audit_url,
-                   HITL_SERVER_TOKENS=",".join(f"{n}:{t}" for n, t in TOKENS.items()), HITL_INBOX_TOKEN=INBOX_TOKEN)
+        env.update(
+            OFFLINE_ENV,
+            HITL_CHECKPOINT_URL=f"sqlite:///{self.checkpoints}",
+            HITL_STORE_URL=self.audit_url,
+            HITL_SERVER_TOKENS=",".join(f"{n}:{t}" for n, t in TOKENS.items()),
+            HITL_INBOX_TOKEN=INBOX_TOKEN,
+        )
         self.proc = subprocess.Popen(
-            [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=folder, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(LANGGRAPH),
+                "dev",
+                "--no-browser",
+                "--no-reload",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=folder,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"langgraph dev exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"langgraph dev exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}"
+                )
             if is_up(self.url):
                 return
             time.sleep(0.2)
-        raise AssertionError(f"langgraph dev not up on {self.url} after {timeout} s:\n{self.log.read_text()[-3000:]}")
+        raise AssertionError(
+            f"langgraph dev not up on {self.url} after {timeout} s:\n{self.log.read_text()[-3000:]}"
+        )
 
     def stop(self) -> None:
         """SIGTERM the whole process group, SIGKILL what is left after 20 s; reap the leader."""
@@ -158,10 +184,15 @@ def test_server_example_pauses_with_review_request_and_resumes(server: DevServer
     thread_id, out = start(client, id=7)
     [intr] = out["__interrupt__"]
     value = intr["value"]
-    assert value["action_requests"] == [{"name": "delete_record", "args": {"id": 7},
-                                         "description": "delete_record(id=7)"}]
+    assert value["action_requests"] == [
+        {"name": "delete_record", "args": {"id": 7}, "description": "delete_record(id=7)"}
+    ]
     assert value["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
-    assert (value["hitl"]["node"], value["hitl"]["risk"], value["hitl"]["requested_by"]) == ("review", "high", "agent")
+    assert (value["hitl"]["node"], value["hitl"]["risk"], value["hitl"]["requested_by"]) == (
+        "review",
+        "high",
+        "agent",
+    )
     assert client.threads.get(thread_id)["status"] == "interrupted"
     done = client.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve"}})  # alice, by her token
     assert done["status"] == "executed" and done["result"]["deleted"] == 7
@@ -170,7 +201,9 @@ def test_server_example_pauses_with_review_request_and_resumes(server: DevServer
     import sqlite3
 
     with sqlite3.connect(server.checkpoints) as conn:  # the custom checkpointer from langgraph.json holds it
-        rows = conn.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?", (thread_id,)).fetchone()[0]
+        rows = conn.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?", (thread_id,)).fetchone()[
+            0
+        ]
     assert rows > 0
     from langgraph_hitl.store import open_store
 
@@ -187,7 +220,9 @@ def test_server_raw_resume_takes_the_decider_from_authentication(server: DevServ
     out = bob.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve", "approver": "alice"}})
     refused = out["__interrupt__"][0]["value"]["hitl"]["refused"]
     assert "identity comes from the submitter" in refused and out["status"] == "proposed"
-    out = bob.runs.wait(thread_id, GRAPH, command={"resume": {"type": "timeout", "approver": "system:timeout"}})
+    out = bob.runs.wait(
+        thread_id, GRAPH, command={"resume": {"type": "timeout", "approver": "system:timeout"}}
+    )
     assert "timeout" in out["__interrupt__"][0]["value"]["hitl"]["refused"]
     agent = as_user(server, "agent")  # the requester, authenticated, still may not approve its own action
     out = agent.runs.wait(thread_id, GRAPH, command={"resume": {"type": "approve"}})
@@ -218,12 +253,14 @@ def test_server_multitask_reject_refuses_second_run_on_busy_thread(server: DevSe
     import httpx
 
     thread_id, rid = paused(client, id=8)
-    queued = client.runs.create(thread_id, GRAPH, command={"resume": {"type": "approve", "approver": "alice"}},
-                                after_seconds=600)  # pending for ten minutes: the thread is busy
+    queued = client.runs.create(
+        thread_id, GRAPH, command={"resume": {"type": "approve", "approver": "alice"}}, after_seconds=600
+    )  # pending for ten minutes: the thread is busy
     try:
         with pytest.raises(httpx.HTTPStatusError) as info:
-            as_user(server, "bob").runs.wait(thread_id, GRAPH, command={"resume": {"type": "reject"}},
-                                             multitask_strategy="reject")
+            as_user(server, "bob").runs.wait(
+                thread_id, GRAPH, command={"resume": {"type": "reject"}}, multitask_strategy="reject"
+            )
         assert info.value.response.status_code == 409
     finally:
         client.runs.cancel(thread_id, queued["run_id"])
@@ -240,13 +277,22 @@ def test_server_inbox_pending_lists_runner_shaped_requests(client: Any, inbox: A
     ids = [r.request_id for r in page.items]
     assert ids.index(second) < ids.index(first)  # newest first
     req = inbox.get(first)
-    assert (req.thread_id, req.node, req.stage, req.status, req.risk) == (first_thread, "review", 1, "pending", "high")
+    assert (req.thread_id, req.node, req.stage, req.status, req.risk) == (
+        first_thread,
+        "review",
+        1,
+        "pending",
+        "high",
+    )
     assert req.action == {"name": "delete_record", "args": {"id": 11}, "description": "delete_record(id=11)"}
-    assert req.requested_by == "agent" and req.approvers is None and req.created_at > 0 and req.deadline is None
+    assert (
+        req.requested_by == "agent" and req.approvers is None and req.created_at > 0 and req.deadline is None
+    )
     assert req.payload["hitl"]["request_id"] == first and req.to_dict()["status"] == "pending"
     assert inbox.get(first[:10]).request_id == first  # a unique prefix works, as with the runner
-    assert [r.request_id for r in inbox.pending(risk="critical", limit=500).items if r.thread_id == second_thread] \
-        == [second]
+    assert [
+        r.request_id for r in inbox.pending(risk="critical", limit=500).items if r.thread_id == second_thread
+    ] == [second]
     assert first not in [r.request_id for r in inbox.pending(risk="critical", limit=500).items]
     assert inbox.pending(approver="agent", limit=500).items == []  # the requester may not decide
     seen, cursor = [], None
@@ -279,7 +325,11 @@ def test_server_inbox_decide_validates_before_resuming(client: Any, inbox: Any) 
     assert len(client.runs.list(thread_id)) == runs_before  # nothing was sent to the server
     assert client.threads.get_state(thread_id)["interrupts"][0]["id"] == interrupt_before
     run = inbox.decide(rid, {"type": "approve"}, approver="alice")
-    assert isinstance(run, RunResult) and (run.status, run.values["status"], run.pending) == ("done", "executed", [])
+    assert isinstance(run, RunResult) and (run.status, run.values["status"], run.pending) == (
+        "done",
+        "executed",
+        [],
+    )
     assert [(d["approver"], d["type"]) for d in run.values["decisions"]] == [("alice", "approve")]
     with pytest.raises(ConflictError, match="already decided by 'alice'"):
         inbox.decide(rid, {"type": "reject"}, approver="bob")
@@ -318,8 +368,11 @@ def test_server_inbox_concurrent_decisions_one_wins(client: Any, server: DevServ
         except (ConflictError, NotPendingError) as exc:
             outcomes[(rid, who)] = type(exc).__name__
 
-    threads = [threading.Thread(target=decide, args=(rid, who, kind))
-               for _, rid in requests for who, kind in (("alice", "approve"), ("bob", "reject"), ("carol", "approve"))]
+    threads = [
+        threading.Thread(target=decide, args=(rid, who, kind))
+        for _, rid in requests
+        for who, kind in (("alice", "approve"), ("bob", "reject"), ("carol", "approve"))
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -47,11 +47,17 @@ def delete_record(id: int) -> str:
 TOOLS = [search, send_email, delete_record]
 POLICY = Policy(
     {"search": "fully_reversible", "send_email": "irreversible_low", "delete_record": "irreversible_high"},
-    requirements={"medium": Requirement(approvers=["alice", "bob"]), "high": Requirement(approvers=["alice", "bob"])},
+    requirements={
+        "medium": Requirement(approvers=["alice", "bob"]),
+        "high": Requirement(approvers=["alice", "bob"]),
+    },
     verify_phrases={"delete_record": "DELETE {id}"},
 )
-MIXED = [("search", {"q": "churn"}, "c_search"), ("send_email", {"to": "all@corp", "body": "hi"}, "c_mail"),
-         ("delete_record", {"id": 7}, "c_del")]
+MIXED = [
+    ("search", {"q": "churn"}, "c_search"),
+    ("send_email", {"to": "all@corp", "body": "hi"}, "c_mail"),
+    ("delete_record", {"id": 7}, "c_del"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -119,25 +125,45 @@ def test_tool_gate_mixed_turn_safe_runs_edit_and_reject_answered(db_url: str, se
         req = ask(graph.invoke({"messages": [HumanMessage("Tidy up churn")]}, cfg()))
         assert [a["name"] for a in req["action_requests"]] == ["send_email", "delete_record"]
         assert RAN == []  # nothing runs before the one question is answered
-        out = resume_as(graph, {"decisions": [
-            {"type": "edit", "approver": "alice", "edited_action": {
-                "name": "send_email", "args": {"to": "team@corp", "body": "hi"}}},
-            {"type": "reject", "approver": "alice", "message": "keep the record"},
-        ]}, cfg())
+        out = resume_as(
+            graph,
+            {
+                "decisions": [
+                    {
+                        "type": "edit",
+                        "approver": "alice",
+                        "edited_action": {"name": "send_email", "args": {"to": "team@corp", "body": "hi"}},
+                    },
+                    {"type": "reject", "approver": "alice", "message": "keep the record"},
+                ]
+            },
+            cfg(),
+        )
     assert "__interrupt__" not in out
     assert sorted(RAN) == [("search", "churn"), ("send_email", "team@corp")]
     sent = server.requests[-1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "tool"]
-    assert {c["id"] for c in sent[1]["tool_calls"]} == {m["tool_call_id"] for m in sent[2:]} == {
-        "c_search", "c_mail", "c_del"}
+    assert (
+        {c["id"] for c in sent[1]["tool_calls"]}
+        == {m["tool_call_id"] for m in sent[2:]}
+        == {"c_search", "c_mail", "c_del"}
+    )
     results = {m["tool_call_id"]: m["content"] for m in sent[2:]}
     assert results["c_search"] == "3 results for churn"
-    assert "Executed instead: send_email" in results["c_mail"] and results["c_mail"].endswith("sent to team@corp")
+    assert "Executed instead: send_email" in results["c_mail"] and results["c_mail"].endswith(
+        "sent to team@corp"
+    )
     assert results["c_del"].startswith("Not run: a reviewer (alice) rejected it with reason: keep the record")
     assert out["messages"][-1].content.startswith("Done")
     events = [(e["event"], e["action"]) for e in out["audit_trail"]]
-    assert events == [("proposed", "search"), ("auto_approved", "search"), ("proposed", "send_email"),
-                      ("proposed", "delete_record"), ("edited", "send_email"), ("rejected", "delete_record")]
+    assert events == [
+        ("proposed", "search"),
+        ("auto_approved", "search"),
+        ("proposed", "send_email"),
+        ("proposed", "delete_record"),
+        ("edited", "send_email"),
+        ("rejected", "delete_record"),
+    ]
 
 
 def test_tool_gate_asks_once_in_langchain_shape(db_url: str) -> None:
@@ -149,10 +175,19 @@ def test_tool_gate_asks_once_in_langchain_shape(db_url: str) -> None:
     assert len(out["__interrupt__"]) == 1
     req = ask(out)
     assert [(a["name"], a["args"]) for a in req["action_requests"]] == [
-        ("send_email", {"to": "all@corp", "body": "hi"}), ("delete_record", {"id": 7})]
-    assert [c["allowed_decisions"] for c in req["review_configs"]] == [["approve", "edit", "reject", "respond"]] * 2
+        ("send_email", {"to": "all@corp", "body": "hi"}),
+        ("delete_record", {"id": 7}),
+    ]
+    assert [c["allowed_decisions"] for c in req["review_configs"]] == [
+        ["approve", "edit", "reject", "respond"]
+    ] * 2
     hitl = req["hitl"]
-    assert (hitl["node"], hitl["risk"], hitl["mode"], hitl["verify_phrase"]) == ("tool_gate", "high", "verify", None)
+    assert (hitl["node"], hitl["risk"], hitl["mode"], hitl["verify_phrase"]) == (
+        "tool_gate",
+        "high",
+        "verify",
+        None,
+    )
     assert hitl["context"]["tool_calls"][2]["verify_phrase"] == "DELETE 7"
     assert "To approve, type 'DELETE 7'" in req["action_requests"][1]["description"]
     assert hitl["approvers"] == ["alice", "bob"] and hitl["exclude_approvers"] == ["agent"]
@@ -162,7 +197,9 @@ def test_tool_gate_asks_once_in_langchain_shape(db_url: str) -> None:
 
 def test_tool_gate_safe_turn_runs_without_pause(db_url: str) -> None:
     """A turn with only safe calls runs them at once; a turn without calls ends the graph."""
-    model = Scripted(turn(("search", {"q": "a"}, "1"), ("search", {"q": "b"}, "2")), AIMessage(content="found"))
+    model = Scripted(
+        turn(("search", {"q": "a"}, "1"), ("search", {"q": "b"}, "2")), AIMessage(content="found")
+    )
     with open_checkpointer(db_url) as saver:
         out = build(model).compile(checkpointer=saver).invoke({"messages": [HumanMessage("find")]}, cfg())
     assert "__interrupt__" not in out and sorted(RAN) == [("search", "a"), ("search", "b")]
@@ -176,9 +213,21 @@ def test_tool_gate_edit_to_riskier_tool_is_asked_again(db_url: str) -> None:
         graph = build(model).compile(checkpointer=saver)
         first = ask(graph.invoke({"messages": [HumanMessage("mail")]}, cfg()))
         assert first["hitl"]["verify_phrase"] is None
-        again = ask(resume_as(graph, {"type": "edit", "approver": "alice", "edited_action": {
-            "name": "delete_record", "args": {"id": 9}}}, cfg()))
-        assert again["action_requests"][0]["name"] == "delete_record" and again["hitl"]["verify_phrase"] == "DELETE 9"
+        again = ask(
+            resume_as(
+                graph,
+                {
+                    "type": "edit",
+                    "approver": "alice",
+                    "edited_action": {"name": "delete_record", "args": {"id": 9}},
+                },
+                cfg(),
+            )
+        )
+        assert (
+            again["action_requests"][0]["name"] == "delete_record"
+            and again["hitl"]["verify_phrase"] == "DELETE 9"
+        )
         assert RAN == []
         resume_as(graph, {"type": "approve", "approver": "bob", "verify": "DELETE 9"}, cfg())
     assert RAN == [("delete_record", 9)]
@@ -191,11 +240,16 @@ def test_tool_gate_edit_to_denied_tool_is_not_run(db_url: str) -> None:
     with open_checkpointer(db_url) as saver:
         graph = build(model, policy).compile(checkpointer=saver)
         graph.invoke({"messages": [HumanMessage("mail")]}, cfg())
-        out = resume_as(graph, {"type": "edit", "approver": "alice", "edited_action": {
-            "name": "drop_database", "args": {}}}, cfg())
+        out = resume_as(
+            graph,
+            {"type": "edit", "approver": "alice", "edited_action": {"name": "drop_database", "args": {}}},
+            cfg(),
+        )
     assert RAN == []
     [msg] = [m for m in out["messages"] if isinstance(m, ToolMessage)]
-    assert msg.tool_call_id == "c1" and msg.status == "error" and "denied by the approval policy" in msg.content
+    assert (
+        msg.tool_call_id == "c1" and msg.status == "error" and "denied by the approval policy" in msg.content
+    )
 
 
 def test_tool_gate_malformed_batch_is_refused_before_saving(db_url: str) -> None:
@@ -245,8 +299,16 @@ def test_tool_gate_verify_phrase_is_checked_per_call(db_url: str) -> None:
         again = ask(resume_as(graph, {"decisions": [{"type": "approve", "approver": "bob"}] * 2}, cfg()))
         assert "missing. Type exactly 'DELETE 7' to approve request" in again["hitl"]["context"]["refused"]
         assert "action 2 ('delete_record')" in again["hitl"]["context"]["refused"]
-        resume_as(graph, {"decisions": [{"type": "approve", "approver": "bob"},
-                                                   {"type": "approve", "approver": "bob", "verify": "DELETE 7"}]}, cfg())
+        resume_as(
+            graph,
+            {
+                "decisions": [
+                    {"type": "approve", "approver": "bob"},
+                    {"type": "approve", "approver": "bob", "verify": "DELETE 7"},
+                ]
+            },
+            cfg(),
+        )
     assert sorted(RAN) == [("delete_record", 7), ("search", "churn"), ("send_email", "all@corp")]
 
 
@@ -264,7 +326,9 @@ def test_tool_gate_respond_answers_for_the_tool(db_url: str) -> None:
 
 def test_tool_gate_critical_call_needs_two_distinct_approvers(db_url: str) -> None:
     """A critical call is asked about twice; the first approver may not give the second approval."""
-    policy = Policy({"wire": "irreversible_high"}, rules=[], requirements={"high": Requirement(required_approvals=2)})
+    policy = Policy(
+        {"wire": "irreversible_high"}, rules=[], requirements={"high": Requirement(required_approvals=2)}
+    )
     tools_model = Scripted(turn(("wire", {"eur": 9000}, "c1")), AIMessage(content="ok"))
     with open_checkpointer(db_url) as saver:
         graph = build(tools_model, policy).compile(checkpointer=saver)
@@ -275,16 +339,24 @@ def test_tool_gate_critical_call_needs_two_distinct_approvers(db_url: str) -> No
         assert graph.get_state(cfg()).values["decisions"][-1]["effect"] == "refused"
         out = resume_as(graph, {"type": "approve", "approver": "bob"}, cfg())
     wire_result = [m for m in out["messages"] if isinstance(m, ToolMessage)][0]
-    assert wire_result.tool_call_id == "c1" and "not a valid tool" in wire_result.content  # approved, sent to ToolNode
+    assert (
+        wire_result.tool_call_id == "c1" and "not a valid tool" in wire_result.content
+    )  # approved, sent to ToolNode
 
 
 def test_tool_gate_per_call_approvers_are_enforced(db_url: str) -> None:
     """Someone allowed to approve one call may not approve another call whose approvers exclude them."""
-    policy = Policy({"send_email": "irreversible_low", "delete_record": "irreversible_high"},
-                    requirements={"medium": Requirement(approvers=["alice", "carol"]),
-                                  "high": Requirement(approvers=["alice"])})
-    model = Scripted(turn(("send_email", {"to": "x", "body": "b"}, "c1"), ("delete_record", {"id": 1}, "c2")),
-                     AIMessage(content="ok"))
+    policy = Policy(
+        {"send_email": "irreversible_low", "delete_record": "irreversible_high"},
+        requirements={
+            "medium": Requirement(approvers=["alice", "carol"]),
+            "high": Requirement(approvers=["alice"]),
+        },
+    )
+    model = Scripted(
+        turn(("send_email", {"to": "x", "body": "b"}, "c1"), ("delete_record", {"id": 1}, "c2")),
+        AIMessage(content="ok"),
+    )
     with open_checkpointer(db_url) as saver:
         graph = build(model, policy).compile(checkpointer=saver)
         req = ask(graph.invoke({"messages": [HumanMessage("go")]}, cfg()))
@@ -292,8 +364,16 @@ def test_tool_gate_per_call_approvers_are_enforced(db_url: str) -> None:
         again = ask(resume_as(graph, {"decisions": [{"type": "approve", "approver": "carol"}] * 2}, cfg()))
         assert "'carol' may not decide request" in again["hitl"]["context"]["refused"]
         assert "action 2 ('delete_record'). Approvers: alice." in again["hitl"]["context"]["refused"]
-        resume_as(graph, {"decisions": [{"type": "approve", "approver": "carol"},
-                                                   {"type": "reject", "approver": "carol"}]}, cfg())
+        resume_as(
+            graph,
+            {
+                "decisions": [
+                    {"type": "approve", "approver": "carol"},
+                    {"type": "reject", "approver": "carol"},
+                ]
+            },
+            cfg(),
+        )
     assert RAN == [("send_email", "x")]
 
 
@@ -317,7 +397,9 @@ def test_tool_gate_denied_call_gets_a_tool_message(db_url: str) -> None:
     policy = Policy({"search": "fully_reversible"}, unknown="deny")
     model = Scripted(turn(("search", {"q": "a"}, "1"), ("rm_rf", {}, "2")), AIMessage(content="ok"))
     with open_checkpointer(db_url) as saver:
-        out = build(model, policy).compile(checkpointer=saver).invoke({"messages": [HumanMessage("x")]}, cfg())
+        out = (
+            build(model, policy).compile(checkpointer=saver).invoke({"messages": [HumanMessage("x")]}, cfg())
+        )
     replies = {m.tool_call_id: m for m in model.seen[-1] if isinstance(m, ToolMessage)}
     assert set(replies) == {"1", "2"} and "approval policy denies `rm_rf`" in replies["2"].content
     assert "__interrupt__" not in out and RAN == [("search", "a")]
@@ -340,9 +422,14 @@ def test_tool_gate_batch_through_approvals_runner(db_url: str) -> None:
     with Approvals.open(build(model), db_url) as hitl:
         hitl.start("agent-2", {"messages": [HumanMessage("go")]})
         [request] = hitl.pending().items
-        hitl.decide(request.request_id, {"decisions": [{"type": "reject"}, {"type": "reject"}]}, approver="bob")
+        hitl.decide(
+            request.request_id, {"decisions": [{"type": "reject"}, {"type": "reject"}]}, approver="bob"
+        )
         assert hitl.pending().items == []
-        assert [e["event"] for e in hitl.history("agent-2") if e["actor"] == "bob"] == ["rejected", "rejected"]
+        assert [e["event"] for e in hitl.history("agent-2") if e["actor"] == "bob"] == [
+            "rejected",
+            "rejected",
+        ]
 
 
 def test_tool_gate_node_checks_options() -> None:
@@ -372,10 +459,20 @@ def test_tool_gate_middleware_mixed_turn_with_create_agent(db_url: str, server: 
         assert [a["name"] for a in req["action_requests"]] == ["send_email", "delete_record"]
         again = ask(resume_as(agent, {"type": "approve", "approver": "alice"}, cfg()))
         assert "has 2 action(s) to decide; got 1" in again["hitl"]["context"]["refused"]
-        out = resume_as(agent, {"decisions": [
-            {"type": "edit", "approver": "alice", "edited_action": {"name": "send_email", "args": {
-                "to": "team@corp", "body": "hi"}}},
-            {"type": "reject", "approver": "alice", "message": "keep it"}]}, cfg())
+        out = resume_as(
+            agent,
+            {
+                "decisions": [
+                    {
+                        "type": "edit",
+                        "approver": "alice",
+                        "edited_action": {"name": "send_email", "args": {"to": "team@corp", "body": "hi"}},
+                    },
+                    {"type": "reject", "approver": "alice", "message": "keep it"},
+                ]
+            },
+            cfg(),
+        )
     assert sorted(RAN) == [("search", "churn"), ("send_email", "team@corp")]
     sent = server.requests[-1]["messages"]
     assert sorted(m["tool_call_id"] for m in sent if m["role"] == "tool") == ["c_del", "c_mail", "c_search"]
@@ -418,6 +515,10 @@ def test_patterns_exports_resolve_and_extras_stay_lazy() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'ToolGate'"):
         patterns.ToolGate  # noqa: B018
     code = "import sys, langgraph_hitl.patterns; print(' '.join(sys.modules))"
-    loaded = {m.split(".")[0] for m in subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                                      check=True).stdout.split()}
+    loaded = {
+        m.split(".")[0]
+        for m in subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    }
     assert not loaded & {"langchain", "langchain_openai", "openai"}

@@ -77,8 +77,10 @@ def login(client: TestClient, who: str) -> None:
 
 
 def start_delete(hitl: Approvals, thread: str, **args: Any) -> str:
-    state = {**action("delete_record", **{"id": 7, **args}),
-             "hitl_context": {"task": "Remove churned customers", "step": 2, "total_steps": 3}}
+    state = {
+        **action("delete_record", **{"id": 7, **args}),
+        "hitl_context": {"task": "Remove churned customers", "step": 2, "total_steps": 3},
+    }
     run = hitl.start(thread, state)
     return run.pending[0].request_id
 
@@ -132,8 +134,10 @@ def test_login_refuses_bad_token_and_offsite_next(client: TestClient) -> None:
     assert resp.status_code == 401 and "not valid" in resp.text
     assert client.get("/").status_code == 303
     for offsite in ("//evil.test/x", "/\t/evil.test", "https://evil.test", "/\\evil.test"):
-        resp = client.post("/login", data={"token": TOKENS["bob"], "csrf": csrf_of(client.get("/login").text),
-                                           "next": offsite})
+        resp = client.post(
+            "/login",
+            data={"token": TOKENS["bob"], "csrf": csrf_of(client.get("/login").text), "next": offsite},
+        )
         assert resp.headers["location"] == "/", offsite
 
 
@@ -215,17 +219,38 @@ def test_inbox_paginates_with_the_cursor(client: TestClient, hitl: Approvals) ->
 
 def test_detail_shows_full_context(client: TestClient, hitl: Approvals) -> None:
     """The detail page shows task, step N of M, earlier actions, arguments, impact, risk, people, deadline, history."""
-    hitl.start("ctx", {**action("read_record", id=1), "hitl_context": {"task": "t", "step": 1, "total_steps": 3}})
-    run = hitl.start("ctx", {**action("delete_record", id=7, table="customers"),
-                             "hitl_context": {"task": "Remove churned customers", "step": 2, "total_steps": 3}})
+    hitl.start(
+        "ctx", {**action("read_record", id=1), "hitl_context": {"task": "t", "step": 1, "total_steps": 3}}
+    )
+    run = hitl.start(
+        "ctx",
+        {
+            **action("delete_record", id=7, table="customers"),
+            "hitl_context": {"task": "Remove churned customers", "step": 2, "total_steps": 3},
+        },
+    )
     rid = run.pending[0].request_id
     login(client, "alice")
     page = client.get(f"/requests/{rid}").text
-    for text in ("Remove churned customers", "Step 2 of 3", "Irreversible, high impact", "DELETE 7",
-                 "Cannot be undone", "irreversible, high impact: hard gate", "alice, bob", "agent",
-                 "in 59 min", "Thread history", "proposed", "Approve", "Reject", "Edit and approve", "Respond"):
+    for text in (
+        "Remove churned customers",
+        "Step 2 of 3",
+        "Irreversible, high impact",
+        "DELETE 7",
+        "Cannot be undone",
+        "irreversible, high impact: hard gate",
+        "alice, bob",
+        "agent",
+        "in 59 min",
+        "Thread history",
+        "proposed",
+        "Approve",
+        "Reject",
+        "Edit and approve",
+        "Respond",
+    ):
         assert text in page, text
-    assert '&#34;table&#34;: &#34;customers&#34;' in page  # arguments pretty-printed as JSON
+    assert "&#34;table&#34;: &#34;customers&#34;" in page  # arguments pretty-printed as JSON
     assert 'name="verify"' in page
     assert 'id="refusal"' not in page
 
@@ -458,8 +483,9 @@ def test_api_lists_and_shows_requests(client: TestClient, hitl: Approvals) -> No
 def test_api_decides_as_the_token_owner(client: TestClient, hitl: Approvals) -> None:
     """POST a decision: the run finishes and the decision is recorded under the token's approver."""
     rid = start_delete(hitl, "api-ok")
-    resp = client.post(f"/api/requests/{rid}/decision", json={"type": "approve", "verify": "DELETE 7"},
-                       headers=bearer("bob"))
+    resp = client.post(
+        f"/api/requests/{rid}/decision", json={"type": "approve", "verify": "DELETE 7"}, headers=bearer("bob")
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["thread_status"] == "done" and body["outcome"] == "executed" and body["pending"] == []
@@ -475,10 +501,17 @@ def test_api_decision_errors(client: TestClient, hitl: Approvals) -> None:
     assert resp.status_code == 400 and resp.json()["error"] == "DecisionError"
     resp = client.post(url, json={"type": "approve", "verify": "DELETE 7"}, headers=bearer("carol"))
     assert resp.status_code == 403 and resp.json()["error"] == "AuthorizationError"
-    resp = client.post(url, json={"type": "approve", "verify": "DELETE 7", "approver": "alice"}, headers=bearer("carol"))
+    resp = client.post(
+        url, json={"type": "approve", "verify": "DELETE 7", "approver": "alice"}, headers=bearer("carol")
+    )
     assert resp.status_code == 403 and "identity comes from the submitter" in resp.json()["detail"]
     assert client.post(url, json={"type": "maybe"}, headers=bearer("alice")).status_code == 422
-    assert client.post("/api/requests/nope/decision", json={"type": "reject"}, headers=bearer("alice")).status_code == 404
+    assert (
+        client.post(
+            "/api/requests/nope/decision", json={"type": "reject"}, headers=bearer("alice")
+        ).status_code
+        == 404
+    )
     assert hitl.get(rid).status == "pending"
     assert client.post(url, json={"type": "reject"}, headers=bearer("alice")).status_code == 200
     resp = client.post(url, json={"type": "reject"}, headers=bearer("bob"))
@@ -489,13 +522,16 @@ def test_api_audit_and_stats(client: TestClient, hitl: Approvals) -> None:
     """GET /api/audit filters newest first and can verify; GET /api/stats reports the decisions."""
     rid = start_delete(hitl, "aud")
     start_delete(hitl, "other", id=9)
-    client.post(f"/api/requests/{rid}/decision", json={"type": "reject", "message": "no"}, headers=bearer("alice"))
+    client.post(
+        f"/api/requests/{rid}/decision", json={"type": "reject", "message": "no"}, headers=bearer("alice")
+    )
     body = client.get("/api/audit?thread_id=aud&verify=true", headers=bearer("bob")).json()
     assert {e["thread_id"] for e in body["events"]} == {"aud"}
     seqs = [e["seq"] for e in body["events"]]
     assert seqs == sorted(seqs, reverse=True) and body["verify"]["ok"] is True
-    assert [e["event"] for e in client.get("/api/audit?actor=alice", headers=bearer("bob")).json()["events"]] == [
-        "rejected"]
+    assert [
+        e["event"] for e in client.get("/api/audit?actor=alice", headers=bearer("bob")).json()["events"]
+    ] == ["rejected"]
     assert client.get("/api/audit?since=soon", headers=bearer("bob")).status_code == 400
     stats = client.get("/api/stats", headers=bearer("bob")).json()
     assert stats["approvers"]["alice"]["rejected"] == 1 and stats["totals"]["decisions"] == 1
@@ -505,8 +541,13 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     """/openapi.json lists the API routes with bearer auth, and no HTML pages."""
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
-    assert {"/api/requests", "/api/requests/{request_id}", "/api/requests/{request_id}/decision",
-            "/api/audit", "/api/stats"} <= set(paths)
+    assert {
+        "/api/requests",
+        "/api/requests/{request_id}",
+        "/api/requests/{request_id}/decision",
+        "/api/audit",
+        "/api/stats",
+    } <= set(paths)
     assert "post" in paths["/api/requests/{request_id}/decision"]
     assert not [p for p in paths if not p.startswith("/api/")]
     assert any(s.get("scheme") == "bearer" for s in spec["components"]["securitySchemes"].values())
@@ -529,7 +570,9 @@ def test_link_get_only_confirms(client: TestClient, hitl: Approvals, signer: Lin
     assert hitl.get(rid).status == "pending"
 
 
-def test_link_made_by_make_url_opens_the_same_page(client: TestClient, hitl: Approvals, signer: LinkSigner) -> None:
+def test_link_made_by_make_url_opens_the_same_page(
+    client: TestClient, hitl: Approvals, signer: LinkSigner
+) -> None:
     """`LinkSigner.make_url` puts the token in the query string; that address works too."""
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
     url = signer.make_url("http://testserver/links", rid, "bob", "approve")
@@ -538,7 +581,9 @@ def test_link_made_by_make_url_opens_the_same_page(client: TestClient, hitl: App
     assert client.get("/links").status_code == 404
 
 
-def test_link_redeems_once_and_replay_is_refused(client: TestClient, hitl: Approvals, signer: LinkSigner) -> None:
+def test_link_redeems_once_and_replay_is_refused(
+    client: TestClient, hitl: Approvals, signer: LinkSigner
+) -> None:
     """POST decides as the link's approver; posting the same link again is refused."""
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
     token = signer.make_token(rid, "bob", "approve")
@@ -549,8 +594,9 @@ def test_link_redeems_once_and_replay_is_refused(client: TestClient, hitl: Appro
     assert again.status_code == 409 and "already decided" in again.text
 
 
-def test_link_with_burned_nonce_is_refused(client: TestClient, hitl: Approvals, signer: LinkSigner,
-                                           nonces: MemoryNonceStore) -> None:
+def test_link_with_burned_nonce_is_refused(
+    client: TestClient, hitl: Approvals, signer: LinkSigner, nonces: MemoryNonceStore
+) -> None:
     """A link whose nonce another server already used is refused and the request stays pending."""
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
     token = signer.make_token(rid, "bob", "reject")
@@ -565,7 +611,11 @@ def test_link_refusals(client: TestClient, hitl: Approvals, signer: LinkSigner) 
     rid = start_delete(hitl, "lnk-verify")
     token = signer.make_token(rid, "alice", "approve")
     page = client.get(f"/links/{token}")
-    assert page.status_code == 409 and "confirmation phrase" in page.text and f'href="/requests/{rid}"' in page.text
+    assert (
+        page.status_code == 409
+        and "confirmation phrase" in page.text
+        and f'href="/requests/{rid}"' in page.text
+    )
     assert link_post(client, token).status_code == 409
     assert client.get(f"/links/{token[:-3]}abc").status_code == 400
     carol = signer.make_token(rid, "carol", "reject")
@@ -638,7 +688,9 @@ def test_tokens_files_keep_only_hashes(tmp_path: Path, db_url: str, monkeypatch:
         cookie = c.cookies[SESSION_COOKIE]
     with TestClient(create_app(db=db_url, graph=None), follow_redirects=False) as c:
         c.cookies.set(SESSION_COOKIE, cookie)
-        assert c.get("/").status_code == 200  # same secret from the environment: the session survives a restart
+        assert (
+            c.get("/").status_code == 200
+        )  # same secret from the environment: the session survives a restart
     bad = tmp_path / "bad.txt"
     bad.write_text("alice\n")
     with pytest.raises(ValueError, match="line 1"):

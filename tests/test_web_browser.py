@@ -27,14 +27,25 @@ from graphs import action, build
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 README_SHOT = ROOT / "docs" / "img" / "web-inbox.png"
 UPDATE_DOCS = os.environ.get("HITL_UPDATE_DOCS_IMAGES") == "1"
 """Rewrite the committed README screenshot (otherwise only test-artifacts/ is written)."""
-TOKENS = {"alice": "alice-token-7f3c0a9b2e", "bob": "bob-token-51d8e6c4a0f2", "carol": "carol-token-c29b7e1d44"}
+TOKENS = {
+    "alice": "alice-token-7f3c0a9b2e",
+    "bob": "bob-token-51d8e6c4a0f2",
+    "carol": "carol-token-c29b7e1d44",
+}
 
 
 def graph() -> Any:
@@ -64,8 +75,13 @@ def server(db_url: str) -> Iterator[str]:
     """The inbox served by uvicorn on a free loopback port in a background thread; yields its base URL."""
     import uvicorn
 
-    app = create_app(db=db_url, graph=graph(), approvers=TOKENS, secret_key="browser-test-secret-0123456789",
-                     title="Acme approvals")
+    app = create_app(
+        db=db_url,
+        graph=graph(),
+        approvers=TOKENS,
+        secret_key="browser-test-secret-0123456789",
+        title="Acme approvals",
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -122,13 +138,24 @@ def sign_in(page: Any, base: str, who: str) -> None:
 def propose_delete(agent: Approvals, thread: str, record: int) -> str:
     """The agent reads a customer (auto-approved), then proposes deleting it: step 2 of 3."""
     task = f"Close the account of customer {record} and erase their data (ticket SUP-4821)"
-    agent.start(thread, {**action("read_record", table="customers", id=record),
-                         "hitl_context": {"task": task, "step": 1, "total_steps": 3}})
-    run = agent.start(thread, {
-        "action": {"name": "delete_record", "args": {"table": "customers", "id": record, "cascade": ["orders", "tickets"]},
-                   "description": f"Delete customer {record} and their orders and tickets"},
-        "hitl_context": {"task": task, "step": 2, "total_steps": 3},
-    })
+    agent.start(
+        thread,
+        {
+            **action("read_record", table="customers", id=record),
+            "hitl_context": {"task": task, "step": 1, "total_steps": 3},
+        },
+    )
+    run = agent.start(
+        thread,
+        {
+            "action": {
+                "name": "delete_record",
+                "args": {"table": "customers", "id": record, "cascade": ["orders", "tickets"]},
+                "description": f"Delete customer {record} and their orders and tickets",
+            },
+            "hitl_context": {"task": task, "step": 2, "total_steps": 3},
+        },
+    )
     return run.pending[0].request_id
 
 
@@ -150,7 +177,9 @@ def test_browser_approve_leaves_list_and_finishes_graph(server: str, agent: Appr
     page.fill("#approve-verify", "DELETE 4821")
     if UPDATE_DOCS or not README_SHOT.exists():
         README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(README_SHOT), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1250})
+        page.screenshot(
+            path=str(README_SHOT), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1250}
+        )
     shot(page, "detail")
     page.click("form.decide-approve button[type=submit]")
     page.wait_for_url(f"{server}/")

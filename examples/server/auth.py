@@ -24,7 +24,9 @@ APPROVER_HEADER = b"x-hitl-approver"
 
 
 def _people() -> dict[str, str]:
-    pairs = (item.split(":", 1) for item in os.environ.get("HITL_SERVER_TOKENS", "").split(",") if ":" in item)
+    pairs = (
+        item.split(":", 1) for item in os.environ.get("HITL_SERVER_TOKENS", "").split(",") if ":" in item
+    )
     return {token.strip(): name.strip() for name, token in pairs if token.strip()}
 
 

@@ -46,8 +46,15 @@ def delete_record(args: dict[str, Any], *, idempotency_key: str) -> dict[str, An
 
 POLICY = Policy(
     {"read_record": "fully_reversible", "delete_record": "irreversible_high"},
-    rules=[Rule("prod-delete", actions="delete_record", when=lambda args: args.get("env") == "prod",
-                risk="critical", reason="deletes production data: two different people must approve")],
+    rules=[
+        Rule(
+            "prod-delete",
+            actions="delete_record",
+            when=lambda args: args.get("env") == "prod",
+            risk="critical",
+            reason="deletes production data: two different people must approve",
+        )
+    ],
     version="server-example-1",
 )
 
@@ -57,9 +64,14 @@ def build() -> StateGraph[Any, Any, Any, Any]:
     builder = StateGraph(State)
     builder.add_node("plan", plan)
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END, policy=POLICY,
-                      handlers={"read_record": read_record, "delete_record": delete_record},
-                      store=os.environ.get("HITL_STORE_URL") or None)
+    add_approval_flow(
+        builder,
+        source="plan",
+        target=END,
+        policy=POLICY,
+        handlers={"read_record": read_record, "delete_record": delete_record},
+        store=os.environ.get("HITL_STORE_URL") or None,
+    )
     # Who answers comes from `auth.py` (LangGraph Server custom auth): the review nodes read the
     # authenticated user from the run's config, never the answer's `approver` field.
     return builder

@@ -39,23 +39,51 @@ app = typer.Typer(
 )
 
 # Every command also takes --db / --graph after its name (`approve ID --as bob --graph g.py:builder`).
-DbOption = Annotated[str | None, typer.Option(
-    "--db", metavar="URL", show_default=False,
-    help="Database URL (sqlite:///hitl.db, postgresql://...) or a SQLite file path. "
-         "Env LANGGRAPH_HITL_DB; default sqlite:///hitl.db.")]
-GraphOption = Annotated[str | None, typer.Option(
-    "--graph", metavar="FILE.py:ATTR", show_default=False,
-    help="The graph, named as in langgraph.json: path/to/file.py:builder (a builder, a compiled graph "
-         "or a function returning one). Env LANGGRAPH_HITL_GRAPH.")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        show_default=False,
+        help="Database URL (sqlite:///hitl.db, postgresql://...) or a SQLite file path. "
+        "Env LANGGRAPH_HITL_DB; default sqlite:///hitl.db.",
+    ),
+]
+GraphOption = Annotated[
+    str | None,
+    typer.Option(
+        "--graph",
+        metavar="FILE.py:ATTR",
+        show_default=False,
+        help="The graph, named as in langgraph.json: path/to/file.py:builder (a builder, a compiled graph "
+        "or a function returning one). Env LANGGRAPH_HITL_GRAPH.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-RequestArg = Annotated[str, typer.Argument(metavar="REQUEST", help="Request id, or a unique prefix of 6+ characters.",
-                                           show_default=False)]
-ApproverOption = Annotated[str, typer.Option("--as", metavar="APPROVER", help="Who decides.", show_default=False)]
-MessageOption = Annotated[str | None, typer.Option("--message", "-m", metavar="TEXT", help="A note for the agent and the audit log.",
-                                                      show_default=False)]
-VerifyOption = Annotated[str | None, typer.Option("--verify", metavar="PHRASE",
-                                                     help="The confirmation phrase, when the request has one.",
-                                                     show_default=False)]
+RequestArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="REQUEST", help="Request id, or a unique prefix of 6+ characters.", show_default=False
+    ),
+]
+ApproverOption = Annotated[
+    str, typer.Option("--as", metavar="APPROVER", help="Who decides.", show_default=False)
+]
+MessageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--message", "-m", metavar="TEXT", help="A note for the agent and the audit log.", show_default=False
+    ),
+]
+VerifyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--verify",
+        metavar="PHRASE",
+        help="The confirmation phrase, when the request has one.",
+        show_default=False,
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -79,8 +107,9 @@ def _main(
     db: DbOption = None,
     graph: GraphOption = None,
     debug: Annotated[bool, typer.Option("--debug", help="Print tracebacks with errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """List, inspect and decide approval requests; audit and measure the gates.
 

@@ -53,8 +53,12 @@ def check_pending(row: RequestRow) -> None:
         return
     if row.status in ("deciding", "resumed"):
         what = (row.decision or {}).get("type", "?")
-        msg = f"Request {row.request_id} was already decided by {row.decided_by!r} ({what}); one decision wins."
-        raise CLIError(msg, code=ExitCode.CONFLICT, hint=f"See it with `langgraph-hitl show {row.request_id[:SHORT]}`.")
+        msg = (
+            f"Request {row.request_id} was already decided by {row.decided_by!r} ({what}); one decision wins."
+        )
+        raise CLIError(
+            msg, code=ExitCode.CONFLICT, hint=f"See it with `langgraph-hitl show {row.request_id[:SHORT]}`."
+        )
     msg = f"Request {row.request_id} is {row.status}, no longer pending; it cannot be decided."
     raise CLIError(msg, code=ExitCode.NOT_FOUND, hint="List waiting requests with `langgraph-hitl pending`.")
 

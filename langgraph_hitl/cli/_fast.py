@@ -49,22 +49,36 @@ _DB = {"--db": ("db", str, None, None)}
 COMMANDS: dict[str, FastCommand] = {
     "pending": FastCommand(
         _read.run_pending,
-        values={"--approver": ("approver", str, None, None), "--risk": ("risk", str, None, None),
-                "--limit": ("limit", int, 1, 500), "--cursor": ("cursor", str, None, None), **_DB},
-        flags={"--json": "as_json"}),
+        values={
+            "--approver": ("approver", str, None, None),
+            "--risk": ("risk", str, None, None),
+            "--limit": ("limit", int, 1, 500),
+            "--cursor": ("cursor", str, None, None),
+            **_DB,
+        },
+        flags={"--json": "as_json"},
+    ),
     "show": FastCommand(_read.run_show, values=_DB, flags={"--json": "as_json"}, argument="request"),
     "audit": FastCommand(
         _read.run_audit,
-        values={"--thread": ("thread", str, None, None), "--request": ("request", str, None, None),
-                "--actor": ("actor", str, None, None), "--action": ("action", str, None, None),
-                "--since": ("since", str, None, None), "--until": ("until", str, None, None),
-                "--limit": ("limit", int, 0, None), **_DB},
+        values={
+            "--thread": ("thread", str, None, None),
+            "--request": ("request", str, None, None),
+            "--actor": ("actor", str, None, None),
+            "--action": ("action", str, None, None),
+            "--since": ("since", str, None, None),
+            "--until": ("until", str, None, None),
+            "--limit": ("limit", int, 0, None),
+            **_DB,
+        },
         flags={"--verify": "verify", "--json": "as_json"},
-        multi={"--event": "event"}),
+        multi={"--event": "event"},
+    ),
     "stats": FastCommand(
         _read.run_stats,
         values={"--since": ("since", str, None, None), "--min-samples": ("min_samples", int, 1, None), **_DB},
-        flags={"--json": "as_json"}),
+        flags={"--json": "as_json"},
+    ),
 }
 """The commands the fast path runs; every other command goes to typer."""
 

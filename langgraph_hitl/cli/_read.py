@@ -21,8 +21,15 @@ if TYPE_CHECKING:
 __all__ = ["run_audit", "run_pending", "run_show", "run_stats"]
 
 
-def run_pending(settings: Settings, *, approver: str | None = None, risk: str | None = None, limit: int = 50,
-                cursor: str | None = None, as_json: bool = False) -> None:
+def run_pending(
+    settings: Settings,
+    *,
+    approver: str | None = None,
+    risk: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    as_json: bool = False,
+) -> None:
     """List pending requests, newest first (`pending`)."""
     if risk is not None and risk not in RISKS:
         msg = f"--risk {risk!r} is not a risk level."
@@ -57,9 +64,20 @@ def run_show(settings: Settings, *, request: str, as_json: bool = False) -> None
     show_request(console(), row, history, now)
 
 
-def run_audit(settings: Settings, *, thread: str | None = None, request: str | None = None, actor: str | None = None,
-              event: list[str] | None = None, action: str | None = None, since: str | None = None,
-              until: str | None = None, limit: int = 50, verify: bool = False, as_json: bool = False) -> None:
+def run_audit(
+    settings: Settings,
+    *,
+    thread: str | None = None,
+    request: str | None = None,
+    actor: str | None = None,
+    event: list[str] | None = None,
+    action: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 50,
+    verify: bool = False,
+    as_json: bool = False,
+) -> None:
     """Tail and filter the audit log, or verify its hash chain (`audit`)."""
     from ..store.audit import AUDIT_EVENTS
 
@@ -72,15 +90,24 @@ def run_audit(settings: Settings, *, thread: str | None = None, request: str | N
             _verify(store, as_json=as_json)
             return
         request_id = find_request(store, request).request_id if request else None
-        filters: dict[str, Any] = {"thread_id": thread, "request_id": request_id, "actor": actor, "event": event,
-                                   "action": action, "since": since, "until": until}
+        filters: dict[str, Any] = {
+            "thread_id": thread,
+            "request_id": request_id,
+            "actor": actor,
+            "event": event,
+            "action": action,
+            "since": since,
+            "until": until,
+        }
         try:
             if as_json and not limit:
                 store.audit.export_jsonl(sys.stdout, **filters)
                 return
             records = list(reversed(store.audit.query(**filters, limit=limit or None, descending=True)))
         except ValueError as exc:
-            raise usage_error(str(exc), "Times are ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:30:00+00:00.") from None
+            raise usage_error(
+                str(exc), "Times are ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:30:00+00:00."
+            ) from None
     if as_json:
         out = sys.stdout
         for rec in records:
@@ -95,17 +122,31 @@ def run_audit(settings: Settings, *, thread: str | None = None, request: str | N
 def _verify(store: Store, *, as_json: bool) -> None:
     result = store.audit.verify()
     if as_json:
-        print_json({"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
-                    "reason": result.reason, "head_hash": result.head_hash})
+        print_json(
+            {
+                "ok": result.ok,
+                "checked": result.checked,
+                "first_bad_seq": result.first_bad_seq,
+                "reason": result.reason,
+                "head_hash": result.head_hash,
+            }
+        )
     if not result.ok:
         msg = f"Audit log failed verification at seq {result.first_bad_seq}: {result.reason}"
-        raise CLIError(msg, code=ExitCode.AUDIT_BROKEN,
-                       hint=f"Rows 1-{result.checked} verify; restore from a backup and find out who wrote to the database.")
+        raise CLIError(
+            msg,
+            code=ExitCode.AUDIT_BROKEN,
+            hint=f"Rows 1-{result.checked} verify; restore from a backup and find out who wrote to the database.",
+        )
     if not as_json:
-        console().print(f"Audit log verified: {result.checked} events, hash chain intact (head {result.head_hash[:16]}).")
+        console().print(
+            f"Audit log verified: {result.checked} events, hash chain intact (head {result.head_hash[:16]})."
+        )
 
 
-def run_stats(settings: Settings, *, since: str | None = None, min_samples: int = 20, as_json: bool = False) -> None:
+def run_stats(
+    settings: Settings, *, since: str | None = None, min_samples: int = 20, as_json: bool = False
+) -> None:
     """Decision counts, rates and times per gate, action and approver (`stats`)."""
     from ..store.metrics import compute_stats
 

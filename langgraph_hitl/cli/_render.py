@@ -80,11 +80,20 @@ def _approvers(row: RequestRow) -> str:
 def request_dict(row: RequestRow) -> dict[str, Any]:
     """A request as plain JSON, the same shape as `PendingRequest.to_dict()`."""
     return {
-        "request_id": row.request_id, "thread_id": row.thread_id, "node": row.node, "stage": row.stage,
-        "action": row.action, "risk": row.risk, "status": row.status, "approvers": row.approvers,
-        "requested_by": row.requested_by, "created_at": iso(row.created_at),
-        "deadline": iso(row.deadline) if row.deadline else None, "decided_by": row.decided_by,
-        "decision": row.decision, "payload": row.payload,
+        "request_id": row.request_id,
+        "thread_id": row.thread_id,
+        "node": row.node,
+        "stage": row.stage,
+        "action": row.action,
+        "risk": row.risk,
+        "status": row.status,
+        "approvers": row.approvers,
+        "requested_by": row.requested_by,
+        "created_at": iso(row.created_at),
+        "deadline": iso(row.deadline) if row.deadline else None,
+        "decided_by": row.decided_by,
+        "decision": row.decision,
+        "payload": row.payload,
     }
 
 
@@ -107,9 +116,13 @@ def pending_table(rows: Sequence[RequestRow], now: float) -> Any:
     for row in rows:
         overdue = row.deadline is not None and row.deadline <= now
         table.add_row(  # Text, not markup: thread ids and names are data, brackets included
-            Text(row.request_id[:SHORT]), Text(row.thread_id), Text(row.action_name),
-            Text(row.risk, style=_RISK_STYLE.get(row.risk, "")), age(row.created_at, now),
-            Text(until(row.deadline, now), style="red" if overdue else ""), Text(_approvers(row)),
+            Text(row.request_id[:SHORT]),
+            Text(row.thread_id),
+            Text(row.action_name),
+            Text(row.risk, style=_RISK_STYLE.get(row.risk, "")),
+            age(row.created_at, now),
+            Text(until(row.deadline, now), style="red" if overdue else ""),
+            Text(_approvers(row)),
         )
     return table
 
@@ -180,12 +193,28 @@ def audit_table(records: Iterable[Mapping[str, Any]]) -> Any:
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("seq", "time (UTC)", "event", "actor", "action", "result", "request", "thread"):
-        table.add_column(name, justify="right" if name == "seq" else "left", overflow="fold",
-                         no_wrap=name in ("seq", "time (UTC)"))
+        table.add_column(
+            name,
+            justify="right" if name == "seq" else "left",
+            overflow="fold",
+            no_wrap=name in ("seq", "time (UTC)"),
+        )
     for rec in records:
-        table.add_row(*(Text(str(cell)) for cell in (
-            rec["seq"], rec["ts"][:19].replace("T", " "), rec["event"], rec["actor"], rec["action"] or "",
-            rec["decision"] or rec["outcome"] or "", (rec["request_id"] or "")[:SHORT], rec["thread_id"] or "")))
+        table.add_row(
+            *(
+                Text(str(cell))
+                for cell in (
+                    rec["seq"],
+                    rec["ts"][:19].replace("T", " "),
+                    rec["event"],
+                    rec["actor"],
+                    rec["action"] or "",
+                    rec["decision"] or rec["outcome"] or "",
+                    (rec["request_id"] or "")[:SHORT],
+                    rec["thread_id"] or "",
+                )
+            )
+        )
     return table
 
 
@@ -205,23 +234,53 @@ def stats_view(out: Console, stats: Mapping[str, Any]) -> None:
 
     totals = stats["totals"]
     window = f"since {stats['since']}" if stats.get("since") else "all time"
-    out.print(f"[bold]{totals['decisions']}[/] decisions ({escape(window)}): approved {totals['approved']}, "
-              f"edited {totals['edited']}, rejected {totals['rejected']}, timed out {totals['timed_out']}; "
-              f"auto-approved {totals['auto_approved']}; median time to decide {_secs(totals['median_decision_s'])}")
+    out.print(
+        f"[bold]{totals['decisions']}[/] decisions ({escape(window)}): approved {totals['approved']}, "
+        f"edited {totals['edited']}, rejected {totals['rejected']}, timed out {totals['timed_out']}; "
+        f"auto-approved {totals['auto_approved']}; median time to decide {_secs(totals['median_decision_s'])}"
+    )
     for scope in ("gates", "actions", "approvers"):
         groups: Mapping[str, Any] = stats.get(scope) or {}
         if not groups:
             continue
-        table = Table(title=scope, title_justify="left", title_style="bold", box=None, header_style="bold",
-                      pad_edge=False)
-        for name in (scope[:-1], "decisions", "approved", "edited", "rejected", "timed out", "approval",
-                     "edit", "median", "p90", "flags"):
-            table.add_column(name, justify="left" if name in (scope[:-1], "flags") else "right", overflow="fold")
+        table = Table(
+            title=scope,
+            title_justify="left",
+            title_style="bold",
+            box=None,
+            header_style="bold",
+            pad_edge=False,
+        )
+        for name in (
+            scope[:-1],
+            "decisions",
+            "approved",
+            "edited",
+            "rejected",
+            "timed out",
+            "approval",
+            "edit",
+            "median",
+            "p90",
+            "flags",
+        ):
+            table.add_column(
+                name, justify="left" if name in (scope[:-1], "flags") else "right", overflow="fold"
+            )
         for key, group in groups.items():
-            table.add_row(Text(key), str(group["decisions"]), str(group["approved"]), str(group["edited"]),
-                          str(group["rejected"]), str(group["timed_out"]), _pct(group["approval_rate"]),
-                          _pct(group["edit_rate"]), _secs(group["median_decision_s"]),
-                          _secs(group["p90_decision_s"]), ", ".join(group.get("flags") or []))
+            table.add_row(
+                Text(key),
+                str(group["decisions"]),
+                str(group["approved"]),
+                str(group["edited"]),
+                str(group["rejected"]),
+                str(group["timed_out"]),
+                _pct(group["approval_rate"]),
+                _pct(group["edit_rate"]),
+                _secs(group["median_decision_s"]),
+                _secs(group["p90_decision_s"]),
+                ", ".join(group.get("flags") or []),
+            )
         out.print()
         out.print(table)
     for note in stats.get("flags") or []:

@@ -76,8 +76,9 @@ def normalize_db(value: str) -> str:
     return f"sqlite:///{value}"
 
 
-def resolve_settings(db: str | None, graph: str | None, *, debug: bool = False,
-                     cwd: Path | None = None) -> Settings:
+def resolve_settings(
+    db: str | None, graph: str | None, *, debug: bool = False, cwd: Path | None = None
+) -> Settings:
     """Combine options, environment and the config file, in that order of precedence.
 
     Args:

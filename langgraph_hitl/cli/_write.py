@@ -49,8 +49,17 @@ def _runner(settings: Settings, command_name: str) -> Iterator[Approvals]:
         yield hitl
 
 
-def _decide(ctx: typer.Context, kind: str, request: str, approver: str, decision: dict[str, Any],
-            *, db: str | None, graph: str | None, as_json: bool) -> None:
+def _decide(
+    ctx: typer.Context,
+    kind: str,
+    request: str,
+    approver: str,
+    decision: dict[str, Any],
+    *,
+    db: str | None,
+    graph: str | None,
+    as_json: bool,
+) -> None:
     settings = settings_of(ctx, db, graph)
     settings.require_graph(kind)
     with open_db(settings) as store:
@@ -64,8 +73,10 @@ def _decide(ctx: typer.Context, kind: str, request: str, approver: str, decision
             result = hitl.decide(row.request_id, decision, approver=approver)
         except (DecisionError, AuthorizationError) as exc:
             code = ExitCode.UNAUTHORIZED if isinstance(exc, AuthorizationError) else ExitCode.REFUSED
-            hint = (f"Request {row.request_id[:SHORT]} is still pending; `langgraph-hitl show "
-                    f"{row.request_id[:SHORT]}` shows its approvers, allowed decisions and confirmation phrase.")
+            hint = (
+                f"Request {row.request_id[:SHORT]} is still pending; `langgraph-hitl show "
+                f"{row.request_id[:SHORT]}` shows its approvers, allowed decisions and confirmation phrase."
+            )
             raise CLIError(str(exc), code=code, hint=hint) from exc
     if as_json:
         print_json({"request_id": row.request_id, "decision": decision, **_result_dict(result)})
@@ -76,8 +87,12 @@ def _decide(ctx: typer.Context, kind: str, request: str, approver: str, decision
 
 
 def _result_dict(result: RunResult) -> dict[str, Any]:
-    return {"thread_id": result.thread_id, "status": result.status,
-            "pending": [p.to_dict() for p in result.pending], "values": result.values}
+    return {
+        "thread_id": result.thread_id,
+        "status": result.status,
+        "pending": [p.to_dict() for p in result.pending],
+        "values": result.values,
+    }
 
 
 def _print_result(out: Any, result: RunResult) -> None:
@@ -87,24 +102,50 @@ def _print_result(out: Any, result: RunResult) -> None:
     if result.pending:
         out.print("It waits for:", highlight=False)
         for p in result.pending:
-            out.print(f"  {p.request_id[:SHORT]}  {p.action['name']}  risk {p.risk}  approvers "
-                      f"{', '.join(p.approvers) if p.approvers else 'anyone'}", highlight=False, markup=False)
+            out.print(
+                f"  {p.request_id[:SHORT]}  {p.action['name']}  risk {p.risk}  approvers "
+                f"{', '.join(p.approvers) if p.approvers else 'anyone'}",
+                highlight=False,
+                markup=False,
+            )
 
 
 @app.command()
 @command
-def approve(ctx: typer.Context, request: RequestArg, approver: ApproverOption, message: MessageOption = None,
-            verify: VerifyOption = None, as_json: JsonOption = False, db: DbOption = None,
-            graph: GraphOption = None) -> None:
+def approve(
+    ctx: typer.Context,
+    request: RequestArg,
+    approver: ApproverOption,
+    message: MessageOption = None,
+    verify: VerifyOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    graph: GraphOption = None,
+) -> None:
     """Approve a request and resume its thread (needs --graph)."""
-    _decide(ctx, "approve", request, approver, {"message": message, "verify": verify}, db=db, graph=graph,
-            as_json=as_json)
+    _decide(
+        ctx,
+        "approve",
+        request,
+        approver,
+        {"message": message, "verify": verify},
+        db=db,
+        graph=graph,
+        as_json=as_json,
+    )
 
 
 @app.command()
 @command
-def reject(ctx: typer.Context, request: RequestArg, approver: ApproverOption, message: MessageOption = None,
-           as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None) -> None:
+def reject(
+    ctx: typer.Context,
+    request: RequestArg,
+    approver: ApproverOption,
+    message: MessageOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    graph: GraphOption = None,
+) -> None:
     """Reject a request and resume its thread (needs --graph)."""
     _decide(ctx, "reject", request, approver, {"message": message}, db=db, graph=graph, as_json=as_json)
 
@@ -115,10 +156,24 @@ def edit(
     ctx: typer.Context,
     request: RequestArg,
     approver: ApproverOption,
-    args: Annotated[str, typer.Option("--args", metavar="JSON", show_default=False,
-                                      help='The new arguments, a JSON object replacing the old ones: \'{"id": 7}\'.')],
-    name: Annotated[str | None, typer.Option("--name", metavar="ACTION", show_default=False,
-                                             help="A different action name (default: the same action).")] = None,
+    args: Annotated[
+        str,
+        typer.Option(
+            "--args",
+            metavar="JSON",
+            show_default=False,
+            help="The new arguments, a JSON object replacing the old ones: '{\"id\": 7}'.",
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="ACTION",
+            show_default=False,
+            help="A different action name (default: the same action).",
+        ),
+    ] = None,
     message: MessageOption = None,
     verify: VerifyOption = None,
     as_json: JsonOption = False,
@@ -142,23 +197,47 @@ def edit(
         with open_db(settings) as store:
             name = find_request(store, request).action["name"]
     edited = {"name": name, "args": new_args}
-    _decide(ctx, "edit", request, approver, {"edited_action": edited, "message": message, "verify": verify},
-            db=db, graph=graph, as_json=as_json)
+    _decide(
+        ctx,
+        "edit",
+        request,
+        approver,
+        {"edited_action": edited, "message": message, "verify": verify},
+        db=db,
+        graph=graph,
+        as_json=as_json,
+    )
 
 
 @app.command()
 @command
-def respond(ctx: typer.Context, request: RequestArg, approver: ApproverOption,
-            message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", show_default=False,
-                                                 help="Guidance for the agent instead of a verdict.")],
-            as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None) -> None:
+def respond(
+    ctx: typer.Context,
+    request: RequestArg,
+    approver: ApproverOption,
+    message: Annotated[
+        str,
+        typer.Option(
+            "--message",
+            "-m",
+            metavar="TEXT",
+            show_default=False,
+            help="Guidance for the agent instead of a verdict.",
+        ),
+    ],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    graph: GraphOption = None,
+) -> None:
     """Answer with a message instead of a verdict (needs --graph)."""
     _decide(ctx, "respond", request, approver, {"message": message}, db=db, graph=graph, as_json=as_json)
 
 
 @app.command()
 @command
-def expire(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None) -> None:
+def expire(
+    ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None
+) -> None:
     """Resolve overdue requests with their on_timeout (needs --graph).
 
     The default on_timeout is reject (fail closed). Safe to run from cron and from several hosts.
@@ -177,16 +256,24 @@ def expire(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None,
     if not expired:
         console().print("No overdue requests.")
         return
-    console().print(f"Expired {len(expired)} overdue request(s): {', '.join(r[:SHORT] for r in expired)}",
-                    highlight=False)
+    console().print(
+        f"Expired {len(expired)} overdue request(s): {', '.join(r[:SHORT] for r in expired)}", highlight=False
+    )
 
 
 @app.command()
 @command
 def recover(
     ctx: typer.Context,
-    older_than: Annotated[float, typer.Option("--older-than", min=0, metavar="SECONDS",
-                                              help="Leave claims younger than this to the process holding them.")] = 30.0,
+    older_than: Annotated[
+        float,
+        typer.Option(
+            "--older-than",
+            min=0,
+            metavar="SECONDS",
+            help="Leave claims younger than this to the process holding them.",
+        ),
+    ] = 30.0,
     as_json: JsonOption = False,
     db: DbOption = None,
     graph: GraphOption = None,
@@ -198,8 +285,12 @@ def recover(
     settings = settings_of(ctx, db, graph)
     with _runner(settings, "recover") as hitl:
         report = hitl.recover(older_than=older_than)
-    data = {"redriven": report.redriven, "already_resumed": report.already_resumed,
-            "continued": report.continued, "reindexed": report.reindexed}
+    data = {
+        "redriven": report.redriven,
+        "already_resumed": report.already_resumed,
+        "continued": report.continued,
+        "reindexed": report.reindexed,
+    }
     if as_json:
         print_json(data)
         return
@@ -217,9 +308,15 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on.")] = 8000,
-    approvers: Annotated[str | None, typer.Option(
-        "--approvers", metavar="FILE", show_default=False,
-        help="Who may sign in: a file of 'alice:<token>' lines. Default: the file named by $HITL_WEB_TOKENS.")] = None,
+    approvers: Annotated[
+        str | None,
+        typer.Option(
+            "--approvers",
+            metavar="FILE",
+            show_default=False,
+            help="Who may sign in: a file of 'alice:<token>' lines. Default: the file named by $HITL_WEB_TOKENS.",
+        ),
+    ] = None,
     db: DbOption = None,
     graph: GraphOption = None,
 ) -> None:
@@ -234,7 +331,9 @@ def serve(
         from ..web import create_app
     except ImportError as exc:
         msg = f"The web inbox is not available: {exc}."
-        raise CLIError(msg, code=ExitCode.ERROR, hint='Install it: pip install "langgraph-hitl[web]".') from None
+        raise CLIError(
+            msg, code=ExitCode.ERROR, hint='Install it: pip install "langgraph-hitl[web]".'
+        ) from None
     loaded = load_graph(settings.graph) if settings.graph else None
     try:
         web_app = create_app(db=settings.require_database(), graph=loaded, approvers=approvers)

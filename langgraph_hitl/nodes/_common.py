@@ -14,7 +14,6 @@ _OPENED: dict[str, Any] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-
 def thread_id_of(config: RunnableConfig | None) -> str | None:
     """The run's thread id, if it has one."""
     conf = (config or {}).get("configurable") or {}
@@ -25,7 +24,9 @@ def thread_id_of(config: RunnableConfig | None) -> str | None:
 def step_key(config: RunnableConfig | None, node: str) -> str:
     """A key for this node's run that is stable across resumes of the same task."""
     meta = (config or {}).get("metadata") or {}
-    return stable_id(thread_id_of(config), meta.get("langgraph_checkpoint_ns", ""), meta.get("langgraph_step", ""), node)
+    return stable_id(
+        thread_id_of(config), meta.get("langgraph_checkpoint_ns", ""), meta.get("langgraph_step", ""), node
+    )
 
 
 def resolve_store(explicit: Any, config: RunnableConfig | None) -> Any:
@@ -70,7 +71,9 @@ def seal_key_of(config: RunnableConfig | None, explicit: Any = None) -> bytes | 
     return key if isinstance(key, bytes) else None
 
 
-def decider_of(config: RunnableConfig | None, answer: Any, *, trust_answer: bool) -> tuple[str | None, str | None]:
+def decider_of(
+    config: RunnableConfig | None, answer: Any, *, trust_answer: bool
+) -> tuple[str | None, str | None]:
     """Who answered, from the run's config, and why not when nobody can be named.
 
     The runner's own key (`hitl_decider`, honoured only beside the runner's `Store`), then

@@ -102,10 +102,26 @@ class ExecuteNode:
         ts = event_time(config)
 
         def outcome(status: str, result: Any, event: str, detail: dict[str, Any]) -> dict[str, Any]:
-            return {"status": status, "result": result, "audit_trail": [seal(make_event(
-                event, action_id=action_id, actor="executor", thread_id=thread_id, action=action,
-                assessment=assessment, outcome="success" if status == "executed" else "error", detail=detail,
-                ts=ts), key)]}
+            return {
+                "status": status,
+                "result": result,
+                "audit_trail": [
+                    seal(
+                        make_event(
+                            event,
+                            action_id=action_id,
+                            actor="executor",
+                            thread_id=thread_id,
+                            action=action,
+                            assessment=assessment,
+                            outcome="success" if status == "executed" else "error",
+                            detail=detail,
+                            ts=ts,
+                        ),
+                        key,
+                    )
+                ],
+            }
 
         receipts, problem = self._authorize(state, assessment, digest, key)
         if problem is not None:
@@ -115,18 +131,27 @@ class ExecuteNode:
         handler = self.handlers.get(action["name"])
         if handler is None:
             known = ", ".join(sorted(self.handlers)) or "none"
-            return outcome("failed", None, "failed", {"error": f"no handler for {action['name']!r}; handlers: {known}"})
+            return outcome(
+                "failed", None, "failed", {"error": f"no handler for {action['name']!r}; handlers: {known}"}
+            )
         store = resolve_store(self.ledger, config)
         ledger = getattr(store, "ledger", store)
         audit = getattr(store, "audit", None)
         entry = None
         with store.transaction() if hasattr(store, "transaction") else nullcontext():
             if audit is not None:  # G4: the approval is in the log before the effect happens
-                audit.append(state.get("audit_trail") or [], admit=lambda fresh: [
-                    e for e in trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
-                    if e.get("action_id") == action_id or e.get("actor") == "system:audit"])
+                audit.append(
+                    state.get("audit_trail") or [],
+                    admit=lambda fresh: [
+                        e
+                        for e in trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
+                        if e.get("action_id") == action_id or e.get("actor") == "system:audit"
+                    ],
+                )
             if ledger is not None:
-                entry = ledger.begin(action_id, idempotency_key=action_id, action=action["name"], thread_id=thread_id)
+                entry = ledger.begin(
+                    action_id, idempotency_key=action_id, action=action["name"], thread_id=thread_id
+                )
         if entry is not None:
             if entry.status == "completed":
                 return outcome("executed", entry.result, "executed", {"replayed": True})
@@ -150,24 +175,35 @@ class ExecuteNode:
         return outcome("executed", result, "executed", {"receipts": [r["approver"] for r in receipts]})
 
     @staticmethod
-    def _authorize(state: dict[str, Any], assessment: Any, digest: str,
-                   key: bytes | None) -> tuple[list[Receipt], str | None]:
+    def _authorize(
+        state: dict[str, Any], assessment: Any, digest: str, key: bytes | None
+    ) -> tuple[list[Receipt], str | None]:
         """The receipts that let the action with `digest` run, or why it may not (G4, G9)."""
         if not isinstance(assessment, dict) or assessment.get("digest") != digest:
-            return [], "the action is not the one that was assessed and approved (it changed); it is asked again"
+            return (
+                [],
+                "the action is not the one that was assessed and approved (it changed); it is asked again",
+            )
         if not sealed(assessment, key):
             return [], "its assessment in state was not made by langgraph-hitl"
         if assessment.get("mode") in ("auto", "notify"):
             return [], None
         if assessment.get("mode") == "deny":
             return [], "the policy denies it"
-        counted = counting(receipts_in(state.get("decisions") or []), digest=digest, gate=assessment,
-                           requester=requester_of(state), key=key)
+        counted = counting(
+            receipts_in(state.get("decisions") or []),
+            digest=digest,
+            gate=assessment,
+            requester=requester_of(state),
+            key=key,
+        )
         needed = max(1, int(assessment.get("required_approvals") or 1))
         if not enough(counted, needed):
             got = ", ".join(r["approver"] for r in counted) or "none"
-            return counted, (f"it needs {needed} distinct approval(s) of exactly this action under its "
-                             f"{assessment.get('mode')} gate; valid receipts from: {got}")
+            return counted, (
+                f"it needs {needed} distinct approval(s) of exactly this action under its "
+                f"{assessment.get('mode')} gate; valid receipts from: {got}"
+            )
         return counted, None
 
 

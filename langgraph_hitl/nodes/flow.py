@@ -89,29 +89,72 @@ def add_approval_flow(
         msg = f"Nodes {taken!r} already exist in the graph; pass prefix='...' to add another approval flow."
         raise PolicyError(msg)
     if source not in builder.nodes:
-        msg = f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
+        msg = (
+            f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
+        )
         raise PolicyError(msg)
-    builder.add_node(names["classify_and_gate"], _node(ClassifyAndGateNode(
-        policy, action_key=action_key, requested_by=requested_by, name=names["classify_and_gate"], store=store)))
-    builder.add_node(names["review"], _node(ReviewNode(
-        approvers=approvers, policy=policy, name=names["review"], action_key=action_key, store=store,
-        trust_answer_identity=trust_answer_identity)))
-    builder.add_node(names["second_review"], _node(SecondReviewNode(
-        approvers=second_approvers, policy=policy, name=names["second_review"], action_key=action_key, store=store,
-        trust_answer_identity=trust_answer_identity)))
-    builder.add_node(names["execute"], _node(ExecuteNode(handlers, ledger=store, action_key=action_key,
-                                                        name=names["execute"])))
+    builder.add_node(
+        names["classify_and_gate"],
+        _node(
+            ClassifyAndGateNode(
+                policy,
+                action_key=action_key,
+                requested_by=requested_by,
+                name=names["classify_and_gate"],
+                store=store,
+            )
+        ),
+    )
+    builder.add_node(
+        names["review"],
+        _node(
+            ReviewNode(
+                approvers=approvers,
+                policy=policy,
+                name=names["review"],
+                action_key=action_key,
+                store=store,
+                trust_answer_identity=trust_answer_identity,
+            )
+        ),
+    )
+    builder.add_node(
+        names["second_review"],
+        _node(
+            SecondReviewNode(
+                approvers=second_approvers,
+                policy=policy,
+                name=names["second_review"],
+                action_key=action_key,
+                store=store,
+                trust_answer_identity=trust_answer_identity,
+            )
+        ),
+    )
+    builder.add_node(
+        names["execute"],
+        _node(ExecuteNode(handlers, ledger=store, action_key=action_key, name=names["execute"])),
+    )
     builder.add_node(names["audit"], _node(AuditNode(store, name=names["audit"])))
     builder.add_edge(source, names["classify_and_gate"])
-    builder.add_conditional_edges(names["classify_and_gate"], risk_condition,
-                                  _paths({"execute": names["execute"], "review": names["review"], "audit": names["audit"]}))
-    review_map = _paths({
-        "review": names["review"], "second_review": names["second_review"], "execute": names["execute"],
-        "audit": names["audit"], "revise": revise_to or source,
-    })
+    builder.add_conditional_edges(
+        names["classify_and_gate"],
+        risk_condition,
+        _paths({"execute": names["execute"], "review": names["review"], "audit": names["audit"]}),
+    )
+    review_map = _paths(
+        {
+            "review": names["review"],
+            "second_review": names["second_review"],
+            "execute": names["execute"],
+            "audit": names["audit"],
+            "revise": revise_to or source,
+        }
+    )
     builder.add_conditional_edges(names["review"], review_condition, review_map)
     builder.add_conditional_edges(names["second_review"], review_condition, review_map)
-    builder.add_conditional_edges(names["execute"], execute_condition,
-                                  _paths({"review": names["review"], "audit": names["audit"]}))
+    builder.add_conditional_edges(
+        names["execute"], execute_condition, _paths({"review": names["review"], "audit": names["audit"]})
+    )
     builder.add_edge(names["audit"], target)
     return builder

@@ -82,14 +82,21 @@ class ClassifyAndGateNode:
         raw: Any = state.get(self.action_key)
         problem = _malformed(raw, self.action_key)
         if problem is not None:
-            action: ActionRequest = {"name": str(raw.get("name")) if isinstance(raw, dict) else "<malformed>", "args": {}}
+            action: ActionRequest = {
+                "name": str(raw.get("name")) if isinstance(raw, dict) else "<malformed>",
+                "args": {},
+            }
             assessment = self._denied(action, problem)
         else:
             action = {"name": raw["name"], "args": raw["args"]}
             if isinstance(raw.get("description"), str):
                 action["description"] = raw["description"]
             confidence = state.get(self.confidence_key)
-            if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 <= confidence <= 1:
+            if (
+                not isinstance(confidence, (int, float))
+                or isinstance(confidence, bool)
+                or not 0 <= confidence <= 1
+            ):
                 confidence = None
             assessment = self.policy.assess(action, confidence=confidence)
         occurrence = step_key(config, self.name)
@@ -99,19 +106,47 @@ class ClassifyAndGateNode:
         assessment = seal({**assessment, "digest": digest, "occurrence": occurrence}, key)  # type: ignore[assignment]
         requester = state.get("requested_by") or self.requested_by
         mode = assessment["mode"]
-        events = [make_event("proposed", action_id=action_id, actor=requester, thread_id=thread_id,
-                             action=dict(action), assessment=dict(assessment),
-                             detail={"mode": mode, "reasons": assessment["reasons"]}, ts=ts)]
+        events = [
+            make_event(
+                "proposed",
+                action_id=action_id,
+                actor=requester,
+                thread_id=thread_id,
+                action=dict(action),
+                assessment=dict(assessment),
+                detail={"mode": mode, "reasons": assessment["reasons"]},
+                ts=ts,
+            )
+        ]
         if mode in ("auto", "notify"):
             status = "approved"
-            events.append(make_event("auto_approved" if mode == "auto" else "notified", action_id=action_id,
-                                     actor="auto", thread_id=thread_id, action=dict(action),
-                                     assessment=dict(assessment), decision="approved", ts=ts))
+            events.append(
+                make_event(
+                    "auto_approved" if mode == "auto" else "notified",
+                    action_id=action_id,
+                    actor="auto",
+                    thread_id=thread_id,
+                    action=dict(action),
+                    assessment=dict(assessment),
+                    decision="approved",
+                    ts=ts,
+                )
+            )
         elif mode == "deny":
             status = "denied"
-            events.append(make_event("denied", action_id=action_id, actor="policy", thread_id=thread_id,
-                                     action=dict(action), assessment=dict(assessment), decision="rejected",
-                                     detail={"reasons": assessment["reasons"]}, ts=ts))
+            events.append(
+                make_event(
+                    "denied",
+                    action_id=action_id,
+                    actor="policy",
+                    thread_id=thread_id,
+                    action=dict(action),
+                    assessment=dict(assessment),
+                    decision="rejected",
+                    detail={"reasons": assessment["reasons"]},
+                    ts=ts,
+                )
+            )
         else:
             status = "proposed"
         return {
@@ -128,11 +163,21 @@ class ClassifyAndGateNode:
 
     def _denied(self, action: ActionRequest, problem: str) -> Assessment:
         return {
-            "action_name": action["name"], "args_hash": "", "risk": "critical", "reversibility": "irreversible_high",
-            "mode": "deny", "reasons": [f"malformed action, denied (fail closed): {problem}"],
-            "required_approvals": 0, "approvers": None, "escalation": [], "timeout_s": None,
-            "on_timeout": "reject", "allowed_decisions": ["reject"], "verify_phrase": None,
-            "impact": "Not run.", "policy_version": self.policy.version,
+            "action_name": action["name"],
+            "args_hash": "",
+            "risk": "critical",
+            "reversibility": "irreversible_high",
+            "mode": "deny",
+            "reasons": [f"malformed action, denied (fail closed): {problem}"],
+            "required_approvals": 0,
+            "approvers": None,
+            "escalation": [],
+            "timeout_s": None,
+            "on_timeout": "reject",
+            "allowed_decisions": ["reject"],
+            "verify_phrase": None,
+            "impact": "Not run.",
+            "policy_version": self.policy.version,
         }
 
 

@@ -10,7 +10,7 @@ every later resume if the node raised after receiving it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
@@ -44,11 +44,21 @@ def _fixed_assessment(action: ActionRequest) -> Assessment:
     from .._canonical import args_hash
 
     return {
-        "action_name": action["name"], "args_hash": args_hash(action["args"]), "risk": "high",
-        "reversibility": "irreversible_high", "mode": "hard", "reasons": ["fixed checkpoint: always reviewed"],
-        "required_approvals": 1, "approvers": None, "escalation": [], "timeout_s": None, "on_timeout": "reject",
-        "allowed_decisions": ["approve", "edit", "reject", "respond"], "verify_phrase": None,
-        "impact": "Reviewed at a fixed checkpoint.", "policy_version": "fixed",
+        "action_name": action["name"],
+        "args_hash": args_hash(action["args"]),
+        "risk": "high",
+        "reversibility": "irreversible_high",
+        "mode": "hard",
+        "reasons": ["fixed checkpoint: always reviewed"],
+        "required_approvals": 1,
+        "approvers": None,
+        "escalation": [],
+        "timeout_s": None,
+        "on_timeout": "reject",
+        "allowed_decisions": ["approve", "edit", "reject", "respond"],
+        "verify_phrase": None,
+        "impact": "Reviewed at a fixed checkpoint.",
+        "policy_version": "fixed",
     }
 
 
@@ -56,13 +66,21 @@ def gate_for(old: Any, fresh: Assessment, *, why: str) -> Assessment:
     """The gate for a changed action: the fresh assessment, unless the old (authentic) one asks more."""
     if not isinstance(old, dict) or "mode" not in old or stricter(old, fresh):  # type: ignore[arg-type]
         return {**fresh, "reasons": [*fresh["reasons"], why]}
-    keep = {k: v for k, v in old.items() if k not in ("seal", "digest", "occurrence")}
-    return {**keep, "action_name": fresh["action_name"], "args_hash": fresh["args_hash"],  # type: ignore[typeddict-item]
-            "reasons": [*old["reasons"], why]}
+    kept: Any = {k: v for k, v in old.items() if k not in ("seal", "digest", "occurrence")}
+    kept.update(
+        action_name=fresh["action_name"], args_hash=fresh["args_hash"], reasons=[*old["reasons"], why]
+    )
+    return cast(Assessment, kept)
 
 
-def bind_action(action: ActionRequest, assessment: Assessment, config: RunnableConfig | None, *,
-                occurrence: str, store: Any = None) -> dict[str, Any]:
+def bind_action(
+    action: ActionRequest,
+    assessment: Assessment,
+    config: RunnableConfig | None,
+    *,
+    occurrence: str,
+    store: Any = None,
+) -> dict[str, Any]:
     """The state keys that put `action` before a review node under `assessment` (G9).
 
     For nodes other than `ClassifyAndGateNode` that propose an action (pipeline stages,
@@ -168,7 +186,9 @@ class ReviewNode:
 
     # -- before interrupt(): pure, derived from state -------------------------------------------------
 
-    def current(self, state: dict[str, Any], config: RunnableConfig | None) -> tuple[ActionRequest, str, str, Assessment]:
+    def current(
+        self, state: dict[str, Any], config: RunnableConfig | None
+    ) -> tuple[ActionRequest, str, str, Assessment]:
         """The action in state, its occurrence and digest, and the (sealed) gate that governs it."""
         action: ActionRequest = state[self.action_key]
         occurrence = state.get("action_occurrence") or step_key(config, self.name)
@@ -194,15 +214,22 @@ class ReviewNode:
         decisions: list[DecisionRecord] = state.get("decisions") or []
         mine = [r for r in decisions if r["action_id"] == action_id and r["node"] == self.name]
         level = sum(1 for r in mine if r["effect"] == "escalated")
-        approvers = self.approvers if self.approvers is not None else canonical_list(assessment.get("approvers"))
+        approvers = (
+            self.approvers if self.approvers is not None else canonical_list(assessment.get("approvers"))
+        )
         if level:
             tiers = assessment.get("escalation") or []
             approvers = canonical_list(tiers[min(level, len(tiers)) - 1]) if tiers else approvers
         requester = requester_of(state)
         exclude = [requester]
         if self.four_eyes:
-            counted = counting(receipts_in(decisions), digest=digest, gate=assessment, requester=requester,
-                               key=seal_key_of(config, self.store))
+            counted = counting(
+                receipts_in(decisions),
+                digest=digest,
+                gate=assessment,
+                requester=requester,
+                key=seal_key_of(config, self.store),
+            )
             exclude += [r["approver"] for r in counted if r["approver"] not in exclude]
         allowed = self.allowed_decisions or list(assessment.get("allowed_decisions") or ["approve", "reject"])
         on_timeout: OnTimeout = self.on_timeout or assessment.get("on_timeout") or "reject"
@@ -211,15 +238,26 @@ class ReviewNode:
         if on_timeout == "escalate" and level >= len(assessment.get("escalation") or []):
             on_timeout = "reject"
         context = dict(state.get("hitl_context") or {})
-        context.setdefault("earlier_actions", [
-            {"action": e.get("action"), "event": e.get("event"), "actor": e.get("actor")}
-            for e in (state.get("audit_trail") or [])[-6:] if e.get("action_id") != action_id
-        ])
-        refused = next((r["message"] for r in reversed(mine) if r["effect"] == "refused"), None) if mine else None
+        context.setdefault(
+            "earlier_actions",
+            [
+                {"action": e.get("action"), "event": e.get("event"), "actor": e.get("actor")}
+                for e in (state.get("audit_trail") or [])[-6:]
+                if e.get("action_id") != action_id
+            ],
+        )
+        refused = (
+            next((r["message"] for r in reversed(mine) if r["effect"] == "refused"), None) if mine else None
+        )
         phrase = assessment.get("verify_phrase")
         return {
-            "action_requests": [{"name": action["name"], "args": action["args"],
-                                 "description": action.get("description") or _describe(action)}],
+            "action_requests": [
+                {
+                    "name": action["name"],
+                    "args": action["args"],
+                    "description": action.get("description") or _describe(action),
+                }
+            ],
             "review_configs": [{"action_name": action["name"], "allowed_decisions": allowed}],
             "hitl": {
                 "request_id": stable_id(digest, self.name, len(mine)),
@@ -243,8 +281,16 @@ class ReviewNode:
                 "policy_version": assessment.get("policy_version", ""),
                 "escalation_level": level,
                 "refused": refused,
-                "calls": [call_rules(digest=digest, occurrence=occurrence, gate=assessment, approvers=approvers,
-                                     exclude=exclude, verify_phrase=phrase)],
+                "calls": [
+                    call_rules(
+                        digest=digest,
+                        occurrence=occurrence,
+                        gate=assessment,
+                        approvers=approvers,
+                        exclude=exclude,
+                        verify_phrase=phrase,
+                    )
+                ],
             },
         }
 
@@ -275,59 +321,114 @@ class ReviewNode:
         action, occurrence, digest, assessment = self.current(state, config)
         return {"action_id": digest[:32], "action_occurrence": occurrence, "assessment": assessment}
 
-    def _record(self, request: ReviewRequest, decision: Decision, effect: str, ts: str,
-                receipt: Any = None, action_id: str | None = None) -> DecisionRecord:
+    def _record(
+        self,
+        request: ReviewRequest,
+        decision: Decision,
+        effect: str,
+        ts: str,
+        receipt: Any = None,
+        action_id: str | None = None,
+    ) -> DecisionRecord:
         hitl = request["hitl"]
         record: DecisionRecord = {
-            "request_id": hitl["request_id"], "action_id": action_id or hitl["action_id"], "node": self.name,
-            "stage": hitl["stage"], "type": decision.get("type", "invalid"), "approver": decision.get("approver"),
-            "message": decision.get("message"), "edited_action": decision.get("edited_action"),
-            "effect": effect, "decided_at": ts,
+            "request_id": hitl["request_id"],
+            "action_id": action_id or hitl["action_id"],
+            "node": self.name,
+            "stage": hitl["stage"],
+            "type": decision.get("type", "invalid"),
+            "approver": decision.get("approver"),
+            "message": decision.get("message"),
+            "edited_action": decision.get("edited_action"),
+            "effect": effect,
+            "decided_at": ts,
         }
         if receipt is not None:
             record["receipt"] = receipt
         return record
 
-    def _event(self, state: dict[str, Any], request: ReviewRequest, decision: Decision, effect: str,
-               config: RunnableConfig, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _event(
+        self,
+        state: dict[str, Any],
+        request: ReviewRequest,
+        decision: Decision,
+        effect: str,
+        config: RunnableConfig,
+        detail: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         hitl = request["hitl"]
         receipt = (detail or {}).get("receipt")
         # An edit approves the edited action: its event is that action's, as the runner records it.
-        action_id = receipt["digest"][:32] if decision.get("type") == "edit" and receipt else hitl["action_id"]
+        action_id = (
+            receipt["digest"][:32] if decision.get("type") == "edit" and receipt else hitl["action_id"]
+        )
         kind = decision.get("type", "invalid")
         event = DECISION_EVENTS.get(kind, "refused")
         asked = request["action_requests"][0]
-        return seal(make_event(
-            event, action_id=action_id, actor=decision.get("approver") or "unknown",
-            thread_id=thread_id_of(config), action={"name": asked["name"], "args": asked["args"]},
-            assessment={"risk": hitl["risk"], "reversibility": hitl["reversibility"],
-                        "policy_version": hitl["policy_version"]},
-            request_id=hitl["request_id"], decision=effect,
-            detail={"message": decision.get("message"), "node": self.name, "stage": hitl["stage"], **(detail or {})},
-            event_id=decision_event_id(action_id, hitl["request_id"], kind), ts=event_time(config),
-        ), seal_key_of(config, self.store))
+        return seal(
+            make_event(
+                event,
+                action_id=action_id,
+                actor=decision.get("approver") or "unknown",
+                thread_id=thread_id_of(config),
+                action={"name": asked["name"], "args": asked["args"]},
+                assessment={
+                    "risk": hitl["risk"],
+                    "reversibility": hitl["reversibility"],
+                    "policy_version": hitl["policy_version"],
+                },
+                request_id=hitl["request_id"],
+                decision=effect,
+                detail={
+                    "message": decision.get("message"),
+                    "node": self.name,
+                    "stage": hitl["stage"],
+                    **(detail or {}),
+                },
+                event_id=decision_event_id(action_id, hitl["request_id"], kind),
+                ts=event_time(config),
+            ),
+            seal_key_of(config, self.store),
+        )
 
-    def _refused(self, state: dict[str, Any], request: ReviewRequest, config: RunnableConfig,
-                 error: str, answer: Any) -> dict[str, Any]:
+    def _refused(
+        self, state: dict[str, Any], request: ReviewRequest, config: RunnableConfig, error: str, answer: Any
+    ) -> dict[str, Any]:
         approver = as_recorded(answer.get("approver")) if isinstance(answer, dict) else None
         bad: Decision = {"type": "invalid", "approver": approver, "message": error}  # type: ignore[typeddict-item]
-        return {**self._gate_state(state, config),
-                "decisions": [self._record(request, bad, "refused", event_time(config))],
-                "audit_trail": [self._event(state, request, bad, "refused", config)]}
+        return {
+            **self._gate_state(state, config),
+            "decisions": [self._record(request, bad, "refused", event_time(config))],
+            "audit_trail": [self._event(state, request, bad, "refused", config)],
+        }
 
-    def _receipt(self, request: ReviewRequest, decision: Decision, digest: str, config: RunnableConfig) -> Any:
+    def _receipt(
+        self, request: ReviewRequest, decision: Decision, digest: str, config: RunnableConfig
+    ) -> Any:
         hitl = request["hitl"]
         call = hitl["calls"][0]
-        return issue(request_id=hitl["request_id"], digest=digest, approver=decision.get("approver") or "",
-                     stage=hitl["stage"], decision=decision["type"], gate=call, decided_at=decided_at_of(config),
-                     thread_id=thread_id_of(config), occurrence=hitl["occurrence"],
-                     key=seal_key_of(config, self.store))
+        return issue(
+            request_id=hitl["request_id"],
+            digest=digest,
+            approver=decision.get("approver") or "",
+            stage=hitl["stage"],
+            decision=decision["type"],
+            gate=call,
+            decided_at=decided_at_of(config),
+            thread_id=thread_id_of(config),
+            occurrence=hitl["occurrence"],
+            key=seal_key_of(config, self.store),
+        )
 
-    def _apply(self, state: dict[str, Any], request: ReviewRequest, decision: Decision,
-               config: RunnableConfig) -> dict[str, Any]:
+    def _apply(
+        self, state: dict[str, Any], request: ReviewRequest, decision: Decision, config: RunnableConfig
+    ) -> dict[str, Any]:
         kind = decision["type"]
         hitl = request["hitl"]
-        update: dict[str, Any] = {**self._gate_state(state, config), "review_message": decision.get("message")}
+        update: dict[str, Any] = {
+            **self._gate_state(state, config),
+            "review_message": decision.get("message"),
+        }
         detail: dict[str, Any] = {}
         receipt = None
         action_id = None
@@ -354,12 +455,21 @@ class ReviewNode:
                 effect, update["status"] = "timed_out", "timed_out"
         if receipt is not None:
             detail["receipt"] = receipt
-        update["decisions"] = [self._record(request, decision, effect, event_time(config), receipt, action_id)]
+        update["decisions"] = [
+            self._record(request, decision, effect, event_time(config), receipt, action_id)
+        ]
         update["audit_trail"] = [self._event(state, request, decision, effect, config, detail)]
         return update
 
-    def _apply_edit(self, state: dict[str, Any], request: ReviewRequest, decision: Decision,
-                    update: dict[str, Any], detail: dict[str, Any], config: RunnableConfig) -> tuple[str, Any]:
+    def _apply_edit(
+        self,
+        state: dict[str, Any],
+        request: ReviewRequest,
+        decision: Decision,
+        update: dict[str, Any],
+        detail: dict[str, Any],
+        config: RunnableConfig,
+    ) -> tuple[str, Any]:
         """An edit is a new action (new digest) that the editor approves; earlier approvals stop counting."""
         edited = decision["edited_action"]
         assert edited is not None
@@ -377,8 +487,11 @@ class ReviewNode:
         detail["edited_to"] = {"name": new_action["name"], "args": new_action["args"]}
         receipt = self._receipt(request, decision, digest, config)
         if self.policy is None:
-            fresh: Assessment = {**old, "action_name": new_action["name"],
-                                 "reasons": ["edited without a policy: reviewed again"]}
+            fresh: Assessment = {
+                **old,
+                "action_name": new_action["name"],
+                "reasons": ["edited without a policy: reviewed again"],
+            }
             rereview = True
         else:
             fresh = self.policy.assess(new_action)
@@ -393,8 +506,13 @@ class ReviewNode:
             detail["rereview"] = True
             return "rereview", receipt
         decisions: list[DecisionRecord] = state.get("decisions") or []
-        counted = counting([*receipts_in(decisions), receipt], digest=digest, gate=update["assessment"],
-                           requester=requester_of(state), key=key)
+        counted = counting(
+            [*receipts_in(decisions), receipt],
+            digest=digest,
+            gate=update["assessment"],
+            requester=requester_of(state),
+            key=key,
+        )
         update["status"] = "approved" if enough(counted, gate["required_approvals"]) else "proposed"
         return "edited", receipt
 
@@ -440,10 +558,16 @@ def review_condition(
     if status == "approved":
         # Routing only: `ExecuteNode` checks the receipts' seals again and sends a shortfall back here.
         assessment: Any = state.get("assessment") or {}
-        counted = counting(receipts_in(decisions), digest=assessment.get("digest", ""), gate=assessment,
-                           requester=requester_of(state), key=None)
+        counted = counting(
+            receipts_in(decisions),
+            digest=assessment.get("digest", ""),
+            gate=assessment,
+            requester=requester_of(state),
+            key=None,
+        )
         if assessment.get("mode") not in ("auto", "notify") and not enough(
-                counted, int(assessment.get("required_approvals") or 1)):
+            counted, int(assessment.get("required_approvals") or 1)
+        ):
             return "second_review"
         return "execute"
     if status == "revision_requested":

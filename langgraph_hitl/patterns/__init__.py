@@ -70,8 +70,10 @@ def __getattr__(name: str) -> Any:
         try:
             from . import middleware
         except ImportError as exc:
-            msg = (f'langgraph_hitl.patterns.{name} needs langchain\'s create_agent: pip install '
-                   f'"langgraph-hitl[openai]" (or pip install langchain) ({exc}).')
+            msg = (
+                f"langgraph_hitl.patterns.{name} needs langchain's create_agent: pip install "
+                f'"langgraph-hitl[openai]" (or pip install langchain) ({exc}).'
+            )
             raise ImportError(msg) from exc
         value = getattr(middleware, name)
         globals()[name] = value

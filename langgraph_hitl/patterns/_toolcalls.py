@@ -90,8 +90,12 @@ def turn_key(ai: AIMessage) -> str:
 
 
 def _tool_message(call: dict[str, Any], content: str, *, ok: bool = False) -> ToolMessage:
-    return ToolMessage(content=content, name=call["name"], tool_call_id=call.get("id") or "",
-                       status="success" if ok else "error")
+    return ToolMessage(
+        content=content,
+        name=call["name"],
+        tool_call_id=call.get("id") or "",
+        status="success" if ok else "error",
+    )
 
 
 def _describe(call: dict[str, Any], assessment: Assessment) -> str:
@@ -140,8 +144,9 @@ class ToolReviewCore:
 
     # -- step 1: before any interrupt -------------------------------------------------------------------
 
-    def assess_turn(self, ai: AIMessage, *, requester: str, config: Any,
-                    context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[dict[str, Any]]]:
+    def assess_turn(
+        self, ai: AIMessage, *, requester: str, config: Any, context: dict[str, Any]
+    ) -> tuple[ToolGateRecord, list[BaseMessage], list[dict[str, Any]]]:
         """Assess every call of `ai`; return the record, ToolMessages for denied calls, audit events."""
         key = turn_key(ai)
         thread_id = thread_id_of(config)
@@ -154,38 +159,99 @@ class ToolReviewCore:
         messages: list[BaseMessage] = []
         events: list[dict[str, Any]] = []
         for tc in ai.tool_calls:
-            call: dict[str, Any] = {"name": tc["name"], "args": dict(tc.get("args") or {}), "id": tc.get("id"),
-                                    "type": "tool_call"}
+            call: dict[str, Any] = {
+                "name": tc["name"],
+                "args": dict(tc.get("args") or {}),
+                "id": tc.get("id"),
+                "type": "tool_call",
+            }
             assessment = self.policy.assess({"name": call["name"], "args": call["args"]})
             if not call["id"]:
-                assessment = {**assessment, "mode": "deny",
-                              "reasons": ["tool call has no id, so its result cannot be matched to it: denied",
-                                          *assessment["reasons"]]}
+                assessment = {
+                    **assessment,
+                    "mode": "deny",
+                    "reasons": [
+                        "tool call has no id, so its result cannot be matched to it: denied",
+                        *assessment["reasons"],
+                    ],
+                }
             occurrence = stable_id(key, call["id"])
             digest = action_digest(call, thread_id=thread_id, occurrence=occurrence)
             action_id = digest[:32]
             mode = assessment["mode"]
             state: Any = "safe" if mode in ("auto", "notify") else "denied" if mode == "deny" else "pending"
             sealed_gate: Any = seal({**assessment, "digest": digest, "occurrence": occurrence}, seal_key)
-            calls.append({"call": call, "action_id": action_id, "assessment": sealed_gate, "state": state,
-                          "run": None if state == "denied" else call, "approvals": [],
-                          "occurrence": occurrence, "digest": digest, "receipts": []})
+            calls.append(
+                {
+                    "call": call,
+                    "action_id": action_id,
+                    "assessment": sealed_gate,
+                    "state": state,
+                    "run": None if state == "denied" else call,
+                    "approvals": [],
+                    "occurrence": occurrence,
+                    "digest": digest,
+                    "receipts": [],
+                }
+            )
             action = {"name": call["name"], "args": call["args"]}
-            events.append(dict(make_event("proposed", action_id=action_id, actor=requester, thread_id=thread_id,
-                                          action=action, assessment=dict(assessment),
-                                          detail={"tool_call_id": call["id"], "mode": mode})))
+            events.append(
+                dict(
+                    make_event(
+                        "proposed",
+                        action_id=action_id,
+                        actor=requester,
+                        thread_id=thread_id,
+                        action=action,
+                        assessment=dict(assessment),
+                        detail={"tool_call_id": call["id"], "mode": mode},
+                    )
+                )
+            )
             if state == "safe":
-                events.append(dict(make_event("auto_approved" if mode == "auto" else "notified", action_id=action_id,
-                                              actor="auto", thread_id=thread_id, action=action,
-                                              assessment=dict(assessment), decision="approved")))
+                events.append(
+                    dict(
+                        make_event(
+                            "auto_approved" if mode == "auto" else "notified",
+                            action_id=action_id,
+                            actor="auto",
+                            thread_id=thread_id,
+                            action=action,
+                            assessment=dict(assessment),
+                            decision="approved",
+                        )
+                    )
+                )
             elif state == "denied":
-                events.append(dict(make_event("denied", action_id=action_id, actor="policy", thread_id=thread_id,
-                                              action=action, assessment=dict(assessment), decision="rejected",
-                                              detail={"reasons": assessment["reasons"]})))
-                messages.append(_tool_message(call, f"Not run: the approval policy denies `{call['name']}` "
-                                              f"({assessment['reasons'][0]}). Do not retry it unless the user asks."))
-        record: ToolGateRecord = {"key": key, "status": "decided", "calls": calls, "request": None, "attempt": 0,
-                                  "requested_by": requester}
+                events.append(
+                    dict(
+                        make_event(
+                            "denied",
+                            action_id=action_id,
+                            actor="policy",
+                            thread_id=thread_id,
+                            action=action,
+                            assessment=dict(assessment),
+                            decision="rejected",
+                            detail={"reasons": assessment["reasons"]},
+                        )
+                    )
+                )
+                messages.append(
+                    _tool_message(
+                        call,
+                        f"Not run: the approval policy denies `{call['name']}` "
+                        f"({assessment['reasons'][0]}). Do not retry it unless the user asks.",
+                    )
+                )
+        record: ToolGateRecord = {
+            "key": key,
+            "status": "decided",
+            "calls": calls,
+            "request": None,
+            "attempt": 0,
+            "requested_by": requester,
+        }
         return self._ask(record, context, refused=None), messages, [seal(e, seal_key) for e in events]
 
     def _call_approvers(self, c: CallReview) -> list[str] | None:
@@ -202,28 +268,56 @@ class ToolReviewCore:
         if not pending:
             return {**record, "status": "decided", "request": None}
         attempt = record["attempt"] + 1
-        worst = max(pending, key=lambda c: (RISK_ORDER[c["assessment"]["risk"]], MODE_ORDER[c["assessment"]["mode"]]))
+        worst = max(
+            pending, key=lambda c: (RISK_ORDER[c["assessment"]["risk"]], MODE_ORDER[c["assessment"]["mode"]])
+        )
         lists = [self._call_approvers(c) for c in pending]
         approvers: list[str] | None = None
         if all(a is not None for a in lists):
             approvers = list(dict.fromkeys(n for a in lists for n in a or ()))
         exclude = list(dict.fromkeys([record["requested_by"], *[a for c in pending for a in c["approvals"]]]))
-        per_call = [call_rules(digest=c["digest"], occurrence=c["occurrence"], gate=c["assessment"],
-                               approvers=self._call_approvers(c),
-                               exclude=list(dict.fromkeys([record["requested_by"], *c["approvals"]])),
-                               verify_phrase=c["assessment"]["verify_phrase"]) for c in pending]
-        phrases = list(dict.fromkeys(c["assessment"]["verify_phrase"] for c in pending if c["assessment"]["verify_phrase"]))
+        per_call = [
+            call_rules(
+                digest=c["digest"],
+                occurrence=c["occurrence"],
+                gate=c["assessment"],
+                approvers=self._call_approvers(c),
+                exclude=list(dict.fromkeys([record["requested_by"], *c["approvals"]])),
+                verify_phrase=c["assessment"]["verify_phrase"],
+            )
+            for c in pending
+        ]
+        phrases = list(
+            dict.fromkeys(
+                c["assessment"]["verify_phrase"] for c in pending if c["assessment"]["verify_phrase"]
+            )
+        )
         timeouts = [c["assessment"]["timeout_s"] for c in pending if c["assessment"]["timeout_s"] is not None]
-        soft_ok = all(c["assessment"]["mode"] == "soft" and c["assessment"]["on_timeout"] == "approve" for c in pending)
+        soft_ok = all(
+            c["assessment"]["mode"] == "soft" and c["assessment"]["on_timeout"] == "approve" for c in pending
+        )
+        runs: list[dict[str, Any]] = [
+            c["run"] for c in pending if c["run"] is not None
+        ]  # pending calls all run
         request: ReviewRequest = {
-            "action_requests": [{"name": c["run"]["name"], "args": c["run"]["args"],  # type: ignore[index]
-                                 "description": self.describe(c["run"], c["assessment"])} for c in pending],  # type: ignore[arg-type]
-            "review_configs": [{"action_name": c["run"]["name"],  # type: ignore[index]
-                                "allowed_decisions": [d for d in c["assessment"]["allowed_decisions"]
-                                                      if d in _TOOL_DECISIONS]} for c in pending],
+            "action_requests": [
+                {"name": run["name"], "args": run["args"], "description": self.describe(run, c["assessment"])}
+                for c, run in zip(pending, runs, strict=True)
+            ],
+            "review_configs": [
+                {
+                    "action_name": run["name"],
+                    "allowed_decisions": [
+                        d for d in c["assessment"]["allowed_decisions"] if d in _TOOL_DECISIONS
+                    ],
+                }
+                for c, run in zip(pending, runs, strict=True)
+            ],
             "hitl": {
                 "request_id": stable_id(record["key"], self.name, attempt),
-                "action_id": pending[0]["action_id"] if len(pending) == 1 else stable_id(record["key"], "turn"),
+                "action_id": pending[0]["action_id"]
+                if len(pending) == 1
+                else stable_id(record["key"], "turn"),
                 "action_ids": [c["action_id"] for c in pending],
                 "node": self.name,
                 "stage": 2 if any(c["approvals"] for c in pending) else 1,
@@ -234,24 +328,39 @@ class ToolReviewCore:
                 "approvers": approvers,
                 "exclude_approvers": exclude,
                 "requested_by": record["requested_by"],
-                "timeout_s": self.timeout if self.timeout is not None else (min(timeouts) if timeouts else None),
+                "timeout_s": self.timeout
+                if self.timeout is not None
+                else (min(timeouts) if timeouts else None),
                 "on_timeout": "approve" if soft_ok else "reject",
                 # One call: the runner checks its phrase. Several: each decision is checked against its own call's
                 # phrase (`_check_per_call`), so approving an email never needs a delete's phrase.
                 "verify_phrase": phrases[0] if len(pending) == 1 and phrases else None,
                 "impact": " ".join(dict.fromkeys(c["assessment"]["impact"] for c in pending)),
-                "context": {**context, "refused": refused, "tool_calls": [
-                    {"id": c["call"]["id"], "name": c["call"]["name"], "state": c["state"],
-                     "risk": c["assessment"]["risk"], "approvers": self._call_approvers(c),
-                     "verify_phrase": c["assessment"]["verify_phrase"]}
-                    for c in record["calls"]]},
+                "context": {
+                    **context,
+                    "refused": refused,
+                    "tool_calls": [
+                        {
+                            "id": c["call"]["id"],
+                            "name": c["call"]["name"],
+                            "state": c["state"],
+                            "risk": c["assessment"]["risk"],
+                            "approvers": self._call_approvers(c),
+                            "verify_phrase": c["assessment"]["verify_phrase"],
+                        }
+                        for c in record["calls"]
+                    ],
+                },
                 "policy_version": worst["assessment"]["policy_version"],
                 "escalation_level": 0,
                 "calls": per_call,
             },
         }
         if len(pending) == 1:
-            request["hitl"]["digest"], request["hitl"]["occurrence"] = pending[0]["digest"], pending[0]["occurrence"]
+            request["hitl"]["digest"], request["hitl"]["occurrence"] = (
+                pending[0]["digest"],
+                pending[0]["occurrence"],
+            )
         for config in request["review_configs"]:
             if "reject" not in config["allowed_decisions"]:
                 config["allowed_decisions"].append("reject")
@@ -259,9 +368,9 @@ class ToolReviewCore:
 
     # -- step 2: after interrupt() returned; never raises ------------------------------------------------
 
-    def apply_answer(self, record: ToolGateRecord, answer: Any, *, config: Any,
-                     context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],
-                                                       list[dict[str, Any]]]:
+    def apply_answer(
+        self, record: ToolGateRecord, answer: Any, *, config: Any, context: dict[str, Any]
+    ) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord], list[dict[str, Any]]]:
         """Apply `answer` to the open question; return record, ToolMessages, decisions, audit events.
 
         Who answered comes from the run's config (`nodes._common.decider_of`); each decision is
@@ -273,7 +382,11 @@ class ToolReviewCore:
         try:
             if isinstance(answer, BaseModel):  # what interrupt() returns after checking RESPONSE_SCHEMA
                 answer = answer.model_dump(exclude_none=True)
-            if isinstance(answer, dict) and answer.get("type") in ("timeout", "escalate") and len(pending) > 1:
+            if (
+                isinstance(answer, dict)
+                and answer.get("type") in ("timeout", "escalate")
+                and len(pending) > 1
+            ):
                 answer = {"decisions": [answer] * len(pending)}  # the runner answers a whole request at once
             who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
             if who is None:
@@ -285,23 +398,45 @@ class ToolReviewCore:
             error = str(exc) if isinstance(exc, HITLError) else f"{type(exc).__name__}: {exc}"
             return self._refuse(record, answer, error, config=config, context=context)
 
-    def _refuse(self, record: ToolGateRecord, answer: Any, error: str, *, config: Any,
-                context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord],
-                                                  list[dict[str, Any]]]:
+    def _refuse(
+        self, record: ToolGateRecord, answer: Any, error: str, *, config: Any, context: dict[str, Any]
+    ) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord], list[dict[str, Any]]]:
         hitl = record["request"]["hitl"]  # type: ignore[index]
         who = as_recorded(answer.get("approver")) if isinstance(answer, dict) else None
-        rec: DecisionRecord = {"request_id": hitl["request_id"], "action_id": hitl["action_id"], "node": self.name,
-                               "stage": hitl["stage"], "type": "invalid", "approver": who, "message": error,
-                               "edited_action": None, "effect": "refused", "decided_at": event_time(config)}
-        event = make_event("refused", action_id=hitl["action_id"], actor=who or "unknown", thread_id=thread_id_of(config),
-                           request_id=hitl["request_id"], decision="refused", detail={"message": error, "node": self.name},
-                           event_id=decision_event_id(hitl["action_id"], hitl["request_id"], "invalid"),
-                           ts=event_time(config))
+        rec: DecisionRecord = {
+            "request_id": hitl["request_id"],
+            "action_id": hitl["action_id"],
+            "node": self.name,
+            "stage": hitl["stage"],
+            "type": "invalid",
+            "approver": who,
+            "message": error,
+            "edited_action": None,
+            "effect": "refused",
+            "decided_at": event_time(config),
+        }
+        event = make_event(
+            "refused",
+            action_id=hitl["action_id"],
+            actor=who or "unknown",
+            thread_id=thread_id_of(config),
+            request_id=hitl["request_id"],
+            decision="refused",
+            detail={"message": error, "node": self.name},
+            event_id=decision_event_id(hitl["action_id"], hitl["request_id"], "invalid"),
+            ts=event_time(config),
+        )
         return self._ask(record, context, refused=error), [], [rec], [seal(event, seal_key_of(config))]
 
-    def _apply(self, record: ToolGateRecord, pending: list[int], decisions: list[Decision], *,
-               config: Any, context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage],
-                                                            list[DecisionRecord], list[dict[str, Any]]]:
+    def _apply(
+        self,
+        record: ToolGateRecord,
+        pending: list[int],
+        decisions: list[Decision],
+        *,
+        config: Any,
+        context: dict[str, Any],
+    ) -> tuple[ToolGateRecord, list[BaseMessage], list[DecisionRecord], list[dict[str, Any]]]:
         hitl = record["request"]["hitl"]  # type: ignore[index]
         calls = [dict(c) for c in record["calls"]]
         messages: list[BaseMessage] = []
@@ -318,53 +453,105 @@ class ToolReviewCore:
                 receipt = self._receipt(c, hitl, decision, c["digest"], config)
                 detail["receipt"] = receipt
                 effect = "approved"
-                self._count(c, [*c["receipts"], receipt], record["requested_by"], key,
-                            done="edited" if shown != c["call"] else "approved")
+                self._count(
+                    c,
+                    [*c["receipts"], receipt],
+                    record["requested_by"],
+                    key,
+                    done="edited" if shown != c["call"] else "approved",
+                )
             elif kind == "edit":
                 effect = self._edit(c, hitl, decision, detail, config, record["requested_by"])
                 if effect == "rejected":
-                    messages.append(_tool_message(c["call"], f"Not run: the reviewer's edit of `{c['call']['name']}` "
-                                                  f"is denied by the approval policy ({c['assessment']['reasons'][0]})."))
+                    messages.append(
+                        _tool_message(
+                            c["call"],
+                            f"Not run: the reviewer's edit of `{c['call']['name']}` "
+                            f"is denied by the approval policy ({c['assessment']['reasons'][0]}).",
+                        )
+                    )
             elif kind == "respond":
                 effect, c["state"], c["run"] = "responded", "responded", None
                 messages.append(_tool_message(c["call"], message or "", ok=True))
             else:  # reject, a timeout that fails closed, an escalation the gate cannot follow
                 effect = "timed_out" if kind in ("timeout", "escalate") else "rejected"
                 c["state"], c["run"] = "rejected", None
-                why = (f"nobody approved it in time ({who})" if effect == "timed_out"
-                       else f"a reviewer ({who}) rejected it" + (f" with reason: {message}" if message else ""))
-                messages.append(_tool_message(c["call"], f"Not run: {why}. Do not retry the call to "
-                                              f"`{c['call']['name']}` unless the user asks."))
-            rec: Any = {"request_id": hitl["request_id"], "action_id": c["action_id"], "node": self.name,
-                        "stage": hitl["stage"], "type": kind, "approver": who, "message": message,
-                        "edited_action": decision.get("edited_action"), "effect": effect, "decided_at": ts}
+                why = (
+                    f"nobody approved it in time ({who})"
+                    if effect == "timed_out"
+                    else f"a reviewer ({who}) rejected it" + (f" with reason: {message}" if message else "")
+                )
+                messages.append(
+                    _tool_message(
+                        c["call"],
+                        f"Not run: {why}. Do not retry the call to "
+                        f"`{c['call']['name']}` unless the user asks.",
+                    )
+                )
+            rec: Any = {
+                "request_id": hitl["request_id"],
+                "action_id": c["action_id"],
+                "node": self.name,
+                "stage": hitl["stage"],
+                "type": kind,
+                "approver": who,
+                "message": message,
+                "edited_action": decision.get("edited_action"),
+                "effect": effect,
+                "decided_at": ts,
+            }
             if "receipt" in detail:
                 rec["receipt"] = detail["receipt"]
             records.append(rec)
             if kind == "edit" and "receipt" in detail:
                 asked_id = detail["receipt"]["digest"][:32]  # the edit approves the edited call
-            events.append(seal(make_event(
-                DECISION_EVENTS.get(kind, kind), action_id=asked_id, actor=who or SYSTEM_TIMEOUT,
-                thread_id=thread_id, action={"name": shown["name"], "args": shown["args"]}, assessment=dict(c["assessment"]),
-                request_id=hitl["request_id"], decision=effect, detail=detail, ts=ts,
-                event_id=decision_event_id(asked_id, hitl["request_id"], kind)), key))
+            events.append(
+                seal(
+                    make_event(
+                        DECISION_EVENTS.get(kind, kind),
+                        action_id=asked_id,
+                        actor=who or SYSTEM_TIMEOUT,
+                        thread_id=thread_id,
+                        action={"name": shown["name"], "args": shown["args"]},
+                        assessment=dict(c["assessment"]),
+                        request_id=hitl["request_id"],
+                        decision=effect,
+                        detail=detail,
+                        ts=ts,
+                        event_id=decision_event_id(asked_id, hitl["request_id"], kind),
+                    ),
+                    key,
+                )
+            )
         return self._ask({**record, "calls": calls}, context, refused=None), messages, records, events  # type: ignore[typeddict-item]
 
     def _receipt(self, c: Any, hitl: Any, decision: Decision, digest: str, config: Any) -> Receipt:
-        return issue(request_id=hitl["request_id"], digest=digest, approver=decision.get("approver") or "",
-                     stage=hitl["stage"], decision=decision["type"], gate=self._gate(c), decided_at=decided_at_of(config),
-                     thread_id=thread_id_of(config), occurrence=c["occurrence"], key=seal_key_of(config))
+        return issue(
+            request_id=hitl["request_id"],
+            digest=digest,
+            approver=decision.get("approver") or "",
+            stage=hitl["stage"],
+            decision=decision["type"],
+            gate=self._gate(c),
+            decided_at=decided_at_of(config),
+            thread_id=thread_id_of(config),
+            occurrence=c["occurrence"],
+            key=seal_key_of(config),
+        )
 
     @staticmethod
     def _count(c: Any, receipts: list[Receipt], requester: str, key: bytes | None, *, done: str) -> None:
         """Keep `receipts` on the call; it runs once those of its current digest meet its requirement."""
         c["receipts"] = receipts
-        counted = counting(receipts, digest=c["digest"], gate=ToolReviewCore._gate(c), requester=requester, key=key)
+        counted = counting(
+            receipts, digest=c["digest"], gate=ToolReviewCore._gate(c), requester=requester, key=key
+        )
         c["approvals"] = [r["approver"] for r in counted]
         c["state"] = done if enough(counted, c["assessment"]["required_approvals"]) else "pending"
 
-    def _edit(self, c: Any, hitl: Any, decision: Decision, detail: dict[str, Any], config: Any,
-              requester: str) -> str:
+    def _edit(
+        self, c: Any, hitl: Any, decision: Decision, detail: dict[str, Any], config: Any, requester: str
+    ) -> str:
         """The reviewer's call is a new action (new digest): earlier approvals of the old call stop counting."""
         edited = decision["edited_action"]
         assert edited is not None
@@ -379,7 +566,9 @@ class ToolReviewCore:
             return "rejected"
         c["run"], c["digest"], c["action_id"] = new_call, digest, digest[:32]
         if stricter(c["assessment"], new):  # a riskier call than the one approved: ask again, from scratch
-            c["assessment"] = seal({**new, "digest": digest, "occurrence": c["occurrence"]}, seal_key_of(config))
+            c["assessment"] = seal(
+                {**new, "digest": digest, "occurrence": c["occurrence"]}, seal_key_of(config)
+            )
             c["state"], c["receipts"], c["approvals"] = "pending", [receipt], []
             detail["rereview"] = True
             return "rereview"
@@ -388,8 +577,9 @@ class ToolReviewCore:
         self._count(c, [receipt], requester, seal_key_of(config), done="edited")
         return "edited"
 
-    def reopen(self, record: ToolGateRecord, answered: set[str], *, config: Any,
-               context: dict[str, Any]) -> tuple[ToolGateRecord, list[BaseMessage]] | None:
+    def reopen(
+        self, record: ToolGateRecord, answered: set[str], *, config: Any, context: dict[str, Any]
+    ) -> tuple[ToolGateRecord, list[BaseMessage]] | None:
         """Ask again about calls marked to run that `runnable` does not clear (G9: never fail open).
 
         A call whose record was changed in state (its arguments, its gate, its state) is assessed
@@ -403,30 +593,56 @@ class ToolReviewCore:
         messages: list[BaseMessage] = []
         for c in record["calls"]:
             run = c["run"]
-            if c["state"] in _RUNS and run is not None and run.get("id") not in answered and id(run) not in cleared:
+            if (
+                c["state"] in _RUNS
+                and run is not None
+                and run.get("id") not in answered
+                and id(run) not in cleared
+            ):
                 digest = action_digest(run, thread_id=thread_id, occurrence=c["occurrence"])
                 fresh = self.edit_policy.assess({"name": run["name"], "args": run["args"]})
                 why = "the call changed after it was assessed: assessed again"
-                gate: Any = seal({**fresh, "reasons": [*fresh["reasons"], why], "digest": digest,
-                                  "occurrence": c["occurrence"]}, key)
+                gate: Any = seal(
+                    {
+                        **fresh,
+                        "reasons": [*fresh["reasons"], why],
+                        "digest": digest,
+                        "occurrence": c["occurrence"],
+                    },
+                    key,
+                )
                 c = {**c, "assessment": gate, "digest": digest, "action_id": digest[:32]}
                 if fresh["mode"] == "deny":
                     c["state"], c["run"] = "denied", None
-                    messages.append(_tool_message(c["call"], f"Not run: the approval policy denies `{run['name']}` "
-                                                  f"({fresh['reasons'][0]})."))
+                    messages.append(
+                        _tool_message(
+                            c["call"],
+                            f"Not run: the approval policy denies `{run['name']}` ({fresh['reasons'][0]}).",
+                        )
+                    )
                 elif fresh["mode"] in ("auto", "notify"):
                     c["state"] = "safe"
                 else:
-                    self._count(c, list(c.get("receipts") or []), record["requested_by"], key,
-                                done="edited" if run != c["call"] else "approved")
+                    self._count(
+                        c,
+                        list(c.get("receipts") or []),
+                        record["requested_by"],
+                        key,
+                        done="edited" if run != c["call"] else "approved",
+                    )
             calls.append(c)
-        if len(calls) == len(record["calls"]) and all(a is b for a, b in zip(calls, record["calls"], strict=True)):
+        if len(calls) == len(record["calls"]) and all(
+            a is b for a, b in zip(calls, record["calls"], strict=True)
+        ):
             return None
-        return self._ask({**record, "calls": calls}, context, refused="a call changed after it was assessed"), messages
+        return self._ask(
+            {**record, "calls": calls}, context, refused="a call changed after it was assessed"
+        ), messages
 
     @staticmethod
-    def runnable(record: ToolGateRecord, answered: set[str], *, thread_id: str | None = None,
-                 key: bytes | None = None) -> list[dict[str, Any]]:
+    def runnable(
+        record: ToolGateRecord, answered: set[str], *, thread_id: str | None = None, key: bytes | None = None
+    ) -> list[dict[str, Any]]:
         """The calls to execute now: safe, or approved / edited with receipts for exactly the call that runs."""
         out = []
         for c in record["calls"]:
@@ -443,8 +659,13 @@ class ToolReviewCore:
                 if gate["mode"] not in ("auto", "notify"):
                     continue
             else:
-                counted = counting(c.get("receipts") or [], digest=digest, gate=gate,
-                                   requester=record["requested_by"], key=key)
+                counted = counting(
+                    c.get("receipts") or [],
+                    digest=digest,
+                    gate=gate,
+                    requester=record["requested_by"],
+                    key=key,
+                )
                 if not enough(counted, gate["required_approvals"]):
                     continue
             out.append(run)

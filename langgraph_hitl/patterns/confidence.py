@@ -58,7 +58,12 @@ _LEVEL_CLASS: dict[str, Reversibility] = {
     "confirm": "irreversible_high",
     "verify": "irreversible_high",
 }
-_MODE_LEVEL: dict[str, ConfirmationLevel] = {"notify": "info", "soft": "confirm", "hard": "confirm", "verify": "verify"}
+_MODE_LEVEL: dict[str, ConfirmationLevel] = {
+    "notify": "info",
+    "soft": "confirm",
+    "hard": "confirm",
+    "verify": "verify",
+}
 
 
 def confirmation_level(mode: str) -> ConfirmationLevel | None:

@@ -66,14 +66,19 @@ from .llm import parse_structured, structured_call
 __all__ = ["create_escalation_chain"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
 def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
 
 
 def _wants_history(fn: Any) -> bool:
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        ]
     except (TypeError, ValueError):
         return False
     return len(params) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
@@ -83,37 +88,90 @@ class _Chain:
     store: Any = None
     """The chain's own store, whose seal key the nodes use when no runner drives the graph."""
 
-    def __init__(self, levels: Sequence[Level], *, min_confidence: float,
-                 sensitive: Callable[[Any, Any], bool | str] | None, requested_by: str) -> None:
-        self.levels, self.min_confidence, self.sensitive, self.requested_by = levels, min_confidence, sensitive, requested_by
+    def __init__(
+        self,
+        levels: Sequence[Level],
+        *,
+        min_confidence: float,
+        sensitive: Callable[[Any, Any], bool | str] | None,
+        requested_by: str,
+    ) -> None:
+        self.levels, self.min_confidence, self.sensitive, self.requested_by = (
+            levels,
+            min_confidence,
+            sensitive,
+            requested_by,
+        )
 
     def next_after(self, index: int, *, human_only: bool = False) -> str | None:
-        for level in self.levels[index + 1:]:
+        for level in self.levels[index + 1 :]:
             if not human_only or isinstance(level, HumanLevel):
                 return level.name
         return None
 
-    def step(self, state: dict[str, Any], config: RunnableConfig, index: int, *, kind: Literal["model", "human"],
-             outcome: str, reason: str, to: str | None = None, confidence: float | None = None,
-             answer: Any = None, by: str | None = None) -> dict[str, Any]:
+    def step(
+        self,
+        state: dict[str, Any],
+        config: RunnableConfig,
+        index: int,
+        *,
+        kind: Literal["model", "human"],
+        outcome: str,
+        reason: str,
+        to: str | None = None,
+        confidence: float | None = None,
+        answer: Any = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
         """The update recording one step, with its audit event."""
         name = self.levels[index].name
         if outcome == "escalated" and to is None:
             outcome, reason = "unresolved", f"{reason}; no level left to escalate to"
-        event = {"resolved": "approved" if kind == "human" else "auto_approved", "escalated": "escalated",
-                 "rejected": "rejected", "unresolved": "rejected"}[outcome]
+        event = {
+            "resolved": "approved" if kind == "human" else "auto_approved",
+            "escalated": "escalated",
+            "rejected": "rejected",
+            "unresolved": "rejected",
+        }[outcome]
         action = {"name": "answer", "args": {"task": state.get("task"), "answer": answer}}
         actor = by or (name if kind == "model" else "system")
         update: dict[str, Any] = {
-            "escalation_path": [{"level": name, "kind": kind, "outcome": outcome, "reason": reason, "to": to,
-                                 "confidence": confidence}],
+            "escalation_path": [
+                {
+                    "level": name,
+                    "kind": kind,
+                    "outcome": outcome,
+                    "reason": reason,
+                    "to": to,
+                    "confidence": confidence,
+                }
+            ],
         }
-        if kind == "model" or outcome in ("escalated", "unresolved"):  # a person's decision is already audited
-            update["audit_trail"] = [seal(make_event(
-                event, action_id=stable_id(step_key(config, name), name), actor=actor, thread_id=thread_id_of(config),
-                action=action, decision=outcome, ts=event_time(config),
-                detail={"level": name, "kind": kind, "reason": reason, "to": to, "confidence": confidence}),
-                seal_key_of(config, self.store))]
+        if kind == "model" or outcome in (
+            "escalated",
+            "unresolved",
+        ):  # a person's decision is already audited
+            update["audit_trail"] = [
+                seal(
+                    make_event(
+                        event,
+                        action_id=stable_id(step_key(config, name), name),
+                        actor=actor,
+                        thread_id=thread_id_of(config),
+                        action=action,
+                        decision=outcome,
+                        ts=event_time(config),
+                        detail={
+                            "level": name,
+                            "kind": kind,
+                            "reason": reason,
+                            "to": to,
+                            "confidence": confidence,
+                        },
+                    ),
+                    seal_key_of(config, self.store),
+                )
+            ]
         if outcome != "escalated":
             update.update(escalation_status=outcome, resolved_by=f"{name}:{by}" if by else name)
         return update
@@ -126,7 +184,9 @@ class _ModelNode:
         assert isinstance(level, ModelLevel)
         self.level = level
         self._chat = hasattr(level.model, "invoke")
-        self._call: Callable[..., Any] = structured_call(level.model, LevelAnswer) if self._chat else level.model
+        self._call: Callable[..., Any] = (
+            structured_call(level.model, LevelAnswer) if self._chat else level.model
+        )
         self._history = not self._chat and _wants_history(level.model)
 
     def _ask(self, task: Any, history: list[EscalationStep]) -> LevelAnswer:
@@ -147,9 +207,18 @@ class _ModelNode:
             check_json(result.answer, where=f"level {self.level.name!r} answer")
         except Exception as exc:  # an error or a timeout is a reason to escalate, not to crash the run
             label = "timeout" if _is_timeout(exc) else "error"
-            return {"escalation_status": "running", **chain.step(
-                state, config, i, kind="model", outcome="escalated", to=chain.next_after(i),
-                reason=f"{label}: {type(exc).__name__}: {str(exc)[:200]}")}
+            return {
+                "escalation_status": "running",
+                **chain.step(
+                    state,
+                    config,
+                    i,
+                    kind="model",
+                    outcome="escalated",
+                    to=chain.next_after(i),
+                    reason=f"{label}: {type(exc).__name__}: {str(exc)[:200]}",
+                ),
+            }
         base = {"answer": result.answer, "confidence": result.confidence, "escalation_status": "running"}
         try:
             flagged = self.chain.sensitive(task, result.answer) if self.chain.sensitive else False
@@ -157,16 +226,48 @@ class _ModelNode:
             flagged = f"the sensitive-content check failed ({type(exc).__name__}: {exc}), so a person decides"
         if result.sensitive or flagged:
             why = flagged if isinstance(flagged, str) else "the model flagged the content as sensitive"
-            return {**base, **chain.step(state, config, i, kind="model", outcome="escalated", answer=result.answer,
-                                         to=chain.next_after(i, human_only=True), confidence=result.confidence,
-                                         reason=f"sensitive: {why}")}
+            return {
+                **base,
+                **chain.step(
+                    state,
+                    config,
+                    i,
+                    kind="model",
+                    outcome="escalated",
+                    answer=result.answer,
+                    to=chain.next_after(i, human_only=True),
+                    confidence=result.confidence,
+                    reason=f"sensitive: {why}",
+                ),
+            }
         if result.confidence < chain.min_confidence:
-            return {**base, **chain.step(state, config, i, kind="model", outcome="escalated", answer=result.answer,
-                                         to=chain.next_after(i), confidence=result.confidence,
-                                         reason=f"low confidence: {result.confidence:.2f} below {chain.min_confidence}")}
-        return {**base, **chain.step(state, config, i, kind="model", outcome="resolved", answer=result.answer,
-                                     confidence=result.confidence,
-                                     reason=f"confidence {result.confidence:.2f} at or above {chain.min_confidence}")}
+            return {
+                **base,
+                **chain.step(
+                    state,
+                    config,
+                    i,
+                    kind="model",
+                    outcome="escalated",
+                    answer=result.answer,
+                    to=chain.next_after(i),
+                    confidence=result.confidence,
+                    reason=f"low confidence: {result.confidence:.2f} below {chain.min_confidence}",
+                ),
+            }
+        return {
+            **base,
+            **chain.step(
+                state,
+                config,
+                i,
+                kind="model",
+                outcome="resolved",
+                answer=result.answer,
+                confidence=result.confidence,
+                reason=f"confidence {result.confidence:.2f} at or above {chain.min_confidence}",
+            ),
+        }
 
 
 class _AskHumanNode:
@@ -182,24 +283,50 @@ class _AskHumanNode:
         allowed = list(level.allowed_decisions)
         if state.get("answer") is None:  # nothing to approve or edit yet: answer it (respond) or refuse it
             allowed = [d for d in allowed if d not in ("approve", "edit")]
-        action: ActionRequest = {"name": "answer", "args": {"task": state.get("task"), "answer": state.get("answer")},
-                  "description": (f"Escalated to {level.name}: {why}. Approve the proposed answer, edit it "
-                                  "(args.answer), respond with your own answer, or reject the task.")}
+        action: ActionRequest = {
+            "name": "answer",
+            "args": {"task": state.get("task"), "answer": state.get("answer")},
+            "description": (
+                f"Escalated to {level.name}: {why}. Approve the proposed answer, edit it "
+                "(args.answer), respond with your own answer, or reject the task."
+            ),
+        }
         assessment: Assessment = {
-            "action_name": "answer", "args_hash": "", "risk": "high", "reversibility": "irreversible_low",
-            "mode": "hard", "reasons": [f"escalated to {level.name}: {why}"], "required_approvals": 1,
-            "approvers": list(level.approvers) if level.approvers else None, "escalation": [],
-            "timeout_s": level.timeout, "on_timeout": "reject", "allowed_decisions": allowed,
-            "verify_phrase": None, "impact": "The answer goes back to the requester.", "policy_version": "escalation",
+            "action_name": "answer",
+            "args_hash": "",
+            "risk": "high",
+            "reversibility": "irreversible_low",
+            "mode": "hard",
+            "reasons": [f"escalated to {level.name}: {why}"],
+            "required_approvals": 1,
+            "approvers": list(level.approvers) if level.approvers else None,
+            "escalation": [],
+            "timeout_s": level.timeout,
+            "on_timeout": "reject",
+            "allowed_decisions": allowed,
+            "verify_phrase": None,
+            "impact": "The answer goes back to the requester.",
+            "policy_version": "escalation",
         }
         following = self.chain.next_after(self.index)
-        context = {"task": state.get("task"), "level": level.name, "step": self.index + 1,
-                   "total_steps": len(self.chain.levels), "path": path,
-                   "on_timeout": f"escalates to {following}" if following else "unresolved (rejected)"}
+        context = {
+            "task": state.get("task"),
+            "level": level.name,
+            "step": self.index + 1,
+            "total_steps": len(self.chain.levels),
+            "path": path,
+            "on_timeout": f"escalates to {following}" if following else "unresolved (rejected)",
+        }
         requester = state.get("requested_by") or self.chain.requested_by
-        return {"action": action, "status": "proposed", "hitl_context": context, "requested_by": requester,
-                **bind_action(action, assessment, config, occurrence=step_key(config, level.name),
-                             store=self.chain.store)}
+        return {
+            "action": action,
+            "status": "proposed",
+            "hitl_context": context,
+            "requested_by": requester,
+            **bind_action(
+                action, assessment, config, occurrence=step_key(config, level.name), store=self.chain.store
+            ),
+        }
 
 
 class _HumanOutcomeNode:
@@ -214,15 +341,46 @@ class _HumanOutcomeNode:
         action = state.get("action") or {}
         chain, i = self.chain, self.index
         if effect in ("approved", "edited", "responded"):
-            answer = last["message"] if effect == "responded" and last else (action.get("args") or {}).get("answer")
-            return {"answer": answer, **chain.step(state, config, i, kind="human", outcome="resolved", answer=answer,
-                                                   by=who, reason=f"{effect} by {who}")}
+            answer = (
+                last["message"]
+                if effect == "responded" and last
+                else (action.get("args") or {}).get("answer")
+            )
+            return {
+                "answer": answer,
+                **chain.step(
+                    state,
+                    config,
+                    i,
+                    kind="human",
+                    outcome="resolved",
+                    answer=answer,
+                    by=who,
+                    reason=f"{effect} by {who}",
+                ),
+            }
         if effect in ("timed_out", "escalated"):
-            return chain.step(state, config, i, kind="human", outcome="escalated", to=chain.next_after(i),
-                              answer=state.get("answer"), reason=f"timeout: nobody at {chain.levels[i].name} decided in time")
+            return chain.step(
+                state,
+                config,
+                i,
+                kind="human",
+                outcome="escalated",
+                to=chain.next_after(i),
+                answer=state.get("answer"),
+                reason=f"timeout: nobody at {chain.levels[i].name} decided in time",
+            )
         message = f": {last['message']}" if last and last["message"] else ""
-        return chain.step(state, config, i, kind="human", outcome="rejected", answer=state.get("answer"), by=who,
-                          reason=f"{effect} by {who}{message}")
+        return chain.step(
+            state,
+            config,
+            i,
+            kind="human",
+            outcome="rejected",
+            answer=state.get("answer"),
+            by=who,
+            reason=f"{effect} by {who}{message}",
+        )
 
 
 def _after_step(state: dict[str, Any]) -> str:
@@ -243,8 +401,22 @@ def _review_condition(review: str, outcome: str) -> Callable[[dict[str, Any]], s
     return condition
 
 
-_REQUIRED_KEYS = ("task", "answer", "escalation_status", "resolved_by", "escalation_path", "confidence", "action",
-                  "action_id", "assessment", "decisions", "status", "audit_trail", "requested_by", "hitl_context")
+_REQUIRED_KEYS = (
+    "task",
+    "answer",
+    "escalation_status",
+    "resolved_by",
+    "escalation_path",
+    "confidence",
+    "action",
+    "action_id",
+    "assessment",
+    "decisions",
+    "status",
+    "audit_trail",
+    "requested_by",
+    "hitl_context",
+)
 
 
 def create_escalation_chain(
@@ -307,9 +479,15 @@ def create_escalation_chain(
                 raise PolicyError(msg)
     dupes = sorted({n for n in nodes if nodes.count(n) > 1})
     if dupes:
-        msg = f"Level names clash: {dupes!r} (a human level X also adds 'review_X' and 'after_X'). Rename them."
+        msg = (
+            f"Level names clash: {dupes!r} (a human level X also adds 'review_X' and 'after_X'). Rename them."
+        )
         raise PolicyError(msg)
-    if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)) or not 0 <= min_confidence <= 1:
+    if (
+        isinstance(min_confidence, bool)
+        or not isinstance(min_confidence, (int, float))
+        or not 0 <= min_confidence <= 1
+    ):
         msg = f"min_confidence={min_confidence!r}; use a number in [0, 1] (default 0.7)."
         raise PolicyError(msg)
     if sensitive is not None and not callable(sensitive):
@@ -320,7 +498,9 @@ def create_escalation_chain(
     if missing:
         msg = f"state_schema {schema.__name__} lacks {missing!r}; subclass EscalationState."
         raise PolicyError(msg)
-    chain = _Chain(levels, min_confidence=float(min_confidence), sensitive=sensitive, requested_by=requested_by)
+    chain = _Chain(
+        levels, min_confidence=float(min_confidence), sensitive=sensitive, requested_by=requested_by
+    )
     chain.store = store
     answer_policy = Policy({"answer": "fully_reversible"}, version="escalation")
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(schema)
@@ -332,8 +512,15 @@ def create_escalation_chain(
             continue
         review, after = f"review_{lv.name}", f"after_{lv.name}"
         builder.add_node(lv.name, _AskHumanNode(chain, i))
-        asker: Any = ReviewNode(approvers=lv.approvers, timeout=lv.timeout, on_timeout="reject",  # dict-typed node
-                                stage=i + 1, policy=answer_policy, name=review, store=store)  # decisions: the assessment's
+        asker: Any = ReviewNode(
+            approvers=lv.approvers,
+            timeout=lv.timeout,
+            on_timeout="reject",  # dict-typed node
+            stage=i + 1,
+            policy=answer_policy,
+            name=review,
+            store=store,
+        )  # decisions: the assessment's
         builder.add_node(review, asker)
         builder.add_node(after, _HumanOutcomeNode(chain, i))
         builder.add_edge(lv.name, review)

@@ -17,8 +17,15 @@ from typing_extensions import TypedDict
 from ..nodes import HITLState
 from .llm import no_default, unit_interval
 
-__all__ = ["DEFAULT_LEVEL_PROMPT", "EscalationState", "EscalationStep", "HumanLevel", "Level", "LevelAnswer",
-           "ModelLevel"]
+__all__ = [
+    "DEFAULT_LEVEL_PROMPT",
+    "EscalationState",
+    "EscalationStep",
+    "HumanLevel",
+    "Level",
+    "LevelAnswer",
+    "ModelLevel",
+]
 
 DEFAULT_LEVEL_PROMPT = (
     "Answer the task. Then rate your confidence that the answer is correct and complete, from 0 to 1, "

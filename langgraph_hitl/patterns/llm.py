@@ -87,7 +87,9 @@ def _chat_openai(name: str) -> Any:
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
-        msg = f'LLMRiskClassifier({name!r}, ...) uses ChatOpenAI: pip install "langgraph-hitl[openai]" ({exc}).'
+        msg = (
+            f'LLMRiskClassifier({name!r}, ...) uses ChatOpenAI: pip install "langgraph-hitl[openai]" ({exc}).'
+        )
         raise PolicyError(msg) from exc
     return ChatOpenAI(model=name, temperature=0)
 
@@ -106,7 +108,7 @@ def parse_structured(result: Any, schema: type[_M]) -> _M:
         if start < 0 or end < start:
             msg = f"the model's reply has no JSON object: {result[:120]!r}"
             raise ValueError(msg)
-        result = json.loads(result[start:end + 1])
+        result = json.loads(result[start : end + 1])
     if isinstance(result, BaseModel):
         result = result.model_dump()
     return schema.model_validate(result)
@@ -201,11 +203,21 @@ class LLMRiskClassifier(Policy):
 
     def classify(self, action: ActionRequest, assessment: Assessment) -> RiskVerdict:
         """Ask the model about `action`; raises whatever the model call or parsing raises."""
-        payload = {"action": action["name"], "args": action["args"], "description": action.get("description"),
-                   "policy": {"risk": assessment["risk"], "reversibility": assessment["reversibility"],
-                              "mode": assessment["mode"], "reasons": assessment["reasons"]}}
+        payload = {
+            "action": action["name"],
+            "args": action["args"],
+            "description": action.get("description"),
+            "policy": {
+                "risk": assessment["risk"],
+                "reversibility": assessment["reversibility"],
+                "mode": assessment["mode"],
+                "reasons": assessment["reasons"],
+            },
+        }
         text = json.dumps(payload, default=str, sort_keys=True)
-        return parse_structured(self._call([SystemMessage(self.prompt), HumanMessage(text[:8000])]), RiskVerdict)
+        return parse_structured(
+            self._call([SystemMessage(self.prompt), HumanMessage(text[:8000])]), RiskVerdict
+        )
 
     def assess(self, action: ActionRequest, *, confidence: float | None = None) -> Assessment:
         """The policy's assessment, raised (never lowered) by the model's verdict.
@@ -218,20 +230,35 @@ class LLMRiskClassifier(Policy):
             The assessment; its reasons say what the model concluded or that it failed.
         """
         base = self.base_policy.assess(action, confidence=confidence)
-        if base["mode"] == "deny" or base["risk"] == "critical" or (self.only and action["name"] not in self.only):
+        if (
+            base["mode"] == "deny"
+            or base["risk"] == "critical"
+            or (self.only and action["name"] not in self.only)
+        ):
             return base
         try:
             verdict = self.classify(action, base)
         except Exception as exc:  # fail closed: the rules' assessment stands
             why = f"LLM risk check failed ({type(exc).__name__}: {str(exc)[:160]}); kept the policy's assessment"
             if self.on_error == "review" and MODE_ORDER[base["mode"]] < MODE_ORDER["hard"]:
-                rule = Rule("llm-unavailable", actions=action["name"], mode="hard", reason=why + ", a person decides")
+                rule = Rule(
+                    "llm-unavailable", actions=action["name"], mode="hard", reason=why + ", a person decides"
+                )
                 return replace(self.base_policy, rules=[*self.base_policy.rules, rule]).assess(
-                    action, confidence=confidence)
+                    action, confidence=confidence
+                )
             return {**base, "reasons": [*base["reasons"], why]}
         said = f"the model rates it {verdict.risk} (confidence {verdict.confidence:.2f})"
         detail = f"{said}: {'; '.join(verdict.reasons)}" if verdict.reasons else said
         if RISK_ORDER[verdict.risk] <= RISK_ORDER[base["risk"]]:
-            return {**base, "reasons": [*base["reasons"], f"LLM risk check: {detail}; the policy's {base['risk']} stands"]}
+            return {
+                **base,
+                "reasons": [
+                    *base["reasons"],
+                    f"LLM risk check: {detail}; the policy's {base['risk']} stands",
+                ],
+            }
         rule = Rule("llm-risk", actions=action["name"], risk=verdict.risk, reason=detail)
-        return replace(self.base_policy, rules=[*self.base_policy.rules, rule]).assess(action, confidence=confidence)
+        return replace(self.base_policy, rules=[*self.base_policy.rules, rule]).assess(
+            action, confidence=confidence
+        )

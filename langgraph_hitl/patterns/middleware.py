@@ -117,9 +117,16 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
             msg = f"max_asks={max_asks!r}; use a positive whole number (default 10)."
             raise PolicyError(msg)
         base = policy.base_policy if isinstance(policy, LLMRiskClassifier) else policy
-        self.core = ToolReviewCore(policy, name="tool_gate", approvers=approvers, timeout=timeout,
-                                   requested_by=requested_by, describe=describe, edit_policy=base,
-                                   trust_answer_identity=trust_answer_identity)
+        self.core = ToolReviewCore(
+            policy,
+            name="tool_gate",
+            approvers=approvers,
+            timeout=timeout,
+            requested_by=requested_by,
+            describe=describe,
+            edit_policy=base,
+            trust_answer_identity=trust_answer_identity,
+        )
         self.edit_notice = edit_notice
         self.max_asks = max_asks
 
@@ -134,8 +141,12 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
             return response
         if ai.id is None:  # the key needs a stable id; this node has no interrupt, so a random one is fine
             ai.id = f"hitl-{uuid.uuid4()}"
-        record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, config=_config(),
-                                                  context=_context(state.get("messages") or []))
+        record, _, events = self.core.assess_turn(
+            ai,
+            requester=self.core.requested_by,
+            config=_config(),
+            context=_context(state.get("messages") or []),
+        )
         update: dict[str, Any] = {"tool_gate": record, "audit_trail": events}
         if isinstance(response, ExtendedModelResponse) and response.command is not None:
             update = {**dict(response.command.update or {}), **update}
@@ -161,16 +172,21 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         record: ToolGateRecord | None = state.get("tool_gate")
         out: dict[str, Any] = {"messages": [], "decisions": [], "audit_trail": []}
         if record is None or record["key"] != turn_key(ai):  # the turn came from elsewhere: assess it here
-            record, _, events = self.core.assess_turn(ai, requester=self.core.requested_by, config=config,
-                                                      context=context)
+            record, _, events = self.core.assess_turn(
+                ai, requester=self.core.requested_by, config=config, context=context
+            )
             out["audit_trail"] += events
         answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-        out["messages"] += [_denied(c) for c in record["calls"] if c["state"] == "denied" and c["call"]["id"] not in answered]
+        out["messages"] += [
+            _denied(c) for c in record["calls"] if c["state"] == "denied" and c["call"]["id"] not in answered
+        ]
         asks = 0
         while record["status"] == "pending" and asks < self.max_asks:
             answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
             asks += 1
-            record, msgs, decisions, events = self.core.apply_answer(record, answer, config=config, context=context)
+            record, msgs, decisions, events = self.core.apply_answer(
+                record, answer, config=config, context=context
+            )
             out["messages"] += msgs
             out["decisions"] += decisions
             out["audit_trail"] += events
@@ -179,9 +195,14 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
             for c in record["calls"]:
                 if c["state"] == "pending":
                     c = {**c, "state": "rejected", "run": None}
-                    out["messages"].append(ToolMessage(
-                        content=f"Not run: no valid approval after {self.max_asks} questions.",
-                        name=c["call"]["name"], tool_call_id=c["call"]["id"], status="error"))
+                    out["messages"].append(
+                        ToolMessage(
+                            content=f"Not run: no valid approval after {self.max_asks} questions.",
+                            name=c["call"]["name"],
+                            tool_call_id=c["call"]["id"],
+                            status="error",
+                        )
+                    )
                 calls.append(c)
             record = {**record, "calls": calls, "status": "decided", "request": None}
         out["tool_gate"] = record
@@ -200,11 +221,22 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         calls = record["calls"] if record else []
         entry = next((c for c in calls if c["call"]["id"] == call_id), None)
         config = _config()
-        cleared = ToolReviewCore.runnable(record, set(), thread_id=thread_id_of(config), key=seal_key_of(config)) \
-            if record else []
-        if entry is None or entry["run"] is None or not any(r is entry["run"] or r == entry["run"] for r in cleared):
-            return ToolMessage(content="Not run: this call was not approved by the tool gate.",
-                               name=request.tool_call["name"], tool_call_id=call_id or "", status="error")
+        cleared = (
+            ToolReviewCore.runnable(record, set(), thread_id=thread_id_of(config), key=seal_key_of(config))
+            if record
+            else []
+        )
+        if (
+            entry is None
+            or entry["run"] is None
+            or not any(r is entry["run"] or r == entry["run"] for r in cleared)
+        ):
+            return ToolMessage(
+                content="Not run: this call was not approved by the tool gate.",
+                name=request.tool_call["name"],
+                tool_call_id=call_id or "",
+                status="error",
+            )
         if entry["state"] != "edited":
             return request, None
         run = entry["run"]
@@ -214,8 +246,13 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         tools = getattr(request.runtime, "tools", None) or []
         tool = next((t for t in tools if getattr(t, "name", None) == run["name"]), None)
         if tool is None:
-            return ToolMessage(content=f"Not run: the reviewer's edit names tool {run['name']!r}, which this agent "
-                               "does not have.", name=run["name"], tool_call_id=call_id or "", status="error")
+            return ToolMessage(
+                content=f"Not run: the reviewer's edit names tool {run['name']!r}, which this agent "
+                "does not have.",
+                name=run["name"],
+                tool_call_id=call_id or "",
+                status="error",
+            )
         return request.override(tool_call=call, tool=tool), run
 
     def _annotate(self, result: Any, run: dict[str, Any] | None) -> Any:
@@ -241,6 +278,10 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
 
 
 def _denied(c: Any) -> BaseMessage:
-    return ToolMessage(content=f"Not run: the approval policy denies `{c['call']['name']}` "
-                       f"({c['assessment']['reasons'][0]}). Do not retry it unless the user asks.",
-                       name=c["call"]["name"], tool_call_id=c["call"]["id"] or "", status="error")
+    return ToolMessage(
+        content=f"Not run: the approval policy denies `{c['call']['name']}` "
+        f"({c['assessment']['reasons'][0]}). Do not retry it unless the user asks.",
+        name=c["call"]["name"],
+        tool_call_id=c["call"]["id"] or "",
+        status="error",
+    )

@@ -58,6 +58,7 @@ from .stages import PipelineState, Stage, StageResult
 
 __all__ = ["create_approval_pipeline"]
 
+
 def _revisions(decisions: list[DecisionRecord], review: str) -> int:
     return sum(1 for d in decisions if d["node"] == review and d["effect"] == "revision_requested")
 
@@ -78,19 +79,33 @@ def _close(state: dict[str, Any], stage: Stage, number: int) -> StageResult | No
         return None
     last = _last_decision(state.get("decisions") or [], f"review_{stage.name}")
     if last is not None and last["effect"] in ("approved", "edited"):
-        result.update(status=last["effect"], approver=last["approver"], message=last["message"],
-                      output=_stage_output(state.get("action") or {}))
+        result.update(
+            status=last["effect"],
+            approver=last["approver"],
+            message=last["message"],
+            output=_stage_output(state.get("action") or {}),
+        )
     else:
-        result.update(status="rejected", approver=last["approver"] if last else None,
-                      message=last["message"] if last else None)
+        result.update(
+            status="rejected",
+            approver=last["approver"] if last else None,
+            message=last["message"] if last else None,
+        )
     result["stage"] = number
     return result  # type: ignore[return-value]
 
 
 class _StageNode:
-    def __init__(self, stages: Sequence[Stage], index: int, *, requested_by: str, task: str | None,
-                 store: Any = None) -> None:
-        self.stages, self.index, self.requested_by, self.task, self.store = stages, index, requested_by, task, store
+    def __init__(
+        self, stages: Sequence[Stage], index: int, *, requested_by: str, task: str | None, store: Any = None
+    ) -> None:
+        self.stages, self.index, self.requested_by, self.task, self.store = (
+            stages,
+            index,
+            requested_by,
+            task,
+            store,
+        )
         self.stage = stages[index]
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
@@ -108,9 +123,15 @@ class _StageNode:
         decisions: list[DecisionRecord] = state.get("decisions") or []
         last = decisions[-1] if decisions else None
         revising = last is not None and last["node"] == review and last["effect"] == "revision_requested"
-        asked = [d["message"] or "" for d in decisions if d["node"] == review and d["effect"] == "revision_requested"]
+        asked = [
+            d["message"] or ""
+            for d in decisions
+            if d["node"] == review and d["effect"] == "revision_requested"
+        ]
         instructions = "\n".join(asked) if revising else None
-        previous = ((state.get("stage_results") or {}).get(stage.name) or {}).get("output") if revising else None
+        previous = (
+            ((state.get("stage_results") or {}).get(stage.name) or {}).get("output") if revising else None
+        )
         revision = _revisions(decisions, review)
         output = stage.call(value, instructions, previous)
         try:
@@ -118,39 +139,94 @@ class _StageNode:
         except TypeError as exc:
             raise PolicyError(str(exc)) from None
         requester = state.get("requested_by") or self.requested_by
-        action: ActionRequest = {"name": stage.name, "args": {"output": output},
-                  "description": stage.description or f"Output of stage {number} of {total}: {stage.name}"}
+        action: ActionRequest = {
+            "name": stage.name,
+            "args": {"output": output},
+            "description": stage.description or f"Output of stage {number} of {total}: {stage.name}",
+        }
         occurrence = step_key(config, stage.name)
         action_id = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)[:32]
         key = seal_key_of(config, self.store)
-        results[stage.name] = {"stage": number, "name": stage.name, "output": output, "revisions": revision,
-                               "status": "awaiting_review" if stage.reviewed else "done"}
-        update: dict[str, Any] = {"stage_results": results, "pipeline_status": "running", "requested_by": requester}
+        results[stage.name] = {
+            "stage": number,
+            "name": stage.name,
+            "output": output,
+            "revisions": revision,
+            "status": "awaiting_review" if stage.reviewed else "done",
+        }
+        update: dict[str, Any] = {
+            "stage_results": results,
+            "pipeline_status": "running",
+            "requested_by": requester,
+        }
         if not stage.reviewed:
-            update["audit_trail"] = [seal(make_event(
-                "executed", action_id=action_id, actor=requester, thread_id=thread_id_of(config), action=action,
-                outcome="success", detail={"stage": number, "name": stage.name, "step": f"{number} of {total}"},
-                ts=event_time(config)), key)]
+            update["audit_trail"] = [
+                seal(
+                    make_event(
+                        "executed",
+                        action_id=action_id,
+                        actor=requester,
+                        thread_id=thread_id_of(config),
+                        action=action,
+                        outcome="success",
+                        detail={"stage": number, "name": stage.name, "step": f"{number} of {total}"},
+                        ts=event_time(config),
+                    ),
+                    key,
+                )
+            ]
             return update
         assessment: Assessment = {
-            "action_name": stage.name, "args_hash": args_hash(action["args"]), "risk": "medium",
-            "reversibility": "partially_reversible", "mode": "hard",
-            "reasons": [f"stage {number} of {total} ({stage.name}) needs sign-off before the pipeline continues"],
-            "required_approvals": 1, "approvers": list(stage.approvers) if stage.approvers else None,
-            "escalation": [], "timeout_s": stage.timeout, "on_timeout": "reject",
-            "allowed_decisions": list(stage.allowed_decisions), "verify_phrase": None,
+            "action_name": stage.name,
+            "args_hash": args_hash(action["args"]),
+            "risk": "medium",
+            "reversibility": "partially_reversible",
+            "mode": "hard",
+            "reasons": [
+                f"stage {number} of {total} ({stage.name}) needs sign-off before the pipeline continues"
+            ],
+            "required_approvals": 1,
+            "approvers": list(stage.approvers) if stage.approvers else None,
+            "escalation": [],
+            "timeout_s": stage.timeout,
+            "on_timeout": "reject",
+            "allowed_decisions": list(stage.allowed_decisions),
+            "verify_phrase": None,
             "impact": "Nothing leaves the pipeline until its last stage is done; a rejection stops it here.",
             "policy_version": "pipeline",
         }
-        context = {"task": self.task or "approval pipeline", "stage": stage.name, "step": number,
-                   "total_steps": total, "revision": revision, "instructions": instructions, "input": value,
-                   "stages": [s.name for s in self.stages]}
-        update.update(action=action, status="proposed", **bind_action(action, assessment, config, occurrence=occurrence,
-                                                                          store=self.store),
-                      review_message=None, hitl_context=context, audit_trail=[seal(make_event(
-                          "proposed", action_id=action_id, actor=requester, thread_id=thread_id_of(config),
-                          action=action, assessment=dict(assessment), ts=event_time(config),
-                          detail={"stage": number, "revision": revision, "instructions": instructions}), key)])
+        context = {
+            "task": self.task or "approval pipeline",
+            "stage": stage.name,
+            "step": number,
+            "total_steps": total,
+            "revision": revision,
+            "instructions": instructions,
+            "input": value,
+            "stages": [s.name for s in self.stages],
+        }
+        update.update(
+            action=action,
+            status="proposed",
+            **bind_action(action, assessment, config, occurrence=occurrence, store=self.store),
+            review_message=None,
+            hitl_context=context,
+            audit_trail=[
+                seal(
+                    make_event(
+                        "proposed",
+                        action_id=action_id,
+                        actor=requester,
+                        thread_id=thread_id_of(config),
+                        action=action,
+                        assessment=dict(assessment),
+                        ts=event_time(config),
+                        detail={"stage": number, "revision": revision, "instructions": instructions},
+                    ),
+                    key,
+                )
+            ],
+        )
         return update
 
 
@@ -164,33 +240,63 @@ class _FinishNode:
             if closed is None:
                 continue
             if closed["status"] != "rejected":
-                return {"stage_results": {stage.name: closed}, "pipeline_status": "completed",
-                        "output": closed.get("output"), "stopped_at": None}
+                return {
+                    "stage_results": {stage.name: closed},
+                    "pipeline_status": "completed",
+                    "output": closed.get("output"),
+                    "stopped_at": None,
+                }
             return self._stop(state, config, stage, number, closed)
         last = self.stages[-1]
         output = ((state.get("stage_results") or {}).get(last.name) or {}).get("output")
         return {"pipeline_status": "completed", "output": output, "stopped_at": None}
 
-    def _stop(self, state: dict[str, Any], config: RunnableConfig, stage: Stage, number: int,
-              closed: StageResult) -> dict[str, Any]:
+    def _stop(
+        self, state: dict[str, Any], config: RunnableConfig, stage: Stage, number: int, closed: StageResult
+    ) -> dict[str, Any]:
         decisions: list[DecisionRecord] = state.get("decisions") or []
         last = _last_decision(decisions, f"review_{stage.name}")
-        update: dict[str, Any] = {"stage_results": {stage.name: closed}, "pipeline_status": "rejected", "output": None}
+        update: dict[str, Any] = {
+            "stage_results": {stage.name: closed},
+            "pipeline_status": "rejected",
+            "output": None,
+        }
         effect = last["effect"] if last else "rejected"
         if effect == "revision_requested":
             reason = f"revision limit reached: {self.max_revisions} revision(s) allowed, counted as rejected"
-            update["audit_trail"] = [seal(make_event(
-                "rejected", action_id=state.get("action_id") or "", actor="policy", thread_id=thread_id_of(config),
-                action=state.get("action"), assessment=state.get("assessment"), decision="rejected",
-                detail={"stage": number, "reason": "max_revisions", "max_revisions": self.max_revisions},
-                ts=event_time(config)), seal_key_of(config, self.store))]
+            update["audit_trail"] = [
+                seal(
+                    make_event(
+                        "rejected",
+                        action_id=state.get("action_id") or "",
+                        actor="policy",
+                        thread_id=thread_id_of(config),
+                        action=state.get("action"),
+                        assessment=state.get("assessment"),
+                        decision="rejected",
+                        detail={
+                            "stage": number,
+                            "reason": "max_revisions",
+                            "max_revisions": self.max_revisions,
+                        },
+                        ts=event_time(config),
+                    ),
+                    seal_key_of(config, self.store),
+                )
+            ]
         elif effect == "timed_out":
             reason = "nobody decided in time (timeout): rejected"
         else:
             message = last["message"] if last else None
-            reason = f"{effect} by {last['approver'] if last else 'policy'}" + (f": {message}" if message else "")
-        update["stopped_at"] = {"stage": number, "name": stage.name, "reason": reason,
-                                "by": last["approver"] if last else None}
+            reason = f"{effect} by {last['approver'] if last else 'policy'}" + (
+                f": {message}" if message else ""
+            )
+        update["stopped_at"] = {
+            "stage": number,
+            "name": stage.name,
+            "reason": reason,
+            "by": last["approver"] if last else None,
+        }
         return update
 
 
@@ -212,8 +318,22 @@ def _after_review(stage: Stage, next_node: str, max_revisions: int) -> Callable[
     return condition
 
 
-_REQUIRED_KEYS = ("input", "output", "stage_results", "pipeline_status", "stopped_at", "action", "action_id",
-                  "assessment", "decisions", "status", "audit_trail", "review_message", "requested_by", "hitl_context")
+_REQUIRED_KEYS = (
+    "input",
+    "output",
+    "stage_results",
+    "pipeline_status",
+    "stopped_at",
+    "action",
+    "action_id",
+    "assessment",
+    "decisions",
+    "status",
+    "audit_trail",
+    "review_message",
+    "requested_by",
+    "hitl_context",
+)
 
 
 def create_approval_pipeline(
@@ -274,12 +394,22 @@ def create_approval_pipeline(
     edit_policy = Policy({s.name: "fully_reversible" for s in stages}, version="pipeline")
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(schema)
     for i, stage in enumerate(stages):
-        builder.add_node(stage.name, _StageNode(stages, i, requested_by=requested_by, task=task, store=store),
-                         retry_policy=stage.retry)
+        builder.add_node(
+            stage.name,
+            _StageNode(stages, i, requested_by=requested_by, task=task, store=store),
+            retry_policy=stage.retry,
+        )
         if stage.reviewed:
             review: Any = ReviewNode(  # typed on dict state, which add_node's StateLike bound rejects
-                approvers=stage.approvers, allowed_decisions=stage.allowed_decisions, timeout=stage.timeout,
-                on_timeout="reject", stage=i + 1, policy=edit_policy, name=f"review_{stage.name}", store=store)
+                approvers=stage.approvers,
+                allowed_decisions=stage.allowed_decisions,
+                timeout=stage.timeout,
+                on_timeout="reject",
+                stage=i + 1,
+                policy=edit_policy,
+                name=f"review_{stage.name}",
+                store=store,
+            )
             builder.add_node(f"review_{stage.name}", review)
     builder.add_node("finish", _FinishNode(stages, max_revisions=max_revisions, store=store))
     audit: Any = AuditNode(store)
@@ -290,8 +420,11 @@ def create_approval_pipeline(
         if stage.reviewed:
             review_name = f"review_{stage.name}"
             builder.add_edge(stage.name, review_name)
-            builder.add_conditional_edges(review_name, _after_review(stage, next_node, max_revisions),
-                                          sorted({next_node, review_name, stage.name, "finish"}))
+            builder.add_conditional_edges(
+                review_name,
+                _after_review(stage, next_node, max_revisions),
+                sorted({next_node, review_name, stage.name, "finish"}),
+            )
         else:
             builder.add_edge(stage.name, next_node)
     builder.add_edge("finish", "audit")

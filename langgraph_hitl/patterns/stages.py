@@ -104,8 +104,10 @@ class Stage:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name) or self.name in _RESERVED:
-            msg = (f"Stage name {self.name!r} is not usable: use letters, digits and '_' (starting with a "
-                   f"letter, at most 64), and not one of {', '.join(_RESERVED)}.")
+            msg = (
+                f"Stage name {self.name!r} is not usable: use letters, digits and '_' (starting with a "
+                f"letter, at most 64), and not one of {', '.join(_RESERVED)}."
+            )
             raise PolicyError(msg)
         if not callable(self.run):
             msg = f"Stage {self.name!r}: run={self.run!r} is not callable; pass a function input -> output."
@@ -115,8 +117,10 @@ class Stage:
             raise PolicyError(msg)
         bad = [d for d in self.allowed_decisions if d not in STAGE_DECISIONS]
         if bad or not {"approve", "reject"} <= set(self.allowed_decisions):
-            msg = (f"Stage {self.name!r}: allowed_decisions={list(self.allowed_decisions)!r}; choose from "
-                   f"{', '.join(STAGE_DECISIONS)}, including approve and reject.")
+            msg = (
+                f"Stage {self.name!r}: allowed_decisions={list(self.allowed_decisions)!r}; choose from "
+                f"{', '.join(STAGE_DECISIONS)}, including approve and reject."
+            )
             raise PolicyError(msg)
         if self.timeout is not None and not self.timeout > 0:
             msg = f"Stage {self.name!r}: timeout={self.timeout!r}; use a positive number of seconds or None."

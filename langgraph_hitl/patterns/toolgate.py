@@ -125,9 +125,15 @@ class ToolGateNode:
         gate_key: str = "tool_gate",
         trust_answer_identity: bool = False,
     ) -> None:
-        self.core = ToolReviewCore(policy, name=name, approvers=approvers, timeout=timeout,
-                                   requested_by=requested_by, describe=describe,
-                                   trust_answer_identity=trust_answer_identity)
+        self.core = ToolReviewCore(
+            policy,
+            name=name,
+            approvers=approvers,
+            timeout=timeout,
+            requested_by=requested_by,
+            describe=describe,
+            trust_answer_identity=trust_answer_identity,
+        )
         self.name = name
         self.messages_key = messages_key
         self.gate_key = gate_key
@@ -140,20 +146,29 @@ class ToolGateNode:
         record: ToolGateRecord | None = state.get(self.gate_key)
         if record is None or record["key"] != turn_key(ai):
             requester = state.get("requested_by") or self.core.requested_by
-            record, messages, events = self.core.assess_turn(ai, requester=requester, config=config,
-                                                             context=context)
+            record, messages, events = self.core.assess_turn(
+                ai, requester=requester, config=config, context=context
+            )
             return {self.gate_key: record, self.messages_key: messages, "audit_trail": events}
         if record["status"] != "pending":
-            answered = {m.tool_call_id for m in state.get(self.messages_key) or [] if isinstance(m, ToolMessage)}
+            answered = {
+                m.tool_call_id for m in state.get(self.messages_key) or [] if isinstance(m, ToolMessage)
+            }
             reopened = self.core.reopen(record, answered, config=config, context=context)
             if reopened is None:
                 return {}
             return {self.gate_key: reopened[0], self.messages_key: reopened[1]}
         answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
         # From here on nothing may raise because of the answer: apply_answer refuses instead.
-        record, messages, decisions, events = self.core.apply_answer(record, answer, config=config,
-                                                                     context=context)
-        return {self.gate_key: record, self.messages_key: messages, "decisions": decisions, "audit_trail": events}
+        record, messages, decisions, events = self.core.apply_answer(
+            record, answer, config=config, context=context
+        )
+        return {
+            self.gate_key: record,
+            self.messages_key: messages,
+            "decisions": decisions,
+            "audit_trail": events,
+        }
 
     def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         """Tell the model when a reviewer edited a call: pass as `ToolNode(..., wrap_tool_call=gate.wrap_tool_call)`.
@@ -216,7 +231,11 @@ def tool_gate_condition(
     runs = ToolReviewCore.runnable(record, answered, thread_id=thread_id_of(config), key=seal_key_of(config))
     if runs:
         return [Send(tools_node, runs)]
-    if any(c["state"] in ("safe", "approved", "edited") and c["run"] is not None
-           and c["run"].get("id") not in answered for c in record["calls"]):
+    if any(
+        c["state"] in ("safe", "approved", "edited")
+        and c["run"] is not None
+        and c["run"].get("id") not in answered
+        for c in record["calls"]
+    ):
         return "tool_gate"  # a call marked to run is not covered by its approvals: the gate asks again
     return "model"

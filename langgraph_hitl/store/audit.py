@@ -50,19 +50,60 @@ __all__ = ["AUDIT_EVENTS", "GENESIS_HASH", "AuditEventError", "AuditLog", "Verif
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first row."""
 
-AUDIT_EVENTS: frozenset[str] = frozenset({
-    "proposed", "auto_approved", "notified", "approved", "edited", "rejected", "responded",
-    "revision_requested", "timed_out", "escalated", "refused", "executed", "failed", "denied", "feedback",
-})
+AUDIT_EVENTS: frozenset[str] = frozenset(
+    {
+        "proposed",
+        "auto_approved",
+        "notified",
+        "approved",
+        "edited",
+        "rejected",
+        "responded",
+        "revision_requested",
+        "timed_out",
+        "escalated",
+        "refused",
+        "executed",
+        "failed",
+        "denied",
+        "feedback",
+    }
+)
 """The event names the log accepts (see `types.AuditEvent.event`)."""
 
 _HASHED = (
-    "seq", "event_id", "ts", "thread_id", "request_id", "action_id", "event", "actor", "action", "args",
-    "args_hash", "reversibility", "risk", "decision", "outcome", "policy_version", "detail", "prev_hash",
+    "seq",
+    "event_id",
+    "ts",
+    "thread_id",
+    "request_id",
+    "action_id",
+    "event",
+    "actor",
+    "action",
+    "args",
+    "args_hash",
+    "reversibility",
+    "risk",
+    "decision",
+    "outcome",
+    "policy_version",
+    "detail",
+    "prev_hash",
 )
 _COLUMNS = ", ".join((*_HASHED, "hash"))
-_TEXT_FIELDS = ("thread_id", "request_id", "action_id", "action", "args_hash", "reversibility", "risk",
-                "decision", "outcome", "policy_version")
+_TEXT_FIELDS = (
+    "thread_id",
+    "request_id",
+    "action_id",
+    "action",
+    "args_hash",
+    "reversibility",
+    "risk",
+    "decision",
+    "outcome",
+    "policy_version",
+)
 _EVENT_KEYS = frozenset(AuditEvent.__annotations__)
 
 # `verify()` has the database build each row's canonical text and return a whole batch as a
@@ -77,13 +118,19 @@ _AGGREGATE = (
 )
 _FAST_VERIFY = {
     "sqlite": _AGGREGATE.format(
-        canon="json_array(" + ", ".join(_HASHED) + ")", cat_hash="group_concat(hash, '')",
-        cat_prev="group_concat(prev_hash, '')", cat_canon="CAST(group_concat(canon, char(10)) AS BLOB)"),
+        canon="json_array(" + ", ".join(_HASHED) + ")",
+        cat_hash="group_concat(hash, '')",
+        cat_prev="group_concat(prev_hash, '')",
+        cat_canon="CAST(group_concat(canon, char(10)) AS BLOB)",
+    ),
     "postgres": _AGGREGATE.format(
         canon="'[' || seq::text || "
-        + " || ".join(f"',' || COALESCE(to_json({c})::text, 'null')" for c in _HASHED[1:]) + " || ']'",
-        cat_hash="string_agg(hash, '' ORDER BY seq)", cat_prev="string_agg(prev_hash, '' ORDER BY seq)",
-        cat_canon="convert_to(string_agg(canon, chr(10) ORDER BY seq), 'UTF8')"),
+        + " || ".join(f"',' || COALESCE(to_json({c})::text, 'null')" for c in _HASHED[1:])
+        + " || ']'",
+        cat_hash="string_agg(hash, '' ORDER BY seq)",
+        cat_prev="string_agg(prev_hash, '' ORDER BY seq)",
+        cat_canon="convert_to(string_agg(canon, chr(10) ORDER BY seq), 'UTF8')",
+    ),
 }
 _hexdigest = methodcaller("hexdigest")
 
@@ -131,8 +178,9 @@ class AuditLog:
         clock: Returns the epoch time; stamps events that arrive without `ts`.
     """
 
-    def __init__(self, backend: Backend, *, hmac_key: bytes | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, backend: Backend, *, hmac_key: bytes | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         if hmac_key is not None and not isinstance(hmac_key, bytes):
             msg = f"hmac_key must be bytes, got {type(hmac_key).__name__}; pass e.g. os.environb[b'HITL_AUDIT_KEY']."
             raise TypeError(msg)
@@ -152,8 +200,12 @@ class AuditLog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def append(self, events: Sequence[AuditEvent], *,
-               admit: Callable[[list[Any]], Sequence[AuditEvent]] | None = None) -> list[int]:
+    def append(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        admit: Callable[[list[Any]], Sequence[AuditEvent]] | None = None,
+    ) -> list[int]:
         """Chain `events` onto the log in one transaction, skipping event ids already stored.
 
         Args:
@@ -223,8 +275,9 @@ class AuditLog:
         rows = self.backend.execute("SELECT seq, hash FROM hitl_audit ORDER BY seq DESC LIMIT 1")
         return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, GENESIS_HASH)
 
-    def verify(self, *, batch: int = 20_000, anchor: tuple[int, str] | None = None,
-               raise_on_error: bool = False) -> VerifyResult:
+    def verify(
+        self, *, batch: int = 20_000, anchor: tuple[int, str] | None = None, raise_on_error: bool = False
+    ) -> VerifyResult:
         """Recompute the chain from the first row and report the first row that does not verify.
 
         Catches an edited row (its hash no longer matches), a deleted row (a gap in seq, or a
@@ -258,7 +311,9 @@ class AuditLog:
         while True:
             if fast is not None:
                 threaded = not _in_transaction(self.backend)
-                with contextlib.closing(_batches(self.backend, fast, batch, expect - 1, threaded=threaded)) as aggs:
+                with contextlib.closing(
+                    _batches(self.backend, fast, batch, expect - 1, threaded=threaded)
+                ) as aggs:
                     for agg in aggs:
                         if agg is None or not self._batch_verifies(agg, expect, prev):
                             break  # the reference path below decides this batch
@@ -271,8 +326,9 @@ class AuditLog:
             for row in rows:
                 reason = self._row_problem(row, expect, prev)
                 if reason is not None:
-                    return VerifyResult(ok=False, checked=expect - 1, first_bad_seq=expect, reason=reason,
-                                        head_hash=prev)
+                    return VerifyResult(
+                        ok=False, checked=expect - 1, first_bad_seq=expect, reason=reason, head_hash=prev
+                    )
                 expect, prev = expect + 1, row["hash"]
 
     def _batch_verifies(self, agg: dict[str, Any], expect: int, prev: str) -> bool:
@@ -281,7 +337,12 @@ class AuditLog:
         if not n:
             return True
         hashes, canons = agg["hashes"], agg["canons"]  # canons: the rows' texts as UTF-8 bytes
-        if agg["lo"] != expect or agg["hi"] != expect + n - 1 or agg["odd"] or agg["prevs"] != prev + hashes[:-64]:
+        if (
+            agg["lo"] != expect
+            or agg["hi"] != expect + n - 1
+            or agg["odd"]
+            or agg["prevs"] != prev + hashes[:-64]
+        ):
             return False
         # Canonical JSON escapes control characters, so a row's text never holds a newline:
         # n lines means each line is exactly one row's text.
@@ -292,11 +353,15 @@ class AuditLog:
         """Why one row breaks the chain, by the reference encoding, or None when it is sound."""
         seq = row["seq"]
         if seq != expect:
-            return (f"row {expect} is missing: the log jumps from seq {expect - 1} to {seq} "
-                    "(rows deleted or renumbered)")
+            return (
+                f"row {expect} is missing: the log jumps from seq {expect - 1} to {seq} "
+                "(rows deleted or renumbered)"
+            )
         if row["prev_hash"] != prev:
-            return (f"row {seq}'s prev_hash is not the hash of row {seq - 1}: a row before it was "
-                    "removed, inserted or reordered")
+            return (
+                f"row {seq}'s prev_hash is not the hash of row {seq - 1}: a row before it was "
+                "removed, inserted or reordered"
+            )
         try:
             text = canonical_json([row[c] for c in _HASHED])
         except (TypeError, ValueError):
@@ -313,20 +378,38 @@ class AuditLog:
         rows = self.backend.execute("SELECT hash FROM hitl_audit WHERE seq = ?", (seq,))
         if not rows:
             reason = f"the log ends at seq {result.checked} but the anchor names seq {seq}: rows were removed from the end"
-            return VerifyResult(ok=False, checked=result.checked, first_bad_seq=result.checked + 1,
-                                reason=reason, head_hash=result.head_hash)
+            return VerifyResult(
+                ok=False,
+                checked=result.checked,
+                first_bad_seq=result.checked + 1,
+                reason=reason,
+                head_hash=result.head_hash,
+            )
         if rows[0]["hash"] != expected:
-            reason = f"row {seq}'s hash differs from the anchor's: the log was rewritten from there or earlier"
-            return VerifyResult(ok=False, checked=result.checked, first_bad_seq=seq, reason=reason,
-                                head_hash=result.head_hash)
+            reason = (
+                f"row {seq}'s hash differs from the anchor's: the log was rewritten from there or earlier"
+            )
+            return VerifyResult(
+                ok=False, checked=result.checked, first_bad_seq=seq, reason=reason, head_hash=result.head_hash
+            )
         return result
 
     # -- reading ---------------------------------------------------------------------------
 
-    def query(self, *, thread_id: str | None = None, request_id: str | None = None,
-              action_id: str | None = None, actor: str | None = None, event: str | Sequence[str] | None = None,
-              action: str | None = None, since: str | datetime | None = None, until: str | datetime | None = None,
-              limit: int | None = None, descending: bool = False) -> list[dict[str, Any]]:
+    def query(
+        self,
+        *,
+        thread_id: str | None = None,
+        request_id: str | None = None,
+        action_id: str | None = None,
+        actor: str | None = None,
+        event: str | Sequence[str] | None = None,
+        action: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]:
         """Rows matching every given filter, in seq order.
 
         Args:
@@ -348,17 +431,31 @@ class AuditLog:
         Raises:
             ValueError: `since`/`until` is not an ISO 8601 time, or `limit` is negative.
         """
-        return list(self._iter(_filters(thread_id, request_id, action_id, actor, event, action, since, until),
-                               limit=limit, descending=descending))
+        return list(
+            self._iter(
+                _filters(thread_id, request_id, action_id, actor, event, action, since, until),
+                limit=limit,
+                descending=descending,
+            )
+        )
 
     def tail(self, n: int = 20) -> list[dict[str, Any]]:
         """The newest `n` rows, oldest first."""
         return list(reversed(self.query(limit=n, descending=True)))
 
-    def export_jsonl(self, dest: str | Path | TextIO, *, thread_id: str | None = None,
-                     request_id: str | None = None, action_id: str | None = None, actor: str | None = None,
-                     event: str | Sequence[str] | None = None, action: str | None = None,
-                     since: str | datetime | None = None, until: str | datetime | None = None) -> int:
+    def export_jsonl(
+        self,
+        dest: str | Path | TextIO,
+        *,
+        thread_id: str | None = None,
+        request_id: str | None = None,
+        action_id: str | None = None,
+        actor: str | None = None,
+        event: str | Sequence[str] | None = None,
+        action: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+    ) -> int:
         """Write matching rows as JSON Lines (one canonical JSON object per row, oldest first).
 
         Args:
@@ -374,8 +471,14 @@ class AuditLog:
                 return _write_lines(stream, rows)
         return _write_lines(dest, rows)
 
-    def _iter(self, where: tuple[list[str], list[Any]], *, limit: int | None = None,
-              descending: bool = False, page: int = 5_000) -> Iterator[dict[str, Any]]:
+    def _iter(
+        self,
+        where: tuple[list[str], list[Any]],
+        *,
+        limit: int | None = None,
+        descending: bool = False,
+        page: int = 5_000,
+    ) -> Iterator[dict[str, Any]]:
         """Stream matching rows by keyset pagination on seq, so exports never load the whole log."""
         if limit is not None and limit < 0:
             msg = f"limit must be zero or more, got {limit}."
@@ -387,8 +490,10 @@ class AuditLog:
         while remaining is None or remaining > 0:
             size = page if remaining is None else min(page, remaining)
             extra = [*clauses, f"seq {cmp} ?"] if cursor is not None else clauses
-            sql = (f"SELECT {_COLUMNS} FROM hitl_audit{' WHERE ' + ' AND '.join(extra) if extra else ''} "
-                   f"ORDER BY seq {order} LIMIT ?")
+            sql = (
+                f"SELECT {_COLUMNS} FROM hitl_audit{' WHERE ' + ' AND '.join(extra) if extra else ''} "
+                f"ORDER BY seq {order} LIMIT ?"
+            )
             rows = self.backend.execute(sql, [*params, *([cursor] if cursor is not None else []), size])
             for row in rows:
                 yield _record(row)
@@ -407,12 +512,16 @@ def _prepare(event: AuditEvent, index: int, now: str) -> dict[str, Any]:
         raise AuditEventError(msg)
     unknown = sorted(set(event) - _EVENT_KEYS)
     if unknown:
-        msg = f"{where} has unknown keys {unknown}; allowed: {sorted(_EVENT_KEYS)}. Put extra data in 'detail'."
+        msg = (
+            f"{where} has unknown keys {unknown}; allowed: {sorted(_EVENT_KEYS)}. Put extra data in 'detail'."
+        )
         raise AuditEventError(msg)
     event_id = event.get("event_id")
     if not isinstance(event_id, str) or not event_id:
-        msg = (f"{where} ({event.get('event')!r}) has no event_id (got {event_id!r}); every event needs a "
-               "stable, unique id (derived from what it records) so writing it twice stores it once.")
+        msg = (
+            f"{where} ({event.get('event')!r}) has no event_id (got {event_id!r}); every event needs a "
+            "stable, unique id (derived from what it records) so writing it twice stores it once."
+        )
         raise AuditEventError(msg)
     where = f"audit event {event_id!r}"
     name = event.get("event")
@@ -469,13 +578,25 @@ def _utc_text(value: object, *, what: str) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _filters(thread_id: str | None, request_id: str | None, action_id: str | None, actor: str | None,
-             event: str | Sequence[str] | None, action: str | None, since: str | datetime | None,
-             until: str | datetime | None) -> tuple[list[str], list[Any]]:
+def _filters(
+    thread_id: str | None,
+    request_id: str | None,
+    action_id: str | None,
+    actor: str | None,
+    event: str | Sequence[str] | None,
+    action: str | None,
+    since: str | datetime | None,
+    until: str | datetime | None,
+) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (("thread_id", thread_id), ("request_id", request_id), ("action_id", action_id),
-                          ("actor", actor), ("action", action)):
+    for column, value in (
+        ("thread_id", thread_id),
+        ("request_id", request_id),
+        ("action_id", action_id),
+        ("actor", actor),
+        ("action", action),
+    ):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -517,13 +638,15 @@ def _in_transaction(backend: Backend) -> bool:
     return bool(flag)
 
 
-def _batches(backend: Backend, sql: str, batch: int, after: int, *,
-             threaded: bool) -> Generator[dict[str, Any] | None, None, None]:
+def _batches(
+    backend: Backend, sql: str, batch: int, after: int, *, threaded: bool
+) -> Generator[dict[str, Any] | None, None, None]:
     """Aggregated batches after seq `after`, until an empty one, or None once a query fails.
 
     With `threaded`, a thread runs the next query (the GIL is free while the database works)
     while the caller checks the current batch; closing the generator stops the thread.
     """
+
     def fetch() -> Iterator[dict[str, Any] | None]:
         cursor = after
         while True:

@@ -74,8 +74,14 @@ class FeedbackRow:
     def from_db(cls, row: dict[str, Any]) -> FeedbackRow:
         """Build from a database row."""
         return cls(
-            feedback_id=row["feedback_id"], ts=row["ts"], thread_id=row["thread_id"], request_id=row["request_id"],
-            actor=row["actor"], score=float(row["score"]), kind=row["kind"], comment=row["comment"],
+            feedback_id=row["feedback_id"],
+            ts=row["ts"],
+            thread_id=row["thread_id"],
+            request_id=row["request_id"],
+            actor=row["actor"],
+            score=float(row["score"]),
+            kind=row["kind"],
+            comment=row["comment"],
             forwarded=bool(row["forwarded"]),
         )
 
@@ -90,14 +96,23 @@ class FeedbackStore:
             in the same transaction, so the audit trail shows who rated what.
     """
 
-    def __init__(self, backend: Backend, *, clock: Callable[[], float] = time.time,
-                 audit: AuditLog | None = None) -> None:
+    def __init__(
+        self, backend: Backend, *, clock: Callable[[], float] = time.time, audit: AuditLog | None = None
+    ) -> None:
         self.backend = backend
         self.clock = clock
         self.audit = audit
 
-    def record(self, *, score: float, kind: str, actor: str, thread_id: str | None = None,
-               request_id: str | None = None, comment: str | None = None) -> str:
+    def record(
+        self,
+        *,
+        score: float,
+        kind: str,
+        actor: str,
+        thread_id: str | None = None,
+        request_id: str | None = None,
+        comment: str | None = None,
+    ) -> str:
         """Store one piece of feedback.
 
         Args:
@@ -115,13 +130,17 @@ class FeedbackStore:
             FeedbackError: `score` is not a number from 0 to 1, or `kind`/`actor` is empty.
         """
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            msg = f"Feedback score {score!r} is not a number; give a float from 0 (bad) to 1 (good), e.g. 0.8."
+            msg = (
+                f"Feedback score {score!r} is not a number; give a float from 0 (bad) to 1 (good), e.g. 0.8."
+            )
             raise FeedbackError(msg)
         if not 0 <= score <= 1:
             msg = f"Feedback score {score!r} is outside 0..1; rescale it, e.g. 4 of 5 stars -> 0.8."
             raise FeedbackError(msg)
         if not isinstance(kind, str) or not kind.strip():
-            msg = f"Feedback kind {kind!r} is empty; name what is scored, e.g. 'correctness' or 'helpfulness'."
+            msg = (
+                f"Feedback kind {kind!r} is empty; name what is scored, e.g. 'correctness' or 'helpfulness'."
+            )
             raise FeedbackError(msg)
         if not isinstance(actor, str) or not actor.strip():
             msg = f"Feedback actor {actor!r} is empty; name who gives the feedback."
@@ -137,11 +156,24 @@ class FeedbackStore:
                 (feedback_id, ts, thread_id, request_id, actor, float(score), kind, comment),
             )
             if self.audit is not None:
-                self.audit.append([{
-                    "event_id": f"feedback:{feedback_id}", "ts": ts, "event": "feedback", "actor": actor,
-                    "thread_id": thread_id, "request_id": request_id,
-                    "detail": {"feedback_id": feedback_id, "score": float(score), "kind": kind, "comment": comment},
-                }])
+                self.audit.append(
+                    [
+                        {
+                            "event_id": f"feedback:{feedback_id}",
+                            "ts": ts,
+                            "event": "feedback",
+                            "actor": actor,
+                            "thread_id": thread_id,
+                            "request_id": request_id,
+                            "detail": {
+                                "feedback_id": feedback_id,
+                                "score": float(score),
+                                "kind": kind,
+                                "comment": comment,
+                            },
+                        }
+                    ]
+                )
         return feedback_id
 
     def list(self, *, thread_id: str | None = None, limit: int | None = None) -> builtins.list[FeedbackRow]:
@@ -159,7 +191,9 @@ class FeedbackStore:
         """
         return self._select(thread_id=thread_id, unforwarded=False, limit=limit)
 
-    def _select(self, *, thread_id: str | None, unforwarded: bool, limit: int | None) -> builtins.list[FeedbackRow]:
+    def _select(
+        self, *, thread_id: str | None, unforwarded: bool, limit: int | None
+    ) -> builtins.list[FeedbackRow]:
         clauses: builtins.list[str] = []
         params: builtins.list[Any] = []
         if thread_id is not None:
@@ -179,9 +213,14 @@ class FeedbackStore:
             params.append(limit)
         return [FeedbackRow.from_db(r) for r in self.backend.execute(sql, params)]
 
-    def forward_to_langsmith(self, *, run_id_for: Callable[[FeedbackRow], str | None] | None = None,
-                             project_id: str | None = None, limit: int | None = None,
-                             timeout: float = 10.0) -> int:
+    def forward_to_langsmith(
+        self,
+        *,
+        run_id_for: Callable[[FeedbackRow], str | None] | None = None,
+        project_id: str | None = None,
+        limit: int | None = None,
+        timeout: float = 10.0,
+    ) -> int:
         """Send feedback not yet forwarded to LangSmith, if `LANGSMITH_API_KEY` is set.
 
         Each row is POSTed to `{LANGSMITH_ENDPOINT}/feedback` (default
@@ -207,8 +246,10 @@ class FeedbackStore:
             ForwardError: LangSmith cannot be reached or refuses a row; earlier rows stay marked.
         """
         if run_id_for is None and project_id is None:
-            msg = ("forward_to_langsmith() needs to know where feedback belongs in LangSmith: pass "
-                   "run_id_for=lambda row: <the run's UUID> and/or project_id=<the project's UUID>.")
+            msg = (
+                "forward_to_langsmith() needs to know where feedback belongs in LangSmith: pass "
+                "run_id_for=lambda row: <the run's UUID> and/or project_id=<the project's UUID>."
+            )
             raise ValueError(msg)
         api_key = os.environ.get("LANGSMITH_API_KEY", "").strip()
         if not api_key:
@@ -230,13 +271,16 @@ class FeedbackStore:
                     msg = f"Cannot reach LangSmith at {url}: {exc}. {sent} row(s) were forwarded before this one."
                     raise ForwardError(msg) from exc
                 if not (response.is_success or response.status_code == 409):
-                    msg = (f"LangSmith refused feedback {row.feedback_id} with HTTP {response.status_code}: "
-                           f"{response.text[:300]!r}. Check LANGSMITH_API_KEY and the run/project ids; "
-                           f"{sent} row(s) were forwarded before this one.")
+                    msg = (
+                        f"LangSmith refused feedback {row.feedback_id} with HTTP {response.status_code}: "
+                        f"{response.text[:300]!r}. Check LANGSMITH_API_KEY and the run/project ids; "
+                        f"{sent} row(s) were forwarded before this one."
+                    )
                     raise ForwardError(msg)
                 with self.backend.transaction():
-                    self.backend.execute("UPDATE hitl_feedback SET forwarded = 1 WHERE feedback_id = ?",
-                                         (row.feedback_id,))
+                    self.backend.execute(
+                        "UPDATE hitl_feedback SET forwarded = 1 WHERE feedback_id = ?", (row.feedback_id,)
+                    )
                 sent += 1
         return sent
 
@@ -251,8 +295,12 @@ def _langsmith_body(row: FeedbackRow, run_id: str | None, project_id: str | None
         "created_at": row.ts,
         "feedback_source": {
             "type": "api",
-            "metadata": {"source": "langgraph-hitl", "actor": row.actor, "thread_id": row.thread_id,
-                         "request_id": row.request_id},
+            "metadata": {
+                "source": "langgraph-hitl",
+                "actor": row.actor,
+                "thread_id": row.thread_id,
+                "request_id": row.request_id,
+            },
         },
     }
     if run_id is None:

@@ -75,17 +75,28 @@ class RequestRow:
     def from_db(cls, row: dict[str, Any]) -> RequestRow:
         """Build from a database row."""
         return cls(
-            request_id=row["request_id"], thread_id=row["thread_id"], interrupt_id=row["interrupt_id"],
-            node=row["node"], stage=int(row["stage"]), action_id=row["action_id"], action_name=row["action_name"],
-            args_hash=row["args_hash"], risk=row["risk"],
+            request_id=row["request_id"],
+            thread_id=row["thread_id"],
+            interrupt_id=row["interrupt_id"],
+            node=row["node"],
+            stage=int(row["stage"]),
+            action_id=row["action_id"],
+            action_name=row["action_name"],
+            args_hash=row["args_hash"],
+            risk=row["risk"],
             approvers=json.loads(row["approvers"]) if row["approvers"] else None,
-            requested_by=row["requested_by"], status=row["status"], decided_by=row["decided_by"],
+            requested_by=row["requested_by"],
+            status=row["status"],
+            decided_by=row["decided_by"],
             decision=json.loads(row["decision"]) if row["decision"] else None,
-            payload=json.loads(row["payload"]), graph=row["graph"], created_at=float(row["created_at"]),
+            payload=json.loads(row["payload"]),
+            graph=row["graph"],
+            created_at=float(row["created_at"]),
             deadline=None if row["deadline"] is None else float(row["deadline"]),
             decided_at=None if row["decided_at"] is None else float(row["decided_at"]),
             resumed_at=None if row["resumed_at"] is None else float(row["resumed_at"]),
-            seq=int(row["seq"]), checkpoint_ns=row["checkpoint_ns"],
+            seq=int(row["seq"]),
+            checkpoint_ns=row["checkpoint_ns"],
         )
 
 
@@ -107,7 +118,9 @@ class Inbox:
 
     # -- writing --------------------------------------------------------------------------------------
 
-    def index(self, thread_id: str, items: Sequence[tuple[str, str, ReviewRequest]], *, graph: str = "") -> list[str]:
+    def index(
+        self, thread_id: str, items: Sequence[tuple[str, str, ReviewRequest]], *, graph: str = ""
+    ) -> list[str]:
         """Index paused questions of `thread_id`: `(interrupt_id, checkpoint_ns, payload)` each.
 
         Rows already indexed are left alone (their deadline keeps counting from the first
@@ -122,9 +135,14 @@ class Inbox:
             for interrupt_id, ns, payload in items:
                 hitl = payload["hitl"]
                 rid = hitl["request_id"]
-                known = self.db.execute("SELECT status, interrupt_id FROM hitl_requests WHERE request_id = ?", (rid,))
+                known = self.db.execute(
+                    "SELECT status, interrupt_id FROM hitl_requests WHERE request_id = ?", (rid,)
+                )
                 if known:
-                    if known[0]["status"] in ("pending", "cancelled") and known[0]["interrupt_id"] != interrupt_id:
+                    if (
+                        known[0]["status"] in ("pending", "cancelled")
+                        and known[0]["interrupt_id"] != interrupt_id
+                    ):
                         # The same question asked again after the thread's state changed.
                         self.db.execute(
                             "UPDATE hitl_requests SET status = 'pending', interrupt_id = ?, payload = ?, "
@@ -142,11 +160,24 @@ class Inbox:
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?, ?, NULL, NULL, ?) "
                     "ON CONFLICT (request_id) DO NOTHING",
                     (
-                        rid, thread_id, interrupt_id, ns, hitl["node"], int(hitl.get("stage", 1)),
-                        hitl["action_id"], first["name"], _args_hash(first), hitl["risk"],
-                        json.dumps(approvers) if approvers is not None else None, 1 if approvers is None else 0,
-                        hitl.get("requested_by", ""), canonical_json(payload), graph, now,
-                        now + float(timeout) if timeout else None, seq,
+                        rid,
+                        thread_id,
+                        interrupt_id,
+                        ns,
+                        hitl["node"],
+                        int(hitl.get("stage", 1)),
+                        hitl["action_id"],
+                        first["name"],
+                        _args_hash(first),
+                        hitl["risk"],
+                        json.dumps(approvers) if approvers is not None else None,
+                        1 if approvers is None else 0,
+                        hitl.get("requested_by", ""),
+                        canonical_json(payload),
+                        graph,
+                        now,
+                        now + float(timeout) if timeout else None,
+                        seq,
                     ),
                 )
                 if approvers:
@@ -162,7 +193,8 @@ class Inbox:
         """Cancel the thread's pending rows that are no longer among its live questions."""
         with self.db.transaction():
             rows = self.db.execute(
-                "SELECT request_id FROM hitl_requests WHERE thread_id = ? AND status = 'pending'", (thread_id,)
+                "SELECT request_id FROM hitl_requests WHERE thread_id = ? AND status = 'pending'",
+                (thread_id,),
             )
             stale = [r["request_id"] for r in rows if r["request_id"] not in set(live_request_ids)]
             for rid in stale:
@@ -207,7 +239,9 @@ class Inbox:
             raise NotPendingError(msg)
         if row.status in ("deciding", "resumed"):
             what = (row.decision or {}).get("type", "?")
-            msg = f"Request {request_id} was already decided by {row.decided_by!r} ({what}); one decision wins."
+            msg = (
+                f"Request {request_id} was already decided by {row.decided_by!r} ({what}); one decision wins."
+            )
             raise ConflictError(msg)
         msg = f"Request {request_id} is {row.status}, no longer pending; it cannot be decided."
         raise NotPendingError(msg)
@@ -283,7 +317,12 @@ class Inbox:
         return [RequestRow.from_db(r) for r in rows]
 
     def pending(
-        self, *, approver: str | None = None, risk: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        *,
+        approver: str | None = None,
+        risk: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
     ) -> tuple[list[RequestRow], str | None]:
         """Pending rows, newest first, and the cursor of the next page (None at the end).
 
@@ -301,14 +340,20 @@ class Inbox:
         after = cursor
         while len(out) <= limit:
             batch = self._page(approver=approver, risk=risk, limit=limit + 1, after=after)
-            out += [r for r in batch if not approver or approver not in r.payload["hitl"].get("exclude_approvers", [])]
+            out += [
+                r
+                for r in batch
+                if not approver or approver not in r.payload["hitl"].get("exclude_approvers", [])
+            ]
             if len(batch) <= limit:
                 break
             after = batch[-1].cursor  # exclusions thinned the page: read on
         page = out[:limit]
         return page, (page[-1].cursor if len(out) > limit else None)
 
-    def _page(self, *, approver: str | None, risk: str | None, limit: int, after: str | None) -> list[RequestRow]:
+    def _page(
+        self, *, approver: str | None, risk: str | None, limit: int, after: str | None
+    ) -> list[RequestRow]:
         where = ["status = 'pending'"]
         params: list[Any] = []
         if after:
@@ -319,8 +364,10 @@ class Inbox:
             where.append("risk = ?")
             params.append(risk)
         if approver:
-            where.append("(open_to_all = 1 OR request_id IN "
-                         "(SELECT request_id FROM hitl_request_approvers WHERE approver = ?))")
+            where.append(
+                "(open_to_all = 1 OR request_id IN "
+                "(SELECT request_id FROM hitl_request_approvers WHERE approver = ?))"
+            )
             where.append("requested_by <> ?")
             params += [approver, approver]
         rows = self.db.execute(
@@ -332,11 +379,15 @@ class Inbox:
 
     def count_pending(self) -> int:
         """How many requests wait for a decision."""
-        return int(self.db.execute("SELECT COUNT(*) AS n FROM hitl_requests WHERE status = 'pending'")[0]["n"])
+        return int(
+            self.db.execute("SELECT COUNT(*) AS n FROM hitl_requests WHERE status = 'pending'")[0]["n"]
+        )
 
     def by_thread(self, thread_id: str) -> list[RequestRow]:
         """Every row of a thread, oldest first."""
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM hitl_requests WHERE thread_id = ? ORDER BY seq", (thread_id,))
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM hitl_requests WHERE thread_id = ? ORDER BY seq", (thread_id,)
+        )
         return [RequestRow.from_db(r) for r in rows]
 
     def overdue(self, now: float, *, limit: int = 100) -> list[RequestRow]:

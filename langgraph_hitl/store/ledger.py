@@ -41,7 +41,9 @@ LedgerStatus = Literal["started", "completed", "failed"]
 """`started`: the handler was (or is being) called and no outcome is recorded yet;
 `completed`: it returned and its result is recorded; `failed`: it raised and the error is recorded."""
 
-_COLUMNS = "action_id, idempotency_key, thread_id, action, status, result, error, attempts, started_at, finished_at"
+_COLUMNS = (
+    "action_id, idempotency_key, thread_id, action, status, result, error, attempts, started_at, finished_at"
+)
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,16 @@ class LedgerEntry:
     def from_db(cls, row: dict[str, Any]) -> LedgerEntry:
         """Build from a database row."""
         return cls(
-            action_id=row["action_id"], idempotency_key=row["idempotency_key"], status=row["status"],
-            result=None if row["result"] is None else json.loads(row["result"]), error=row["error"],
-            attempts=int(row["attempts"]), started_at=float(row["started_at"]),
+            action_id=row["action_id"],
+            idempotency_key=row["idempotency_key"],
+            status=row["status"],
+            result=None if row["result"] is None else json.loads(row["result"]),
+            error=row["error"],
+            attempts=int(row["attempts"]),
+            started_at=float(row["started_at"]),
             finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
-            action=row["action"], thread_id=row["thread_id"],
+            action=row["action"],
+            thread_id=row["thread_id"],
         )
 
 
@@ -98,7 +105,9 @@ class Ledger:
         self.backend = backend
         self.clock = clock
 
-    def begin(self, action_id: str, *, idempotency_key: str, action: str, thread_id: str | None = None) -> LedgerEntry:
+    def begin(
+        self, action_id: str, *, idempotency_key: str, action: str, thread_id: str | None = None
+    ) -> LedgerEntry:
         """Claim an execution of `action_id` before calling its handler.
 
         Args:
@@ -116,7 +125,11 @@ class Ledger:
         Raises:
             ValueError: `action_id` or `idempotency_key` is empty.
         """
-        for name, value in (("action_id", action_id), ("idempotency_key", idempotency_key), ("action", action)):
+        for name, value in (
+            ("action_id", action_id),
+            ("idempotency_key", idempotency_key),
+            ("action", action),
+        ):
             if not isinstance(value, str) or not value:
                 msg = f"Ledger.begin() needs a non-empty string {name}, got {value!r}."
                 raise ValueError(msg)
@@ -169,7 +182,9 @@ class Ledger:
         """
         return self._finish(action_id, "failed", None, str(error))
 
-    def _finish(self, action_id: str, status: LedgerStatus, result: str | None, error: str | None) -> LedgerEntry:
+    def _finish(
+        self, action_id: str, status: LedgerStatus, result: str | None, error: str | None
+    ) -> LedgerEntry:
         with self.backend.transaction():
             self.backend.execute(
                 "UPDATE hitl_ledger SET status = ?, result = ?, error = ?, finished_at = ? "
@@ -181,8 +196,10 @@ class Ledger:
             msg = f"Action {action_id!r} has no ledger entry; call Ledger.begin() before running its handler."
             raise NotPendingError(msg)
         if entry.status != status:
-            msg = (f"Action {action_id!r} is already recorded as {entry.status}; its outcome cannot change "
-                   f"to {status}. Use the recorded outcome (Ledger.get()).")
+            msg = (
+                f"Action {action_id!r} is already recorded as {entry.status}; its outcome cannot change "
+                f"to {status}. Use the recorded outcome (Ledger.get())."
+            )
             raise NotPendingError(msg)
         return entry
 

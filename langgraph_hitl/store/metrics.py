@@ -38,7 +38,13 @@ from ._db import Backend
 __all__ = ["DECISION_EVENTS", "Flag", "FlagNote", "GroupStats", "Stats", "Thresholds", "compute_stats"]
 
 DECISION_EVENTS: tuple[str, ...] = (
-    "approved", "edited", "rejected", "timed_out", "responded", "revision_requested", "auto_approved",
+    "approved",
+    "edited",
+    "rejected",
+    "timed_out",
+    "responded",
+    "revision_requested",
+    "auto_approved",
 )
 """The audit events counted as decisions."""
 
@@ -131,8 +137,14 @@ class Stats(TypedDict):
     """Every flag raised, gates first, then actions, by name."""
 
 
-def compute_stats(backend: Backend, *, since: str | datetime | float | None = None, min_samples: int = 20,
-                  relax_above: float = 0.95, upstream_above: float = 0.30) -> Stats:
+def compute_stats(
+    backend: Backend,
+    *,
+    since: str | datetime | float | None = None,
+    min_samples: int = 20,
+    relax_above: float = 0.95,
+    upstream_above: float = 0.30,
+) -> Stats:
     """Approval metrics per gate, action and approver, with tuning flags.
 
     Args:
@@ -157,15 +169,21 @@ def compute_stats(backend: Backend, *, since: str | datetime | float | None = No
             msg = f"{name} is a rate from 0 to 1, got {value!r}."
             raise ValueError(msg)
     start = _epoch(since)
-    since_text = None if start is None else datetime.fromtimestamp(start, tz=timezone.utc).isoformat(
-        timespec="microseconds")
+    since_text = (
+        None
+        if start is None
+        else datetime.fromtimestamp(start, tz=timezone.utc).isoformat(timespec="microseconds")
+    )
 
-    counts: dict[str, dict[str, dict[str, int]]] = {k: defaultdict(_zero) for k in ("totals", "gates", "actions",
-                                                                                   "approvers")}
+    counts: dict[str, dict[str, dict[str, int]]] = {
+        k: defaultdict(_zero) for k in ("totals", "gates", "actions", "approvers")
+    }
     marks = ", ".join("?" * len(DECISION_EVENTS))
-    sql = (f"SELECT r.node AS node, a.action AS action, r.action_name AS action_name, a.actor AS actor, "
-           f"a.event AS event, COUNT(*) AS n FROM hitl_audit a LEFT JOIN hitl_requests r "
-           f"ON r.request_id = a.request_id WHERE a.event IN ({marks})")
+    sql = (
+        f"SELECT r.node AS node, a.action AS action, r.action_name AS action_name, a.actor AS actor, "
+        f"a.event AS event, COUNT(*) AS n FROM hitl_audit a LEFT JOIN hitl_requests r "
+        f"ON r.request_id = a.request_id WHERE a.event IN ({marks})"
+    )
     params: list[object] = list(DECISION_EVENTS)
     if since_text is not None:
         sql += " AND a.ts >= ?"
@@ -181,8 +199,10 @@ def compute_stats(backend: Backend, *, since: str | datetime | float | None = No
             counts["approvers"][row["actor"]][event] += n
 
     durations: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in counts}
-    sql = ("SELECT node, action_name, decided_by, created_at, decided_at FROM hitl_requests "
-           "WHERE decided_at IS NOT NULL AND decided_by IS NOT NULL")
+    sql = (
+        "SELECT node, action_name, decided_by, created_at, decided_at FROM hitl_requests "
+        "WHERE decided_at IS NOT NULL AND decided_by IS NOT NULL"
+    )
     params = []
     if start is not None:
         sql += " AND created_at >= ?"
@@ -191,20 +211,36 @@ def compute_stats(backend: Backend, *, since: str | datetime | float | None = No
         if not _is_person(row["decided_by"]):
             continue
         seconds = max(0.0, float(row["decided_at"]) - float(row["created_at"]))
-        for scope, key in (("totals", ""), ("gates", row["node"]), ("actions", row["action_name"]),
-                           ("approvers", row["decided_by"])):
+        for scope, key in (
+            ("totals", ""),
+            ("gates", row["node"]),
+            ("actions", row["action_name"]),
+            ("approvers", row["decided_by"]),
+        ):
             durations[scope][key].append(seconds)
 
-    thresholds: Thresholds = {"min_samples": min_samples, "relax_above": relax_above,
-                              "upstream_above": upstream_above}
+    thresholds: Thresholds = {
+        "min_samples": min_samples,
+        "relax_above": relax_above,
+        "upstream_above": upstream_above,
+    }
     groups = {
-        scope: {key: _group(counts[scope].get(key) or _zero(), durations[scope].get(key, []),
-                            thresholds if scope != "approvers" else None)
-                for key in sorted(set(counts[scope]) | set(durations[scope]))}
+        scope: {
+            key: _group(
+                counts[scope].get(key) or _zero(),
+                durations[scope].get(key, []),
+                thresholds if scope != "approvers" else None,
+            )
+            for key in sorted(set(counts[scope]) | set(durations[scope]))
+        }
         for scope in ("gates", "actions", "approvers")
     }
-    flags = [_note(scope, name, flag, stats) for scope in ("gates", "actions")
-             for name, stats in groups[scope].items() for flag in stats["flags"]]
+    flags = [
+        _note(scope, name, flag, stats)
+        for scope in ("gates", "actions")
+        for name, stats in groups[scope].items()
+        for flag in stats["flags"]
+    ]
     return {
         "since": since_text,
         "thresholds": thresholds,
@@ -232,11 +268,17 @@ def _group(counts: dict[str, int], seconds: list[float], thresholds: Thresholds 
 
     stats: GroupStats = {
         "decisions": decisions,
-        "approved": counts["approved"], "edited": counts["edited"], "rejected": counts["rejected"],
-        "timed_out": counts["timed_out"], "responded": counts["responded"],
-        "revision_requested": counts["revision_requested"], "auto_approved": counts["auto_approved"],
-        "approval_rate": rate("approved"), "edit_rate": rate("edited"),
-        "rejection_rate": rate("rejected"), "timeout_rate": rate("timed_out"),
+        "approved": counts["approved"],
+        "edited": counts["edited"],
+        "rejected": counts["rejected"],
+        "timed_out": counts["timed_out"],
+        "responded": counts["responded"],
+        "revision_requested": counts["revision_requested"],
+        "auto_approved": counts["auto_approved"],
+        "approval_rate": rate("approved"),
+        "edit_rate": rate("edited"),
+        "rejection_rate": rate("rejected"),
+        "timeout_rate": rate("timed_out"),
         "timed": len(seconds),
         "median_decision_s": statistics.median(seconds) if seconds else None,
         "p90_decision_s": _nearest_rank(seconds, 0.9),
@@ -261,14 +303,24 @@ def _note(scope: str, name: str, flag: Flag, stats: GroupStats) -> FlagNote:
     label: Literal["gate", "action"] = "gate" if scope == "gates" else "action"
     if flag == "relax":
         rate = stats["approval_rate"] or 0.0
-        message = (f"{label} {name!r}: approved unmodified in {rate:.0%} of {stats['decisions']} reviews; "
-                   "it may be too conservative: consider a soft gate, auto-approval, or a narrower rule.")
+        message = (
+            f"{label} {name!r}: approved unmodified in {rate:.0%} of {stats['decisions']} reviews; "
+            "it may be too conservative: consider a soft gate, auto-approval, or a narrower rule."
+        )
     else:
         rate = stats["edit_rate"] or 0.0
-        message = (f"{label} {name!r}: edited in {rate:.0%} of {stats['decisions']} reviews; "
-                   "reviewers keep correcting it: improve the upstream agent's proposals.")
-    return {"scope": label, "name": name, "flag": flag, "rate": rate, "decisions": stats["decisions"],
-            "message": message}
+        message = (
+            f"{label} {name!r}: edited in {rate:.0%} of {stats['decisions']} reviews; "
+            "reviewers keep correcting it: improve the upstream agent's proposals."
+        )
+    return {
+        "scope": label,
+        "name": name,
+        "flag": flag,
+        "rate": rate,
+        "decisions": stats["decisions"],
+        "message": message,
+    }
 
 
 def _epoch(value: str | datetime | float | None) -> float | None:

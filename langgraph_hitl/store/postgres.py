@@ -272,7 +272,9 @@ class PostgresBackend(Backend):
     def lock_inbox(self) -> None:
         """Take the inbox's advisory lock until the current transaction ends (sequence numbers)."""
         if not self._depth:
-            msg = "lock_inbox() must be called inside backend.transaction(); outside it the lock ends at once."
+            msg = (
+                "lock_inbox() must be called inside backend.transaction(); outside it the lock ends at once."
+            )
             raise RuntimeError(msg)
         self.execute(f"SELECT pg_advisory_xact_lock({INBOX_LOCK_KEY})")
 

@@ -146,7 +146,13 @@ _SECRET = "CREATE TABLE IF NOT EXISTS hitl_secret (name TEXT PRIMARY KEY, value 
 
 SQLITE_MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _render([_REQUESTS, *_COMMON_INDEXES, *_SQLITE_TRIGGERS], float_type="REAL", bigint_type="INTEGER")),
-    (2, [_SECRET, "INSERT OR IGNORE INTO hitl_secret (name, value) VALUES ('seal', lower(hex(randomblob(32))))"]),
+    (
+        2,
+        [
+            _SECRET,
+            "INSERT OR IGNORE INTO hitl_secret (name, value) VALUES ('seal', lower(hex(randomblob(32))))",
+        ],
+    ),
 ]
 
 POSTGRES_MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -158,7 +164,13 @@ POSTGRES_MIGRATIONS: list[tuple[int, list[str]]] = [
             bigint_type="BIGINT",
         ),
     ),
-    (2, [_SECRET, "INSERT INTO hitl_secret (name, value) VALUES ('seal', "
-                  "replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '')) "
-                  "ON CONFLICT (name) DO NOTHING"]),
+    (
+        2,
+        [
+            _SECRET,
+            "INSERT INTO hitl_secret (name, value) VALUES ('seal', "
+            "replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '')) "
+            "ON CONFLICT (name) DO NOTHING",
+        ],
+    ),
 ]

@@ -55,16 +55,24 @@ class DecisionOutcome(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "description": text} for code, text in (
-        (400, "Malformed or disallowed decision"), (401, "Missing or unknown bearer token"),
-        (403, "The caller may not decide this request"), (404, "No such request"),
+    code: {"model": Problem, "description": text}
+    for code, text in (
+        (400, "Malformed or disallowed decision"),
+        (401, "Missing or unknown bearer token"),
+        (403, "The caller may not decide this request"),
+        (404, "No such request"),
         (409, "The request is no longer pending, or another decision won"),
     )
 }
 
 router = APIRouter(prefix="/api", tags=["approvals"], responses={401: _ERRORS[401]})
 Approver = Annotated[str, Depends(api_user)]
-_STATUS: dict[type[HITLError], int] = {DecisionError: 400, AuthorizationError: 403, ConflictError: 409, ReadOnlyInboxError: 503}
+_STATUS: dict[type[HITLError], int] = {
+    DecisionError: 400,
+    AuthorizationError: 403,
+    ConflictError: 409,
+    ReadOnlyInboxError: 503,
+}
 
 
 def _problem(exc: HITLError | ValueError, status: int) -> JSONResponse:
@@ -73,7 +81,8 @@ def _problem(exc: HITLError | ValueError, status: int) -> JSONResponse:
 
 @router.get("/requests", response_model=RequestPage, responses={400: _ERRORS[400]})
 def list_requests(
-    request: Request, approver: Approver,
+    request: Request,
+    approver: Approver,
     risk: Annotated[Literal["low", "medium", "high", "critical"] | None, Query()] = None,
     mine: Annotated[bool, Query(description="Only requests the caller may decide.")] = False,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -81,8 +90,9 @@ def list_requests(
 ) -> Any:
     """Pending requests, newest first (paginate with `next_cursor`)."""
     try:
-        page = state_of(request).inbox.pending(approver=approver if mine else None, risk=risk, limit=limit,
-                                                cursor=cursor)
+        page = state_of(request).inbox.pending(
+            approver=approver if mine else None, risk=risk, limit=limit, cursor=cursor
+        )
     except ValueError as exc:
         return _problem(exc, 400)
     return {"items": [r.to_dict() for r in page.items], "next_cursor": page.next_cursor}
@@ -96,20 +106,41 @@ def get_request(request: Request, request_id: str, approver: Approver) -> Any:
         req = service.get(request_id)
     except NotPendingError as exc:
         return _problem(exc, 404)
-    return {**req.to_dict(), "history": service.history(req.thread_id),
-            "may_decide": req.status == "pending" and service.refusal(req, approver) is None}
+    return {
+        **req.to_dict(),
+        "history": service.history(req.thread_id),
+        "may_decide": req.status == "pending" and service.refusal(req, approver) is None,
+    }
 
 
-@router.post("/requests/{request_id}/decision", response_model=DecisionOutcome,
-             responses={code: _ERRORS[code] for code in (400, 403, 404, 409)})
+@router.post(
+    "/requests/{request_id}/decision",
+    response_model=DecisionOutcome,
+    responses={code: _ERRORS[code] for code in (400, 403, 404, 409)},
+)
 def decide(
-    request: Request, request_id: str, approver: Approver,
-    decision: Annotated[DecisionModel | DecisionBatchModel, Body(openapi_examples={
-        "approve": {"value": {"type": "approve"}},
-        "verify": {"summary": "approve a verify gate", "value": {"type": "approve", "verify": "DELETE 4821"}},
-        "edit": {"value": {"type": "edit", "edited_action": {"name": "send_email", "args": {"to": "ops@x.test"}}}},
-        "reject": {"value": {"type": "reject", "message": "Wrong customer."}},
-    })],
+    request: Request,
+    request_id: str,
+    approver: Approver,
+    decision: Annotated[
+        DecisionModel | DecisionBatchModel,
+        Body(
+            openapi_examples={
+                "approve": {"value": {"type": "approve"}},
+                "verify": {
+                    "summary": "approve a verify gate",
+                    "value": {"type": "approve", "verify": "DELETE 4821"},
+                },
+                "edit": {
+                    "value": {
+                        "type": "edit",
+                        "edited_action": {"name": "send_email", "args": {"to": "ops@x.test"}},
+                    }
+                },
+                "reject": {"value": {"type": "reject", "message": "Wrong customer."}},
+            }
+        ),
+    ],
 ) -> Any:
     """Decide a pending request as the caller (the token's approver; an `approver` field must match it)."""
     service = state_of(request).inbox
@@ -127,16 +158,24 @@ def decide(
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
         return _problem(exc, status)
     outcome = result.values.get("status")
-    return {"request": service.get(req.request_id).to_dict(), "thread_id": result.thread_id,
-            "thread_status": result.status, "outcome": outcome if isinstance(outcome, str) else None,
-            "pending": [p.request_id for p in result.pending]}
+    return {
+        "request": service.get(req.request_id).to_dict(),
+        "thread_id": result.thread_id,
+        "thread_status": result.status,
+        "outcome": outcome if isinstance(outcome, str) else None,
+        "pending": [p.request_id for p in result.pending],
+    }
 
 
 @router.get("/audit")
 def audit(
-    request: Request, approver: Approver,
-    thread_id: str | None = None, request_id: str | None = None, actor: str | None = None,
-    event: str | None = None, action: str | None = None,
+    request: Request,
+    approver: Approver,
+    thread_id: str | None = None,
+    request_id: str | None = None,
+    actor: str | None = None,
+    event: str | None = None,
+    action: str | None = None,
     since: Annotated[str | None, Query(description="ISO 8601 time")] = None,
     until: Annotated[str | None, Query(description="ISO 8601 time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -145,22 +184,36 @@ def audit(
     """Audit events matching every filter, newest first; `verify=true` adds the chain's status."""
     service = state_of(request).inbox
     try:
-        filters = {"thread_id": thread_id, "request_id": request_id, "actor": actor, "event": event,
-                   "action": action, "since": since, "until": until}
+        filters = {
+            "thread_id": thread_id,
+            "request_id": request_id,
+            "actor": actor,
+            "event": event,
+            "action": action,
+            "since": since,
+            "until": until,
+        }
         events = service.audit(limit=limit, **{k: v for k, v in filters.items() if v})
     except ValueError as exc:
         return _problem(exc, 400)
     body: dict[str, Any] = {"events": events}
     if verify:
         result = service.verify()
-        body["verify"] = {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
-                          "reason": result.reason}
+        body["verify"] = {
+            "ok": result.ok,
+            "checked": result.checked,
+            "first_bad_seq": result.first_bad_seq,
+            "reason": result.reason,
+        }
     return body
 
 
 @router.get("/stats")
-def stats(request: Request, approver: Approver,
-          since: Annotated[str | None, Query(description="ISO 8601 time")] = None) -> Any:
+def stats(
+    request: Request,
+    approver: Approver,
+    since: Annotated[str | None, Query(description="ISO 8601 time")] = None,
+) -> Any:
     """Approval counts, rates, decision times and tuning flags per gate, action and approver."""
     try:
         return state_of(request).inbox.stats(since=since)

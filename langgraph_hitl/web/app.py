@@ -42,13 +42,17 @@ SECRET_ENV = "HITL_WEB_SECRET"
 """Environment variable holding the session signing key, read when `secret_key` is None."""
 
 _HERE = Path(__file__).resolve().parent
-_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 # FastAPI's interactive docs load Swagger UI from a CDN with an inline bootstrap script; they
 # show no request data, so only they get a wider policy.
-_DOCS_CSP = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-             "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-             "frame-ancestors 'none'")
+_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "frame-ancestors 'none'"
+)
 _DOCS_PATHS = ("/api/docs", "/api/docs/oauth2-redirect")
 
 
@@ -123,8 +127,10 @@ def create_app(
     if approvers is None:
         approvers = os.environ.get(TOKENS_ENV) or None
     if approvers is None:
-        msg = ("create_app needs approvers: approvers={'alice': '<token>'}, or the path of a tokens file "
-               f"with one 'alice:<token>' line per approver, or that path in ${TOKENS_ENV}.")
+        msg = (
+            "create_app needs approvers: approvers={'alice': '<token>'}, or the path of a tokens file "
+            f"with one 'alice:<token>' line per approver, or that path in ${TOKENS_ENV}."
+        )
         raise ValueError(msg)
     if secret_key is None:
         secret_key = os.environ.get(SECRET_ENV) or None
@@ -182,7 +188,9 @@ def create_app(
 
 def _install_middleware(app: FastAPI, web: WebState) -> None:
     @app.middleware("http")
-    async def session_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def session_and_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         is_api = request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
         session = None if is_api else web.codec.loads(request.cookies.get(SESSION_COOKIE))
         request.state.session = session or web.codec.new()
@@ -190,8 +198,13 @@ def _install_middleware(app: FastAPI, web: WebState) -> None:
         current = request.state.session  # a route may replace it (login, logout)
         if not is_api and current.dirty:
             response.set_cookie(
-                SESSION_COOKIE, web.codec.dumps(current), max_age=int(web.codec.ttl_s), httponly=True,
-                samesite="lax", secure=request.url.scheme == "https", path="/",
+                SESSION_COOKIE,
+                web.codec.dumps(current),
+                max_age=int(web.codec.ttl_s),
+                httponly=True,
+                samesite="lax",
+                secure=request.url.scheme == "https",
+                path="/",
             )
         headers = response.headers
         headers.setdefault("X-Frame-Options", "DENY")
@@ -212,14 +225,23 @@ def _install_handlers(app: FastAPI) -> None:
     async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
             return await request_validation_exception_handler(request, exc)
-        problems = "; ".join(f"{'.'.join(str(p) for p in err.get('loc', ())[1:])}: {err.get('msg', '')}"
-                             for err in exc.errors())
-        return render(request, "message.html", {"heading": "Invalid input", "message": problems}, status_code=400)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ())[1:])}: {err.get('msg', '')}"
+            for err in exc.errors()
+        )
+        return render(
+            request, "message.html", {"heading": "Invalid input", "message": problems}, status_code=400
+        )
 
     @app.exception_handler(CsrfError)
     async def csrf_refused(request: Request, exc: CsrfError) -> Response:
-        return render(request, "message.html", {
-            "heading": "Form expired",
-            "message": "This form is missing its security token or it belongs to another session. "
-                       "Go back, reload the page and submit again.",
-        }, status_code=403)
+        return render(
+            request,
+            "message.html",
+            {
+                "heading": "Form expired",
+                "message": "This form is missing its security token or it belongs to another session. "
+                "Go back, reload the page and submit again.",
+            },
+            status_code=403,
+        )

@@ -63,7 +63,7 @@ def _read_tokens_file(path: Path) -> dict[str, str]:
     if path.suffix == ".json":
         data = json.loads(text)
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            msg = f"{str(path)!r} must hold a JSON object like {{\"alice\": \"<token>\"}}."
+            msg = f'{str(path)!r} must hold a JSON object like {{"alice": "<token>"}}.'
             raise ValueError(msg)
         return dict(data)
     entries: dict[str, str] = {}
@@ -194,7 +194,9 @@ class SessionCodec:
         clock: Returns Unix time.
     """
 
-    def __init__(self, secret: bytes, *, ttl_s: float = 12 * 3600, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret: bytes, *, ttl_s: float = 12 * 3600, clock: Callable[[], float] = time.time
+    ) -> None:
         self._key = secret
         self.ttl_s = ttl_s
         self._clock = clock
@@ -214,8 +216,13 @@ class SessionCodec:
 
     def dumps(self, session: Session) -> str:
         """The cookie value: base64url JSON payload, a dot, base64url HMAC."""
-        data: dict[str, Any] = {"s": session.sid, "a": session.approver, "f": session.fingerprint,
-                                "e": round(session.expires_at), "m": session.flash}
+        data: dict[str, Any] = {
+            "s": session.sid,
+            "a": session.approver,
+            "f": session.fingerprint,
+            "e": round(session.expires_at),
+            "m": session.flash,
+        }
         payload = _b64(json.dumps(data, separators=(",", ":")).encode("utf-8"))
         return f"{payload}.{self._mac('session', payload)}"
 
@@ -230,12 +237,21 @@ class SessionCodec:
             data = json.loads(_unb64(payload))
         except (binascii.Error, ValueError):
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("s"), str) or not isinstance(data.get("e"), int):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("s"), str)
+            or not isinstance(data.get("e"), int)
+        ):
             return None
         if data["e"] <= self._clock():
             return None
-        return Session(sid=data["s"], approver=data.get("a"), fingerprint=data.get("f"),
-                       expires_at=float(data["e"]), flash=data.get("m"))
+        return Session(
+            sid=data["s"],
+            approver=data.get("a"),
+            fingerprint=data.get("f"),
+            expires_at=float(data["e"]),
+            flash=data.get("m"),
+        )
 
     def csrf_token(self, session: Session) -> str:
         """The CSRF token for forms rendered in `session`."""

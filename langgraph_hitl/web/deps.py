@@ -95,8 +95,9 @@ def page_user(request: Request) -> str:
     return who
 
 
-def api_user(request: Request,
-             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+def api_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
     """The approver whose bearer token authenticates an API request.
 
     Raises:
@@ -104,8 +105,11 @@ def api_user(request: Request,
     """
     who = state_of(request).auth.identify(credentials.credentials if credentials else None)
     if who is None:
-        detail = "Send an approver token: Authorization: Bearer <token>." if credentials is None else (
-            "Unknown or revoked token.")
+        detail = (
+            "Send an approver token: Authorization: Bearer <token>."
+            if credentials is None
+            else ("Unknown or revoked token.")
+        )
         raise HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
     return who
 
@@ -133,13 +137,17 @@ def login_url(next_url: str) -> str:
     return "/login" if next_url in ("", "/") else f"/login?next={quote(next_url, safe='/')}"
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
-           status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
     """Render `template` with the common context: title, user, CSRF token, flash message."""
     web = state_of(request)
     session = session_of(request)
-    signed_in = session.approver if session.approver and web.auth.fingerprint(session.approver) == (
-        session.fingerprint) else None
+    signed_in = (
+        session.approver
+        if session.approver and web.auth.fingerprint(session.approver) == (session.fingerprint)
+        else None
+    )
     base = {
         "title": web.title,
         "user": signed_in,

@@ -26,27 +26,48 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 
-def _page(request: Request, token: str, *, claim: Any = None, req: PendingRequest | None = None,
-          error: str | None = None, done: str | None = None, status_code: int = 200) -> Response:
+def _page(
+    request: Request,
+    token: str,
+    *,
+    claim: Any = None,
+    req: PendingRequest | None = None,
+    error: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Response:
     web = state_of(request)
     view = request_view(req, web.inbox.clock()) if req is not None else None
-    return render(request, "link.html", {"token": token, "claim": claim, "r": view, "error": error, "done": done},
-                  status_code=status_code)
+    return render(
+        request,
+        "link.html",
+        {"token": token, "claim": claim, "r": view, "error": error, "done": done},
+        status_code=status_code,
+    )
 
 
 def _problem(web: WebState, claim: Any, req: PendingRequest) -> tuple[str, int] | None:
     """Why this link cannot decide this request now (message, status), or None."""
     if req.status != "pending":
-        return (f"Request {req.request_id[:12]} was already decided ({req.status}"
-                f"{', by ' + req.decided_by if req.decided_by else ''}); this link has nothing left to do.", 409)
+        return (
+            f"Request {req.request_id[:12]} was already decided ({req.status}"
+            f"{', by ' + req.decided_by if req.decided_by else ''}); this link has nothing left to do.",
+            409,
+        )
     if claim.approver not in web.auth.names:
         return f"{claim.approver!r} is no longer an approver of this inbox; the link cannot be used.", 403
     if claim.decision == "approve" and req.payload["hitl"].get("verify_phrase"):
-        return ("This action needs its confirmation phrase typed before it is approved, which a link cannot do. "
-                "Open the request in the inbox and approve it there.", 409)
+        return (
+            "This action needs its confirmation phrase typed before it is approved, which a link cannot do. "
+            "Open the request in the inbox and approve it there.",
+            409,
+        )
     try:
-        validate_decision({"decisions": [{"type": claim.decision}] * len(req.payload["action_requests"])},
-                          req.payload, approver=claim.approver)
+        validate_decision(
+            {"decisions": [{"type": claim.decision}] * len(req.payload["action_requests"])},
+            req.payload,
+            approver=claim.approver,
+        )
     except AuthorizationError as exc:
         return str(exc), 403
     except DecisionError as exc:
@@ -57,9 +78,19 @@ def _problem(web: WebState, claim: Any, req: PendingRequest) -> tuple[str, int] 
 def _load(request: Request, token: str) -> tuple[Any, PendingRequest | None, Response | None]:
     web = state_of(request)
     if web.link_signer is None:
-        return None, None, render(request, "message.html", {
-            "heading": "Approval links are off",
-            "message": "This inbox does not accept approval links. Sign in and decide in the inbox."}, status_code=404)
+        return (
+            None,
+            None,
+            render(
+                request,
+                "message.html",
+                {
+                    "heading": "Approval links are off",
+                    "message": "This inbox does not accept approval links. Sign in and decide in the inbox.",
+                },
+                status_code=404,
+            ),
+        )
     from ..notify.links import LinkError
 
     try:
@@ -69,8 +100,17 @@ def _load(request: Request, token: str) -> tuple[Any, PendingRequest | None, Res
     try:
         req = web.inbox.get(claim.request_id)
     except NotPendingError:
-        return claim, None, _page(request, token, claim=claim, error="The request this link decides is not in "
-                                  "the inbox.", status_code=404)
+        return (
+            claim,
+            None,
+            _page(
+                request,
+                token,
+                claim=claim,
+                error="The request this link decides is not in the inbox.",
+                status_code=404,
+            ),
+        )
     return claim, req, None
 
 
@@ -78,9 +118,15 @@ def _load(request: Request, token: str) -> tuple[Any, PendingRequest | None, Res
 def confirm_query(request: Request, token: str = "") -> Response:
     """`LinkSigner.make_url` puts the token in the query string; same page as `/links/{token}`."""
     if not token:
-        return render(request, "message.html", {
-            "heading": "No approval link", "message": "This address needs the token from your approval link."},
-            status_code=404)
+        return render(
+            request,
+            "message.html",
+            {
+                "heading": "No approval link",
+                "message": "This address needs the token from your approval link.",
+            },
+            status_code=404,
+        )
     return confirm(request, token)
 
 
@@ -118,15 +164,25 @@ def redeem(request: Request, token: str, csrf: Annotated[str, Form()] = "") -> R
     decision = {"type": claim.decision}
     count = len(req.payload["action_requests"])
     try:
-        result = web.inbox.decide(req.request_id, decision if count == 1 else {"decisions": [decision] * count},
-                                  approver=claim.approver)
+        result = web.inbox.decide(
+            req.request_id,
+            decision if count == 1 else {"decisions": [decision] * count},
+            approver=claim.approver,
+        )
     except (ConflictError, NotPendingError) as exc:
-        return _page(request, token, claim=claim, req=web.inbox.get(req.request_id), error=str(exc), status_code=409)
+        return _page(
+            request, token, claim=claim, req=web.inbox.get(req.request_id), error=str(exc), status_code=409
+        )
     except AuthorizationError as exc:
         return _page(request, token, claim=claim, req=req, error=str(exc), status_code=403)
     except HITLError as exc:
         return _page(request, token, claim=claim, req=req, error=str(exc), status_code=400)
     verb = "approved" if claim.decision == "approve" else "rejected"
     finished = "finished" if result.status == "done" else "is waiting for its next review"
-    return _page(request, token, claim=claim, req=web.inbox.get(req.request_id),
-                 done=f"{claim.approver} {verb} {req.action['name']}. Thread {result.thread_id} {finished}.")
+    return _page(
+        request,
+        token,
+        claim=claim,
+        req=web.inbox.get(req.request_id),
+        done=f"{claim.approver} {verb} {req.action['name']}. Thread {result.thread_id} {finished}.",
+    )

@@ -36,16 +36,23 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, token: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
-          next: Annotated[str, Form()] = "/") -> Response:
+def login(
+    request: Request,
+    token: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     """Exchange an approver token for a signed session cookie."""
     check_csrf(request, csrf)
     web = state_of(request)
     who = web.auth.identify(token.strip())
     if who is None:
-        return render(request, "login.html", {"next": safe_next(next),
-                                              "error": "That token is not valid. Check it and try again."},
-                      status_code=401)
+        return render(
+            request,
+            "login.html",
+            {"next": safe_next(next), "error": "That token is not valid. Check it and try again."},
+            status_code=401,
+        )
     fingerprint = web.auth.fingerprint(who)
     assert fingerprint is not None
     request.state.session = web.codec.login(who, fingerprint)
@@ -61,9 +68,14 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def inbox(request: Request, user: User, risk: str = "", mine: bool = False,
-          cursor: Annotated[str | None, Query(max_length=200)] = None,
-          limit: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE) -> Response:
+def inbox(
+    request: Request,
+    user: User,
+    risk: str = "",
+    mine: bool = False,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE,
+) -> Response:
     """Pending requests, newest first, filtered by risk and by "mine"."""
     service = state_of(request).inbox
     risk_filter = risk if risk in _RISKS else None
@@ -77,22 +89,46 @@ def inbox(request: Request, user: User, risk: str = "", mine: bool = False,
         view = request_view(req, now)
         view["yours"] = service.refusal(req, user) is None
         rows.append(view)
-    return render(request, "inbox.html", {
-        "rows": rows, "risk": risk_filter or "", "mine": mine, "risks": _RISKS,
-        "next_cursor": page.next_cursor, "paged": cursor is not None, "nav": "inbox",
-        "query": f"risk={risk_filter or ''}{'&mine=true' if mine else ''}&limit={limit}",
-    })
+    return render(
+        request,
+        "inbox.html",
+        {
+            "rows": rows,
+            "risk": risk_filter or "",
+            "mine": mine,
+            "risks": _RISKS,
+            "next_cursor": page.next_cursor,
+            "paged": cursor is not None,
+            "nav": "inbox",
+            "query": f"risk={risk_filter or ''}{'&mine=true' if mine else ''}&limit={limit}",
+        },
+    )
 
 
-def _detail(request: Request, user: str, req: PendingRequest, *, error: str | None = None,
-            form: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def _detail(
+    request: Request,
+    user: str,
+    req: PendingRequest,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     service = state_of(request).inbox
     view = request_view(req, service.clock())
     history = [event_view(e) for e in service.history(req.thread_id)]
-    return render(request, "request.html", {
-        "r": view, "history": history, "error": error, "form": form or {},
-        "refusal": service.refusal(req, user) if req.status == "pending" else None,
-    }, status_code=status_code)
+    return render(
+        request,
+        "request.html",
+        {
+            "r": view,
+            "history": history,
+            "error": error,
+            "form": form or {},
+            "refusal": service.refusal(req, user) if req.status == "pending" else None,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
@@ -101,9 +137,12 @@ def detail(request: Request, request_id: str, user: User) -> Response:
     try:
         req = state_of(request).inbox.get(request_id)
     except NotPendingError:
-        return render(request, "message.html", {"heading": "No such request",
-                                                "message": f"There is no request {request_id!r} in the inbox."},
-                      status_code=404)
+        return render(
+            request,
+            "message.html",
+            {"heading": "No such request", "message": f"There is no request {request_id!r} in the inbox."},
+            status_code=404,
+        )
     return _detail(request, user, req)
 
 
@@ -135,33 +174,56 @@ def build_form_decision(req: PendingRequest, form: dict[str, str]) -> Any:
 
 
 def _outcome(req: PendingRequest, kind: str, result: RunResult) -> str:
-    verb = {"approve": "Approved", "edit": "Approved with edits", "reject": "Rejected",
-            "respond": "Responded to", "revise": "Sent back for revision"}.get(kind, "Decided")
+    verb = {
+        "approve": "Approved",
+        "edit": "Approved with edits",
+        "reject": "Rejected",
+        "respond": "Responded to",
+        "revise": "Sent back for revision",
+    }.get(kind, "Decided")
     head = f"{verb} {req.action['name']} (request {req.request_id[:12]})."
     if result.status == "done":
         status = result.values.get("status")
-        return f"{head} Thread {result.thread_id} finished" + (f": {status}." if isinstance(status, str) else ".")
-    waiting = ", ".join(f"{p.action['name']} at {p.node} (request {p.request_id[:12]})" for p in result.pending)
+        return f"{head} Thread {result.thread_id} finished" + (
+            f": {status}." if isinstance(status, str) else "."
+        )
+    waiting = ", ".join(
+        f"{p.action['name']} at {p.node} (request {p.request_id[:12]})" for p in result.pending
+    )
     return f"{head} Thread {result.thread_id} now waits for {waiting or 'its next step'}."
 
 
 @router.post("/requests/{request_id}/decision", response_class=HTMLResponse)
-def decide(request: Request, request_id: str, user: User,
-           type: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
-           message: Annotated[str, Form(max_length=10_000)] = "", verify: Annotated[str, Form(max_length=10_000)] = "",
-           edited_args: Annotated[str, Form(max_length=300_000)] = "",
-           edited_name: Annotated[str, Form(max_length=200)] = "") -> Response:
+def decide(
+    request: Request,
+    request_id: str,
+    user: User,
+    type: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    message: Annotated[str, Form(max_length=10_000)] = "",
+    verify: Annotated[str, Form(max_length=10_000)] = "",
+    edited_args: Annotated[str, Form(max_length=300_000)] = "",
+    edited_name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
     """Apply an approve / edit / reject / respond / revise form as the signed-in approver."""
     check_csrf(request, csrf)
     service = state_of(request).inbox
     try:
         req = service.get(request_id)
     except NotPendingError:
-        return render(request, "message.html", {"heading": "No such request",
-                                                "message": f"There is no request {request_id!r} in the inbox."},
-                      status_code=404)
-    form = {"type": type, "message": message, "verify": verify, "edited_args": edited_args,
-            "edited_name": edited_name}
+        return render(
+            request,
+            "message.html",
+            {"heading": "No such request", "message": f"There is no request {request_id!r} in the inbox."},
+            status_code=404,
+        )
+    form = {
+        "type": type,
+        "message": message,
+        "verify": verify,
+        "edited_args": edited_args,
+        "edited_name": edited_name,
+    }
     try:
         result = service.decide(req.request_id, build_form_decision(req, form), approver=user)
     except AuthorizationError as exc:

@@ -36,10 +36,20 @@ def audit_page(request: Request, user: User, limit: Annotated[int, Query(ge=1, l
     except ValueError as exc:
         rows, error = [], str(exc)
     verified = service.verify()
-    return render(request, "audit.html", {
-        "events": [event_view(e) for e in rows], "filters": filters, "fields": AUDIT_FILTERS,
-        "limit": limit, "error": error, "verify": verified, "nav": "audit",
-    }, status_code=400 if error else 200)
+    return render(
+        request,
+        "audit.html",
+        {
+            "events": [event_view(e) for e in rows],
+            "filters": filters,
+            "fields": AUDIT_FILTERS,
+            "limit": limit,
+            "error": error,
+            "verify": verified,
+            "nav": "audit",
+        },
+        status_code=400 if error else 200,
+    )
 
 
 def _cell(key: str, value: Any) -> str:
@@ -50,9 +60,15 @@ def _cell(key: str, value: Any) -> str:
 
 def stats_rows(groups: dict[str, Any]) -> list[dict[str, Any]]:
     """One table row per group of a `compute_stats` section: name, cells, flags."""
-    return [{"name": name, "cells": [_cell(k, stats.get(k)) for k, _ in STAT_COLUMNS],
-             "flags": list(stats.get("flags") or [])}
-            for name, stats in groups.items() if isinstance(stats, dict)]
+    return [
+        {
+            "name": name,
+            "cells": [_cell(k, stats.get(k)) for k, _ in STAT_COLUMNS],
+            "flags": list(stats.get("flags") or []),
+        }
+        for name, stats in groups.items()
+        if isinstance(stats, dict)
+    ]
 
 
 @router.get("/metrics", response_class=HTMLResponse)
@@ -64,11 +80,22 @@ def metrics_page(request: Request, user: User, since: str = "") -> Response:
         stats = service.stats(since=since.strip() or None)
     except ValueError as exc:
         stats, error = service.stats(), str(exc)
-    sections = [(title, stats_rows(stats.get(key) or {})) for key, title in
-                (("gates", "Per gate"), ("actions", "Per action"), ("approvers", "Per approver"))]
-    return render(request, "metrics.html", {
-        "columns": [label for _, label in STAT_COLUMNS],
-        "totals": stats_rows({"All decisions": stats.get("totals") or {}}),
-        "sections": sections, "flags": stats.get("flags") or [], "since": since, "error": error,
-        "thresholds": stats.get("thresholds") or {}, "nav": "metrics",
-    }, status_code=400 if error else 200)
+    sections = [
+        (title, stats_rows(stats.get(key) or {}))
+        for key, title in (("gates", "Per gate"), ("actions", "Per action"), ("approvers", "Per approver"))
+    ]
+    return render(
+        request,
+        "metrics.html",
+        {
+            "columns": [label for _, label in STAT_COLUMNS],
+            "totals": stats_rows({"All decisions": stats.get("totals") or {}}),
+            "sections": sections,
+            "flags": stats.get("flags") or [],
+            "since": since,
+            "error": error,
+            "thresholds": stats.get("thresholds") or {},
+            "nav": "metrics",
+        },
+        status_code=400 if error else 200,
+    )

@@ -33,10 +33,18 @@ REVERSIBILITY_LABELS: dict[str, str] = {
 """How each reversibility class reads on the page."""
 
 STAT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("decisions", "Decisions"), ("approved", "Approved"), ("edited", "Edited"), ("rejected", "Rejected"),
-    ("timed_out", "Timed out"), ("responded", "Responded"), ("revision_requested", "Revisions"),
-    ("auto_approved", "Auto"), ("approval_rate", "Approval rate"), ("edit_rate", "Edit rate"),
-    ("median_decision_s", "Median time"), ("p90_decision_s", "p90 time"),
+    ("decisions", "Decisions"),
+    ("approved", "Approved"),
+    ("edited", "Edited"),
+    ("rejected", "Rejected"),
+    ("timed_out", "Timed out"),
+    ("responded", "Responded"),
+    ("revision_requested", "Revisions"),
+    ("auto_approved", "Auto"),
+    ("approval_rate", "Approval rate"),
+    ("edit_rate", "Edit rate"),
+    ("median_decision_s", "Median time"),
+    ("p90_decision_s", "p90 time"),
 )
 """The metrics table's columns: key of `GroupStats`, heading."""
 
@@ -99,7 +107,9 @@ def _earlier(actions: Any) -> list[dict[str, str]]:
     rows = []
     for item in actions if isinstance(actions, list) else []:
         if isinstance(item, dict):
-            rows.append({k: "" if item.get(k) is None else str(item.get(k)) for k in ("action", "event", "actor")})
+            rows.append(
+                {k: "" if item.get(k) is None else str(item.get(k)) for k in ("action", "event", "actor")}
+            )
         else:
             rows.append({"action": str(item), "event": "", "actor": ""})
     return rows
@@ -113,8 +123,12 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
     left, urgency = time_left(req.deadline, now) if req.status == "pending" else ("", "none")
     configs = payload.get("review_configs") or [{"allowed_decisions": ["approve", "reject"]}]
     actions = [
-        {"name": a.get("name", ""), "description": a.get("description") or "", "args": pretty(a.get("args", {})),
-         "args_json": json.dumps(a.get("args", {}), sort_keys=True, ensure_ascii=False, default=str)}
+        {
+            "name": a.get("name", ""),
+            "description": a.get("description") or "",
+            "args": pretty(a.get("args", {})),
+            "args_json": json.dumps(a.get("args", {}), sort_keys=True, ensure_ascii=False, default=str),
+        }
         for a in payload.get("action_requests") or [req.action]
     ]
     step, total = context.get("step"), context.get("total_steps")
@@ -126,7 +140,9 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
         "stage": req.stage,
         "status": req.status,
         "risk": req.risk,
-        "reversibility": REVERSIBILITY_LABELS.get(str(hitl.get("reversibility")), str(hitl.get("reversibility", ""))),
+        "reversibility": REVERSIBILITY_LABELS.get(
+            str(hitl.get("reversibility")), str(hitl.get("reversibility", ""))
+        ),
         "reversibility_key": str(hitl.get("reversibility", "")),
         "mode": hitl.get("mode", ""),
         "reasons": [str(r) for r in hitl.get("reasons") or []],
@@ -146,8 +162,9 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
         "allowed": list(configs[0].get("allowed_decisions") or []),
         "escalation_level": hitl.get("escalation_level", 0),
         "task": context.get("task"),
-        "step": f"Step {step} of {total}" if step is not None and total is not None else (
-            f"Step {step}" if step is not None else ""),
+        "step": f"Step {step} of {total}"
+        if step is not None and total is not None
+        else (f"Step {step}" if step is not None else ""),
         "earlier": _earlier(context.get("earlier_actions")),
         "context_extra": pretty({k: v for k, v in context.items() if k not in _CONTEXT_KEYS}),
         "has_context_extra": any(k not in _CONTEXT_KEYS for k in context),

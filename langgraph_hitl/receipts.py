@@ -25,7 +25,8 @@ Example:
     from langgraph_hitl.receipts import verify
 
     def wire_money(args, *, idempotency_key, receipts):
-        verify(receipts, {"name": "wire_money", "args": args}, key=AUDIT_KEY, required=2)
+        verify(receipts, {"name": "wire_money", "args": args}, key=AUDIT_KEY, required=2,
+               idempotency_key=idempotency_key)
         bank.transfer(**args, reference=idempotency_key)
     ```
 """
@@ -231,32 +232,44 @@ def verify(
     receipts: Iterable[Any],
     action: Mapping[str, Any],
     *,
-    key: bytes | None,
+    key: bytes,
     required: int = 1,
     approvers: Sequence[str] | None = None,
     requester: str | None = None,
+    idempotency_key: str | None = None,
 ) -> list[Receipt]:
     """Check, in the target system, that `receipts` authorize exactly `action`.
 
     Recomputes the action's digest from its name and args with each receipt's thread and
-    occurrence, checks each MAC with `key` (the audit key), and counts distinct approvers.
+    occurrence, checks each MAC with `key`, and counts distinct approvers.
 
     Args:
         receipts: What the handler received as `receipts`.
         action: `{"name": ..., "args": {...}}` exactly as the handler is about to run it.
-        key: The audit key the store was opened with; None accepts receipts without a MAC
-            (only do that when nothing between the runner and the target can be tampered with).
+        key: The key receipts are MACed with: the `hmac_key` the store was opened with (or
+            `LANGGRAPH_HITL_AUDIT_KEY` where the graph runs without a store). Required: a check
+            without the key cannot tell a forged receipt from a real one.
         required: How many distinct approvers the action needs.
         approvers: If given, only receipts by these people count.
         requester: Who proposed the action (never counts as an approver).
+        idempotency_key: The key the handler was called with. Given, receipts count only for
+            this one run of the action, so they cannot be replayed for the same arguments later.
 
     Returns:
         The receipts that count.
 
     Raises:
         ReceiptError: Fewer than `required` valid receipts; the message says why each failed.
+        TypeError: No key given.
     """
     from .identity import canonical_list
+
+    if not isinstance(key, bytes) or not key:
+        msg = (
+            f"verify() needs the key receipts are MACed with (bytes), got {type(key).__name__}: pass the "
+            "store's hmac_key (or LANGGRAPH_HITL_AUDIT_KEY's value) so forged receipts are refused."
+        )
+        raise TypeError(msg)
 
     allowed = canonical_list(approvers) if approvers is not None else None
     why: list[str] = []
@@ -271,6 +284,9 @@ def verify(
             continue
         if allowed is not None and r["approver"] not in allowed:
             why.append(f"{r['approver']!r} is not an approver")
+            continue
+        if idempotency_key is not None and r["digest"][:32] != idempotency_key:
+            why.append(f"{r['approver']!r} approved another run of the action (not {idempotency_key[:12]}…)")
             continue
         good.append(r)
     gate = (

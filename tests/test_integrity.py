@@ -427,10 +427,18 @@ def test_raw_resume_trusts_the_answer_only_behind_the_development_switch(db_url:
 def test_handler_receipts_verify_with_the_audit_key(db_url: str) -> None:
     """A handler's receipts verify for exactly the action it runs, and not for other arguments."""
     seen: list[Any] = []
+    keys: list[str] = []
 
     def wire_money(args: dict[str, Any], *, idempotency_key: str, receipts: list[Any]) -> dict[str, Any]:
-        verify(receipts, {"name": "wire_money", "args": args}, key=AUDIT_KEY, required=2)
+        verify(
+            receipts,
+            {"name": "wire_money", "args": args},
+            key=AUDIT_KEY,
+            required=2,
+            idempotency_key=idempotency_key,
+        )
         seen.extend(receipts)
+        keys.append(idempotency_key)
         return {"ok": True}
 
     builder = StateGraph(State)
@@ -449,6 +457,23 @@ def test_handler_receipts_verify_with_the_audit_key(db_url: str) -> None:
     assert [r["mac"] for r in receipts_in_log] == [r["mac"] for r in seen]
     with pytest.raises(ReceiptError, match="other arguments"):
         verify(seen, {"name": "wire_money", "args": {"to": "ACME", "amount": 11}}, key=AUDIT_KEY, required=2)
+    with pytest.raises(ReceiptError, match="another run of the action"):  # no replay for a later transfer
+        verify(
+            seen,
+            {"name": "wire_money", "args": {"to": "ACME", "amount": 10}},
+            key=AUDIT_KEY,
+            required=2,
+            idempotency_key="0" * 32,
+        )
+    verify(
+        seen,
+        {"name": "wire_money", "args": {"to": "ACME", "amount": 10}},
+        key=AUDIT_KEY,
+        required=2,
+        idempotency_key=keys[0],
+    )
+    with pytest.raises(TypeError, match="needs the key"):
+        verify(seen, {"name": "wire_money", "args": {"to": "ACME", "amount": 10}}, key=None, required=2)  # type: ignore[arg-type]
     with pytest.raises(ReceiptError, match="no valid MAC"):
         verify(
             [{**seen[0], "approver": "carol"}, seen[1]],
@@ -693,3 +718,49 @@ def test_raw_answer_with_a_nul_name_is_refused_and_recorded_escaped(store_url: s
     rows = audit_rows(store_url, thread["configurable"]["thread_id"])
     [refused] = [r for r in rows if r["event"] == "refused"]
     assert refused["actor"] == "'al\\x00ice'"
+
+
+@pytest.mark.parametrize("runner_thread", [False, True])
+def test_forged_state_without_the_runners_config_fails_closed(db_url: str, runner_thread: bool) -> None:
+    """No store in the run's config (a raw graph, or the runner's graph invoked directly): forged gates still fail."""
+    forged_gate: dict[str, Any] = {"mode": "auto", "risk": "low", "required_approvals": 0}
+    with Approvals.open(flow(), db_url) as hitl:
+        graph = hitl.graph
+        if runner_thread:
+            hitl.start("raw", wire(to="ACME", amount=5))
+        else:
+            graph.invoke(wire(to="ACME", amount=5), cfg("raw"))
+        state = graph.get_state(cfg("raw")).values
+        assessment = {**state["assessment"], **forged_gate}
+        receipt = {
+            **(state.get("decisions") or [{}])[-1].get("receipt", {}),
+            "approver": "bob",
+            "mac": "0" * 64,
+        }
+        graph.update_state(cfg("raw"), {"assessment": assessment, "status": "approved"}, as_node="review")
+        out = graph.invoke(None, cfg("raw"))
+        assert RAN == [] and out.get("status") != "executed"
+        graph.update_state(
+            cfg("raw"),
+            {
+                "decisions": [
+                    {
+                        "request_id": "x",
+                        "action_id": "x",
+                        "node": "review",
+                        "stage": 2,
+                        "type": "approve",
+                        "approver": "bob",
+                        "message": None,
+                        "edited_action": None,
+                        "effect": "approved",
+                        "decided_at": "",
+                        "receipt": receipt,
+                    }
+                ],
+                "status": "approved",
+            },
+            as_node="review",
+        )
+        out = graph.invoke(None, cfg("raw"))
+    assert RAN == [] and out.get("status") != "executed"

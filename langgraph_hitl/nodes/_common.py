@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 import unicodedata
 from typing import Any
@@ -64,11 +66,26 @@ def runner_store(config: RunnableConfig | None) -> Any:
     return store if isinstance(store, Store) else None
 
 
-def seal_key_of(config: RunnableConfig | None, explicit: Any = None) -> bytes | None:
-    """The key that seals what the nodes keep in state: the runner's store's, else the node's own store's."""
+SEAL_KEY_ENV = "LANGGRAPH_HITL_AUDIT_KEY"
+"""Environment variable with the key that seals state when no store is given (e.g. on LangGraph Server)."""
+
+_PROCESS_KEY = secrets.token_bytes(32)
+
+
+def seal_key_of(config: RunnableConfig | None, explicit: Any = None) -> bytes:
+    """The key that seals what the nodes keep in state (receipts, assessments, audit events).
+
+    In order: the runner's store's, the node's own store's, `LANGGRAPH_HITL_AUDIT_KEY`, and
+    last a random key of this process. There is always a key, so a forged or unsealed value is
+    never trusted; with the process key, what one process sealed is not trusted by another
+    (a resume there asks again), so deployments without a store set the variable.
+    """
     store = runner_store(config) or resolve_store(explicit, None)
     key = getattr(store, "seal_key", None) if store is not None else None
-    return key if isinstance(key, bytes) else None
+    if isinstance(key, bytes) and key:
+        return key
+    env = os.environ.get(SEAL_KEY_ENV, "")
+    return env.encode("utf-8") if env else _PROCESS_KEY
 
 
 def decider_of(

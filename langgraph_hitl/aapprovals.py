@@ -124,6 +124,15 @@ class AsyncApprovals(_Core):
                 decision = self._timeout_decision(row)
                 try:
                     await self._db(self._check_live, row, await self._state(row.thread_id))
+                except ConflictError:
+                    done.append(row.request_id)  # decided meanwhile by another process; not ours to expire
+                    continue
+                except NotPendingError:
+                    # Stale: the thread's action changed. Ask about what it is now.
+                    done.append(row.request_id)
+                    await self._reask(row.thread_id)
+                    continue
+                try:
                     claimed = await self._db(self._claim, row, decision, SYSTEM_TIMEOUT)
                 except (ConflictError, NotPendingError):
                     done.append(row.request_id)
@@ -162,6 +171,12 @@ class AsyncApprovals(_Core):
             await self._db(self._index_state, thread_id, await self._state(thread_id))
             report.reindexed.append(thread_id)
         return report
+
+    async def _reask(self, thread_id: str) -> None:
+        """See `Approvals._reask`."""
+        if await self._db(self.store.inbox.take_idle_thread, thread_id):
+            await self._continue(thread_id, RecoveryReport())
+            await self._db(self._index_state, thread_id, await self._state(thread_id))
 
     async def _continue(self, thread_id: str, report: RecoveryReport) -> None:
         state = await self._state(thread_id)

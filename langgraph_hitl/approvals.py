@@ -177,6 +177,15 @@ class Approvals(_Core):
                 decision = self._timeout_decision(row)
                 try:
                     self._check_live(row, self._state(row.thread_id))
+                except ConflictError:
+                    done.append(row.request_id)  # decided meanwhile by another process; not ours to expire
+                    continue
+                except NotPendingError:
+                    # Stale: the thread's action changed. Ask about what it is now.
+                    done.append(row.request_id)
+                    self._reask(row.thread_id)
+                    continue
+                try:
                     claimed = self._claim(row, decision, SYSTEM_TIMEOUT)
                 except (ConflictError, NotPendingError):
                     done.append(row.request_id)  # decided or cancelled meanwhile; not ours to expire
@@ -218,6 +227,12 @@ class Approvals(_Core):
             self._index_state(thread_id, self._state(thread_id))
             report.reindexed.append(thread_id)
         return report
+
+    def _reask(self, thread_id: str) -> None:
+        """Index the question a thread asks now, if no process is driving it (it is then marked in flight)."""
+        if self.store.inbox.take_idle_thread(thread_id):
+            self._continue(thread_id, RecoveryReport())
+            self._index_state(thread_id, self._state(thread_id))
 
     def _continue(self, thread_id: str, report: RecoveryReport) -> None:
         state = self._state(thread_id)

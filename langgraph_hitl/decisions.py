@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._canonical import canonical_json, check_json
 from .errors import AuthorizationError, DecisionError
-from .identity import canonical, canonical_list, same_person
+from .identity import canonical, canonical_list, looks_like, same_person
 from .types import DECISION_TYPES, SYSTEM_TIMEOUT, CallRules, Decision, EditedAction, ReviewRequest
 
 __all__ = [
@@ -309,15 +309,19 @@ def _check_allowed(
         msg = f"Request {rid} needs to know who decides: pass approver='name'."
         raise AuthorizationError(msg)
     rules = call if isinstance(call, dict) else hitl
-    if who == canonical(hitl["requested_by"], allow_system=True, field="requested_by"):
-        msg = f"{who!r} requested this action and may not decide it (request {rid}); ask another approver."
+    requester = canonical(hitl["requested_by"], allow_system=True, field="requested_by")
+    if looks_like(who, requester):
+        same = "" if who == requester else f" (looks like the requester {requester!r})"
+        msg = f"{who!r} requested this action and may not decide it{same} (request {rid}); ask another approver."
         raise AuthorizationError(msg)
-    if who in (canonical_list(rules.get("exclude_approvers"), field="exclude_approvers") or []):
-        msg = (
-            f"{who!r} already approved this action at an earlier stage; request {rid} needs a different "
-            "approver (four-eyes)."
-        )
-        raise AuthorizationError(msg)
+    for earlier in canonical_list(rules.get("exclude_approvers"), field="exclude_approvers") or []:
+        if looks_like(who, earlier):
+            who_text = repr(who) if who == earlier else f"{who!r} looks like {earlier!r}, who"
+            msg = (
+                f"{who_text} already approved this action at an earlier stage; request {rid} needs a different "
+                "approver (four-eyes)."
+            )
+            raise AuthorizationError(msg)
     # Approving needs the action's own approvers; declining (reject, respond) any of the request's.
     approvers = canonical_list((rules if kind in ("approve", "edit") else hitl).get("approvers"))
     if approvers is not None and who not in approvers:

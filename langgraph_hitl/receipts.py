@@ -179,22 +179,25 @@ def counting(
     *,
     digest: str,
     gate: Mapping[str, Any],
-    requester: str | None,
+    requester: str | Sequence[str] | None,
     key: bytes | None,
 ) -> list[Receipt]:
     """The receipts that count toward running the action with `digest` under `gate`.
 
     A receipt counts when it is authentic, names `digest`, was issued under the same gate (mode,
     risk, policy version), approves (approve or edit; a timeout only at a soft gate), and its
-    approver is a canonical person other than the requester, counted once.
+    approver is a canonical person who is not, and does not look like, the requester or an
+    approver already counted (`identity.skeleton`).
     """
-    from .identity import SYSTEM_PREFIX, canonical_or_none
+    from .identity import SYSTEM_PREFIX, canonical, skeleton
 
-    try:
-        who_asked = canonical_or_none(requester, allow_system=True)
-    except AuthorizationError:
-        who_asked = None
+    asked = [requester] if isinstance(requester, str) else list(requester or ())
     seen: set[str] = set()
+    for name in asked:
+        try:
+            seen.add(skeleton(canonical(name, allow_system=True)))
+        except AuthorizationError:
+            continue
     out: list[Receipt] = []
     for r in receipts:
         if not authentic(r, key) or r["digest"] != digest:
@@ -212,11 +215,12 @@ def counting(
         )
         if r["decision"] not in APPROVING and not soft_timeout:
             continue
-        if not soft_timeout and (r["approver"].startswith(SYSTEM_PREFIX) or r["approver"] == who_asked):
+        if not soft_timeout and r["approver"].startswith(SYSTEM_PREFIX):
             continue
-        if r["approver"] in seen:
-            continue
-        seen.add(r["approver"])
+        looks = skeleton(r["approver"])
+        if looks in seen:
+            continue  # the requester, someone counted already, or a name that passes for one of them
+        seen.add(looks)
         out.append(r)
     return out
 

@@ -284,6 +284,8 @@ class Assessment(TypedDict):
     """The digest of the action this assessment is for (added by the node that assessed it)."""
     occurrence: NotRequired[str]
     """The step that proposed the action."""
+    requested_by: NotRequired[str]
+    """Who proposed the action, sealed with the gate (excluded from approving it, with `state["requested_by"]`)."""
     seal: NotRequired[str]
     """HMAC with the store's seal key: the assessment was made by langgraph-hitl."""
 

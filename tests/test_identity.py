@@ -452,7 +452,9 @@ def test_identity_exports_its_api() -> None:
             "canonical_list",
             "canonical_or_none",
             "is_system",
+            "looks_like",
             "same_person",
+            "skeleton",
         ]
     )
     assert SYSTEM_PREFIX == "system:"
@@ -476,3 +478,33 @@ def test_identity_imports_no_third_party_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@settings(max_examples=200, database=None)
+@given(ASCII_NAMES, st.sampled_from(["\u0301", "\u0307", "\u0332", "\u0338"]), st.integers(min_value=0))
+def test_skeleton_ignores_combining_marks(name: str, mark: str, at: int) -> None:
+    """A combining mark anywhere after the first letter leaves a name looking like the same person."""
+    at = 1 + at % len(name)
+    marked = name[:at] + mark + name[at:]
+    try:
+        shown = canonical(marked)
+    except AuthorizationError:
+        return  # refused outright is fine too
+    assert identity.looks_like(shown, canonical(name))
+
+
+@settings(max_examples=200, database=None)
+@given(ASCII_NAMES.filter(lambda n: any(c in "ia01" for c in n)), st.integers(min_value=0))
+def test_skeleton_folds_latin_lookalike_letters(name: str, at: int) -> None:
+    """Swapping one i, a, 0 or 1 for its lookalike (ı, ɑ, o, l) still looks like the same name."""
+    swap = {"i": "\u0131", "a": "\u0251", "0": "o", "1": "l"}
+    spots = [i for i, c in enumerate(name) if c in swap]
+    i = spots[at % len(spots)]
+    twin = name[:i] + swap[name[i]] + name[i + 1 :]
+    assert identity.looks_like(canonical(twin), canonical(name))
+
+
+def test_skeleton_keeps_different_names_apart() -> None:
+    """Names that only share letters stay different people."""
+    for a, b in [("alice", "bob"), ("alice", "alicia"), ("ann", "anna"), ("lan", "ian")]:
+        assert not identity.looks_like(canonical(a), canonical(b))

@@ -764,3 +764,85 @@ def test_forged_state_without_the_runners_config_fails_closed(db_url: str, runne
         )
         out = graph.invoke(None, cfg("raw"))
     assert RAN == [] and out.get("status") != "executed"
+
+
+def test_requester_rewritten_in_state_still_cannot_approve(db_url: str) -> None:
+    """The proposer is sealed with the gate: rewriting requested_by in state does not unlock self-approval."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start(
+            "rq", {"action": {"name": "delete_record", "args": {"id": 1}}, "requested_by": "mallory"}
+        )
+        with pytest.raises(AuthorizationError, match="requested this action"):
+            hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="mallory")
+        hitl.graph.update_state(cfg("rq"), {"requested_by": "someone-else"})
+        [again] = hitl.refresh("rq")
+        assert {"mallory", "someone-else"} <= set(again.payload["hitl"]["exclude_approvers"])
+        with pytest.raises(AuthorizationError, match="requested this action"):
+            hitl.decide(again.request_id, {"type": "approve"}, approver="mallory")
+    assert RAN == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("alice", "al\u0131ce"), ("alice", "\u0251lice"), ("alice", "AL\u0130CE"), ("alice", "a\xa0lice"),
+     ("alice", "a1ice"), ("alice", "alice\u0332"), ("bob", "\u042c\u043e\u044c"), ("bob", "\u0185ob")],
+)  # fmt: skip
+def test_same_script_lookalikes_are_not_a_second_approver(db_url: str, first: str, second: str) -> None:
+    """Latin lookalike letters, combining marks, NBSP and digits never pass for a second person."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start("lk", wire(to="ACME", amount=1))
+        hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver=first)
+        [stage2] = hitl.pending().items
+        with pytest.raises(AuthorizationError, match="looks like"):
+            hitl.decide(stage2.request_id, {"type": "approve"}, approver=second)
+        assert hitl.get(stage2.request_id).status == "pending"
+    assert RAN == []
+
+
+def test_requester_lookalike_cannot_approve(db_url: str) -> None:
+    """'rnallory' looks like the requester 'mallory'."""
+    with Approvals.open(flow(), db_url) as hitl:
+        run = hitl.start(
+            "rl", {"action": {"name": "delete_record", "args": {"id": 1}}, "requested_by": "mallory"}
+        )
+        with pytest.raises(AuthorizationError, match="looks like the requester"):
+            hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="rnallory")
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_expire_asks_again_when_the_overdue_question_went_stale(db_url: str, flavour: str) -> None:
+    """A soft request whose action was swapped (no refresh) is not silently dropped: the new action is asked."""
+    import asyncio
+
+    from langgraph_hitl import AsyncApprovals
+
+    clock = FakeClock()
+
+    def setup(graph: Any) -> None:
+        graph.update_state(cfg("st"), {"action": {"name": "delete_record", "args": {"id": 3}}})
+
+    if flavour == "sync":
+        with Approvals.open(flow(), db_url, clock=clock) as hitl:
+            old = hitl.start("st", {"action": {"name": "send_email", "args": {"to": "x"}}}).pending[0]
+            setup(hitl.graph)
+            clock.advance(3600)
+            assert hitl.expire_overdue() == [old.request_id]
+            [new] = hitl.pending().items
+    else:
+
+        async def run() -> Any:
+            async with AsyncApprovals.open(flow(), db_url, clock=clock) as hitl:
+                old = (
+                    await hitl.start("st", {"action": {"name": "send_email", "args": {"to": "x"}}})
+                ).pending[0]
+                await hitl.graph.aupdate_state(
+                    cfg("st"), {"action": {"name": "delete_record", "args": {"id": 3}}}
+                )
+                clock.advance(3600)
+                assert await hitl.expire_overdue() == [old.request_id]
+                return old, (await hitl.apending()).items[0]
+
+        old, new = asyncio.run(run())
+    assert new.request_id != old.request_id and new.action["name"] == "delete_record"
+    assert (new.payload["hitl"]["mode"], new.payload["hitl"]["on_timeout"]) == ("hard", "reject")
+    assert RAN == []

@@ -14,7 +14,7 @@ from .._events import make_event, trusted_events
 from ..errors import PolicyError
 from ..receipts import Receipt, action_digest, counting, enough, seal, sealed
 from ._common import event_time, resolve_store, seal_key_of, thread_id_of
-from .review import receipts_in, requester_of
+from .review import receipts_in, requesters
 
 __all__ = ["ExecuteNode", "Handler", "execute_condition"]
 
@@ -194,7 +194,7 @@ class ExecuteNode:
             receipts_in(state.get("decisions") or []),
             digest=digest,
             gate=assessment,
-            requester=requester_of(state),
+            requester=requesters(state, assessment),
             key=key,
         )
         needed = max(1, int(assessment.get("required_approvals") or 1))

@@ -13,6 +13,7 @@ from ..policy import Policy
 from ..receipts import action_digest, seal
 from ..types import ActionRequest, Assessment
 from ._common import event_time, seal_key_of, step_key, thread_id_of
+from .review import requester_of
 
 __all__ = ["ClassifyAndGateNode", "risk_condition"]
 
@@ -103,8 +104,12 @@ class ClassifyAndGateNode:
         digest = action_digest(action, thread_id=thread_id, occurrence=occurrence)
         action_id = digest[:32]
         key = seal_key_of(config, self.store)
-        assessment = seal({**assessment, "digest": digest, "occurrence": occurrence}, key)  # type: ignore[assignment]
         requester = state.get("requested_by") or self.requested_by
+        # The proposer is sealed with the gate: rewriting `requested_by` later cannot unlock self-approval.
+        proposer = requester_of({"requested_by": requester})
+        assessment = seal(  # type: ignore[assignment]
+            {**assessment, "digest": digest, "occurrence": occurrence, "requested_by": proposer}, key
+        )
         mode = assessment["mode"]
         events = [
             make_event(

@@ -79,6 +79,7 @@ def bind_action(
     config: RunnableConfig | None,
     *,
     occurrence: str,
+    requested_by: str,
     store: Any = None,
 ) -> dict[str, Any]:
     """The state keys that put `action` before a review node under `assessment` (G9).
@@ -87,7 +88,15 @@ def bind_action(
     escalation levels): the action's id from its digest, its occurrence and the sealed assessment.
     """
     digest = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)
-    sealed_gate = seal({**assessment, "digest": digest, "occurrence": occurrence}, seal_key_of(config, store))
+    sealed_gate = seal(
+        {
+            **assessment,
+            "digest": digest,
+            "occurrence": occurrence,
+            "requested_by": requester_of({"requested_by": requested_by}),
+        },
+        seal_key_of(config, store),
+    )
     return {"action_id": digest[:32], "action_occurrence": occurrence, "assessment": sealed_gate}
 
 
@@ -103,6 +112,26 @@ def requester_of(state: dict[str, Any], default: str = "agent") -> str:
         return canonical_or_none(raw, allow_system=True, field="requested_by") or default
     except AuthorizationError:
         return str(raw)
+
+
+def requesters(state: dict[str, Any], assessment: Any) -> list[str]:
+    """Who proposed the action: the name the gate sealed into its assessment, then the one in state.
+
+    Both are excluded from approving it, so rewriting `requested_by` in state after the gate
+    cannot let the requester approve their own action.
+    """
+    names: list[str] = []
+    sealed_by = assessment.get("requested_by") if isinstance(assessment, dict) else None
+    for raw in (sealed_by, state.get("requested_by") or "agent"):
+        if not isinstance(raw, str) or not raw:
+            continue
+        try:
+            name = canonical_or_none(raw, allow_system=True, field="requested_by") or raw
+        except AuthorizationError:
+            name = raw
+        if name not in names:
+            names.append(name)
+    return names
 
 
 class ReviewNode:
@@ -205,7 +234,14 @@ class ReviewNode:
         else:
             why = "the action changed after it was assessed: assessed again"
         gate = gate_for(old, fresh, why=why)  # never softer than an authentic earlier gate
-        return action, occurrence, digest, seal({**gate, "digest": digest, "occurrence": occurrence}, key)  # type: ignore[return-value]
+        proposer = old.get("requested_by") if isinstance(old, dict) else None
+        bound = {
+            **gate,
+            "digest": digest,
+            "occurrence": occurrence,
+            "requested_by": proposer or requester_of(state),
+        }
+        return action, occurrence, digest, seal(bound, key)  # type: ignore[return-value]
 
     def build_request(self, state: dict[str, Any], config: RunnableConfig | None) -> ReviewRequest:
         """The exact question this node asks for `state` (deterministic)."""
@@ -220,14 +256,15 @@ class ReviewNode:
         if level:
             tiers = assessment.get("escalation") or []
             approvers = canonical_list(tiers[min(level, len(tiers)) - 1]) if tiers else approvers
-        requester = requester_of(state)
-        exclude = [requester]
+        asked_by = requesters(state, assessment)
+        requester = asked_by[0]
+        exclude = list(asked_by)
         if self.four_eyes:
             counted = counting(
                 receipts_in(decisions),
                 digest=digest,
                 gate=assessment,
-                requester=requester,
+                requester=asked_by,
                 key=seal_key_of(config, self.store),
             )
             exclude += [r["approver"] for r in counted if r["approver"] not in exclude]
@@ -497,7 +534,10 @@ class ReviewNode:
             fresh = self.policy.assess(new_action)
             rereview = stricter(old, fresh)
         gate = gate_for(old, fresh, why="edited by a reviewer")
-        update["assessment"] = seal({**gate, "digest": digest, "occurrence": occurrence}, key)
+        proposer = old.get("requested_by") or requester_of(state)
+        update["assessment"] = seal(
+            {**gate, "digest": digest, "occurrence": occurrence, "requested_by": proposer}, key
+        )
         if gate["mode"] == "deny":
             update["status"] = "denied"
             return "rejected", None
@@ -510,7 +550,7 @@ class ReviewNode:
             [*receipts_in(decisions), receipt],
             digest=digest,
             gate=update["assessment"],
-            requester=requester_of(state),
+            requester=requesters(state, update["assessment"]),
             key=key,
         )
         update["status"] = "approved" if enough(counted, gate["required_approvals"]) else "proposed"
@@ -562,7 +602,7 @@ def review_condition(
             receipts_in(decisions),
             digest=assessment.get("digest", ""),
             gate=assessment,
-            requester=requester_of(state),
+            requester=requesters(state, assessment),
             key=None,
         )
         if assessment.get("mode") not in ("auto", "notify") and not enough(

@@ -180,7 +180,9 @@ class ToolReviewCore:
             action_id = digest[:32]
             mode = assessment["mode"]
             state: Any = "safe" if mode in ("auto", "notify") else "denied" if mode == "deny" else "pending"
-            sealed_gate: Any = seal({**assessment, "digest": digest, "occurrence": occurrence}, seal_key)
+            sealed_gate = self._bind(
+                assessment, digest=digest, occurrence=occurrence, requester=requester, key=seal_key
+            )
             calls.append(
                 {
                     "call": call,
@@ -282,7 +284,15 @@ class ToolReviewCore:
                 occurrence=c["occurrence"],
                 gate=c["assessment"],
                 approvers=self._call_approvers(c),
-                exclude=list(dict.fromkeys([record["requested_by"], *c["approvals"]])),
+                exclude=list(
+                    dict.fromkeys(
+                        [
+                            record["requested_by"],
+                            c["assessment"].get("requested_by") or record["requested_by"],
+                            *c["approvals"],
+                        ]
+                    )
+                ),
                 verify_phrase=c["assessment"]["verify_phrase"],
             )
             for c in pending
@@ -540,11 +550,18 @@ class ToolReviewCore:
         )
 
     @staticmethod
+    def _bind(gate: Any, *, digest: str, occurrence: str, requester: str, key: bytes) -> Any:
+        """`gate` sealed to the call's digest, with who proposed it (kept from an earlier gate)."""
+        proposer = gate.get("requested_by") or requester
+        return seal({**gate, "digest": digest, "occurrence": occurrence, "requested_by": proposer}, key)
+
+    @staticmethod
     def _count(c: Any, receipts: list[Receipt], requester: str, key: bytes | None, *, done: str) -> None:
         """Keep `receipts` on the call; it runs once those of its current digest meet its requirement."""
         c["receipts"] = receipts
+        asked = [requester, c["assessment"].get("requested_by") or requester]
         counted = counting(
-            receipts, digest=c["digest"], gate=ToolReviewCore._gate(c), requester=requester, key=key
+            receipts, digest=c["digest"], gate=ToolReviewCore._gate(c), requester=asked, key=key
         )
         c["approvals"] = [r["approver"] for r in counted]
         c["state"] = done if enough(counted, c["assessment"]["required_approvals"]) else "pending"
@@ -566,14 +583,20 @@ class ToolReviewCore:
             return "rejected"
         c["run"], c["digest"], c["action_id"] = new_call, digest, digest[:32]
         if stricter(c["assessment"], new):  # a riskier call than the one approved: ask again, from scratch
-            c["assessment"] = seal(
-                {**new, "digest": digest, "occurrence": c["occurrence"]}, seal_key_of(config)
+            c["assessment"] = self._bind(
+                {**new, "requested_by": c["assessment"].get("requested_by")},
+                digest=digest,
+                occurrence=c["occurrence"],
+                requester=requester,
+                key=seal_key_of(config),
             )
             c["state"], c["receipts"], c["approvals"] = "pending", [receipt], []
             detail["rereview"] = True
             return "rereview"
         gate = gate_for(c["assessment"], new, why="edited by a reviewer")
-        c["assessment"] = seal({**gate, "digest": digest, "occurrence": c["occurrence"]}, seal_key_of(config))
+        c["assessment"] = self._bind(
+            gate, digest=digest, occurrence=c["occurrence"], requester=requester, key=seal_key_of(config)
+        )
         self._count(c, [receipt], requester, seal_key_of(config), done="edited")
         return "edited"
 
@@ -602,14 +625,12 @@ class ToolReviewCore:
                 digest = action_digest(run, thread_id=thread_id, occurrence=c["occurrence"])
                 fresh = self.edit_policy.assess({"name": run["name"], "args": run["args"]})
                 why = "the call changed after it was assessed: assessed again"
-                gate: Any = seal(
-                    {
-                        **fresh,
-                        "reasons": [*fresh["reasons"], why],
-                        "digest": digest,
-                        "occurrence": c["occurrence"],
-                    },
-                    key,
+                gate = self._bind(
+                    {**fresh, "reasons": [*fresh["reasons"], why]},
+                    digest=digest,
+                    occurrence=c["occurrence"],
+                    requester=record["requested_by"],
+                    key=key,
                 )
                 c = {**c, "assessment": gate, "digest": digest, "action_id": digest[:32]}
                 if fresh["mode"] == "deny":
@@ -663,7 +684,7 @@ class ToolReviewCore:
                     c.get("receipts") or [],
                     digest=digest,
                     gate=gate,
-                    requester=record["requested_by"],
+                    requester=[record["requested_by"], gate.get("requested_by") or record["requested_by"]],
                     key=key,
                 )
                 if not enough(counted, gate["required_approvals"]):

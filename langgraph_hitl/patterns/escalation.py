@@ -324,7 +324,12 @@ class _AskHumanNode:
             "hitl_context": context,
             "requested_by": requester,
             **bind_action(
-                action, assessment, config, occurrence=step_key(config, level.name), store=self.chain.store
+                action,
+                assessment,
+                config,
+                occurrence=step_key(config, level.name),
+                requested_by=requester,
+                store=self.chain.store,
             ),
         }
 

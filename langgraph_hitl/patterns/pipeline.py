@@ -208,7 +208,9 @@ class _StageNode:
         update.update(
             action=action,
             status="proposed",
-            **bind_action(action, assessment, config, occurrence=occurrence, store=self.store),
+            **bind_action(
+                action, assessment, config, occurrence=occurrence, requested_by=requester, store=self.store
+            ),
             review_message=None,
             hitl_context=context,
             audit_trail=[

@@ -285,6 +285,20 @@ class Inbox:
             (thread_id, state, graph, self.clock()),
         )
 
+    def take_idle_thread(self, thread_id: str) -> bool:
+        """Mark an idle thread in flight for this process, unless anyone drives it (in flight, or deciding).
+
+        For re-asking a thread whose question went stale: only a thread nobody is running is
+        run from here, so its next node never runs twice at once.
+        """
+        rows = self.db.execute(
+            "UPDATE hitl_threads SET state = 'in_flight', updated_at = ? WHERE thread_id = ? AND state = 'idle' "
+            "AND NOT EXISTS (SELECT 1 FROM hitl_requests WHERE thread_id = ? AND status = 'deciding') "
+            "RETURNING thread_id",
+            (self.clock(), thread_id, thread_id),
+        )
+        return bool(rows)
+
     def claim_thread(self, thread_id: str, updated_at: float) -> bool:
         """Take over an in-flight thread last touched at `updated_at` (recovery).
 

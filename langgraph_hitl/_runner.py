@@ -370,6 +370,20 @@ class _Core:
             self.store.inbox.mark_thread(row.thread_id, "in_flight", graph=self.name)
         return claimed
 
+    def _release(self, claimed: RequestRow, exc: BaseException) -> None:
+        """Put a claimed request back to pending, with a row saying its decision did not take effect (G11)."""
+        kind = (claimed.decision or {}).get("type")
+        with self.store.transaction():
+            self.store.inbox.release(claimed.request_id)
+            self.store.audit.append([make_event(
+                "refused", action_id=claimed.action_id, actor=claimed.decided_by or "unknown",
+                thread_id=claimed.thread_id, action=dict(claimed.action), assessment=_gate_of(claimed),
+                request_id=claimed.request_id, decision=str(kind) if kind else None, event_id=uuid.uuid4().hex,
+                ts=iso(self.clock()), detail={"released": True, "error": _utf8(
+                    f"the decision was not delivered ({type(exc).__name__}: {str(exc)[:500]}); "
+                    "the request is pending again, and the receipt written with the claim does not count")},
+            )])  # fmt: skip
+
     def _receipt(
         self, row: RequestRow, index: int, decision: Decision, approver: str, decided_at: str
     ) -> Receipt | None:

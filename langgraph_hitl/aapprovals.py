@@ -91,10 +91,10 @@ class AsyncApprovals(_Core):
         config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at)
         try:
             await self.graph.ainvoke(Command(resume={interrupt_id: decision}), config, durability=DURABILITY)
-        except BaseException:
+        except BaseException as exc:
             state = await self._state(thread_id)
             if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
-                await self._db(self.store.inbox.release, request_id)
+                await self._db(self._release, claimed, exc)
             else:
                 await self._db(self._index_state, thread_id, state, resumed=request_id, expired=expired)
             raise

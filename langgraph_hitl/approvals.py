@@ -136,10 +136,10 @@ class Approvals(_Core):
         config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at)
         try:
             self.graph.invoke(Command(resume={interrupt_id: decision}), config, durability=DURABILITY)
-        except BaseException:
+        except BaseException as exc:
             state = self._state(thread_id)
             if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
-                self.store.inbox.release(request_id)  # the graph never took the answer
+                self._release(claimed, exc)  # the graph never took the answer
             else:
                 self._index_state(thread_id, state, resumed=request_id, expired=expired)
             raise

@@ -846,3 +846,69 @@ def test_expire_asks_again_when_the_overdue_question_went_stale(db_url: str, fla
     assert new.request_id != old.request_id and new.action["name"] == "delete_record"
     assert (new.payload["hitl"]["mode"], new.payload["hitl"]["on_timeout"]) == ("hard", "reject")
     assert RAN == []
+
+
+def _forge_approval(hitl: Any, thread: str, node: str) -> Any:
+    """Write an 'approved by manager' decision (no receipt) into state as if `node` had recorded it."""
+    state = hitl.graph.get_state(cfg(thread)).values
+    forged = {"request_id": "x", "action_id": state["action_id"], "node": node, "stage": 1, "type": "approve",
+              "approver": "manager", "message": None, "edited_action": None, "effect": "approved",
+              "decided_at": ""}  # fmt: skip
+    hitl.graph.update_state(cfg(thread), {"decisions": [forged], "status": "approved"}, as_node=node)
+    return hitl.graph.invoke(None, hitl._config(thread))
+
+
+def test_pipeline_stage_does_not_pass_on_a_forged_approval(db_url: str) -> None:
+    """A pipeline stage's output goes on only with receipts for exactly it."""
+    from langgraph_hitl.patterns import Stage, create_approval_pipeline
+
+    stages = [Stage("draft", lambda x: f"draft of {x}"), Stage("tone", lambda x: x.upper(), approvers=["manager"]),
+              Stage("final", lambda x: x + "!")]  # fmt: skip
+    with Approvals.open(create_approval_pipeline(stages), db_url) as hitl:
+        hitl.start("pf", {"input": "news"})
+        out = _forge_approval(hitl, "pf", "review_tone")
+    assert out["pipeline_status"] == "rejected" and "not passed on" in out["stopped_at"]["reason"]
+
+
+def test_escalation_level_is_not_resolved_by_a_forged_approval(db_url: str) -> None:
+    """A human level's answer is accepted only with receipts for exactly that answer."""
+    from langgraph_hitl.patterns import HumanLevel, create_escalation_chain
+
+    chain = create_escalation_chain([HumanLevel("manager", approvers=["manager"])])
+    with Approvals.open(chain, db_url) as hitl:
+        hitl.start("ef", {"task": "refund?", "answer": "yes"})
+        out = _forge_approval(hitl, "ef", "review_manager")
+    assert out["escalation_status"] != "resolved"
+    assert "not accepted" in out["escalation_path"][-1]["reason"]
+
+
+def test_a_decision_the_graph_never_took_leaves_a_row_saying_so(db_url: str) -> None:
+    """G11: when the resume fails before the graph takes the answer, the claim is released and audited."""
+    failing = {"on": False}
+
+    class FlakyReview(ReviewNode):
+        def build_request(self, state: dict[str, Any], config: Any) -> Any:
+            if failing["on"]:
+                raise RuntimeError("review service unavailable")
+            return super().build_request(state, config)
+
+    builder = StateGraph(State)
+    builder.add_node("plan", lambda s: {})
+    builder.add_node("review", FlakyReview())
+    builder.add_node("execute", ExecuteNode(HANDLERS))
+    builder.add_edge(START, "plan")
+    builder.add_edge("plan", "review")
+    builder.add_conditional_edges("review", review_condition, {"review": "review", "second_review": "review",
+                                                              "execute": "execute", "audit": END, "revise": END})  # fmt: skip
+    builder.add_edge("execute", END)
+    with Approvals.open(builder, db_url) as hitl:
+        rid = hitl.start("rel", {"action": {"name": "send_email", "args": {"to": "x"}}}).pending[0].request_id
+        failing["on"] = True
+        with pytest.raises(RuntimeError, match="unavailable"):
+            hitl.decide(rid, {"type": "approve"}, approver="alice")
+        assert hitl.get(rid).status == "pending" and RAN == []
+        [released] = [r for r in hitl.history("rel") if (r["detail"] or {}).get("released")]
+        assert (released["event"], released["actor"]) == ("refused", "alice")
+        assert "was not delivered (RuntimeError: review service unavailable)" in released["detail"]["error"]
+        failing["on"] = False
+        assert hitl.decide(rid, {"type": "approve"}, approver="alice").values["status"] == "executed"

@@ -16,6 +16,16 @@ _OPENED: dict[str, Any] = {}
 _OPEN_LOCK = threading.Lock()
 
 
+def run_config() -> RunnableConfig | None:
+    """The config of the run in progress (for edge conditions, which LangGraph calls without one), or None."""
+    from langgraph.config import get_config
+
+    try:
+        return get_config()
+    except RuntimeError:  # called outside a run
+        return None
+
+
 def thread_id_of(config: RunnableConfig | None) -> str | None:
     """The run's thread id, if it has one."""
     conf = (config or {}).get("configurable") or {}

@@ -12,9 +12,9 @@ from langchain_core.runnables import RunnableConfig
 from .._canonical import check_json
 from .._events import make_event, trusted_events
 from ..errors import PolicyError
-from ..receipts import Receipt, action_digest, counting, enough, seal, sealed
+from ..receipts import action_digest, seal
 from ._common import event_time, resolve_store, seal_key_of, thread_id_of
-from .review import receipts_in, requesters
+from .review import authorize
 
 __all__ = ["ExecuteNode", "Handler", "execute_condition"]
 
@@ -123,7 +123,7 @@ class ExecuteNode:
                 ],
             }
 
-        receipts, problem = self._authorize(state, assessment, digest, key)
+        receipts, problem = authorize(state, assessment, digest, key)
         if problem is not None:
             # G9: never fail open. The action goes back to review (see `execute_condition`).
             back = outcome("proposed", None, "refused", {"error": f"not run: {problem}", "digest": digest})
@@ -173,38 +173,6 @@ class ExecuteNode:
         if ledger is not None:
             ledger.complete(action_id, result)
         return outcome("executed", result, "executed", {"receipts": [r["approver"] for r in receipts]})
-
-    @staticmethod
-    def _authorize(
-        state: dict[str, Any], assessment: Any, digest: str, key: bytes | None
-    ) -> tuple[list[Receipt], str | None]:
-        """The receipts that let the action with `digest` run, or why it may not (G4, G9)."""
-        if not isinstance(assessment, dict) or assessment.get("digest") != digest:
-            return (
-                [],
-                "the action is not the one that was assessed and approved (it changed); it is asked again",
-            )
-        if not sealed(assessment, key):
-            return [], "its assessment in state was not made by langgraph-hitl"
-        if assessment.get("mode") in ("auto", "notify"):
-            return [], None
-        if assessment.get("mode") == "deny":
-            return [], "the policy denies it"
-        counted = counting(
-            receipts_in(state.get("decisions") or []),
-            digest=digest,
-            gate=assessment,
-            requester=requesters(state, assessment),
-            key=key,
-        )
-        needed = max(1, int(assessment.get("required_approvals") or 1))
-        if not enough(counted, needed):
-            got = ", ".join(r["approver"] for r in counted) or "none"
-            return counted, (
-                f"it needs {needed} distinct approval(s) of exactly this action under its "
-                f"{assessment.get('mode')} gate; valid receipts from: {got}"
-            )
-        return counted, None
 
 
 def execute_condition(state: dict[str, Any]) -> Literal["review", "audit"]:

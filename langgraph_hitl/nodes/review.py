@@ -22,7 +22,7 @@ from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list, canonical_or_none
 from ..policy import Policy, stricter
-from ..receipts import action_digest, counting, enough, issue, seal, sealed
+from ..receipts import Receipt, action_digest, counting, enough, issue, seal, sealed
 from ..types import (
     DECISION_TYPES,
     ActionRequest,
@@ -132,6 +132,51 @@ def requesters(state: dict[str, Any], assessment: Any) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def authorize(
+    state: dict[str, Any], assessment: Any, digest: str, key: bytes | None
+) -> tuple[list[Receipt], str | None]:
+    """The receipts that let the action with `digest` take effect, or why it may not (G4, G9).
+
+    The one execution rule: `ExecuteNode` runs a handler, and a pipeline stage or an escalation
+    level accepts a reviewed output, only when this returns no reason.
+    """
+    if not isinstance(assessment, dict) or assessment.get("digest") != digest:
+        return [], "the action is not the one that was assessed and approved (it changed); it is asked again"
+    if not sealed(assessment, key):
+        return [], "its assessment in state was not made by langgraph-hitl"
+    if assessment.get("mode") in ("auto", "notify"):
+        return [], None
+    if assessment.get("mode") == "deny":
+        return [], "the policy denies it"
+    counted = counting(
+        receipts_in(state.get("decisions") or []),
+        digest=digest,
+        gate=assessment,
+        requester=requesters(state, assessment),
+        key=key,
+    )
+    needed = max(1, int(assessment.get("required_approvals") or 1))
+    if not enough(counted, needed):
+        got = ", ".join(r["approver"] for r in counted) or "none"
+        return counted, (
+            f"it needs {needed} distinct approval(s) of exactly this action under its "
+            f"{assessment.get('mode')} gate; valid receipts from: {got}"
+        )
+    return counted, None
+
+
+def authorized_in(
+    state: dict[str, Any], config: RunnableConfig | None, *, action_key: str = "action", store: Any = None
+) -> str | None:
+    """Why the action in state may not take effect now, or None (`authorize` on the state as it is)."""
+    action = state.get(action_key)
+    if not isinstance(action, dict):
+        return "there is no action in state"
+    occurrence = state.get("action_occurrence") or ""
+    digest = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)
+    return authorize(state, state.get("assessment"), digest, seal_key_of(config, store))[1]
 
 
 class ReviewNode:

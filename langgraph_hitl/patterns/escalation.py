@@ -48,7 +48,7 @@ from .._events import make_event
 from ..errors import PolicyError
 from ..nodes import AuditNode, ReviewNode
 from ..nodes._common import event_time, seal_key_of, step_key, thread_id_of
-from ..nodes.review import bind_action
+from ..nodes.review import authorized_in, bind_action
 from ..policy import Policy
 from ..receipts import seal
 from ..types import ActionRequest, Assessment, DecisionRecord
@@ -345,6 +345,11 @@ class _HumanOutcomeNode:
         effect, who = (last["effect"], last["approver"]) if last else ("timed_out", None)
         action = state.get("action") or {}
         chain, i = self.chain, self.index
+        if effect in ("approved", "edited"):
+            refusal = authorized_in(state, config, store=chain.store)
+            if refusal is not None:  # G9: an approval that does not cover this answer resolves nothing
+                return chain.step(state, config, i, kind="human", outcome="rejected", by=who,
+                                  reason=f"not accepted: {refusal}")  # fmt: skip
         if effect in ("approved", "edited", "responded"):
             answer = (
                 last["message"]

@@ -34,12 +34,11 @@ from typing import Annotated, Any
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ExtendedModelResponse, ModelResponse
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.config import get_config
 from langgraph.types import Command, interrupt
 from typing_extensions import NotRequired
 
 from ..errors import PolicyError
-from ..nodes._common import seal_key_of, thread_id_of
+from ..nodes._common import run_config, seal_key_of, thread_id_of
 from ..policy import Policy
 from ..types import Assessment, AuditEvent, DecisionRecord
 from ._toolcalls import RESPONSE_SCHEMA, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
@@ -58,13 +57,6 @@ class ToolGateAgentState(AgentState[Any]):
     """Every answer the gate received, including refused ones."""
     audit_trail: NotRequired[Annotated[list[AuditEvent], operator.add]]
     """Audit events: proposed, auto_approved, approved, edited, rejected, refused, ..."""
-
-
-def _config() -> Any:
-    try:
-        return get_config()
-    except RuntimeError:
-        return None
 
 
 def _context(messages: Sequence[Any]) -> dict[str, Any]:
@@ -144,7 +136,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         record, _, events = self.core.assess_turn(
             ai,
             requester=self.core.requested_by,
-            config=_config(),
+            config=run_config(),
             context=_context(state.get("messages") or []),
         )
         update: dict[str, Any] = {"tool_gate": record, "audit_trail": events}
@@ -168,7 +160,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         ai = last_ai_message(messages)
         if ai is None or not ai.tool_calls:
             return None
-        config, context = _config(), _context(messages)
+        config, context = run_config(), _context(messages)
         record: ToolGateRecord | None = state.get("tool_gate")
         out: dict[str, Any] = {"messages": [], "decisions": [], "audit_trail": []}
         if record is None or record["key"] != turn_key(ai):  # the turn came from elsewhere: assess it here
@@ -220,7 +212,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         call_id = request.tool_call.get("id")
         calls = record["calls"] if record else []
         entry = next((c for c in calls if c["call"]["id"] == call_id), None)
-        config = _config()
+        config = run_config()
         cleared = (
             ToolReviewCore.runnable(record, set(), thread_id=thread_id_of(config), key=seal_key_of(config))
             if record

@@ -49,8 +49,8 @@ from .._canonical import args_hash, check_json
 from .._events import make_event
 from ..errors import PolicyError
 from ..nodes import AuditNode, ReviewNode
-from ..nodes._common import event_time, seal_key_of, step_key, thread_id_of
-from ..nodes.review import bind_action
+from ..nodes._common import event_time, run_config, seal_key_of, step_key, thread_id_of
+from ..nodes.review import authorized_in, bind_action
 from ..policy import Policy
 from ..receipts import action_digest, seal
 from ..types import ActionRequest, Assessment, DecisionRecord
@@ -72,13 +72,26 @@ def _stage_output(action: dict[str, Any]) -> Any:
     return args["output"] if "output" in args else args
 
 
-def _close(state: dict[str, Any], stage: Stage, number: int) -> StageResult | None:
-    """The final result of a reviewed stage that was waiting for review, or None."""
+def _close(
+    state: dict[str, Any], stage: Stage, number: int, config: RunnableConfig, store: Any
+) -> StageResult | None:
+    """The final result of a reviewed stage that was waiting for review, or None.
+
+    An approved output passes on only with receipts for exactly that output (G9); otherwise the
+    stage counts as rejected, naming why.
+    """
     result: dict[str, Any] = dict((state.get("stage_results") or {}).get(stage.name) or {})
     if result.get("status") != "awaiting_review":
         return None
     last = _last_decision(state.get("decisions") or [], f"review_{stage.name}")
-    if last is not None and last["effect"] in ("approved", "edited"):
+    refusal = (
+        authorized_in(state, config, store=store)
+        if last and last["effect"] in ("approved", "edited")
+        else None
+    )
+    if refusal is not None:
+        result.update(status="rejected", approver=None, message=f"not passed on: {refusal}")
+    elif last is not None and last["effect"] in ("approved", "edited"):
         result.update(
             status=last["effect"],
             approver=last["approver"],
@@ -116,7 +129,7 @@ class _StageNode:
             value = state.get("input")
         else:
             prev = self.stages[self.index - 1]
-            closed = _close(state, prev, number - 1)
+            closed = _close(state, prev, number - 1, config, self.store)
             if closed is not None:
                 results[prev.name] = closed
             value = (closed or (state.get("stage_results") or {}).get(prev.name) or {}).get("output")
@@ -238,7 +251,7 @@ class _FinishNode:
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         for number, stage in enumerate(self.stages, start=1):
-            closed = _close(state, stage, number)
+            closed = _close(state, stage, number, config, self.store)
             if closed is None:
                 continue
             if closed["status"] != "rejected":
@@ -288,6 +301,8 @@ class _FinishNode:
             ]
         elif effect == "timed_out":
             reason = "nobody decided in time (timeout): rejected"
+        elif str(closed.get("message") or "").startswith("not passed on"):
+            reason = str(closed["message"])  # approved in state, but no receipts cover this output (G9)
         else:
             message = last["message"] if last else None
             reason = f"{effect} by {last['approver'] if last else 'policy'}" + (
@@ -302,13 +317,16 @@ class _FinishNode:
         return update
 
 
-def _after_review(stage: Stage, next_node: str, max_revisions: int) -> Callable[[dict[str, Any]], str]:
+def _after_review(
+    stage: Stage, next_node: str, max_revisions: int, store: Any
+) -> Callable[[dict[str, Any]], str]:
     review = f"review_{stage.name}"
 
     def condition(state: dict[str, Any]) -> str:
         status = state.get("status")
         if status == "approved":
-            return next_node
+            # G9: approved only with receipts for exactly this output; otherwise `finish` stops here.
+            return next_node if authorized_in(state, run_config(), store=store) is None else "finish"
         if status == "proposed":  # an invalid answer or an edit that needs another look: ask again
             return review
         if status == "revision_requested":
@@ -424,7 +442,7 @@ def create_approval_pipeline(
             builder.add_edge(stage.name, review_name)
             builder.add_conditional_edges(
                 review_name,
-                _after_review(stage, next_node, max_revisions),
+                _after_review(stage, next_node, max_revisions, store),
                 sorted({next_node, review_name, stage.name, "finish"}),
             )
         else:

@@ -49,7 +49,7 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Send, interrupt
 
 from ..nodes import HITLState
-from ..nodes._common import seal_key_of, thread_id_of
+from ..nodes._common import run_config, seal_key_of, thread_id_of
 from ..policy import Policy
 from ..types import Assessment
 from ._toolcalls import RESPONSE_SCHEMA, CallReview, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
@@ -60,15 +60,6 @@ EDIT_NOTICE = (
     "Note: a reviewer replaced this tool call before it ran; the call in your message is the one you "
     "proposed, not the one that ran. Executed instead: {name} with arguments {args}."
 )
-
-
-def _config() -> RunnableConfig | None:
-    from langgraph.config import get_config
-
-    try:
-        return get_config()
-    except RuntimeError:  # called outside a run
-        return None
 
 
 class ToolGateState(HITLState, total=False):
@@ -227,7 +218,7 @@ def tool_gate_condition(
     if record is None or record["key"] != turn_key(ai) or record["status"] == "pending":
         return "tool_gate"
     answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-    config = _config()
+    config = run_config()
     runs = ToolReviewCore.runnable(record, answered, thread_id=thread_id_of(config), key=seal_key_of(config))
     if runs:
         return [Send(tools_node, runs)]

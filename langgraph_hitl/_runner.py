@@ -133,6 +133,9 @@ class RecoveryReport:
     """Threads whose interrupted run was continued to its next pause or end."""
     reindexed: list[str] = field(default_factory=list)
     """Threads whose pending questions were indexed again."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Threads recovery could not finish, with why; the others were recovered all the same, and the
+    next `recover()` tries these again (their claim or in-flight mark stays)."""
 
 
 def _utf8(text: str) -> str:
@@ -201,9 +204,34 @@ class _Core:
         if not isinstance(thread_id, str) or not thread_id:
             msg = f"thread_id={thread_id!r}: use a non-empty string."
             raise ThreadStateError(msg)
+        if (
+            len(thread_id) > 500
+            or not thread_id.isprintable()
+            or thread_id != thread_id.encode("utf-8", "replace").decode("utf-8")
+        ):
+            msg = (
+                f"thread_id={ascii(thread_id)[:80]}: use at most 500 printable characters (no NUL, control "
+                "characters or lone surrogates, which some stores cannot hold)."
+            )
+            raise ThreadStateError(msg)
         if isinstance(input, Command):
             msg = "start() takes the graph's input; answer a paused request with decide(request_id, ...)."
             raise ThreadStateError(msg)
+
+    @staticmethod
+    def _raise_start_failure(thread_id: str, exc: Exception) -> None:
+        """Re-raise a failed start; a value LangGraph cannot save becomes a `ThreadStateError` naming the fix."""
+        text = str(exc)
+        if isinstance(exc, TypeError) and (
+            "64-bit" in text or "serializ" in text or "msgpack" in text.lower()
+        ):
+            msg = (
+                f"Thread {thread_id!r}: the run's input or state could not be saved ({text}). Checkpoints hold "
+                "plain JSON-like values: send integers beyond 64 bits as text and convert other objects "
+                "before start(). Nothing is waiting; the thread can be started again."
+            )
+            raise ThreadStateError(msg) from exc
+        raise exc
 
     def _prepare_start(self, thread_id: str, state: Any, *, abandon: bool) -> None:
         """G8: refuse new input to a paused thread unless abandoning it, which cancels its requests."""

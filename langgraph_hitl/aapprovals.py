@@ -20,7 +20,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
+from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items, log
 from .approvals import _compile
 from .checkpoint import aopen_checkpointer
 from .errors import ConflictError, NotPendingError
@@ -68,7 +68,13 @@ class AsyncApprovals(_Core):
         self._check_start(thread_id, input)
         await self._db(self._prepare_start, thread_id, await self._state(thread_id), abandon=abandon)
         await self._db(self.store.inbox.mark_thread, thread_id, "in_flight", graph=self.name)
-        await self.graph.ainvoke(input, self._config(thread_id), durability=DURABILITY)
+        try:
+            await self.graph.ainvoke(input, self._config(thread_id), durability=DURABILITY)
+        except Exception as exc:
+            # Whatever the run left (a question asked before the failure, or nothing) is indexed
+            # and the thread marked idle: never left in flight for a run that is over.
+            await self._db(self._index_state, thread_id, await self._state(thread_id))
+            self._raise_start_failure(thread_id, exc)
         state = await self._state(thread_id)
         pending = await self._db(self._index_state, thread_id, state)
         return self._result(thread_id, state, pending)
@@ -148,29 +154,41 @@ class AsyncApprovals(_Core):
         report = RecoveryReport()
         cutoff = self.clock() - older_than
         for row in await self._db(self.store.inbox.deciding, older_than=cutoff):
-            if row.decided_at is None or not await self._db(
-                self.store.inbox.renew_claim, row.request_id, row.decided_at
-            ):
-                continue
-            state = await self._state(row.thread_id)
-            expired = row.decided_by == "system:timeout"
-            if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
-                await self._resume(row, row.decision, expired=expired)
-                report.redriven.append(row.request_id)
-            else:
-                await self._continue(row.thread_id, report)
-                state = await self._state(row.thread_id)
-                await self._db(
-                    self._index_state, row.thread_id, state, resumed=row.request_id, expired=expired
-                )
-                report.already_resumed.append(row.request_id)
+            try:
+                await self._recover_claim(row, report)
+            except Exception as exc:  # one thread's failure must not stop the others' recovery
+                log.exception("recover: request %s on thread %s failed", row.request_id, row.thread_id)
+                report.failed[row.thread_id] = f"{type(exc).__name__}: {exc}"
         for thread_id, updated_at in await self._db(self.store.inbox.threads_in_flight, older_than=cutoff):
-            if not await self._db(self.store.inbox.claim_thread, thread_id, updated_at):
+            if thread_id in report.failed:
                 continue
-            await self._continue(thread_id, report)
-            await self._db(self._index_state, thread_id, await self._state(thread_id))
-            report.reindexed.append(thread_id)
+            try:
+                if not await self._db(self.store.inbox.claim_thread, thread_id, updated_at):
+                    continue
+                await self._continue(thread_id, report)
+                await self._db(self._index_state, thread_id, await self._state(thread_id))
+                report.reindexed.append(thread_id)
+            except Exception as exc:
+                log.exception("recover: thread %s failed", thread_id)
+                report.failed[thread_id] = f"{type(exc).__name__}: {exc}"
         return report
+
+    async def _recover_claim(self, row: RequestRow, report: RecoveryReport) -> None:
+        """See `Approvals._recover_claim`."""
+        if row.decided_at is None or not await self._db(
+            self.store.inbox.renew_claim, row.request_id, row.decided_at
+        ):
+            return
+        state = await self._state(row.thread_id)
+        expired = row.decided_by == "system:timeout"
+        if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
+            await self._resume(row, row.decision, expired=expired)
+            report.redriven.append(row.request_id)
+        else:
+            await self._continue(row.thread_id, report)
+            state = await self._state(row.thread_id)
+            await self._db(self._index_state, row.thread_id, state, resumed=row.request_id, expired=expired)
+            report.already_resumed.append(row.request_id)
 
     async def _reask(self, thread_id: str) -> None:
         """See `Approvals._reask`."""

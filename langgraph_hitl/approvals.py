@@ -21,7 +21,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items
+from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items, log
 from .checkpoint import open_checkpointer
 from .errors import ConflictError, NotPendingError
 from .store import Store, open_store
@@ -101,7 +101,13 @@ class Approvals(_Core):
         self._check_start(thread_id, input)
         self._prepare_start(thread_id, self._state(thread_id), abandon=abandon)
         self.store.inbox.mark_thread(thread_id, "in_flight", graph=self.name)
-        self.graph.invoke(input, self._config(thread_id), durability=DURABILITY)
+        try:
+            self.graph.invoke(input, self._config(thread_id), durability=DURABILITY)
+        except Exception as exc:
+            # Whatever the run left (a question asked before the failure, or nothing) is indexed
+            # and the thread marked idle: never left in flight for a run that is over.
+            self._index_state(thread_id, self._state(thread_id))
+            self._raise_start_failure(thread_id, exc)
         state = self._state(thread_id)
         return self._result(thread_id, state, self._index_state(thread_id, state))
 
@@ -207,26 +213,39 @@ class Approvals(_Core):
         report = RecoveryReport()
         cutoff = self.clock() - older_than
         for row in self.store.inbox.deciding(older_than=cutoff):
-            if row.decided_at is None or not self.store.inbox.renew_claim(row.request_id, row.decided_at):
-                continue
-            state = self._state(row.thread_id)
-            expired = row.decided_by == "system:timeout"
-            if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
-                self._resume(row, row.decision, expired=expired)
-                report.redriven.append(row.request_id)
-            else:
-                self._continue(row.thread_id, report)
-                self._index_state(
-                    row.thread_id, self._state(row.thread_id), resumed=row.request_id, expired=expired
-                )
-                report.already_resumed.append(row.request_id)
+            try:
+                self._recover_claim(row, report)
+            except Exception as exc:  # one thread's failure must not stop the others' recovery
+                log.exception("recover: request %s on thread %s failed", row.request_id, row.thread_id)
+                report.failed[row.thread_id] = f"{type(exc).__name__}: {exc}"
         for thread_id, updated_at in self.store.inbox.threads_in_flight(older_than=cutoff):
-            if not self.store.inbox.claim_thread(thread_id, updated_at):
+            if thread_id in report.failed:
                 continue
-            self._continue(thread_id, report)
-            self._index_state(thread_id, self._state(thread_id))
-            report.reindexed.append(thread_id)
+            try:
+                if not self.store.inbox.claim_thread(thread_id, updated_at):
+                    continue
+                self._continue(thread_id, report)
+                self._index_state(thread_id, self._state(thread_id))
+                report.reindexed.append(thread_id)
+            except Exception as exc:
+                log.exception("recover: thread %s failed", thread_id)
+                report.failed[thread_id] = f"{type(exc).__name__}: {exc}"
         return report
+
+    def _recover_claim(self, row: RequestRow, report: RecoveryReport) -> None:
+        if row.decided_at is None or not self.store.inbox.renew_claim(row.request_id, row.decided_at):
+            return
+        state = self._state(row.thread_id)
+        expired = row.decided_by == "system:timeout"
+        if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
+            self._resume(row, row.decision, expired=expired)
+            report.redriven.append(row.request_id)
+        else:
+            self._continue(row.thread_id, report)
+            self._index_state(
+                row.thread_id, self._state(row.thread_id), resumed=row.request_id, expired=expired
+            )
+            report.already_resumed.append(row.request_id)
 
     def _reask(self, thread_id: str) -> None:
         """Index the question a thread asks now, if no process is driving it (it is then marked in flight)."""

@@ -64,6 +64,15 @@ class DecisionModel(BaseModel):
     edited_action: _EditedActionModel | None = None
     verify: str | None = Field(default=None, max_length=MAX_TEXT)
 
+    @field_validator("message", "verify")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        # Refused before LangGraph saves the answer: a checkpoint store may not hold these.
+        if value is not None and ("\x00" in value or not _utf8(value)):
+            msg = "text with NUL or a lone surrogate cannot be stored; remove the character"
+            raise ValueError(msg)
+        return value
+
 
 class DecisionBatchModel(BaseModel):
     """langchain's resume shape: `{"decisions": [...]}`, one decision per action request."""
@@ -137,10 +146,10 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
         value = raw.get(key)
         if value is None:
             continue
-        if not isinstance(value, str) or len(value) > MAX_TEXT or not _utf8(value):
+        if not isinstance(value, str) or len(value) > MAX_TEXT or not _utf8(value) or "\x00" in value:
             msg = (
-                f"Decision field {key!r} must be UTF-8 text of at most {MAX_TEXT} characters, "
-                f"got {_short(value)}."
+                f"Decision field {key!r} must be UTF-8 text of at most {MAX_TEXT} characters without NUL "
+                f"(which Postgres cannot store), got {_short(value)}. Remove the character and send it again."
             )
             raise DecisionError(msg)
         out[key] = value

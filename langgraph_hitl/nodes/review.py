@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from pydantic import BaseModel
 
-from .._canonical import stable_id
+from .._canonical import plain_json, stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
@@ -319,15 +319,26 @@ class ReviewNode:
             on_timeout = "reject"
         if on_timeout == "escalate" and level >= len(assessment.get("escalation") or []):
             on_timeout = "reject"
-        context = dict(state.get("hitl_context") or {})
+        raw_context = state.get("hitl_context")
+        context = (
+            dict(raw_context)
+            if isinstance(raw_context, dict)
+            else {"value": raw_context}
+            if raw_context
+            else {}
+        )
         context.setdefault(
             "earlier_actions",
             [
                 {"action": e.get("action"), "event": e.get("event"), "actor": e.get("actor")}
                 for e in (state.get("audit_trail") or [])[-6:]
-                if e.get("action_id") != action_id
+                if isinstance(e, dict) and e.get("action_id") != action_id
             ],
         )
+        # What reviewers see must be storable anywhere: non-JSON values are shown as text, and said so.
+        context, converted = plain_json(context, where="hitl_context")
+        if converted:
+            context["converted"] = converted[:20]
         refused = (
             next((r["message"] for r in reversed(mine) if r["effect"] == "refused"), None) if mine else None
         )

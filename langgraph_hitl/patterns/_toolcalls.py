@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from .._canonical import stable_id
+from .._canonical import plain_json, stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
@@ -267,6 +267,9 @@ class ToolReviewCore:
     def _ask(self, record: ToolGateRecord, context: dict[str, Any], refused: str | None) -> ToolGateRecord:
         """Record with a fresh question for the pending calls (or `decided` if none is pending)."""
         pending = [c for c in record["calls"] if c["state"] == "pending"]
+        shown_context, converted = plain_json(context, where="hitl_context")
+        if converted:
+            shown_context["converted"] = converted[:20]
         if not pending:
             return {**record, "status": "decided", "request": None}
         attempt = record["attempt"] + 1
@@ -342,12 +345,12 @@ class ToolReviewCore:
                 if self.timeout is not None
                 else (min(timeouts) if timeouts else None),
                 "on_timeout": "approve" if soft_ok else "reject",
-                # One call: the runner checks its phrase. Several: each decision is checked against its own call's
-                # phrase (`_check_per_call`), so approving an email never needs a delete's phrase.
+                # One call: its phrase is the request's. Several: each decision is checked against its own
+                # call's phrase (`hitl.calls[i]`), so approving an email never needs a delete's phrase.
                 "verify_phrase": phrases[0] if len(pending) == 1 and phrases else None,
                 "impact": " ".join(dict.fromkeys(c["assessment"]["impact"] for c in pending)),
                 "context": {
-                    **context,
+                    **shown_context,
                     "refused": refused,
                     "tool_calls": [
                         {

@@ -1,0 +1,146 @@
+"""The runner under poison data: values that are not JSON, huge integers, NUL and lone surrogates.
+
+Each test pins a finding of the issue "The runner under poison data, slow handlers, races and
+many keys": nothing is lost, nothing wedges, and bad input gets a `HITLError` naming the value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import decimal
+from typing import Any
+
+import pydantic
+import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+
+from langgraph_hitl import (
+    Approvals,
+    AsyncApprovals,
+    DecisionError,
+    HITLState,
+    Policy,
+    ThreadStateError,
+    add_approval_flow,
+    open_checkpointer,
+)
+from langgraph_hitl.testing import authenticated
+
+RAN: list[dict[str, Any]] = []
+
+
+class State(HITLState, total=False):
+    boom: bool
+
+
+def _plan(state: State) -> dict[str, Any]:
+    if state.get("boom"):
+        raise RuntimeError("the agent crashed")
+    return {}
+
+
+def flow() -> StateGraph:
+    builder = StateGraph(State)
+    builder.add_node("plan", _plan)
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=Policy({"delete_record": "irreversible_high"}),
+                      handlers={"delete_record": lambda args: RAN.append(args) or "ok"})  # fmt: skip
+    return builder
+
+
+def delete(**args: Any) -> dict[str, Any]:
+    return {"action": {"name": "delete_record", "args": args}}
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    RAN.clear()
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_non_json_context_is_shown_as_text_not_lost(store_url: str, flavour: str) -> None:
+    """A datetime or Decimal in hitl_context: the request is indexed (shown as text, and said so) and decides."""
+    context = {"when": datetime.datetime(2026, 1, 2, 3, 4, 5), "amount": decimal.Decimal("9.99"), 7: "key"}
+
+    async def run_async() -> Any:
+        async with AsyncApprovals.open(flow(), store_url) as hitl:
+            run = await hitl.start("ctx", {**delete(id=1), "hitl_context": context})
+            shown = run.pending[0].payload["hitl"]["context"]
+            done = await hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+            return shown, done
+
+    if flavour == "async":
+        shown, done = asyncio.run(run_async())
+    else:
+        with Approvals.open(flow(), store_url) as hitl:
+            run = hitl.start("ctx", {**delete(id=1), "hitl_context": context})
+            shown = run.pending[0].payload["hitl"]["context"]
+            done = hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")
+    assert (shown["when"], shown["amount"], shown["7"]) == ("2026-01-02T03:04:05", "9.99", "key")
+    assert "hitl_context.when: a datetime, shown as text" in shown["converted"]
+    assert done.values["status"] == "executed" and RAN == [{"id": 1}]
+
+
+def test_input_a_checkpoint_cannot_hold_fails_cleanly(db_url: str) -> None:
+    """An integer past 64 bits in the input: ThreadStateError naming the fix, thread not left in flight."""
+    with Approvals.open(flow(), db_url) as hitl:
+        with pytest.raises(ThreadStateError, match="integers beyond 64 bits as text"):
+            hitl.start("wide", delete(id=2**70))
+        assert hitl.store.inbox.threads_in_flight(older_than=hitl.clock() + 1) == []
+        assert hitl.start("wide", delete(id=str(2**70))).status == "paused"
+
+
+def test_recover_isolates_a_thread_that_fails(db_url: str) -> None:
+    """One thread whose recovery raises is reported; the other crashed threads are recovered all the same."""
+    with Approvals.open(flow(), db_url) as hitl:
+        with pytest.raises(RuntimeError, match="agent crashed"):
+            hitl.start("bad", {**delete(id=1), "boom": True})
+        ok = hitl.start("good", delete(id=2)).pending[0]
+        for thread in ("bad", "good"):  # as a crashed process leaves them
+            hitl.store.inbox.mark_thread(thread, "in_flight")
+        hitl.graph.update_state({"configurable": {"thread_id": "bad"}}, {"boom": True})
+        report = hitl.recover(older_than=0)
+        assert "bad" in report.failed and "agent crashed" in report.failed["bad"]
+        assert report.reindexed == ["good"]
+        assert [p.request_id for p in hitl.pending().items] == [ok.request_id]
+
+
+@pytest.mark.parametrize("text", ["no\x00way", "bad \ud800 text"])
+def test_decision_text_a_store_cannot_hold_is_refused_before_the_claim(store_url: str, text: str) -> None:
+    """NUL or a lone surrogate in a message: DecisionError naming the fix, the request stays pending."""
+    with Approvals.open(flow(), store_url) as hitl:
+        rid = hitl.start("nul", delete(id=1)).pending[0].request_id
+        with pytest.raises(DecisionError, match="without NUL"):
+            hitl.decide(rid, {"type": "reject", "message": text}, approver="alice")
+        assert hitl.get(rid).status == "pending"
+        assert (
+            hitl.decide(rid, {"type": "reject", "message": "no"}, approver="alice").values["status"]
+            == "rejected"
+        )
+
+
+def test_raw_answer_with_nul_is_refused_before_it_is_saved(store_url: str) -> None:
+    """At the raw door the response schema refuses NUL before LangGraph saves the answer (Postgres included)."""
+    with open_checkpointer(store_url) as saver:
+        graph = flow().compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "raw-nul"}}
+        graph.invoke(delete(id=1), config)
+        with pytest.raises(pydantic.ValidationError, match="NUL"):
+            graph.invoke(
+                Command(resume={"type": "reject", "message": "a\x00b"}), authenticated(config, "alice")
+            )
+        out = graph.invoke(
+            Command(resume={"type": "reject", "message": "ok"}), authenticated(config, "alice")
+        )
+    assert out["status"] == "rejected"
+
+
+@pytest.mark.parametrize("thread_id", ["a\x00b", "tab\there", "x" * 501, "lone \ud800"])
+def test_thread_ids_a_store_cannot_hold_are_refused(db_url: str, thread_id: str) -> None:
+    """NUL, control characters, lone surrogates or 501 characters in a thread id: refused before anything runs."""
+    with Approvals.open(flow(), db_url) as hitl:
+        with pytest.raises(ThreadStateError, match="printable characters"):
+            hitl.start(thread_id, delete(id=1))
+        assert hitl.pending().items == []

@@ -458,9 +458,9 @@ class _Core:
         except Exception:  # a notification must never fail or block a run
             log.exception("notifier %s failed", method)
 
-    # -- reading ------------------------------------------------------------------------------------------
+    # -- reading (the twins expose these as `pending`, `get`, `history`, `stats`; awaited in the async one) --
 
-    def pending(
+    def _read_pending(
         self,
         *,
         approver: str | None = None,
@@ -483,7 +483,7 @@ class _Core:
         rows, nxt = self.store.inbox.pending(approver=who, risk=risk, limit=limit, cursor=cursor)
         return Page([PendingRequest.from_row(r) for r in rows], nxt)
 
-    def get(self, request_id: str) -> PendingRequest:
+    def _read_get(self, request_id: str) -> PendingRequest:
         """One request by id (or unique prefix of at least 6 characters), whatever its status.
 
         Raises:
@@ -491,11 +491,11 @@ class _Core:
         """
         return PendingRequest.from_row(self._row(request_id))
 
-    def history(self, thread_id: str) -> list[dict[str, Any]]:
+    def _read_history(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's audit events, oldest first."""
         return self.store.audit.query(thread_id=thread_id)
 
-    def stats(self, **kwargs: Any) -> Any:
+    def _read_stats(self, **kwargs: Any) -> Any:
         """Approval metrics per gate, action and approver (see `store.metrics.compute_stats`)."""
         from .store.metrics import compute_stats
 

@@ -204,6 +204,31 @@ class AsyncApprovals(_Core):
             await self.graph.ainvoke(None, self._config(thread_id), durability=DURABILITY)
             report.continued.append(thread_id)
 
+    # -- reading: the same names as `Approvals`, awaited (the database work runs in a worker thread) --------
+
+    async def pending(
+        self,
+        *,
+        approver: str | None = None,
+        risk: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """See `Approvals.pending`."""
+        return await self._db(self._read_pending, approver=approver, risk=risk, limit=limit, cursor=cursor)  # type: ignore[no-any-return]
+
+    async def get(self, request_id: str) -> PendingRequest:
+        """See `Approvals.get`."""
+        return await self._db(self._read_get, request_id)  # type: ignore[no-any-return]
+
+    async def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """See `Approvals.history`."""
+        return await self._db(self._read_history, thread_id)  # type: ignore[no-any-return]
+
+    async def stats(self, **kwargs: Any) -> Any:
+        """See `Approvals.stats`."""
+        return await self._db(self._read_stats, **kwargs)
+
     async def apending(self, **kwargs: Any) -> Page:
-        """`pending()` without blocking the event loop."""
-        return await self._db(self.pending, **kwargs)  # type: ignore[no-any-return]
+        """Alias of `await pending(...)`, kept from 0.1."""
+        return await self.pending(**kwargs)

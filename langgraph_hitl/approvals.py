@@ -261,6 +261,44 @@ class Approvals(_Core):
             self.graph.invoke(None, self._config(thread_id), durability=DURABILITY)
             report.continued.append(thread_id)
 
+    def pending(
+        self,
+        *,
+        approver: str | None = None,
+        risk: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Pending requests, newest first; reads only the inbox tables.
+
+        Args:
+            approver: Only requests this person may decide (compared as canonical identities).
+            risk: Only this risk level (`low`, `medium`, `high`, `critical`).
+            limit: Page size (1-500).
+            cursor: The previous page's `next_cursor`.
+
+        Raises:
+            ValueError: A bad `risk`, `limit` or `cursor`.
+            AuthorizationError: `approver` is not a valid name.
+        """
+        return self._read_pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+
+    def get(self, request_id: str) -> PendingRequest:
+        """One request by id (or unique prefix of at least 6 characters), whatever its status.
+
+        Raises:
+            NotPendingError: No such request.
+        """
+        return self._read_get(request_id)
+
+    def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's audit events, oldest first."""
+        return self._read_history(thread_id)
+
+    def stats(self, **kwargs: Any) -> Any:
+        """Approval metrics per gate, action and approver (see `store.metrics.compute_stats`)."""
+        return self._read_stats(**kwargs)
+
     def record_feedback(
         self,
         *,

@@ -286,9 +286,29 @@ def test_async_expire_and_recover(store_url: str, clock: FakeClock) -> None:
             assert await hitl.expire_overdue() == [rid]
             state = await hitl.graph.aget_state({"configurable": {"thread_id": "t"}})
             assert state.values["status"] == "timed_out"
-            assert hitl.get(rid).status == "expired"
+            assert (await hitl.get(rid)).status == "expired"
             report = await hitl.recover(older_than=0)
             assert report.redriven == [] and report.already_resumed == []
+
+    asyncio.run(run())
+
+
+def test_async_reads_are_awaited_like_the_writes(store_url: str) -> None:
+    """AsyncApprovals.pending / get / history / stats are awaitables with Approvals' names and results."""
+
+    async def run() -> None:
+        async with AsyncApprovals.open(build(), store_url) as hitl:
+            rid = (await hitl.start("r", action("delete_record", id=1))).pending[0].request_id
+            page = await hitl.pending(approver="ALICE")
+            assert (
+                [p.request_id for p in page.items]
+                == [rid]
+                == [p.request_id for p in (await hitl.apending()).items]
+            )
+            assert (await hitl.get(rid[:8])).request_id == rid
+            await hitl.decide(rid, {"type": "approve"}, approver="alice")
+            assert [e["event"] for e in await hitl.history("r")][-2:] == ["approved", "executed"]
+            assert "alice" in (await hitl.stats())["approvers"]
 
     asyncio.run(run())
 

@@ -312,7 +312,7 @@ def test_async_runner_concurrent_decisions_one_winner_each(
                 kind, who = won[rid]
                 state = await hitl.graph.aget_state({"configurable": {"thread_id": f"t{i}"}})
                 assert state.values["status"] == ("executed" if kind == "approve" else "rejected")
-                row = await asyncio.to_thread(hitl.get, rid)
+                row = await hitl.get(rid)
                 assert (row.status, row.decided_by) == ("resumed", who)
                 events = await asyncio.to_thread(
                     hitl.store.audit.query, request_id=rid, event=HUMAN_DECISION_EVENTS

@@ -233,10 +233,16 @@ class _Core:
             raise ThreadStateError(msg) from exc
         raise exc
 
-    def _prepare_start(self, thread_id: str, state: Any, *, abandon: bool) -> None:
-        """G8: refuse new input to a paused thread unless abandoning it, which cancels its requests."""
+    def _prepare_start(self, thread_id: str, state: Any, *, abandon: bool, input: Any = ...) -> None:
+        """G8: refuse new input to a paused thread unless abandoning it, which cancels its requests.
+
+        `start(thread_id, None)` on a thread stopped at a static breakpoint (`interrupt_before` /
+        `interrupt_after`: `next` set, no question asked) continues it, as `invoke(None)` does.
+        """
         if not state.next:
             return
+        if input is None and not state.interrupts and not interrupt_items(state):
+            return  # a static breakpoint: None continues it; there is nothing to abandon
         if not abandon:
             waiting = [p["hitl"]["request_id"] for _, _, p in interrupt_items(state)]
             msg = (

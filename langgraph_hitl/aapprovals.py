@@ -66,7 +66,9 @@ class AsyncApprovals(_Core):
     async def start(self, thread_id: str, input: Any, *, abandon: bool = False) -> RunResult:
         """See `Approvals.start`."""
         self._check_start(thread_id, input)
-        await self._db(self._prepare_start, thread_id, await self._state(thread_id), abandon=abandon)
+        await self._db(
+            self._prepare_start, thread_id, await self._state(thread_id), abandon=abandon, input=input
+        )
         await self._db(self.store.inbox.mark_thread, thread_id, "in_flight", graph=self.name)
         try:
             await self.graph.ainvoke(input, self._config(thread_id), durability=DURABILITY)

@@ -94,12 +94,13 @@ class Approvals(_Core):
             thread_id: The thread; a finished thread takes new input, a paused one does not.
             input: The graph's input.
             abandon: Allow new input to a paused thread; its pending requests are cancelled.
+                `start(thread_id, None)` continues a thread stopped at a static breakpoint.
 
         Raises:
             ThreadStateError: The thread is paused and `abandon` is False.
         """
         self._check_start(thread_id, input)
-        self._prepare_start(thread_id, self._state(thread_id), abandon=abandon)
+        self._prepare_start(thread_id, self._state(thread_id), abandon=abandon, input=input)
         self.store.inbox.mark_thread(thread_id, "in_flight", graph=self.name)
         try:
             self.graph.invoke(input, self._config(thread_id), durability=DURABILITY)

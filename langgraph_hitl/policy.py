@@ -213,6 +213,9 @@ class Policy:
         confidence: Confidence bands, applied when the gate is given a confidence.
         version: Recorded in every assessment and audit event.
         unknown: What unknown actions get: `hard` (default) or `deny`.
+        soft_timeout_s: How long a soft gate waits for an objection when its requirement sets no
+            `timeout_s` (default one hour); then it proceeds, as "soft" promises. None makes soft
+            gates wait for a person however long it takes.
     """
 
     actions: Mapping[str, Reversibility] = field(default_factory=dict)
@@ -223,8 +226,16 @@ class Policy:
     confidence: ConfidenceBands | None = None
     version: str = "1"
     unknown: GateMode = "hard"
+    soft_timeout_s: float | None = 3600.0
 
     def __post_init__(self) -> None:
+        if self.soft_timeout_s is not None and not (
+            isinstance(self.soft_timeout_s, (int, float)) and self.soft_timeout_s > 0
+        ):
+            msg = (
+                f"soft_timeout_s={self.soft_timeout_s!r}; use a positive number of seconds, or None to wait."
+            )
+            raise PolicyError(msg)
         for name, cls in self.actions.items():
             if cls not in _REVERSIBILITY:
                 msg = f"Action {name!r} has reversibility {cls!r}. Allowed: {', '.join(_REVERSIBILITY)}."
@@ -313,6 +324,15 @@ class Policy:
         on_timeout: OnTimeout = req.on_timeout or ("approve" if mode == "soft" else "reject")
         if on_timeout == "approve" and mode != "soft":
             on_timeout = "reject"
+        timeout_s = req.timeout_s
+        if (
+            timeout_s is None
+            and mode == "soft"
+            and on_timeout == "approve"
+            and self.soft_timeout_s is not None
+        ):
+            timeout_s = float(self.soft_timeout_s)  # a soft gate proceeds unless someone objects in time
+            reasons.append(f"soft gate: proceeds after {timeout_s:g} s unless a reviewer objects")
         return {
             "action_name": name,
             "args_hash": args_hash(args),
@@ -323,7 +343,7 @@ class Policy:
             "required_approvals": req.required_approvals if mode not in ("auto", "notify", "deny") else 0,
             "approvers": list(req.approvers) if req.approvers is not None else None,
             "escalation": [list(tier) for tier in req.escalation],
-            "timeout_s": req.timeout_s,
+            "timeout_s": timeout_s,
             "on_timeout": on_timeout,
             "allowed_decisions": list(req.allowed_decisions),
             "verify_phrase": verify_phrase,

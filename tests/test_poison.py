@@ -144,3 +144,37 @@ def test_thread_ids_a_store_cannot_hold_are_refused(db_url: str, thread_id: str)
         with pytest.raises(ThreadStateError, match="printable characters"):
             hitl.start(thread_id, delete(id=1))
         assert hitl.pending().items == []
+
+
+def test_soft_gate_without_a_timeout_proceeds_after_the_default(db_url: str) -> None:
+    """A soft gate nobody set a timeout for is approved by expire_overdue() after an hour, not left forever."""
+    from langgraph_hitl.testing import FakeClock
+
+    clock = FakeClock()
+    builder = StateGraph(State)
+    builder.add_node("plan", _plan)
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=Policy({"send_email": "irreversible_low"}),
+                      handlers={"send_email": lambda args: RAN.append(args) or "sent"})  # fmt: skip
+    with Approvals.open(builder, db_url, clock=clock) as hitl:
+        rid = (
+            hitl.start("soft", {"action": {"name": "send_email", "args": {"to": "x"}}}).pending[0].request_id
+        )
+        clock.advance(3599)
+        assert hitl.expire_overdue() == []
+        clock.advance(2)
+        assert hitl.expire_overdue() == [rid]
+    assert RAN == [{"to": "x"}]
+
+
+def test_static_breakpoint_under_the_runner_continues_with_start_none(db_url: str) -> None:
+    """interrupt_before=['execute'] pauses with nothing to decide; start(thread, None) continues it."""
+    graph = flow().compile(interrupt_before=["execute"])
+    with Approvals.open(graph, db_url) as hitl:
+        rid = hitl.start("bp", delete(id=4)).pending[0].request_id
+        stopped = hitl.decide(rid, {"type": "approve"}, approver="alice")
+        assert (stopped.status, stopped.pending, RAN) == ("paused", [], [])
+        with pytest.raises(ThreadStateError, match="paused"):
+            hitl.start("bp", delete(id=5))  # new input is still refused (G8)
+        done = hitl.start("bp", None)
+    assert done.status == "done" and done.values["status"] == "executed" and RAN == [{"id": 4}]

@@ -158,3 +158,17 @@ def test_stricter_detects_tighter_gate() -> None:
     read, delete = policy.assess(act("search", q="a")), policy.assess(act("delete_record", id=1))
     assert stricter(read, delete)
     assert not stricter(delete, policy.assess(act("delete_record", id=2)))
+
+
+def test_policy_soft_gate_gets_a_default_deadline() -> None:
+    """A soft gate with no timeout proceeds after soft_timeout_s (default an hour); None waits; bad values fail."""
+    email = {"name": "send_email", "args": {"to": "x"}}
+    soft = Policy({"send_email": "irreversible_low"}).assess(email)
+    assert (soft["mode"], soft["timeout_s"], soft["on_timeout"]) == ("soft", 3600.0, "approve")
+    assert "soft gate: proceeds after 3600 s unless a reviewer objects" in soft["reasons"]
+    assert Policy({"send_email": "irreversible_low"}, soft_timeout_s=None).assess(email)["timeout_s"] is None
+    assert Policy({"send_email": "irreversible_low"}, soft_timeout_s=60).assess(email)["timeout_s"] == 60.0
+    hard = Policy({"delete_record": "irreversible_high"}).assess({"name": "delete_record", "args": {}})
+    assert hard["timeout_s"] is None  # hard gates wait for a person
+    with pytest.raises(PolicyError, match="soft_timeout_s=0"):
+        Policy({}, soft_timeout_s=0)

@@ -22,7 +22,7 @@ from typing import Any, Literal, cast
 from ._canonical import iso
 from ._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
 from .decisions import decider, validate_decision
-from .errors import HITLError, NotPendingError, ThreadStateError
+from .errors import ConflictError, HITLError, NotPendingError, ThreadStateError
 from .identity import canonical
 from .receipts import Receipt, action_digest, issue
 from .store import Store
@@ -219,6 +219,14 @@ class _Core:
             raise ThreadStateError(msg)
 
     @staticmethod
+    def _raise_busy(thread_id: str) -> None:
+        msg = (
+            f"Thread {thread_id!r} is being run right now (another start(), a decision, or a recovery of a "
+            "crashed run); one run at a time. Try again when it pauses, or run recover() if its process died."
+        )
+        raise ConflictError(msg)
+
+    @staticmethod
     def _raise_start_failure(thread_id: str, exc: Exception) -> None:
         """Re-raise a failed start; a value LangGraph cannot save becomes a `ThreadStateError` naming the fix."""
         text = str(exc)
@@ -409,6 +417,7 @@ class _Core:
         kind = (claimed.decision or {}).get("type")
         with self.store.transaction():
             self.store.inbox.release(claimed.request_id)
+            self.store.inbox.mark_thread(claimed.thread_id, "idle", graph=self.name)  # nothing runs it now
             self.store.audit.append([make_event(
                 "refused", action_id=claimed.action_id, actor=claimed.decided_by or "unknown",
                 thread_id=claimed.thread_id, action=dict(claimed.action), assessment=_gate_of(claimed),

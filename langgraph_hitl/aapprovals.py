@@ -66,10 +66,15 @@ class AsyncApprovals(_Core):
     async def start(self, thread_id: str, input: Any, *, abandon: bool = False) -> RunResult:
         """See `Approvals.start`."""
         self._check_start(thread_id, input)
-        await self._db(
-            self._prepare_start, thread_id, await self._state(thread_id), abandon=abandon, input=input
-        )
-        await self._db(self.store.inbox.mark_thread, thread_id, "in_flight", graph=self.name)
+        if not await self._db(self.store.inbox.claim_start, thread_id, graph=self.name):
+            self._raise_busy(thread_id)
+        try:
+            await self._db(
+                self._prepare_start, thread_id, await self._state(thread_id), abandon=abandon, input=input
+            )
+        except BaseException:
+            await self._db(self.store.inbox.mark_thread, thread_id, "idle", graph=self.name)
+            raise
         try:
             await self.graph.ainvoke(input, self._config(thread_id), durability=DURABILITY)
         except Exception as exc:

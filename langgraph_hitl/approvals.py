@@ -97,11 +97,17 @@ class Approvals(_Core):
                 `start(thread_id, None)` continues a thread stopped at a static breakpoint.
 
         Raises:
-            ThreadStateError: The thread is paused and `abandon` is False.
+            ThreadStateError: The thread is paused and `abandon` is False, or its input cannot be saved.
+            ConflictError: Another run of the thread is in progress (a start, a decision, a recovery).
         """
         self._check_start(thread_id, input)
-        self._prepare_start(thread_id, self._state(thread_id), abandon=abandon, input=input)
-        self.store.inbox.mark_thread(thread_id, "in_flight", graph=self.name)
+        if not self.store.inbox.claim_start(thread_id, graph=self.name):  # one run of a thread at a time
+            self._raise_busy(thread_id)
+        try:
+            self._prepare_start(thread_id, self._state(thread_id), abandon=abandon, input=input)
+        except BaseException:
+            self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
+            raise
         try:
             self.graph.invoke(input, self._config(thread_id), durability=DURABILITY)
         except Exception as exc:

@@ -178,3 +178,47 @@ def test_static_breakpoint_under_the_runner_continues_with_start_none(db_url: st
             hitl.start("bp", delete(id=5))  # new input is still refused (G8)
         done = hitl.start("bp", None)
     assert done.status == "done" and done.values["status"] == "executed" and RAN == [{"id": 4}]
+
+
+def test_two_starts_of_one_new_thread_run_once(db_url: str) -> None:
+    """Two runners start the same new thread at once: one runs, the other gets ConflictError; one proposal."""
+    import threading
+    import time
+
+    from langgraph_hitl import ConflictError
+
+    def slow_plan(state: State) -> dict[str, Any]:
+        time.sleep(0.4)  # long enough for the second start to arrive while the first runs
+        return {}
+
+    builder = StateGraph(State)
+    builder.add_node("plan", slow_plan)
+    builder.add_edge(START, "plan")
+    add_approval_flow(builder, source="plan", target=END, policy=Policy({"delete_record": "irreversible_high"}),
+                      handlers={"delete_record": lambda args: RAN.append(args) or "ok"})  # fmt: skip
+    barrier = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def start(i: int) -> None:
+        with Approvals.open(builder, db_url) as hitl:
+            barrier.wait()
+            time.sleep(0.1 * i)
+            try:
+                outcomes.append(hitl.start("same", delete(id=i)))
+            except ConflictError as exc:
+                outcomes.append(exc)
+
+    workers = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConflictError", "RunResult"]
+    assert "being run right now" in str(next(o for o in outcomes if isinstance(o, ConflictError)))
+    with Approvals.open(builder, db_url) as hitl:
+        assert [e["event"] for e in hitl.history("same")] == ["proposed"]
+        [waiting] = hitl.pending().items
+        assert (
+            hitl.decide(waiting.request_id, {"type": "approve"}, approver="alice").values["status"]
+            == "executed"
+        )

@@ -285,6 +285,20 @@ class Inbox:
             (thread_id, state, graph, self.clock()),
         )
 
+    def claim_start(self, thread_id: str, *, graph: str = "") -> bool:
+        """Mark `thread_id` in flight for a new run, unless a run is already driving it (compare-and-set).
+
+        True for a thread never run or idle; False while another `start()`, a decision or a
+        recovery drives it, so two runs of one thread never interleave their checkpoints.
+        """
+        rows = self.db.execute(
+            "INSERT INTO hitl_threads (thread_id, state, graph, updated_at) VALUES (?, 'in_flight', ?, ?) "
+            "ON CONFLICT (thread_id) DO UPDATE SET state = 'in_flight', updated_at = excluded.updated_at "
+            "WHERE hitl_threads.state = 'idle' RETURNING thread_id",
+            (thread_id, graph, self.clock()),
+        )
+        return bool(rows)
+
     def take_idle_thread(self, thread_id: str) -> bool:
         """Mark an idle thread in flight for this process, unless anyone drives it (in flight, or deciding).
 

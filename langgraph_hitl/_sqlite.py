@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from .errors import CheckpointerError
@@ -32,6 +33,24 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
+def _set_wal(conn: sqlite3.Connection, within: float) -> None:
+    """Switch to WAL, retrying while another connection holds the lock.
+
+    Switching the journal mode of a new file needs an exclusive lock, and SQLite answers "database
+    is locked" at once, without its busy handler, while another process is doing the same, so two
+    processes opening a fresh database together would otherwise fail.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def connect_sqlite(path: str, *, busy_timeout_ms: int = 30_000) -> sqlite3.Connection:
     """Open a SQLite connection the way every part of langgraph-hitl needs it.
 
@@ -50,7 +69,7 @@ def connect_sqlite(path: str, *, busy_timeout_ms: int = 30_000) -> sqlite3.Conne
         )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
+            _set_wal(conn, busy_timeout_ms / 1000)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as exc:
         msg = f"Cannot open SQLite database {path!r}: {exc}. Check that the path is writable."

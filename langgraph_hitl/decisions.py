@@ -23,6 +23,7 @@ from .types import DECISION_TYPES, SYSTEM_TIMEOUT, CallRules, Decision, EditedAc
 __all__ = [
     "DecisionBatchModel",
     "DecisionModel",
+    "args_problem",
     "call_rules",
     "decider",
     "MAX_ARGS_BYTES",
@@ -48,7 +49,7 @@ class _EditedActionModel(BaseModel):
     @classmethod
     def _storable(cls, args: dict[str, Any]) -> dict[str, Any]:
         # Refused before LangGraph saves the answer: its serializer cannot store these.
-        problem = _args_problem(args)
+        problem = args_problem(args)
         if problem is not None:
             raise ValueError(problem)
         return args
@@ -177,29 +178,46 @@ def _check_edited(edited: Any) -> EditedAction:
     if not isinstance(args, dict):
         msg = f"edited_action.args must be a JSON object like {{'id': 1}}, got {_short(args)}."
         raise DecisionError(msg)
-    problem = _args_problem(args)
+    problem = args_problem(args)
     if problem is not None:
         raise DecisionError(problem)
     return {"name": name, "args": args}
 
 
-def _args_problem(args: dict[str, Any]) -> str | None:
-    """Why edited args cannot be stored as plain JSON in a checkpoint, or None."""
+def args_problem(
+    args: dict[str, Any], *, where: str = "edited_action.args", max_bytes: int = MAX_ARGS_BYTES
+) -> str | None:
+    """Why `args` cannot be stored as plain JSON in every checkpoint store, or None.
+
+    Not plain JSON, text with NUL (Postgres refuses it) or a lone surrogate, an integer past
+    64 bits, or more than `max_bytes` of canonical JSON.
+    """
     try:
-        check_json(args, where="edited_action.args")
+        check_json(args, where=where)
         size = len(canonical_json(args).encode("utf-8"))
     except UnicodeEncodeError:
-        return "edited_action.args holds text that is not valid UTF-8 (a lone surrogate); fix the encoding."
+        return f"{where} holds text that is not valid UTF-8 (a lone surrogate); fix the encoding."
     except (TypeError, ValueError) as exc:
         return str(exc)
-    if size > MAX_ARGS_BYTES:
-        return f"edited_action.args is {size} bytes; at most {MAX_ARGS_BYTES} are accepted."
+    if size > max_bytes:
+        return f"{where} is {size} bytes; at most {max_bytes} are accepted. Pass a reference (an id, a URL) instead."
+    if _has_nul(args):
+        return f"{where} holds text with a NUL character, which Postgres cannot store; remove it."
     wide = _wide_int(args)
     if wide is not None:
-        return (
-            f"edited_action.args holds the integer {_short(wide)}, outside the 64-bit range; send it as text."
-        )
+        return f"{where} holds the integer {_short(wide)}, outside the 64-bit range; send it as text."
     return None
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether any key or text in `value` holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _wide_int(value: Any) -> int | None:

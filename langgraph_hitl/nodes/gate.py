@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
-from .._canonical import check_json
 from .._events import make_event
+from ..decisions import MAX_ARGS_BYTES, args_problem
 from ..errors import PolicyError
 from ..policy import Policy
 from ..receipts import action_digest, seal
@@ -18,19 +18,17 @@ from .review import requester_of
 __all__ = ["ClassifyAndGateNode", "risk_condition"]
 
 
-def _malformed(action: Any, action_key: str) -> str | None:
+def _malformed(action: Any, action_key: str, max_args_bytes: int) -> str | None:
     if not isinstance(action, dict):
         return f"state[{action_key!r}] is {type(action).__name__}, not an action {{'name': ..., 'args': {{...}}}}"
     name, args = action.get("name"), action.get("args")
-    if not isinstance(name, str) or not name:
-        return f"state[{action_key!r}]['name'] is {name!r}; it must be the action's name"
+    if not isinstance(name, str) or not name or len(name) > 200 or args_problem({"n": name}, where="name"):
+        return (
+            f"state[{action_key!r}]['name'] is {ascii(name)[:80]}; it must be the action's name (plain text)"
+        )
     if not isinstance(args, dict):
         return f"state[{action_key!r}]['args'] is {type(args).__name__}; it must be a JSON object"
-    try:
-        check_json(args, where=f"state[{action_key!r}]['args']")
-    except TypeError as exc:
-        return str(exc)
-    return None
+    return args_problem(args, where=f"state[{action_key!r}]['args']", max_bytes=max_args_bytes)
 
 
 class ClassifyAndGateNode:
@@ -49,6 +47,9 @@ class ClassifyAndGateNode:
         name: The node's name in the graph (used in audit events).
         store: Where the seal key comes from when no runner drives the graph (a `Store` or
             store URL; give the same one as `ExecuteNode`'s).
+        max_args_bytes: The largest arguments accepted, as canonical JSON (default 256 KB, as for
+            edits). A larger action is denied and replaced in state by its name with empty args,
+            so later checkpoints do not carry it; pass a reference (an id, a URL) instead.
 
     Example:
         ```python
@@ -66,6 +67,7 @@ class ClassifyAndGateNode:
         requested_by: str = "agent",
         name: str = "classify_and_gate",
         store: Any = None,
+        max_args_bytes: int = MAX_ARGS_BYTES,
     ) -> None:
         if not isinstance(policy, Policy):
             msg = f"ClassifyAndGateNode needs a Policy, got {type(policy).__name__}. Build one with Policy({{...}})."
@@ -76,12 +78,16 @@ class ClassifyAndGateNode:
         self.requested_by = requested_by
         self.name = name
         self.store = store
+        if not isinstance(max_args_bytes, int) or max_args_bytes < 1:
+            msg = f"max_args_bytes={max_args_bytes!r}; use a positive number of bytes."
+            raise PolicyError(msg)
+        self.max_args_bytes = max_args_bytes
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         thread_id = thread_id_of(config)
         ts = event_time(config)
         raw: Any = state.get(self.action_key)
-        problem = _malformed(raw, self.action_key)
+        problem = _malformed(raw, self.action_key, self.max_args_bytes)
         if problem is not None:
             action: ActionRequest = {
                 "name": str(raw.get("name")) if isinstance(raw, dict) else "<malformed>",

@@ -21,7 +21,7 @@ from typing_extensions import TypedDict
 
 from .._canonical import plain_json, stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
-from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
+from ..decisions import DecisionBatchModel, DecisionModel, args_problem, call_rules, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list, canonical_or_none
 from ..nodes._common import decided_at_of, decider_of, event_time, seal_key_of, thread_id_of
@@ -175,6 +175,14 @@ class ToolReviewCore:
                         *assessment["reasons"],
                     ],
                 }
+            problem = args_problem(call["args"], where=f"tool call {call['name']!r} args")
+            if problem is not None:  # fail closed, and keep the oversized or unstorable args out of state
+                assessment = {
+                    **assessment,
+                    "mode": "deny",
+                    "reasons": [f"{problem}: denied", *assessment["reasons"]],
+                }
+                call = {**call, "args": {}}
             occurrence = stable_id(key, call["id"])
             digest = action_digest(call, thread_id=thread_id, occurrence=occurrence)
             action_id = digest[:32]

@@ -537,3 +537,32 @@ def test_export_jsonl_round_trips(store: Store, tmp_path: Path) -> None:
     buffer = io.StringIO()
     assert store.audit.export_jsonl(buffer, actor="alice") == 2
     assert [json.loads(line) for line in buffer.getvalue().splitlines()] == store.audit.query(actor="alice")
+
+
+def test_keyed_log_is_recorded_and_enforced(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log started with a key: readable without it, but unkeyed appends and other keys are refused."""
+    monkeypatch.delenv("LANGGRAPH_HITL_AUDIT_KEY", raising=False)
+    event = {"event_id": "k1", "event": "approved", "actor": "alice", "action": "send_email"}
+    with open_store(store_url, hmac_key=b"k-one") as store:
+        store.audit.append([event])
+    with open_store(store_url) as store:  # no key: it reads, verify says why it cannot check, appends fail
+        assert store.audit.query(actor="alice")[0]["event_id"] == "k1"
+        result = store.audit.verify()
+        assert not result.ok and "opened without its key" in (result.reason or "")
+        with pytest.raises(AuditIntegrityError, match="opened without its key"):
+            store.audit.append([{**event, "event_id": "k2"}])
+    with pytest.raises(AuditIntegrityError, match="keyed with another key"):
+        open_store(store_url, hmac_key=b"k-two")
+    monkeypatch.setenv("LANGGRAPH_HITL_AUDIT_KEY", "k-one")  # the environment supplies it to every path
+    with open_store(store_url) as store:
+        store.audit.append([{**event, "event_id": "k3"}])
+        assert store.audit.verify().ok and store.audit.verify().checked == 2
+
+
+def test_unkeyed_log_cannot_be_keyed_later(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log begun without a key refuses a key, which would break its chain from row 1."""
+    monkeypatch.delenv("LANGGRAPH_HITL_AUDIT_KEY", raising=False)
+    with open_store(db_url) as store:
+        store.audit.append([{"event_id": "u1", "event": "approved", "actor": "alice"}])
+    with pytest.raises(AuditIntegrityError, match="started without a key"):
+        open_store(db_url, hmac_key=b"late")

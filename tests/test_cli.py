@@ -956,3 +956,31 @@ def test_end_to_end_in_real_processes(tmp_path: Path, strict_graph: str) -> None
 
     verified = run_cli(tmp_path, *base, "audit", "--verify")
     assert verified.returncode == 0 and "hash chain intact" in verified.stdout
+
+
+@pytest.mark.slow
+def test_cli_uses_the_audit_key_from_the_environment(tmp_path: Path, strict_graph: str) -> None:
+    """A runner keyed by LANGGRAPH_HITL_AUDIT_KEY: the CLI verifies and appends with it, and refuses without it."""
+    db_url = f"sqlite:///{tmp_path / 'hitl.db'}"
+    os.environ["LANGGRAPH_HITL_AUDIT_KEY"] = "cli-key"
+    try:
+        rid = paused(db_url, "keyed", strict_builder(strict_graph), id=7, table="customers")
+    finally:
+        del os.environ["LANGGRAPH_HITL_AUDIT_KEY"]
+    base = ["--db", db_url]
+    unkeyed = run_cli(tmp_path, *base, "audit", "--verify")
+    assert unkeyed.returncode == 8 and "opened without its key" in unkeyed.stderr + unkeyed.stdout
+    refused = run_cli(tmp_path, *base, "approve", rid[:10], "--as", "alice", "--verify", "DELETE 7",
+                      "--graph", strict_graph)  # fmt: skip
+    assert refused.returncode == 8 and "opened without its key" in refused.stderr
+    assert status(db_url, rid) == "pending"
+    keyed_env = {**subprocess_env(), "LANGGRAPH_HITL_AUDIT_KEY": "cli-key"}
+
+    def keyed(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "langgraph_hitl.cli", *base, *args], cwd=tmp_path,
+                              env=keyed_env, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    approved = keyed("approve", rid[:10], "--as", "alice", "--verify", "DELETE 7", "--graph", strict_graph)
+    assert approved.returncode == 0, approved.stderr
+    verified = keyed("audit", "--verify")
+    assert verified.returncode == 0, verified.stderr + verified.stdout

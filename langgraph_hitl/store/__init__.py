@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -30,6 +31,9 @@ from .schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 
 if TYPE_CHECKING:
     pass
+
+AUDIT_KEY_ENV = "LANGGRAPH_HITL_AUDIT_KEY"
+"""The environment variable `open_store` reads the audit key from when none is passed."""
 
 __all__ = [
     "AuditLog",
@@ -74,9 +78,47 @@ class Store:
         self.feedback = FeedbackStore(backend, clock=self.clock, audit=self.audit)
 
     def setup(self) -> None:
-        """Create or migrate the tables (idempotent; safe from several processes at once)."""
+        """Create or migrate the tables (idempotent; safe from several processes at once).
+
+        Also checks the audit key: a log first written with a key is recorded as keyed (by a
+        fingerprint of the key, never the key). Opening it with another key fails; opening it
+        without one still reads, but refuses to append, so unkeyed rows never enter a keyed chain.
+        """
         migrations = POSTGRES_MIGRATIONS if self.backend.name == "postgres" else SQLITE_MIGRATIONS
         self.backend.apply_migrations(migrations)
+        self._check_audit_key()
+
+    def _check_audit_key(self) -> None:
+        import hashlib
+        import hmac
+
+        from ..errors import AuditIntegrityError
+
+        key = self._hmac_key
+        with self.backend.transaction():
+            rows = self.backend.execute("SELECT value FROM hitl_secret WHERE name = 'audit_key'")
+            recorded = rows[0]["value"] if rows else None
+            if key:
+                fingerprint = hmac.new(key, b"langgraph-hitl audit key", hashlib.sha256).hexdigest()
+                if recorded is None:
+                    if self.backend.execute("SELECT 1 AS x FROM hitl_audit LIMIT 1"):
+                        msg = (
+                            "This audit log was started without a key; a key now would break its chain. "
+                            "Open it without hmac_key (and unset LANGGRAPH_HITL_AUDIT_KEY), or start a new database."
+                        )
+                        raise AuditIntegrityError(msg)
+                    self.backend.execute(
+                        "INSERT INTO hitl_secret (name, value) VALUES ('audit_key', ?) ON CONFLICT (name) DO NOTHING",
+                        (fingerprint,),
+                    )
+                elif not hmac.compare_digest(recorded, fingerprint):
+                    msg = (
+                        "This audit log is keyed with another key: open the store with the key it was started "
+                        "with (hmac_key=..., or LANGGRAPH_HITL_AUDIT_KEY)."
+                    )
+                    raise AuditIntegrityError(msg)
+            elif recorded is not None:
+                self.audit.keyed_without_key = True
 
     @property
     def seal_key(self) -> bytes:
@@ -126,12 +168,16 @@ def open_store(
     Args:
         url: Where the tables live; the same URL as the checkpointer's.
         setup: Create or migrate the tables first (default True).
-        hmac_key: Key the audit chain's hashes with HMAC-SHA256 instead of plain sha256.
+        hmac_key: Key the audit chain's hashes with HMAC-SHA256 instead of plain sha256; None
+            takes `LANGGRAPH_HITL_AUDIT_KEY` from the environment, so the CLI, the web inbox and
+            nodes given a store URL all use the key the runner uses.
         clock: Returns the current epoch time; tests pass a `FakeClock`.
 
     Raises:
         CheckpointerError: The URL is not supported or the database cannot be opened.
     """
+    if hmac_key is None and os.environ.get(AUDIT_KEY_ENV):
+        hmac_key = os.environ[AUDIT_KEY_ENV].encode("utf-8")
     if url.startswith("sqlite:"):
         backend: Backend = SQLiteBackend(sqlite_path_from_url(url))
     elif url.startswith(("postgresql:", "postgres:")):

@@ -187,6 +187,8 @@ class AuditLog:
         self.backend = backend
         self.clock = clock
         self._keyed = bool(hmac_key)
+        self.keyed_without_key = False
+        """True when the log was started with a key and this store was opened without it: reads only."""
         # One digest per row, as C-level callables mapped over a whole batch in `verify()`.
         self._digest_many: Callable[[Iterator[bytes]], Iterator[str]]
         if hmac_key:
@@ -225,6 +227,12 @@ class AuditLog:
         if isinstance(events, Mapping):
             msg = "append() takes a list of events; wrap the single event: append([event])."
             raise TypeError(msg)
+        if self.keyed_without_key and events:
+            msg = (
+                "This audit log is keyed, and this store was opened without its key: appending unkeyed rows "
+                "would break the chain. Open it with hmac_key=... or set LANGGRAPH_HITL_AUDIT_KEY."
+            )
+            raise AuditIntegrityError(msg)
         if not events:
             return []
         if admit is not None:
@@ -299,6 +307,11 @@ class AuditLog:
         if batch < 1:
             msg = f"batch must be at least 1, got {batch}."
             raise ValueError(msg)
+        if self.keyed_without_key:
+            result = VerifyResult(ok=False, checked=0, first_bad_seq=None, reason=(
+                "the log is keyed and was opened without its key: pass hmac_key=... or set "
+                "LANGGRAPH_HITL_AUDIT_KEY to verify it"))  # fmt: skip
+            return result.raise_for_status() if raise_on_error else result
         result = self._verify_chain(batch)
         if result.ok and anchor is not None:
             result = self._check_anchor(result, anchor)

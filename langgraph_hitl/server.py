@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ._runner import Page, PendingRequest, RunResult
 from .decisions import decider, validate_decision
@@ -166,12 +166,23 @@ class ServerInbox:
     # -- reading --------------------------------------------------------------------------------------
 
     def _threads(self) -> Iterator[dict[str, Any]]:
-        """Interrupted threads, most recently updated first."""
+        """Threads that may hold a question, most recently updated first.
+
+        `interrupted` ones, and those in `error`: a client's malformed resume fails the run (the
+        response schema refuses it) and the server marks the thread `error`, while its question is
+        still pending in the checkpoint. `_requests` keeps only threads with a live interrupt.
+        """
+        import heapq
+
+        streams = [self._threads_with("interrupted"), self._threads_with("error")]
+        yield from heapq.merge(*streams, key=lambda t: str(t.get("updated_at") or ""), reverse=True)
+
+    def _threads_with(self, status: Literal["interrupted", "error"]) -> Iterator[dict[str, Any]]:
         metadata = {"graph_id": self.graph_id} if self.graph_id else None
         offset = 0
         while True:
             batch = self.client.threads.search(
-                status="interrupted",
+                status=status,
                 metadata=metadata,
                 limit=_BATCH,
                 offset=offset,
@@ -188,7 +199,12 @@ class ServerInbox:
         for thread in self._threads():
             paused_at = _epoch(thread.get("updated_at"))
             graph_id = (thread.get("metadata") or {}).get("graph_id") or self.graph_id or ""
-            for intr in _interrupts(thread.get("interrupts")):
+            raw = thread.get("interrupts")
+            if not raw and thread.get("status") == "error":  # the failed run left no interrupts on the thread
+                raw = self._state(thread["thread_id"]).get(
+                    "interrupts"
+                )  # the checkpoint still has it
+            for intr in _interrupts(raw):
                 if _ours(intr.get("value")):
                     yield _request(thread["thread_id"], intr["value"], paused_at), intr["id"], graph_id
 

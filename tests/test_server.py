@@ -392,3 +392,16 @@ def test_server_inbox_needs_a_server_url() -> None:
 
     with pytest.raises(ValueError, match="http://127.0.0.1:2024"):
         ServerInbox("127.0.0.1:2024")
+
+
+def test_server_inbox_keeps_a_request_whose_thread_errored(
+    server: DevServer, client: Any, inbox: Any
+) -> None:
+    """A client's malformed resume puts the server thread in `error`; its question is still listed and decided."""
+    thread_id, rid = paused(client, id=31)
+    failed = client.runs.wait(thread_id, GRAPH, command={"resume": {"type": "aprove"}}, raise_error=False)
+    assert "ValidationError" in str(failed)  # the response schema refused it before it was saved
+    assert client.threads.get(thread_id)["status"] == "error"
+    assert rid in {r.request_id for r in inbox.pending(limit=500).items}
+    done = inbox.decide(rid, {"type": "approve"}, approver="alice")
+    assert done.values["status"] == "executed"

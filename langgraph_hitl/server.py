@@ -201,9 +201,7 @@ class ServerInbox:
             graph_id = (thread.get("metadata") or {}).get("graph_id") or self.graph_id or ""
             raw = thread.get("interrupts")
             if not raw and thread.get("status") == "error":  # the failed run left no interrupts on the thread
-                raw = self._state(thread["thread_id"]).get(
-                    "interrupts"
-                )  # the checkpoint still has it
+                raw = self._state(thread["thread_id"]).get("interrupts")  # the checkpoint still has it
             for intr in _interrupts(raw):
                 if _ours(intr.get("value")):
                     yield _request(thread["thread_id"], intr["value"], paused_at), intr["id"], graph_id

@@ -192,7 +192,7 @@ def main() -> None:
             # there), never from the answer itself.
             out = graph.invoke(Command(resume=answer), authenticated(config, "ops_lead"))
 
-        print(f"ran: {RAN}")
+        print(f"ran: {sorted(RAN)}")  # the tool node runs the calls concurrently, in any order
         sent = TO_MODEL[-1]  # the model's last call: after the AI turn with tools come their results
         ai = next(m for m in sent if isinstance(m, AIMessage) and m.tool_calls)
         answers = {m.tool_call_id: m for m in sent if isinstance(m, ToolMessage)}

@@ -9,15 +9,19 @@ The runner's rules, in the order a decision meets them:
    one decision wins (`ConflictError` for the others).
 5. Resume keyed by interrupt id; index what the graph asks next; mark the request resumed.
 A crash anywhere leaves a `deciding` row or an `in_flight` thread that `recover()` finishes.
+Both are leases (`store.lease`): while the process that claimed them runs, a heartbeat keeps
+them, so `recover()` elsewhere never drives the same run twice.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from ._canonical import iso
 from ._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
@@ -27,11 +31,35 @@ from .identity import canonical
 from .receipts import Receipt, action_digest, issue
 from .store import Store
 from .store.inbox import RequestRow
+from .store.lease import DEFAULT_TTL, hold
 from .types import SYSTEM_TIMEOUT, ActionRequest, AuditEvent, Decision, ReviewRequest
 
-__all__ = ["Page", "PendingRequest", "RecoveryReport", "RunResult"]
+__all__ = ["Page", "PendingRequest", "RecoveryReport", "RunResult", "leased"]
 
 log = logging.getLogger("langgraph_hitl")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def leased(method: _F) -> _F:
+    """Run a runner method as one lease owner (`store.lease.hold`): what it claims stays leased
+    by the heartbeat while it runs, and is free for `recover()` the moment it ends."""
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def run_async(self: _Core, *args: Any, **kwargs: Any) -> Any:
+            with hold(self.store.backend, ttl=self.lease_s):
+                return await method(self, *args, **kwargs)
+
+        return cast(_F, run_async)
+
+    @functools.wraps(method)
+    def run(self: _Core, *args: Any, **kwargs: Any) -> Any:
+        with hold(self.store.backend, ttl=self.lease_s):
+            return method(self, *args, **kwargs)
+
+    return cast(_F, run)
+
 
 DURABILITY: Literal["sync"] = "sync"
 """How the runner has LangGraph save checkpoints: each step's before the next step starts.
@@ -174,11 +202,17 @@ def _gate_of(row: RequestRow) -> dict[str, Any]:
 class _Core:
     """Store-side steps of the runner; subclasses add the graph calls (sync or async)."""
 
-    def __init__(self, graph: Any, store: Store, *, notifier: Any = None, name: str = "") -> None:
+    def __init__(
+        self, graph: Any, store: Store, *, notifier: Any = None, name: str = "", lease_s: float = DEFAULT_TTL
+    ) -> None:
+        if isinstance(lease_s, bool) or not isinstance(lease_s, int | float) or not lease_s > 0:
+            msg = f"lease_s={lease_s!r}: give the lease length in seconds, a positive number (default 30)."
+            raise ValueError(msg)
         self.graph = graph
         self.store = store
         self.notifier = notifier
         self.name = name
+        self.lease_s = float(lease_s)
 
     @property
     def clock(self) -> Callable[[], float]:

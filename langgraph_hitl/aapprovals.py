@@ -20,12 +20,23 @@ from typing import Any
 
 from langgraph.types import Command
 
-from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items, log
+from ._runner import (
+    DURABILITY,
+    Page,
+    PendingRequest,
+    RecoveryReport,
+    RunResult,
+    _Core,
+    interrupt_items,
+    leased,
+    log,
+)
 from .approvals import _compile
 from .checkpoint import aopen_checkpointer
 from .errors import ConflictError, NotPendingError
 from .store import Store, open_store
 from .store.inbox import RequestRow
+from .store.lease import DEFAULT_TTL
 from .types import SYSTEM_TIMEOUT
 
 __all__ = ["AsyncApprovals"]
@@ -45,17 +56,20 @@ class AsyncApprovals(_Core):
         notifier: Any = None,
         hmac_key: bytes | None = None,
         name: str = "",
+        lease_s: float = DEFAULT_TTL,
     ) -> AsyncIterator[AsyncApprovals]:
         """Open async checkpoints and the inbox at `url`; see `Approvals.open`."""
         async with aopen_checkpointer(url) as saver:
             store = await asyncio.to_thread(open_store, url, clock=clock, hmac_key=hmac_key)
             try:
-                yield cls(_compile(graph, saver), store, notifier=notifier, name=name)
+                yield cls(_compile(graph, saver), store, notifier=notifier, name=name, lease_s=lease_s)
             finally:
                 await asyncio.to_thread(store.close)
 
-    def __init__(self, graph: Any, store: Store, *, notifier: Any = None, name: str = "") -> None:
-        super().__init__(graph, store, notifier=notifier, name=name)
+    def __init__(
+        self, graph: Any, store: Store, *, notifier: Any = None, name: str = "", lease_s: float = DEFAULT_TTL
+    ) -> None:
+        super().__init__(graph, store, notifier=notifier, name=name, lease_s=lease_s)
 
     async def _state(self, thread_id: str) -> Any:
         return await self.graph.aget_state(self._config(thread_id))
@@ -63,6 +77,7 @@ class AsyncApprovals(_Core):
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    @leased
     async def start(self, thread_id: str, input: Any, *, abandon: bool = False) -> RunResult:
         """See `Approvals.start`."""
         self._check_start(thread_id, input)
@@ -86,6 +101,7 @@ class AsyncApprovals(_Core):
         pending = await self._db(self._index_state, thread_id, state)
         return self._result(thread_id, state, pending)
 
+    @leased
     async def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
         """See `Approvals.decide`."""
         row = await self._db(self._row, request_id)
@@ -115,12 +131,14 @@ class AsyncApprovals(_Core):
         pending = await self._db(self._index_state, thread_id, state, resumed=request_id, expired=expired)
         return self._result(thread_id, state, pending)
 
+    @leased
     async def refresh(self, thread_id: str) -> list[PendingRequest]:
         """See `Approvals.refresh`."""
         await self._continue(thread_id, RecoveryReport())
         state = await self._state(thread_id)
         return await self._db(self._index_state, thread_id, state)  # type: ignore[no-any-return]
 
+    @leased
     async def expire_overdue(self, now: float | None = None) -> list[str]:
         """See `Approvals.expire_overdue`."""
         moment = self.clock() if now is None else now
@@ -156,21 +174,23 @@ class AsyncApprovals(_Core):
                 )
                 done.append(row.request_id)
 
-    async def recover(self, *, older_than: float = 30.0) -> RecoveryReport:
+    @leased
+    async def recover(self, *, older_than: float = 0.0) -> RecoveryReport:
         """See `Approvals.recover`."""
         report = RecoveryReport()
         cutoff = self.clock() - older_than
-        for row in await self._db(self.store.inbox.deciding, older_than=cutoff):
+        for row, lease_until in await self._db(self.store.inbox.deciding, older_than=cutoff):
             try:
-                await self._recover_claim(row, report)
+                await self._recover_claim(row, lease_until, report)
             except Exception as exc:  # one thread's failure must not stop the others' recovery
                 log.exception("recover: request %s on thread %s failed", row.request_id, row.thread_id)
                 report.failed[row.thread_id] = f"{type(exc).__name__}: {exc}"
-        for thread_id, updated_at in await self._db(self.store.inbox.threads_in_flight, older_than=cutoff):
+        in_flight = await self._db(self.store.inbox.threads_in_flight, older_than=cutoff)
+        for thread_id, updated_at, lease_until in in_flight:
             if thread_id in report.failed:
                 continue
             try:
-                if not await self._db(self.store.inbox.claim_thread, thread_id, updated_at):
+                if not await self._db(self.store.inbox.claim_thread, thread_id, updated_at, lease_until):
                     continue
                 await self._continue(thread_id, report)
                 await self._db(self._index_state, thread_id, await self._state(thread_id))
@@ -180,10 +200,12 @@ class AsyncApprovals(_Core):
                 report.failed[thread_id] = f"{type(exc).__name__}: {exc}"
         return report
 
-    async def _recover_claim(self, row: RequestRow, report: RecoveryReport) -> None:
+    async def _recover_claim(
+        self, row: RequestRow, lease_until: float | None, report: RecoveryReport
+    ) -> None:
         """See `Approvals._recover_claim`."""
         if row.decided_at is None or not await self._db(
-            self.store.inbox.renew_claim, row.request_id, row.decided_at
+            self.store.inbox.renew_claim, row.request_id, row.decided_at, lease_until
         ):
             return
         state = await self._state(row.thread_id)

@@ -21,11 +21,22 @@ from typing import Any
 
 from langgraph.types import Command
 
-from ._runner import DURABILITY, Page, PendingRequest, RecoveryReport, RunResult, _Core, interrupt_items, log
+from ._runner import (
+    DURABILITY,
+    Page,
+    PendingRequest,
+    RecoveryReport,
+    RunResult,
+    _Core,
+    interrupt_items,
+    leased,
+    log,
+)
 from .checkpoint import open_checkpointer
 from .errors import ConflictError, NotPendingError
 from .store import Store, open_store
 from .store.inbox import RequestRow
+from .store.lease import DEFAULT_TTL
 from .types import SYSTEM_TIMEOUT
 
 __all__ = ["Approvals", "Page", "PendingRequest", "RecoveryReport", "RunResult"]
@@ -60,6 +71,7 @@ class Approvals(_Core):
         notifier: Any = None,
         hmac_key: bytes | None = None,
         name: str = "",
+        lease_s: float = DEFAULT_TTL,
     ) -> Iterator[Approvals]:
         """Open checkpoints and inbox at `url` and yield a runner for `graph`.
 
@@ -77,16 +89,19 @@ class Approvals(_Core):
         with open_checkpointer(url) as saver:
             store = open_store(url, clock=clock, hmac_key=hmac_key)
             try:
-                yield cls(_compile(graph, saver), store, notifier=notifier, name=name)
+                yield cls(_compile(graph, saver), store, notifier=notifier, name=name, lease_s=lease_s)
             finally:
                 store.close()
 
-    def __init__(self, graph: Any, store: Store, *, notifier: Any = None, name: str = "") -> None:
-        super().__init__(graph, store, notifier=notifier, name=name)
+    def __init__(
+        self, graph: Any, store: Store, *, notifier: Any = None, name: str = "", lease_s: float = DEFAULT_TTL
+    ) -> None:
+        super().__init__(graph, store, notifier=notifier, name=name, lease_s=lease_s)
 
     def _state(self, thread_id: str) -> Any:
         return self.graph.get_state(self._config(thread_id))
 
+    @leased
     def start(self, thread_id: str, input: Any, *, abandon: bool = False) -> RunResult:
         """Run the graph on `thread_id` with `input` until it pauses or ends, and index its questions.
 
@@ -118,6 +133,7 @@ class Approvals(_Core):
         state = self._state(thread_id)
         return self._result(thread_id, state, self._index_state(thread_id, state))
 
+    @leased
     def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
         """Validate `decision` for `request_id` and resume the paused run with it.
 
@@ -161,6 +177,7 @@ class Approvals(_Core):
             thread_id, state, self._index_state(thread_id, state, resumed=request_id, expired=expired)
         )
 
+    @leased
     def refresh(self, thread_id: str) -> list[PendingRequest]:
         """Ask the thread's current questions again and index them (after you changed its state yourself).
 
@@ -170,6 +187,7 @@ class Approvals(_Core):
         self._continue(thread_id, RecoveryReport())
         return self._index_state(thread_id, self._state(thread_id))
 
+    @leased
     def expire_overdue(self, now: float | None = None) -> list[str]:
         """Resolve every request past its deadline with its `on_timeout` (G6).
 
@@ -209,7 +227,8 @@ class Approvals(_Core):
                 )
                 done.append(row.request_id)
 
-    def recover(self, *, older_than: float = 30.0) -> RecoveryReport:
+    @leased
+    def recover(self, *, older_than: float = 0.0) -> RecoveryReport:
         """Finish what a crash interrupted (G3).
 
         Re-drives decided-but-not-resumed requests (only if the thread is still paused at that
@@ -219,17 +238,17 @@ class Approvals(_Core):
         """
         report = RecoveryReport()
         cutoff = self.clock() - older_than
-        for row in self.store.inbox.deciding(older_than=cutoff):
+        for row, lease_until in self.store.inbox.deciding(older_than=cutoff):
             try:
-                self._recover_claim(row, report)
+                self._recover_claim(row, lease_until, report)
             except Exception as exc:  # one thread's failure must not stop the others' recovery
                 log.exception("recover: request %s on thread %s failed", row.request_id, row.thread_id)
                 report.failed[row.thread_id] = f"{type(exc).__name__}: {exc}"
-        for thread_id, updated_at in self.store.inbox.threads_in_flight(older_than=cutoff):
+        for thread_id, updated_at, lease_until in self.store.inbox.threads_in_flight(older_than=cutoff):
             if thread_id in report.failed:
                 continue
             try:
-                if not self.store.inbox.claim_thread(thread_id, updated_at):
+                if not self.store.inbox.claim_thread(thread_id, updated_at, lease_until):
                     continue
                 self._continue(thread_id, report)
                 self._index_state(thread_id, self._state(thread_id))
@@ -239,8 +258,10 @@ class Approvals(_Core):
                 report.failed[thread_id] = f"{type(exc).__name__}: {exc}"
         return report
 
-    def _recover_claim(self, row: RequestRow, report: RecoveryReport) -> None:
-        if row.decided_at is None or not self.store.inbox.renew_claim(row.request_id, row.decided_at):
+    def _recover_claim(self, row: RequestRow, lease_until: float | None, report: RecoveryReport) -> None:
+        if row.decided_at is None or not self.store.inbox.renew_claim(
+            row.request_id, row.decided_at, lease_until
+        ):
             return
         state = self._state(row.thread_id)
         expired = row.decided_by == "system:timeout"

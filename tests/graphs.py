@@ -95,6 +95,25 @@ def _handler(name: str):
 HANDLERS = {name: _handler(name) for name in TABLE}
 
 
+def _unkeyed_handler(name: str):
+    """A handler that takes no idempotency key: its target cannot recognise a repeat."""
+
+    def handler(args: dict[str, Any]) -> dict[str, Any]:
+        record_effect(f"unkeyed-{time.time_ns()}", name, args)  # every call is a new effect
+        if os.environ.get("HITL_KILL_IN_HANDLER"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        pause = float(os.environ.get("HITL_HANDLER_SLEEP", "0") or 0)
+        if pause:
+            time.sleep(pause)
+        return {"done": name}
+
+    handler.__name__ = name
+    return handler
+
+
+UNKEYED_HANDLERS = {name: _unkeyed_handler(name) for name in TABLE}
+
+
 def plan(state: State) -> dict[str, Any]:
     """The test 'agent': the action comes in with the input."""
     return {}
@@ -108,8 +127,10 @@ def build(
     escalation: list[list[str]] | None = None,
     approvers: list[str] | None = None,
     verify: bool = False,
+    unkeyed: bool | None = None,
 ) -> StateGraph:
-    """plan -> approval flow -> END, with the test policy."""
+    """plan -> approval flow -> END, with the test policy (handlers without idempotency keys
+    when `unkeyed`, or env `HITL_UNKEYED_HANDLERS` is set)."""
     req: dict[str, Any] = {}
     if timeout_s is not None:
         req["timeout_s"] = timeout_s
@@ -128,7 +149,10 @@ def build(
     builder = StateGraph(State)
     builder.add_node("plan", plan)
     builder.add_edge(START, "plan")
-    add_approval_flow(builder, source="plan", target=END, policy=pol, handlers=HANDLERS, store=store)
+    if unkeyed is None:
+        unkeyed = bool(os.environ.get("HITL_UNKEYED_HANDLERS"))
+    handlers = UNKEYED_HANDLERS if unkeyed else HANDLERS
+    add_approval_flow(builder, source="plan", target=END, policy=pol, handlers=handlers, store=store)
     return builder
 
 

@@ -20,6 +20,7 @@ from langgraph.errors import is_invalid_resume
 from pydantic import ValidationError
 
 from langgraph_hitl import Approvals, HITLError, open_checkpointer
+from langgraph_hitl.identity import canonical
 from langgraph_hitl.testing import resume_as
 
 from graphs import action, build
@@ -180,9 +181,9 @@ def acceptable(answer: Any, approver: Any, *, raw: bool = False) -> bool:
         answer = items[0]
     if not isinstance(answer, dict) or not set(answer) <= FIELDS:
         return False
-    named = answer.get("approver")
-    who = approver if approver is not None else named
-    if named is not None and named != who:
+    named = _person(answer.get("approver"))
+    who = _person(approver) if approver is not None else named
+    if answer.get("approver") is not None and (named is None or named != who):
         return False
     if raw and who == "system:timeout" and answer.get("type") in ("timeout", "escalate"):
         return set(answer) <= {"type", "approver", "message", "verify"} and _text_ok(answer.get("message"))
@@ -205,6 +206,16 @@ def acceptable(answer: Any, approver: Any, *, raw: bool = False) -> bool:
     if kind in ("approve", "edit") and answer.get("verify") != PHRASE:
         return False
     return not (kind == "respond" and not answer.get("message"))
+
+
+def _person(name: Any) -> Any:
+    """A name as the runner compares people (`identity.canonical`); None for one it refuses."""
+    if isinstance(name, str) and name.strip().casefold().startswith("system:"):
+        return name  # the runner's own actors: valid only straight into the graph (checked below)
+    try:
+        return canonical(name)
+    except HITLError:
+        return None
 
 
 def _approves(answer: Any) -> bool:

@@ -5,6 +5,7 @@ Commands:
   decide REQUEST TYPE APPROVER       decide one request; print the outcome as JSON
   race APPROVER REQUEST...           try to approve every request; print wins and losses as JSON
   recover                            recover(older_than=0); print the report as JSON
+Env: HITL_LEASE_S (the runner's lease), HITL_UNKEYED_HANDLERS, HITL_HANDLER_SLEEP, HITL_KILL_IN_HANDLER.
   crash-at POINT REQUEST APPROVER    decide, but SIGKILL this process at POINT:
                                      before_claim | after_claim | after_resume (in_handler: env HITL_KILL_IN_HANDLER)
 """
@@ -54,7 +55,8 @@ def main(argv: list[str]) -> None:
 
             _Core._index_state = index_or_die  # type: ignore[method-assign]
         command, rest = "decide", [rest[1], "approve", rest[2]]
-    with Approvals.open(build(), url) as hitl:
+    lease_s = float(os.environ.get("HITL_LEASE_S", "30"))
+    with Approvals.open(build(), url, lease_s=lease_s) as hitl:
         if command == "start":
             thread, name, args = rest
             run = hitl.start(thread, {"action": {"name": name, "args": json.loads(args)}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -13,6 +14,7 @@ from .._canonical import check_json
 from .._events import make_event, trusted_events
 from ..errors import PolicyError
 from ..receipts import action_digest, seal
+from ..store.lease import hold
 from ._common import event_time, resolve_store, seal_key_of, thread_id_of
 from .review import authorize
 
@@ -136,32 +138,60 @@ class ExecuteNode:
             )
         store = resolve_store(self.ledger, config)
         ledger = getattr(store, "ledger", store)
+        backend = getattr(ledger, "backend", None)
+        # The ledger entry is leased while the handler runs, however long: nobody starts it again meanwhile.
+        with hold(backend) if backend is not None else nullcontext():
+            return self._dispatch(
+                _Run(state, action, action_id, thread_id, receipts, key, ts), store, ledger, handler, outcome
+            )
+
+    def _dispatch(
+        self,
+        run: _Run,
+        store: Any,
+        ledger: Any,
+        handler: Handler,
+        outcome: Callable[[str, Any, str, dict[str, Any]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        action, action_id = run.action, run.action_id
         audit = getattr(store, "audit", None)
         entry = None
         with store.transaction() if hasattr(store, "transaction") else nullcontext():
             if audit is not None:  # G4: the approval is in the log before the effect happens
                 audit.append(
-                    state.get("audit_trail") or [],
+                    run.state.get("audit_trail") or [],
                     admit=lambda fresh: [
                         e
-                        for e in trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
+                        for e in trusted_events(fresh, key=run.key, thread_id=run.thread_id, ts=run.ts)
                         if e.get("action_id") == action_id or e.get("actor") == "system:audit"
                     ],
                 )
             if ledger is not None:
                 entry = ledger.begin(
-                    action_id, idempotency_key=action_id, action=action["name"], thread_id=thread_id
+                    action_id, idempotency_key=action_id, action=action["name"], thread_id=run.thread_id
                 )
+        keyed = self._keyed[action["name"]]
         if entry is not None:
             if entry.status == "completed":
                 return outcome("executed", entry.result, "executed", {"replayed": True})
             if entry.status == "failed":
                 return outcome("failed", None, "failed", {"error": entry.error, "replayed": True})
+            if entry.attempts > 1 and not keyed:
+                # An earlier attempt died while this handler ran; without an idempotency key its
+                # target cannot recognise a repeat, so running it again could repeat the effect.
+                error = (
+                    f"outcome unknown: an earlier attempt at {action['name']!r} stopped while its handler ran, "
+                    "and the handler takes no idempotency_key, so it is not run again (it could repeat the "
+                    "effect). Check the target system; declare `idempotency_key` on the handler to have such "
+                    "attempts retried safely."
+                )
+                ledger.fail(action_id, error)
+                return outcome("failed", None, "failed", {"error": error, "attempts": entry.attempts})
         kwargs: dict[str, Any] = {}
-        if self._keyed[action["name"]]:
+        if keyed:
             kwargs["idempotency_key"] = action_id
         if self._receipted[action["name"]]:
-            kwargs["receipts"] = receipts
+            kwargs["receipts"] = run.receipts
         try:
             result = handler(action["args"], **kwargs)
         except Exception as exc:
@@ -172,7 +202,20 @@ class ExecuteNode:
         result = _jsonable(result)
         if ledger is not None:
             ledger.complete(action_id, result)
-        return outcome("executed", result, "executed", {"receipts": [r["approver"] for r in receipts]})
+        return outcome("executed", result, "executed", {"receipts": [r["approver"] for r in run.receipts]})
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One execution's inputs, as `ExecuteNode.__call__` worked them out."""
+
+    state: dict[str, Any]
+    action: dict[str, Any]
+    action_id: str
+    thread_id: str | None
+    receipts: list[Any]
+    key: Any
+    ts: str
 
 
 def execute_condition(state: dict[str, Any]) -> Literal["review", "audit"]:

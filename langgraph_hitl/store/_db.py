@@ -26,6 +26,11 @@ class Backend:
     name: str = "abstract"
     skip_locked: str = ""
     """Appended to a `SELECT` that claims rows so several workers can sweep at once."""
+    for_update: str = ""
+    """Appended to a `SELECT` inside a transaction to lock the rows it reads until the commit
+    (Postgres; SQLite's `BEGIN IMMEDIATE` already serializes writers)."""
+    now_sql: str = ""
+    """An SQL expression for the database's clock in epoch seconds (leases are timed by it, not a host's)."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement inside the current transaction (or alone) and return its rows."""
@@ -105,6 +110,7 @@ class SQLiteBackend(Backend):
     """One SQLite connection in autocommit mode; `transaction()` issues `BEGIN IMMEDIATE`."""
 
     name = "sqlite"
+    now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = path

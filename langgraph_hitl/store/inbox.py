@@ -23,6 +23,7 @@ from .._canonical import canonical_json
 from ..errors import ConflictError, NotPendingError
 from ..types import ActionRequest, ReviewRequest
 from ._db import Backend
+from .lease import current_owner, current_ttl, expired
 
 __all__ = ["Inbox", "RequestRow"]
 
@@ -222,9 +223,17 @@ class Inbox:
         """
         with self.db.transaction():
             updated = self.db.execute(
-                "UPDATE hitl_requests SET status = 'deciding', decided_by = ?, decision = ?, decided_at = ? "
+                "UPDATE hitl_requests SET status = 'deciding', decided_by = ?, decision = ?, decided_at = ?, "
+                f"lease_owner = ?, lease_until = {self.db.now_sql} + ? "
                 "WHERE request_id = ? AND status = 'pending' RETURNING request_id",
-                (approver, canonical_json(decision), self.clock(), request_id),
+                (
+                    approver,
+                    canonical_json(decision),
+                    self.clock(),
+                    current_owner(),
+                    current_ttl(),
+                    request_id,
+                ),
             )
             if not updated:
                 self._raise_not_pending(request_id)
@@ -268,21 +277,29 @@ class Inbox:
             (self.clock(), request_id),
         )
 
-    def renew_claim(self, request_id: str, decided_at: float) -> bool:
-        """Take over a `deciding` row whose claim is `decided_at` (recovery); False if someone else did."""
+    def renew_claim(self, request_id: str, decided_at: float, lease_until: float | None = None) -> bool:
+        """Take over a `deciding` row whose claim is `decided_at` and whose lease ended at `lease_until`
+        (recovery); False if someone else did, or if its owner renewed the lease meanwhile."""
         rows = self.db.execute(
-            "UPDATE hitl_requests SET decided_at = ? WHERE request_id = ? AND status = 'deciding' AND decided_at = ? "
+            f"UPDATE hitl_requests SET decided_at = ?, lease_owner = ?, lease_until = {self.db.now_sql} + ? "
+            "WHERE request_id = ? AND status = 'deciding' AND decided_at = ? AND COALESCE(lease_until, -1) = ? "
             "RETURNING request_id",
-            (self.clock(), request_id, decided_at),
-        )
+            (
+                self.clock(), current_owner(), current_ttl(), request_id, decided_at,
+                -1 if lease_until is None else lease_until,
+            ),
+        )  # fmt: skip
         return bool(rows)
 
     def mark_thread(self, thread_id: str, state: str, *, graph: str = "") -> None:
         """Record whether the runner is driving `thread_id` (`in_flight`) or not (`idle`)."""
+        owner = current_owner() if state == "in_flight" else None
         self.db.execute(
-            "INSERT INTO hitl_threads (thread_id, state, graph, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (thread_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-            (thread_id, state, graph, self.clock()),
+            "INSERT INTO hitl_threads (thread_id, state, graph, updated_at, lease_owner, lease_until) "
+            f"VALUES (?, ?, ?, ?, ?, {self.db.now_sql} + ?) "
+            "ON CONFLICT (thread_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, "
+            "lease_owner = excluded.lease_owner, lease_until = excluded.lease_until",
+            (thread_id, state, graph, self.clock(), owner, current_ttl()),
         )
 
     def claim_start(self, thread_id: str, *, graph: str = "") -> bool:
@@ -292,10 +309,12 @@ class Inbox:
         recovery drives it, so two runs of one thread never interleave their checkpoints.
         """
         rows = self.db.execute(
-            "INSERT INTO hitl_threads (thread_id, state, graph, updated_at) VALUES (?, 'in_flight', ?, ?) "
-            "ON CONFLICT (thread_id) DO UPDATE SET state = 'in_flight', updated_at = excluded.updated_at "
+            "INSERT INTO hitl_threads (thread_id, state, graph, updated_at, lease_owner, lease_until) "
+            f"VALUES (?, 'in_flight', ?, ?, ?, {self.db.now_sql} + ?) "
+            "ON CONFLICT (thread_id) DO UPDATE SET state = 'in_flight', updated_at = excluded.updated_at, "
+            "lease_owner = excluded.lease_owner, lease_until = excluded.lease_until "
             "WHERE hitl_threads.state = 'idle' RETURNING thread_id",
-            (thread_id, graph, self.clock()),
+            (thread_id, graph, self.clock(), current_owner(), current_ttl()),
         )
         return bool(rows)
 
@@ -306,14 +325,15 @@ class Inbox:
         run from here, so its next node never runs twice at once.
         """
         rows = self.db.execute(
-            "UPDATE hitl_threads SET state = 'in_flight', updated_at = ? WHERE thread_id = ? AND state = 'idle' "
+            f"UPDATE hitl_threads SET state = 'in_flight', updated_at = ?, lease_owner = ?, "
+            f"lease_until = {self.db.now_sql} + ? WHERE thread_id = ? AND state = 'idle' "
             "AND NOT EXISTS (SELECT 1 FROM hitl_requests WHERE thread_id = ? AND status = 'deciding') "
             "RETURNING thread_id",
-            (self.clock(), thread_id, thread_id),
+            (self.clock(), current_owner(), current_ttl(), thread_id, thread_id),
         )
         return bool(rows)
 
-    def claim_thread(self, thread_id: str, updated_at: float) -> bool:
+    def claim_thread(self, thread_id: str, updated_at: float, lease_until: float | None = None) -> bool:
         """Take over an in-flight thread last touched at `updated_at` (recovery).
 
         False if another process took it first, or if one of its requests is `deciding`: whoever
@@ -322,10 +342,19 @@ class Inbox:
         would run its next node twice at once.
         """
         rows = self.db.execute(
-            "UPDATE hitl_threads SET updated_at = ? WHERE thread_id = ? AND state = 'in_flight' AND updated_at = ? "
+            f"UPDATE hitl_threads SET updated_at = ?, lease_owner = ?, lease_until = {self.db.now_sql} + ? "
+            "WHERE thread_id = ? AND state = 'in_flight' AND updated_at = ? AND COALESCE(lease_until, -1) = ? "
             "AND NOT EXISTS (SELECT 1 FROM hitl_requests WHERE thread_id = ? AND status = 'deciding') "
             "RETURNING thread_id",
-            (self.clock(), thread_id, updated_at, thread_id),
+            (
+                self.clock(),
+                current_owner(),
+                current_ttl(),
+                thread_id,
+                updated_at,
+                -1 if lease_until is None else lease_until,
+                thread_id,
+            ),
         )
         return bool(rows)
 
@@ -427,21 +456,36 @@ class Inbox:
         )
         return [RequestRow.from_db(r) for r in rows]
 
-    def deciding(self, *, older_than: float) -> list[RequestRow]:
-        """Claimed rows whose claim is older than `older_than` (epoch): candidates for recovery."""
+    def deciding(self, *, older_than: float) -> list[tuple[RequestRow, float | None]]:
+        """Claimed rows made before `older_than` (epoch) whose lease is over (see `lease`): candidates
+        for recovery, with the `lease_until` to take each over by (`renew_claim`)."""
         rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM hitl_requests WHERE status = 'deciding' AND decided_at <= ? ORDER BY seq",
+            f"SELECT {_COLUMNS}, lease_owner, lease_until, {self.db.now_sql} AS db_now FROM hitl_requests "
+            "WHERE status = 'deciding' AND decided_at <= ? ORDER BY seq",
             (older_than,),
         )
-        return [RequestRow.from_db(r) for r in rows]
+        return [
+            (RequestRow.from_db(r), None if r["lease_until"] is None else float(r["lease_until"]))
+            for r in rows
+            if expired(r)
+        ]
 
-    def threads_in_flight(self, *, older_than: float) -> list[tuple[str, float]]:
-        """Threads marked in flight before `older_than`: `(thread_id, updated_at)`."""
+    def threads_in_flight(self, *, older_than: float) -> list[tuple[str, float, float | None]]:
+        """Threads marked in flight before `older_than` whose lease is over: `(thread_id, updated_at, lease_until)`."""
         rows = self.db.execute(
-            "SELECT thread_id, updated_at FROM hitl_threads WHERE state = 'in_flight' AND updated_at <= ?",
+            f"SELECT thread_id, updated_at, lease_owner, lease_until, {self.db.now_sql} AS db_now "
+            "FROM hitl_threads WHERE state = 'in_flight' AND updated_at <= ?",
             (older_than,),
         )
-        return [(r["thread_id"], float(r["updated_at"])) for r in rows]
+        return [
+            (
+                r["thread_id"],
+                float(r["updated_at"]),
+                None if r["lease_until"] is None else float(r["lease_until"]),
+            )
+            for r in rows
+            if expired(r)
+        ]
 
 
 def _args_hash(action: ActionRequest) -> str:

@@ -10,9 +10,12 @@ One row per action, moving only forward:
 
 `ExecuteNode` calls `begin` before the handler. A `completed` or `failed` entry comes back
 unchanged, so the node returns the recorded outcome instead of running the handler again.
-A `started` entry means an earlier run crashed after (or while) causing the effect and before
+A `started` entry is leased (`store.lease`) by the process running the handler: while it lives,
+`begin` refuses with `ConflictError`, however slow the handler. Once its lease is over (the
+process died), the earlier run crashed after (or while) causing the effect and before
 recording it: the node retries with the *same* idempotency key, and the effect's target,
-seeing that key again, can refuse to repeat itself.
+seeing that key again, can refuse to repeat itself. A handler that takes no idempotency key
+is not retried: its entry is recorded as failed, "outcome unknown".
 
 Example:
     ```python
@@ -32,8 +35,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._canonical import canonical_json, check_json
-from ..errors import NotPendingError
+from ..errors import ConflictError, NotPendingError
 from ._db import Backend
+from .lease import current_owner, current_ttl, expired
 
 __all__ = ["Ledger", "LedgerEntry", "LedgerStatus"]
 
@@ -124,6 +128,8 @@ class Ledger:
 
         Raises:
             ValueError: `action_id` or `idempotency_key` is empty.
+            ConflictError: Another live process is running the handler now (its lease, renewed by
+                its heartbeat, has not ended): the handler must not be called again.
         """
         for name, value in (
             ("action_id", action_id),
@@ -135,20 +141,48 @@ class Ledger:
                 raise ValueError(msg)
         with self.backend.transaction():
             inserted = self.backend.execute(
-                f"INSERT INTO hitl_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, 'started', NULL, NULL, 1, ?, NULL) "
+                f"INSERT INTO hitl_ledger ({_COLUMNS}, lease_owner, lease_until) "
+                f"VALUES (?, ?, ?, ?, 'started', NULL, NULL, 1, ?, NULL, ?, {self.backend.now_sql} + ?) "
                 "ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
-                (action_id, idempotency_key, thread_id, action, self.clock()),
+                (action_id, idempotency_key, thread_id, action, self.clock(), current_owner(), current_ttl()),
             )
             if not inserted:
-                self.backend.execute(
-                    "UPDATE hitl_ledger SET attempts = attempts + 1 WHERE action_id = ? AND status = 'started'",
-                    (action_id,),
-                )
+                self._take_over(action_id)
             entry = self.get(action_id)
         if entry is None:  # pragma: no cover - inserted or found above, in the same transaction
             msg = f"Ledger entry for action {action_id!r} vanished inside its own transaction."
             raise RuntimeError(msg)
         return entry
+
+    def _take_over(self, action_id: str) -> None:
+        """Count one more attempt at a `started` entry whose lease is over; refuse a live one."""
+        rows = self.backend.execute(
+            f"SELECT status, attempts, lease_owner, lease_until, {self.backend.now_sql} AS db_now "
+            f"FROM hitl_ledger WHERE action_id = ?{self.backend.for_update}",
+            (action_id,),
+        )
+        if not rows or rows[0]["status"] != "started":
+            return
+        row = rows[0]
+        if not expired(row):
+            msg = (
+                f"Action {action_id!r} is being executed right now (by {row['lease_owner']}, lease held "
+                "by its heartbeat); it is not started a second time. If that process dies, its lease ends "
+                "and recover() finishes the run."
+            )
+            raise ConflictError(msg)
+        taken = self.backend.execute(
+            f"UPDATE hitl_ledger SET attempts = attempts + 1, lease_owner = ?, lease_until = {self.backend.now_sql} + ? "
+            "WHERE action_id = ? AND status = 'started' AND attempts = ? AND COALESCE(lease_until, -1) = ? "
+            "RETURNING action_id",
+            (
+                current_owner(), current_ttl(), action_id, row["attempts"],
+                -1 if row["lease_until"] is None else row["lease_until"],
+            ),
+        )  # fmt: skip
+        if not taken:
+            msg = f"Action {action_id!r} was taken over by another process at this moment; it is not started twice."
+            raise ConflictError(msg)
 
     def complete(self, action_id: str, result: Any) -> LedgerEntry:
         """Record that the handler returned `result`.

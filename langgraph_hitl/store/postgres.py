@@ -172,6 +172,8 @@ class PostgresBackend(Backend):
     """
 
     name = "postgres"
+    for_update = " FOR UPDATE"
+    now_sql = "(extract(epoch FROM clock_timestamp())::double precision)"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(

@@ -155,6 +155,23 @@ SQLITE_MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
 ]
 
+
+def _leases(float_type: str) -> list[str]:
+    """Version 3: who drives a claim, a thread or a handler, and until when by the database's clock."""
+    return [
+        *(
+            f"ALTER TABLE {table} ADD COLUMN {column}"
+            for table in ("hitl_requests", "hitl_threads", "hitl_ledger")
+            for column in ("lease_owner TEXT", f"lease_until {float_type}")
+        ),
+        "CREATE INDEX IF NOT EXISTS hitl_requests_lease ON hitl_requests (lease_owner) WHERE status = 'deciding'",
+        "CREATE INDEX IF NOT EXISTS hitl_threads_lease ON hitl_threads (lease_owner) WHERE state = 'in_flight'",
+        "CREATE INDEX IF NOT EXISTS hitl_ledger_lease ON hitl_ledger (lease_owner) WHERE status = 'started'",
+    ]
+
+
+SQLITE_MIGRATIONS.append((3, _leases("REAL")))
+
 POSTGRES_MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         1,
@@ -174,3 +191,5 @@ POSTGRES_MIGRATIONS: list[tuple[int, list[str]]] = [
         ],
     ),
 ]
+
+POSTGRES_MIGRATIONS.append((3, _leases("DOUBLE PRECISION")))

@@ -1,0 +1,231 @@
+"""Leases: who is driving a claim, a thread or a handler right now, timed by the database's clock.
+
+A runner that claims a request (`deciding`), marks a thread `in_flight`, or begins an action's
+handler (`started` in the ledger) writes its *owner* and `lease_until` on the row. While the
+work lasts, one heartbeat thread per process pushes `lease_until` forward every `ttl / 3`
+seconds. `recover()` and `Ledger.begin()` take over a row only when its lease is over:
+
+- `lease_until` has passed **by the database's clock** (never a host's: a host whose clock
+  runs ahead cannot take over a live lease), or
+- the owner is provably gone: this process's own finished work, or a process on this machine
+  (same kernel boot, same PID namespace) that no longer exists or is a different process now.
+
+So a handler slower than any timeout is never run a second time while it runs, and the work
+of a killed process is picked up at once on its own machine and within `ttl` elsewhere.
+A process that hangs holds its lease; stop it and the lease ends.
+
+Example:
+    ```python
+    with hold(store.backend, ttl=30.0) as owner:
+        inbox.claim(...)   # rows written now carry `owner` and stay leased while the block runs
+    ```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._db import Backend
+
+__all__ = ["DEFAULT_TTL", "current_owner", "current_ttl", "expired", "hold", "is_gone", "new_owner", "renew"]
+
+log = logging.getLogger("langgraph_hitl")
+
+DEFAULT_TTL = 30.0
+"""Seconds a lease lasts without a heartbeat (the heartbeat renews it every third of that)."""
+
+_TABLES = (
+    ("hitl_requests", "status", "deciding"),
+    ("hitl_threads", "state", "in_flight"),
+    ("hitl_ledger", "status", "started"),
+)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _machine() -> str:
+    """This kernel boot and PID namespace (Linux); a random id elsewhere, so only the TTL applies."""
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    try:
+        ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        ns = ""
+    if not boot or not ns:
+        return "x" + uuid.uuid4().hex[:11]
+    return hashlib.sha256(f"{boot}/{ns}".encode()).hexdigest()[:12]
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot, None if it does not exist (or is a zombie)."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
+_MACHINE = _machine()
+_live: set[str] = set()
+_live_lock = threading.Lock()
+_owner: ContextVar[str | None] = ContextVar("langgraph_hitl_lease_owner", default=None)
+_ttl: ContextVar[float] = ContextVar("langgraph_hitl_lease_ttl", default=DEFAULT_TTL)
+
+
+def new_owner() -> str:
+    """A fresh owner id: `machine:pid:start-time:nonce`."""
+    pid = os.getpid()
+    return f"{_MACHINE}:{pid}:{_start_time(pid) or '0'}:{uuid.uuid4().hex[:12]}"
+
+
+def current_owner() -> str | None:
+    """The owner of the work running in this context (`hold()`), or None."""
+    return _owner.get()
+
+
+def current_ttl() -> float | None:
+    """The lease length of the work running in this context; None outside `hold()`, where rows
+    are written without a lease (free for recovery at once, as before leases existed)."""
+    return _ttl.get() if _owner.get() is not None else None
+
+
+def is_gone(owner: str | None) -> bool:
+    """True when `owner` provably holds nothing any more (see the module docstring).
+
+    An owner on another machine (or in another PID namespace) is never gone by this test:
+    only its lease's end by the database's clock frees its rows.
+    """
+    if not owner:
+        return False  # written outside `hold()`: only the lease's end frees it
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[0] != _MACHINE or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        with _live_lock:
+            return owner not in _live
+    started = _start_time(pid)
+    return started is None or started != parts[2]
+
+
+def expired(row: Mapping[str, Any]) -> bool:
+    """True when a row's lease is over: never leased (written before leases existed), past its
+    end by the database's clock (`row["db_now"]`), or held by an owner that is provably gone."""
+    until = row["lease_until"]
+    if until is None or float(until) <= float(row["db_now"]):
+        return True
+    return is_gone(row["lease_owner"])
+
+
+class _Heartbeat:
+    """One daemon thread per process renewing every live lease's `lease_until`."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, list[tuple[Backend, float]]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, owner: str, backend: Backend, ttl: float) -> None:
+        with self._lock:
+            self._held.setdefault(owner, []).append((backend, ttl))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="langgraph-hitl-lease", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def remove(self, owner: str, backend: Backend) -> None:
+        with self._lock:
+            held = list(self._held.get(owner, []))
+            for i, (b, _) in enumerate(held):
+                if b is backend:
+                    del held[i]
+                    break
+            if held:
+                self._held[owner] = held
+            else:
+                self._held.pop(owner, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                held = [(owner, b, ttl) for owner, hs in self._held.items() for b, ttl in hs]
+            wait = min((ttl for _, _, ttl in held), default=DEFAULT_TTL) / 3
+            self._wake.clear()
+            if self._wake.wait(timeout=wait):
+                continue  # a new lease: recompute the interval
+            for owner, backend, ttl in held:
+                with self._lock:
+                    if owner not in self._held:
+                        continue
+                try:
+                    renew(backend, owner, ttl)
+                except Exception:  # a closed store or a lost connection: its work fails on its own
+                    log.warning("lease heartbeat for %s failed", owner, exc_info=True)
+
+
+_heartbeat = _Heartbeat()
+
+
+def renew(backend: Backend, owner: str, ttl: float) -> None:
+    """Push `lease_until` of every row `owner` holds to the database's now + `ttl`."""
+    with backend.transaction():
+        for table, column, value in _TABLES:
+            backend.execute(
+                f"UPDATE {table} SET lease_until = {backend.now_sql} + ? "  # noqa: S608 - fixed names
+                f"WHERE lease_owner = ? AND {column} = ?",
+                (ttl, owner, value),
+            )
+
+
+@contextlib.contextmanager
+def hold(backend: Backend, *, ttl: float = DEFAULT_TTL) -> Iterator[str]:
+    """Run a block as one lease owner: rows claimed inside it stay leased until it ends.
+
+    Nested blocks share the outer owner. When the block ends, by return or by exception, the
+    owner is gone (`is_gone`), so a recovery in this process may take its rows at once.
+
+    Args:
+        backend: The store's database, for the heartbeat.
+        ttl: Seconds a lease outlives its last heartbeat.
+    """
+    if not ttl > 0:
+        msg = f"A lease needs a positive ttl in seconds, got {ttl!r}."
+        raise ValueError(msg)
+    outer = _owner.get()
+    if outer is not None:  # the outer owner holds this block's rows too, on this backend as well
+        _heartbeat.add(outer, backend, min(ttl, _ttl.get()))
+        try:
+            yield outer
+        finally:
+            _heartbeat.remove(outer, backend)
+        return
+    owner = new_owner()
+    with _live_lock:
+        _live.add(owner)
+    owner_token, ttl_token = _owner.set(owner), _ttl.set(ttl)
+    _heartbeat.add(owner, backend, ttl)
+    try:
+        yield owner
+    finally:
+        _heartbeat.remove(owner, backend)
+        with _live_lock:
+            _live.discard(owner)
+        _owner.reset(owner_token)
+        _ttl.reset(ttl_token)

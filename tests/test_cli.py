@@ -984,3 +984,30 @@ def test_cli_uses_the_audit_key_from_the_environment(tmp_path: Path, strict_grap
     assert approved.returncode == 0, approved.stderr
     verified = keyed("audit", "--verify")
     assert verified.returncode == 0, verified.stderr + verified.stdout
+
+
+@pytest.mark.slow
+def test_cli_takes_the_audit_key_file_from_the_config_file(tmp_path: Path, strict_graph: str) -> None:
+    """`audit_key_file` in langgraph-hitl.toml (a path relative to the file, e.g. a mounted secret):
+    the CLI verifies a keyed log and appends to it with that key."""
+    db_url = f"sqlite:///{tmp_path / 'hitl.db'}"
+    os.environ["LANGGRAPH_HITL_AUDIT_KEY"] = "file-key"
+    try:
+        rid = paused(db_url, "keyed", strict_builder(strict_graph), id=7, table="customers")
+    finally:
+        del os.environ["LANGGRAPH_HITL_AUDIT_KEY"]
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "audit.key").write_text("file-key\n")
+    (tmp_path / "langgraph-hitl.toml").write_text(
+        f'db = "{db_url}"\ngraph = "{strict_graph}"\naudit_key_file = "secrets/audit.key"\n'
+    )
+    approved = run_cli(tmp_path, "approve", rid[:10], "--as", "alice", "--verify", "DELETE 7")
+    assert approved.returncode == 0, approved.stderr
+    verified = run_cli(tmp_path, "audit", "--verify")
+    assert verified.returncode == 0 and "hash chain intact" in verified.stdout, verified.stderr
+    (tmp_path / "langgraph-hitl.toml").write_text(
+        f'db = "{db_url}"\naudit_key_file = "secrets/missing.key"\n'
+    )
+    missing = run_cli(tmp_path, "audit", "--verify")
+    assert missing.returncode == 2 and "secrets/missing.key" in missing.stderr
+    assert "audit_key_file in" in missing.stderr

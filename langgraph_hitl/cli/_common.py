@@ -25,7 +25,7 @@ def open_db(settings: Settings) -> Iterator[Store]:
     """The store at the settings' database, which must exist; closed on exit."""
     from ..store import open_store
 
-    with open_store(settings.require_database()) as store:
+    with open_store(settings.require_database(), hmac_key=settings.audit_key) as store:
         yield store
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import HITLError
 from ._errors import CLIError, ExitCode
 
 __all__ = ["CONFIG_FILE", "DEFAULT_DB", "ENV_DB", "ENV_GRAPH", "Settings", "load_graph", "resolve_settings"]
@@ -26,7 +27,7 @@ ENV_DB = "LANGGRAPH_HITL_DB"
 ENV_GRAPH = "LANGGRAPH_HITL_GRAPH"
 """Environment variable naming the graph."""
 CONFIG_FILE = "langgraph-hitl.toml"
-"""Read from the current directory: top-level keys `db` and `graph`."""
+"""Read from the current directory: top-level keys `db`, `graph` and `audit_key_file`."""
 
 _GRAPH_HINT = "Name a graph as path/to/file.py:attribute, the way langgraph.json does."
 _SCHEMES = ("sqlite:", "postgresql:", "postgres:")
@@ -42,6 +43,9 @@ class Settings:
     """The graph spec, None when nothing names one."""
     debug: bool = False
     """Print tracebacks."""
+    audit_key: bytes | None = None
+    """The audit log's HMAC key: `LANGGRAPH_HITL_AUDIT_KEY`, the file `LANGGRAPH_HITL_AUDIT_KEY_FILE`
+    names, or the file `audit_key_file` in the config file names (in that order)."""
 
     def require_graph(self, command: str) -> str:
         """The graph spec, or a usage error saying how to give one."""
@@ -90,17 +94,30 @@ def resolve_settings(
     Raises:
         CLIError: The config file cannot be read, or a database URL is unsupported.
     """
+    from ..store import audit_key_from, audit_key_from_env
+
     db = db or os.environ.get(ENV_DB) or None
     graph = graph or os.environ.get(ENV_GRAPH) or None
-    if db is None or graph is None:
-        config = read_config((cwd or Path.cwd()) / CONFIG_FILE)
-        db = db or config.get("db")
-        graph = graph or config.get("graph")
-    return Settings(db=normalize_db(db or DEFAULT_DB), graph=graph, debug=debug)
+    config_path = (cwd or Path.cwd()) / CONFIG_FILE
+    config = read_config(config_path)
+    db = db or config.get("db")
+    graph = graph or config.get("graph")
+    try:
+        key = audit_key_from_env()
+        if key is None and config.get("audit_key_file"):
+            key_path = Path(config["audit_key_file"]).expanduser()
+            if not key_path.is_absolute():
+                key_path = config_path.parent / key_path
+            key = audit_key_from(key_path, source=f"audit_key_file in {config_path}")
+    except HITLError as exc:
+        raise CLIError(
+            str(exc), code=ExitCode.USAGE, hint="Fix the path, or unset it to use no key."
+        ) from None
+    return Settings(db=normalize_db(db or DEFAULT_DB), graph=graph, debug=debug, audit_key=key)
 
 
 def read_config(path: Path) -> dict[str, str]:
-    """The `db` and `graph` keys of a config file; empty when the file does not exist.
+    """The `db`, `graph` and `audit_key_file` keys of a config file; empty when the file does not exist.
 
     Raises:
         CLIError: The file is not valid TOML, or a key is not text.
@@ -114,7 +131,7 @@ def read_config(path: Path) -> dict[str, str]:
         msg = f"Cannot read {path}: {exc}"
         raise CLIError(msg, code=ExitCode.USAGE, hint='Write it as TOML: db = "sqlite:///hitl.db"') from None
     out: dict[str, str] = {}
-    for key in ("db", "graph"):
+    for key in ("db", "graph", "audit_key_file"):
         value = data.get(key)
         if value is None:
             continue

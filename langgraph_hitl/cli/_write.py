@@ -45,7 +45,7 @@ def _runner(settings: Settings, command_name: str) -> Iterator[Approvals]:
     graph = load_graph(spec)
     from ..approvals import Approvals
 
-    with Approvals.open(graph, settings.require_database()) as hitl:
+    with Approvals.open(graph, settings.require_database(), hmac_key=settings.audit_key) as hitl:
         yield hitl
 
 
@@ -336,7 +336,9 @@ def serve(
         ) from None
     loaded = load_graph(settings.graph) if settings.graph else None
     try:
-        web_app = create_app(db=settings.require_database(), graph=loaded, approvers=approvers)
+        web_app = create_app(
+            db=settings.require_database(), graph=loaded, approvers=approvers, hmac_key=settings.audit_key
+        )
     except ValueError as exc:
         hint = "Pass --approvers tokens.txt (one 'alice:<token>' line per reviewer), or set HITL_WEB_TOKENS."
         raise CLIError(str(exc), code=ExitCode.USAGE, hint=hint) from None

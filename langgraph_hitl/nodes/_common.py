@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import unicodedata
@@ -85,8 +84,8 @@ _PROCESS_KEY = secrets.token_bytes(32)
 def seal_key_of(config: RunnableConfig | None, explicit: Any = None) -> bytes:
     """The key that seals what the nodes keep in state (receipts, assessments, audit events).
 
-    In order: the runner's store's, the node's own store's, `LANGGRAPH_HITL_AUDIT_KEY`, and
-    last a random key of this process. There is always a key, so a forged or unsealed value is
+    In order: the runner's store's, the node's own store's, `LANGGRAPH_HITL_AUDIT_KEY` (or the
+    file `LANGGRAPH_HITL_AUDIT_KEY_FILE` names), and last a random key of this process. There is always a key, so a forged or unsealed value is
     never trusted; with the process key, what one process sealed is not trusted by another
     (a resume there asks again), so deployments without a store set the variable.
     """
@@ -94,8 +93,9 @@ def seal_key_of(config: RunnableConfig | None, explicit: Any = None) -> bytes:
     key = getattr(store, "seal_key", None) if store is not None else None
     if isinstance(key, bytes) and key:
         return key
-    env = os.environ.get(SEAL_KEY_ENV, "")
-    return env.encode("utf-8") if env else _PROCESS_KEY
+    from ..store import audit_key_from_env
+
+    return audit_key_from_env() or _PROCESS_KEY
 
 
 def decider_of(

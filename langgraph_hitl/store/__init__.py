@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,35 @@ if TYPE_CHECKING:
     pass
 
 AUDIT_KEY_ENV = "LANGGRAPH_HITL_AUDIT_KEY"
+AUDIT_KEY_FILE_ENV = "LANGGRAPH_HITL_AUDIT_KEY_FILE"
+
+
+def audit_key_from(path: str | os.PathLike[str], *, source: str) -> bytes:
+    """The audit key in a file (one line; a trailing newline is dropped), e.g. a mounted secret.
+
+    Raises:
+        CheckpointerError: The file cannot be read or is empty, naming `source` (where the path came from).
+    """
+    try:
+        key = Path(path).expanduser().read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        msg = f"Cannot read the audit key file {str(path)!r} (from {source}): {exc.strerror or exc}."
+        raise CheckpointerError(msg) from None
+    if not key:
+        msg = f"The audit key file {str(path)!r} (from {source}) is empty; put the key on its first line."
+        raise CheckpointerError(msg)
+    return key
+
+
+def audit_key_from_env() -> bytes | None:
+    """`LANGGRAPH_HITL_AUDIT_KEY`, else the file `LANGGRAPH_HITL_AUDIT_KEY_FILE` names, else None."""
+    if os.environ.get(AUDIT_KEY_ENV):
+        return os.environ[AUDIT_KEY_ENV].encode("utf-8")
+    if os.environ.get(AUDIT_KEY_FILE_ENV):
+        return audit_key_from(os.environ[AUDIT_KEY_FILE_ENV], source=AUDIT_KEY_FILE_ENV)
+    return None
+
+
 """The environment variable `open_store` reads the audit key from when none is passed."""
 
 __all__ = [
@@ -169,15 +199,16 @@ def open_store(
         url: Where the tables live; the same URL as the checkpointer's.
         setup: Create or migrate the tables first (default True).
         hmac_key: Key the audit chain's hashes with HMAC-SHA256 instead of plain sha256; None
-            takes `LANGGRAPH_HITL_AUDIT_KEY` from the environment, so the CLI, the web inbox and
-            nodes given a store URL all use the key the runner uses.
+            takes `LANGGRAPH_HITL_AUDIT_KEY` from the environment, or reads the file named by
+            `LANGGRAPH_HITL_AUDIT_KEY_FILE`, so the CLI, the web inbox and nodes given a store
+            URL all use the key the runner uses.
         clock: Returns the current epoch time; tests pass a `FakeClock`.
 
     Raises:
         CheckpointerError: The URL is not supported or the database cannot be opened.
     """
-    if hmac_key is None and os.environ.get(AUDIT_KEY_ENV):
-        hmac_key = os.environ[AUDIT_KEY_ENV].encode("utf-8")
+    if hmac_key is None:
+        hmac_key = audit_key_from_env()
     if url.startswith("sqlite:"):
         backend: Backend = SQLiteBackend(sqlite_path_from_url(url))
     elif url.startswith(("postgresql:", "postgres:")):

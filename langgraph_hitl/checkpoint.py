@@ -20,8 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -150,6 +152,27 @@ def open_checkpointer(url: str = "sqlite:///hitl.db", *, pool_size: int | None =
         cm.__exit__(None, None, None)
 
 
+async def _while_locked(step: Callable[[], Awaitable[Any]], conn: Any, within: float = 30.0) -> None:
+    """Run `step`, again while SQLite answers "database is locked" at once (up to `within` s).
+
+    Several processes (or event loops) opening a fresh file together race to switch it to WAL
+    and create the tables; SQLite refuses the loser immediately, without its busy handler.
+    The steps are idempotent (`journal_mode`, `CREATE TABLE IF NOT EXISTS`).
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await conn.rollback()  # a failed script leaves its transaction open, holding a lock
+            await asyncio.sleep(0.05)
+
+
 @asynccontextmanager
 async def aopen_checkpointer(url: str = "sqlite:///hitl.db") -> AsyncIterator[Any]:
     """Async twin of `open_checkpointer`: yields an `AsyncSqliteSaver` or `AsyncPostgresSaver`.
@@ -166,13 +189,17 @@ async def aopen_checkpointer(url: str = "sqlite:///hitl.db") -> AsyncIterator[An
             conn = await aiosqlite.connect(path, timeout=30)
             await conn.execute("PRAGMA busy_timeout = 30000")
             if path != ":memory:":
-                await conn.execute("PRAGMA journal_mode = WAL")
+                await _while_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"), conn)
         except Exception as exc:
             msg = f"Cannot open SQLite database {url!r}: {exc}"
             raise CheckpointerError(msg) from exc
         try:
             saver = AsyncSqliteSaver(conn)
-            await saver.setup()
+            try:
+                await _while_locked(saver.setup, conn)
+            except Exception as exc:
+                msg = f"Cannot set up SQLite checkpoints at {url!r}: {exc}"
+                raise CheckpointerError(msg) from exc
             yield saver
         finally:
             await conn.close()

@@ -57,3 +57,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hitl.db'}"
     return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a module written against `Approvals` on both runners: `async` patches the module's
+    `Approvals` with `flavours.BlockingAsyncApprovals` (the real `AsyncApprovals`, awaited on a
+    loop in a background thread). Use it with `pytestmark = pytest.mark.usefixtures("flavour")`."""
+    if request.param == "async":
+        from flavours import BlockingAsyncApprovals
+
+        monkeypatch.setattr(request.module, "Approvals", BlockingAsyncApprovals)
+    return str(request.param)

@@ -20,6 +20,8 @@ from langgraph_hitl.testing import FakeClock, ScriptedReviewer
 
 from graphs import action, build
 
+pytestmark = pytest.mark.usefixtures("flavour")  # every test on Approvals and on AsyncApprovals
+
 
 @pytest.fixture
 def clock() -> FakeClock:
@@ -27,7 +29,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def hitl(store_url: str, clock: FakeClock):
+def hitl(store_url: str, clock: FakeClock, flavour: str):
     with Approvals.open(build(verify=False), store_url, clock=clock) as runner:
         yield runner
 

@@ -28,6 +28,8 @@ from langgraph_hitl import (
 )
 from langgraph_hitl.testing import authenticated
 
+pytestmark = pytest.mark.usefixtures("flavour")  # every test on Approvals and on AsyncApprovals
+
 RAN: list[dict[str, Any]] = []
 
 

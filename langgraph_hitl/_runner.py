@@ -199,6 +199,37 @@ def _gate_of(row: RequestRow) -> dict[str, Any]:
     }
 
 
+def _unsaveable(value: Any, path: str, depth: int = 0) -> str | None:
+    """Where `value` holds what LangGraph's checkpoints cannot save: text with a lone surrogate,
+    an integer outside 64 bits. Only plain containers are walked; other objects are the graph's own."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path} holds text with a lone surrogate ({ascii(value)[:40]}), which is not valid UTF-8"
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if -(2**63) <= value < 2**64:
+            return None
+        return f"{path} holds an integer outside 64 bits ({str(value)[:24]}...); send it as text"
+    if depth > 100:
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}[{ascii(key)[:40]}]"
+            found = _unsaveable(key, f"{path} key {ascii(key)[:40]}", depth + 1) or _unsaveable(
+                item, where, depth + 1
+            )
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _unsaveable(item, f"{path}[{i}]", depth + 1)
+            if found:
+                return found
+    return None
+
+
 class _Core:
     """Store-side steps of the runner; subclasses add the graph calls (sync or async)."""
 
@@ -251,6 +282,13 @@ class _Core:
         if isinstance(input, Command):
             msg = "start() takes the graph's input; answer a paused request with decide(request_id, ...)."
             raise ThreadStateError(msg)
+        problem = _unsaveable(input, "input")
+        if problem is not None:
+            msg = (
+                f"Thread {thread_id!r}: {problem}; no checkpoint store can save it, so the run would be lost. "
+                "Fix the value before start(). Nothing was run."
+            )
+            raise ThreadStateError(msg)
 
     @staticmethod
     def _raise_busy(thread_id: str) -> None:
@@ -265,7 +303,7 @@ class _Core:
         """Re-raise a failed start; a value LangGraph cannot save becomes a `ThreadStateError` naming the fix."""
         text = str(exc)
         if isinstance(exc, TypeError) and (
-            "64-bit" in text or "serializ" in text or "msgpack" in text.lower()
+            "64-bit" in text or "serializ" in text or "msgpack" in text.lower() or "surrogate" in text
         ):
             msg = (
                 f"Thread {thread_id!r}: the run's input or state could not be saved ({text}). Checkpoints hold "

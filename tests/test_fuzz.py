@@ -1,14 +1,20 @@
 """Fuzzed decisions (G1): junk never escapes as anything but a HITLError, never executes, never wedges a thread.
 
 Two doors are fuzzed with the same generated answers: `Approvals.decide()` on one paused
-request (a verify gate with an approvers list), and `resume_as(graph, ...)`
-straight into the graph. The default run tries a few hundred answers per door; the soak run
-(`pytest -m soak tests/test_fuzz.py`) 10,000 for `decide` and 2,000 for the raw door.
+request (a verify gate with an approvers list), on both runners (sync and async) and both
+databases, and `resume_as(graph, ...)` straight into the graph. A third door takes what an agent
+proposes: `start()` with arguments and context holding values that are not JSON, huge integers,
+NUL, lone surrogates and oversized strings. The default run tries a few hundred answers per
+door; the soak run (`make soak`) 10,000 answers to `decide` per runner flavour, 2,000 poisoned
+proposals per flavour and 2,000 answers at the raw door.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import math
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,8 @@ from langgraph_hitl.testing import resume_as
 from graphs import action, build
 
 APPROVERS = ["alice", "bob"]
+SOAK_DECISIONS = int(os.environ.get("HITL_SOAK_DECISIONS", "10000"))
+"""Generated answers to decide() per runner flavour in the soak run."""
 PHRASE = "DELETE 4821"
 FIELDS = {"type", "approver", "message", "edited_action", "verify"}
 HUMAN_TYPES = {"approve", "edit", "reject", "respond"}
@@ -253,10 +261,10 @@ def _effects(effects_db: Path) -> int:
 # -- door 1: Approvals.decide ------------------------------------------------------------------------
 
 
-def fuzz_decide(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def fuzz_decide(tmp_path: Path, url: str, max_examples: int, monkeypatch: pytest.MonkeyPatch) -> None:
     effects_db = tmp_path / "effects.db"
     monkeypatch.setenv("HITL_EFFECTS_DB", str(effects_db))
-    with Approvals.open(build(verify=True, approvers=APPROVERS), f"sqlite:///{tmp_path / 'hitl.db'}") as hitl:
+    with Approvals.open(build(verify=True, approvers=APPROVERS), url) as hitl:
         counter: dict[str, int] = {"threads": 0, "tried": 0, "accepted": 0}
 
         def fresh() -> str:
@@ -304,20 +312,120 @@ def fuzz_decide(tmp_path: Path, max_examples: int, monkeypatch: pytest.MonkeyPat
 
 
 def test_decide_fuzzed_answers_raise_only_hitl_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store_url: str, flavour: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """G1: 300 generated answers to decide(): HITLError only, the request stays pending, a valid answer still works."""
-    fuzz_decide(tmp_path, 300, monkeypatch)
+    """G1: 300 generated answers to decide() per runner and database: HITLError only, the
+    request stays pending, a valid answer still works."""
+    fuzz_decide(tmp_path, store_url, 300, monkeypatch)
 
 
 @pytest.mark.soak
 @pytest.mark.slow
 def test_decide_fuzzed_answers_soak(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    tmp_path: Path, flavour: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    """G1 at soak size: 10,000 generated answers to decide()."""
+    """G1 at soak size: 10,000 generated answers to decide() per runner, on SQLite."""
     soak_only(request)
-    fuzz_decide(tmp_path, 10_000, monkeypatch)
+    fuzz_decide(tmp_path, f"sqlite:///{tmp_path / 'hitl.db'}", SOAK_DECISIONS, monkeypatch)
+
+
+# -- door 0: what an agent proposes (Approvals.start) ---------------------------------------------
+
+POISON = st.sampled_from(
+    [
+        datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc),
+        decimal.Decimal("1.10"),
+        2**64,
+        -(2**63) - 1,
+        10**40,
+        "nul\x00inside",
+        "lone \ud800 surrogate",
+        "\udfff",
+        b"bytes",
+        {1, 2},
+        float("nan"),
+        float("inf"),
+        "x" * 300_000,
+    ]
+)
+AGENT_VALUES = st.recursive(
+    SCALARS | POISON,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(TEXT | st.sampled_from(["a", "\x00k"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+PROPOSALS = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["read_record", "send_email", "delete_record", "update_record"]),
+        "args": st.dictionaries(st.sampled_from(["id", "to", "body", "env", "n"]), AGENT_VALUES, max_size=3),
+    }
+)
+CONTEXTS = st.none() | st.dictionaries(
+    st.sampled_from(["when", "why", "amount", "nested"]), AGENT_VALUES, max_size=3
+)
+
+
+def fuzz_start(tmp_path: Path, url: str, max_examples: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Poison proposals and contexts into `start()`: a result or a HITLError, never a lost request,
+    a wedged thread or a thread left in flight; recovery afterwards has nothing to fail on."""
+    monkeypatch.setenv("HITL_EFFECTS_DB", str(tmp_path / "effects.db"))
+    with Approvals.open(build(approvers=APPROVERS), url) as hitl:
+        counter: dict[str, int] = {"tried": 0}
+
+        @settings(max_examples=max_examples, **SETTINGS)
+        @given(proposal=PROPOSALS, context=CONTEXTS)
+        def check(proposal: dict[str, Any], context: Any) -> None:
+            counter["tried"] += 1
+            thread = f"s{counter['tried']}"
+            agent: dict[str, Any] = {"action": proposal}
+            if context is not None:
+                agent["hitl_context"] = context
+            try:
+                run = hitl.start(thread, agent)
+                outcome = run.status
+            except HITLError as exc:
+                outcome = type(exc).__name__
+            counter[outcome] = counter.get(outcome, 0) + 1
+            db = hitl.store.backend
+            flight = db.execute("SELECT state FROM hitl_threads WHERE thread_id = ?", (thread,))
+            assert not flight or flight[0]["state"] == "idle", f"{thread} left in flight ({outcome})"
+            state = hitl.graph.get_state({"configurable": {"thread_id": thread}})
+            asked = {i.id for i in state.interrupts}
+            rows = db.execute(
+                "SELECT interrupt_id FROM hitl_requests WHERE thread_id = ? AND status = 'pending'", (thread,)
+            )
+            assert asked == {r["interrupt_id"] for r in rows}, (
+                f"{thread}: questions and inbox differ ({outcome})"
+            )
+            if state.next:
+                assert asked, f"{thread} paused at {state.next} with no question: wedged ({outcome})"
+
+        check()
+        assert counter["tried"] >= max_examples * 0.9
+        report = hitl.recover()
+        assert report.failed == {}, report.failed
+        assert hitl.store.audit.verify().ok
+        print(f"start fuzz: {counter}")
+
+
+def test_start_fuzzed_agent_outputs_lose_nothing(
+    tmp_path: Path, store_url: str, flavour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agent outputs with values that are not JSON, huge integers, NUL, lone surrogates and
+    300 KB strings, 60 per runner and database: nothing lost, wedged or left in flight."""
+    fuzz_start(tmp_path, store_url, 60, monkeypatch)
+
+
+@pytest.mark.soak
+@pytest.mark.slow
+def test_start_fuzzed_agent_outputs_soak(
+    tmp_path: Path, flavour: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The same at soak size: 2,000 poisoned agent outputs per runner, on SQLite."""
+    soak_only(request)
+    fuzz_start(tmp_path, f"sqlite:///{tmp_path / 'hitl.db'}", 2_000, monkeypatch)
 
 
 # -- door 2: resume_as(graph, ...) --------------------------------------------------------

@@ -1,6 +1,7 @@
 """Fault injection: processes drive one SQLite file and are SIGKILLed at random points.
 
-    python tests/fault_worker.py soak URL --trials N --procs 4 --seed S   # run the trials; JSON summary
+    python tests/fault_worker.py soak URL --trials N --procs 4 --seed S [--flavour async]
+                                                                           # run the trials; JSON summary
     python tests/fault_worker.py recover URL                               # recover(older_than=0); JSON report
     python tests/fault_worker.py once URL THREAD ACTION JSON_ARGS --point P --nth N [--slow-put S]
                                                                            # one start, killed at P
@@ -13,6 +14,14 @@ killed. Each trial is killed one way, chosen by the seeded plan:
 - from inside, the n-th time the process passes a point (after a checkpoint write, after a
   claim, in a handler between its effect and the ledger record, ...): `POINTS`;
 - from outside, by the parent, after a random delay (`external`).
+
+Children drive `Approvals` or, with `--flavour async`, `AsyncApprovals` (through
+`flavours.BlockingAsyncApprovals`), with a short lease (`LEASE_S`) and, in some children, handlers
+slower than it, so the heartbeat is all that keeps a live handler from being run again. A share
+of the runs start from poisoned agent outputs (values that are not JSON, huge integers, NUL,
+lone surrogates). A child that meets any exception but a `HITLError` exits non-zero, which the
+parent reports. Before every kill the time is written to `HITL_DEATHS/<pid>`, so the checks can
+tell a retry after a death from a second run beside a live one.
 
 Handlers record their effects through `graphs.record_effect` (env `HITL_EFFECTS_DB`).
 """
@@ -33,9 +42,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import datetime  # noqa: E402
+
 from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 
-from langgraph_hitl import Approvals, ConflictError, NotPendingError  # noqa: E402
+from langgraph_hitl import Approvals, ConflictError, HITLError, NotPendingError  # noqa: E402
 from langgraph_hitl._runner import _Core  # noqa: E402
 from langgraph_hitl.store.audit import AuditLog  # noqa: E402
 from langgraph_hitl.store.inbox import Inbox  # noqa: E402
@@ -47,6 +58,8 @@ import graphs  # noqa: E402
 TIMEOUT_S = 30.0
 """Every reviewed request's deadline; `expire` ops jump the clock ahead by up to ~this."""
 REVIEWERS = ("alice", "bob", "carol")
+LEASE_S = 0.6
+"""The children's lease: shorter than the slow handlers, so only the heartbeat keeps them."""
 
 POINTS: dict[str, int] = {
     "start:after_in_flight": 2,
@@ -72,6 +85,13 @@ def graph() -> Any:
 # -- the child --------------------------------------------------------------------------------------
 
 
+def note_death(pid: int) -> None:
+    """Record that `pid` is about to be killed (the time is an upper bound on its last act)."""
+    folder = os.environ.get("HITL_DEATHS")
+    if folder:
+        Path(folder, str(pid)).write_text(repr(time.time()))
+
+
 class Tripwire:
     """Kills this process the `nth` time it passes `point`."""
 
@@ -84,7 +104,34 @@ class Tripwire:
             return
         self.left -= 1
         if self.left <= 0:
+            note_death(os.getpid())
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _after_async(owner: Any, name: str, trip: Any, point: str) -> None:
+    """`_after` for a coroutine method."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        out = await original(*args, **kwargs)
+        trip.passed(point)
+        return out
+
+    setattr(owner, name, wrapper)
+
+
+def _savers() -> list[Any]:
+    """Every checkpointer class a child may run on (SQLite and Postgres, sync and async)."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    found: list[Any] = [SqliteSaver, AsyncSqliteSaver]
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    except ImportError:
+        return found
+    return [*found, PostgresSaver, AsyncPostgresSaver]
 
 
 def _after(owner: Any, name: str, trip: Any, point: str | Any) -> None:
@@ -108,8 +155,12 @@ def install(trip: Tripwire) -> None:
         trip,
         lambda *a, **k: "start:after_in_flight" if "in_flight" in (*a, *k.values()) else "",
     )
-    _after(SqliteSaver, "put", trip, "checkpoint:after_put")
-    _after(SqliteSaver, "put_writes", trip, "checkpoint:after_put_writes")
+    for saver in _savers():
+        _after(saver, "put", trip, "checkpoint:after_put")
+        _after(saver, "put_writes", trip, "checkpoint:after_put_writes")
+        _after_async(saver, "aput", trip, "checkpoint:after_put")
+        _after_async(saver, "aput_writes", trip, "checkpoint:after_put_writes")
+    _after(Inbox, "claim_start", trip, "start:after_in_flight")
     _after(
         Inbox,
         "claim",
@@ -143,8 +194,19 @@ def pick_approver(payload: dict[str, Any], rng: random.Random) -> str | None:
     return rng.choice(choices) if choices else None
 
 
+POISON: list[Any] = [
+    datetime.datetime(2026, 11, 30, tzinfo=datetime.timezone.utc),
+    2**70,
+    "nul\x00inside",
+    "lone \ud800",
+    {"deep": [1, {"x": "\x00"}]},
+    "x" * 300_000,
+]
+"""What agents put in their outputs on a bad day."""
+
+
 def op_start(hitl: Approvals, rng: random.Random, tag: str) -> None:
-    """Start a run on a new thread; low-risk actions execute right away."""
+    """Start a run on a new thread; low-risk actions execute right away; 1 in 8 outputs is poisoned."""
     kind = rng.choices(
         ["read_record", "update_record", "send_email", "delete_record", "prod_delete"],
         weights=[15, 10, 20, 35, 20],
@@ -152,7 +214,17 @@ def op_start(hitl: Approvals, rng: random.Random, tag: str) -> None:
     args: dict[str, Any] = {"id": rng.randrange(10**6)}
     if kind == "prod_delete":
         kind, args["env"] = "delete_record", "prod"
-    hitl.start(tag, {"action": {"name": kind, "args": args}})
+    agent: dict[str, Any] = {"action": {"name": kind, "args": args}}
+    if rng.random() < 0.125:
+        poison = rng.choice(POISON)
+        if rng.random() < 0.5:
+            args["note"] = poison
+        else:
+            agent["hitl_context"] = {"note": poison}
+    try:
+        hitl.start(tag, agent)
+    except HITLError:
+        pass  # refused, naming the value: what the checks verify is that nothing was lost or left in flight
 
 
 def op_decide(hitl: Approvals, rng: random.Random) -> None:
@@ -187,11 +259,22 @@ def op_expire(hitl: Approvals, rng: random.Random) -> None:
     hitl.expire_overdue(now=time.time() + rng.uniform(0, TIMEOUT_S + 5))
 
 
-def child(url: str, trial: int, seed: int, point: str, nth: int) -> None:
+def runner_class(flavour: str) -> Any:
+    """`Approvals`, or `AsyncApprovals` called the same way."""
+    if flavour == "async":
+        from flavours import BlockingAsyncApprovals
+
+        return BlockingAsyncApprovals
+    return Approvals
+
+
+def child(url: str, trial: int, seed: int, point: str, nth: int, flavour: str = "sync") -> None:
     """One trial: random operations until killed (never returns normally)."""
     rng = random.Random(f"{seed}:{trial}")
     install(Tripwire(point, nth))
-    with Approvals.open(graph(), url) as hitl:
+    if rng.random() < 0.3:  # handlers slower than the lease: only the heartbeat keeps them
+        os.environ["HITL_HANDLER_SLEEP"] = str(round(rng.uniform(LEASE_S, 3 * LEASE_S), 2))
+    with runner_class(flavour).open(graph(), url, lease_s=LEASE_S) as hitl:
         for n in range(100_000):
             op = rng.choices(["start", "decide", "expire", "recover"], weights=[35, 50, 10, 5])[0]
             if op == "start":
@@ -201,7 +284,7 @@ def child(url: str, trial: int, seed: int, point: str, nth: int) -> None:
             elif op == "expire":
                 op_expire(hitl, rng)
             else:
-                hitl.recover()  # default older_than: leaves live processes' claims alone
+                hitl.recover()  # leases keep live processes' claims and handlers out of reach
 
 
 # -- the parent -------------------------------------------------------------------------------------
@@ -243,7 +326,9 @@ def _setup(url: str) -> None:
         pass
 
 
-def soak(url: str, *, trials: int, procs: int, seed: int, max_life: float) -> dict[str, Any]:
+def soak(
+    url: str, *, trials: int, procs: int, seed: int, max_life: float, flavour: str = "sync"
+) -> dict[str, Any]:
     """Run `trials` killed children, `procs` at a time; return what happened to each."""
     pid = _fork(_setup, url)
     _, status = os.waitpid(pid, 0)
@@ -255,7 +340,7 @@ def soak(url: str, *, trials: int, procs: int, seed: int, max_life: float) -> di
     while queue or running:
         while queue and len(running) < procs:
             spec = queue.pop(0)
-            pid = _fork(child, url, spec["trial"], seed, spec["point"], spec["nth"])
+            pid = _fork(child, url, spec["trial"], seed, spec["point"], spec["nth"], flavour)
             running[pid] = (spec, time.monotonic())
         time.sleep(0.002)
         now = time.monotonic()
@@ -271,6 +356,7 @@ def soak(url: str, *, trials: int, procs: int, seed: int, max_life: float) -> di
             if now - born >= deadline:
                 if spec["point"] != "external":
                     spec["fallback"] = True  # the point was not reached in time: killed from outside
+                note_death(pid)
                 os.kill(pid, signal.SIGKILL)
     killed = [r for r in results if r["killed"]]
     points: dict[str, int] = {}
@@ -279,6 +365,7 @@ def soak(url: str, *, trials: int, procs: int, seed: int, max_life: float) -> di
         points[name] = points.get(name, 0) + 1
     return {
         "seed": seed,
+        "flavour": flavour,
         "trials": trials,
         "procs": procs,
         "killed": len(killed),
@@ -315,12 +402,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--flavour", choices=["sync", "async"], default="sync")
     parser.add_argument(
         "--max-life", type=float, default=8.0, help="seconds before a child is killed from outside"
     )
     args = parser.parse_args(argv)
     if args.command == "soak":
-        out = soak(args.url, trials=args.trials, procs=args.procs, seed=args.seed, max_life=args.max_life)
+        out = soak(
+            args.url,
+            trials=args.trials,
+            procs=args.procs,
+            seed=args.seed,
+            max_life=args.max_life,
+            flavour=args.flavour,
+        )
     elif args.command == "once":
         thread, name, raw = args.rest
         once(args.url, thread, name, json.loads(raw), point=args.point, nth=args.nth, slow_put=args.slow_put)

@@ -49,16 +49,17 @@ def policy(**overrides: Any) -> Policy:
 
 
 def record_effect(key: str, action: str, args: dict[str, Any], effects_db: str | None = None) -> None:
-    """Record a handler call, and its effect once per idempotency key (the target dedupes by key)."""
+    """Record a handler call (with the calling process), and its effect once per idempotency key
+    (the target dedupes by key)."""
     path = effects_db or os.environ.get("HITL_EFFECTS_DB")
     if not path:
         return
     conn = sqlite3.connect(path, timeout=30)
     try:
         with conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT, action TEXT, ts REAL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT, action TEXT, ts REAL, pid INTEGER)")
             conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, action TEXT, args TEXT)")
-            conn.execute("INSERT INTO calls VALUES (?, ?, ?)", (key, action, time.time()))
+            conn.execute("INSERT INTO calls VALUES (?, ?, ?, ?)", (key, action, time.time(), os.getpid()))
             conn.execute("INSERT OR IGNORE INTO effects VALUES (?, ?, ?)", (key, action, repr(args)))
     finally:
         conn.close()

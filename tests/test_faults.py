@@ -1,7 +1,9 @@
 """Fault injection: four processes on one SQLite file, SIGKILLed at random points, then recovered.
 
-The full run (`make soak`) kills 240 processes; the default run kills a bounded slice of
-12 through the same code. Set `HITL_FAULT_SEED` to replay a plan; every failure names its seed.
+The full run (`make soak`) kills 300 processes per runner flavour (sync, async) on SQLite; the
+default run kills a bounded slice of 10 per flavour on SQLite and on Postgres through the same code.
+Children run with a short lease, some with handlers slower than it, and some agent outputs are
+poisoned (see `fault_worker`). Set `HITL_FAULT_SEED` to replay a plan; every failure names its seed.
 After the kills, `recover(older_than=0)` runs in a fresh process, and then:
 
 - no request is stuck `deciding`, no thread is stuck `in_flight`;
@@ -9,6 +11,7 @@ After the kills, `recover(older_than=0)` runs in a fresh process, and then:
 - no request has two decisions (G2);
 - no handler call after its ledger entry recorded completion, no more calls than attempts,
   no effect without an approval in the audit log (G4, G5);
+- no handler called again while the process of its earlier call was alive (leases);
 - the audit chain verifies (G7);
 - no thread is wedged: every paused thread's request still decides, through to the end;
   every other thread has finished (or never got past its first checkpoint).
@@ -57,12 +60,12 @@ def _run(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _calls(effects_db: Path) -> list[tuple[str, float]]:
+def _calls(effects_db: Path) -> list[tuple[str, float, int]]:
     if not effects_db.exists():
         return []
     conn = sqlite3.connect(effects_db)
     try:
-        return conn.execute("SELECT key, ts FROM calls").fetchall()
+        return conn.execute("SELECT key, ts, pid FROM calls").fetchall()
     except sqlite3.OperationalError:
         return []
     finally:
@@ -89,7 +92,31 @@ def _finish(hitl: Approvals, thread_id: str, seed: int) -> str:
     raise AssertionError(f"seed={seed}: thread {thread_id} keeps asking")
 
 
-def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
+def _deaths(folder: Path) -> dict[int, float]:
+    """pid -> the time just before it was killed (`fault_worker.note_death`)."""
+    return {int(p.name): float(p.read_text()) for p in folder.iterdir()} if folder.is_dir() else {}
+
+
+def check_no_second_live_run(calls: list[tuple[str, float, int]], deaths: dict[int, float], seed: int) -> int:
+    """A handler is called again for the same action only after the process of the earlier call
+    was killed: never beside a live one (leases), never twice in one process. Returns the retries."""
+    by_key: dict[str, list[tuple[float, int]]] = {}
+    for key, ts, pid in calls:
+        by_key.setdefault(key, []).append((ts, pid))
+    retries = 0
+    for key, runs in by_key.items():
+        runs.sort()
+        for (_, first_pid), (then, pid) in zip(runs, runs[1:], strict=False):
+            died = deaths.get(first_pid)
+            assert pid != first_pid and died is not None and died <= then, (
+                f"seed={seed}: {key} was called again at {then} by {pid} while the process {first_pid} "
+                f"that called it before was alive (killed at {died}): a live handler was run twice"
+            )
+            retries += 1
+    return retries
+
+
+def check_invariants(url: str, effects_db: Path, seed: int, deaths: Path | None = None) -> dict[str, int]:
     """Every guarantee the kills must not break; returns counts for the report."""
     with Approvals.open(graph(), url) as hitl:
         db = hitl.store.backend
@@ -112,7 +139,7 @@ def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
 
         twice = db.execute(
             "SELECT request_id, COUNT(DISTINCT event) AS n FROM hitl_audit WHERE request_id IS NOT NULL AND event IN "
-            f"({', '.join('?' * len(DECISION_EVENTS))}) GROUP BY request_id HAVING n > 1",
+            f"({', '.join('?' * len(DECISION_EVENTS))}) GROUP BY request_id HAVING COUNT(DISTINCT event) > 1",
             sorted(DECISION_EVENTS),
         )
         assert not twice, f"seed={seed}: requests with two decisions: {twice}"
@@ -121,8 +148,11 @@ def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
         started = [a for a, r in ledger.items() if r["status"] == "started"]
         assert not started, f"seed={seed}: executions never finished after recover: {started}"
         calls: dict[str, list[float]] = {}
-        for key, ts in _calls(effects_db):
+        for key, ts, _ in _calls(effects_db):
             calls.setdefault(key, []).append(ts)
+        retried_after_death = check_no_second_live_run(
+            _calls(effects_db), _deaths(deaths) if deaths else {}, seed
+        )
         per_thread: dict[str, set[str]] = {}
         for key in calls:
             per_thread.setdefault(str(ledger[key]["thread_id"]) if key in ledger else "?", set()).add(key)
@@ -176,16 +206,19 @@ def check_invariants(url: str, effects_db: Path, seed: int) -> dict[str, int]:
         "executions": len(ledger),
         "handler_calls": sum(len(t) for t in calls.values()),
         "retried_effects": sum(1 for t in calls.values() if len(t) > 1),
+        "retried_after_death": retried_after_death,
     }
 
 
-def run_trials(tmp_path: Path, trials: int) -> None:
+def run_trials(tmp_path: Path, trials: int, url: str | None = None, flavour: str = "sync") -> dict[str, Any]:
     seed = _seed()
-    url = f"sqlite:///{tmp_path / 'hitl.db'}"
+    url = url or f"sqlite:///{tmp_path / 'hitl.db'}"
     effects_db = tmp_path / "effects.db"
-    env = {**os.environ, "HITL_EFFECTS_DB": str(effects_db)}
+    deaths = tmp_path / "deaths"
+    deaths.mkdir()
+    env = {**os.environ, "HITL_EFFECTS_DB": str(effects_db), "HITL_DEATHS": str(deaths)}
     summary = _run(
-        ["soak", url, "--trials", str(trials), "--procs", "4", "--seed", str(seed)],
+        ["soak", url, "--trials", str(trials), "--procs", "4", "--seed", str(seed), "--flavour", flavour],
         env,
         timeout=60 + 6 * trials,
     )
@@ -193,27 +226,32 @@ def run_trials(tmp_path: Path, trials: int) -> None:
     assert summary["killed"] == trials, f"seed={seed}: some children were not killed: {summary['not_killed']}"
     report = _run(["recover", url], env, timeout=300)
     print(f"recover: { {k: len(v) for k, v in report.items()} }")
-    counts = check_invariants(url, effects_db, seed)
-    print(f"checked: {counts}")
+    counts = check_invariants(url, effects_db, seed, deaths)
+    print(f"checked ({flavour}, {url.split(':')[0]}, {trials} kills): {counts}")
     assert counts["threads"] > 0 and counts["executions"] > 0, (
         f"seed={seed}: the trials did nothing: {counts}"
     )
+    return counts
 
 
-def test_recover_after_random_sigkills_keeps_guarantees(tmp_path: Path) -> None:
-    """A bounded slice of the soak: 12 processes killed at random points, four at a time; recover() restores every guarantee."""
-    run_trials(tmp_path, 12)
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_recover_after_random_sigkills_keeps_guarantees(tmp_path: Path, store_url: str, flavour: str) -> None:
+    """A bounded slice of the soak per runner and database: 10 processes killed at random points,
+    four at a time, with slow handlers and poisoned agent outputs; recover() restores every guarantee."""
+    run_trials(tmp_path, 10, store_url, flavour)
 
 
 @pytest.mark.soak
 @pytest.mark.slow
+@pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_recover_after_random_sigkills_soak_keeps_guarantees(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, flavour: str
 ) -> None:
-    """The full soak: 240 processes killed at random points, four at a time; recover() restores every guarantee."""
+    """The full soak: 300 processes killed at random points per runner flavour, four at a time,
+    on SQLite; recover() restores every guarantee."""
     if "soak" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("soak size: run with make soak (pytest -m soak)")
-    run_trials(tmp_path, int(os.environ.get("HITL_FAULT_TRIALS", "240")))
+    run_trials(tmp_path, int(os.environ.get("HITL_FAULT_TRIALS", "300")), flavour=flavour)
 
 
 def _once(url: str, env: dict[str, str], *args: str) -> None:
@@ -270,7 +308,7 @@ def test_recover_reuses_idempotency_key_when_checkpoint_saves_lag(tmp_path: Path
         "0.05",
     )
     _run(["recover", url], env, timeout=120)
-    keys = {key for key, _ in _calls(effects_db)}
+    keys = {key for key, _, _ in _calls(effects_db)}
     assert len(keys) == 1 and len(_calls(effects_db)) == 2  # called again after the crash, with the same key
     with Approvals.open(graph(), url) as hitl:
         entries = hitl.store.backend.execute("SELECT action_id, status, attempts FROM hitl_ledger")

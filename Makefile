@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 soak: $(STAMP)
-	$(PY) -m pytest -m soak tests/test_faults.py tests/test_fuzz.py tests/test_integrity.py
+	$(PY) -m pytest -m soak -s --durations=0 tests/test_faults.py tests/test_fuzz.py tests/test_integrity.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

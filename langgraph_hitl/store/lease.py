@@ -5,10 +5,12 @@ handler (`started` in the ledger) writes its *owner* and `lease_until` on the ro
 work lasts, one heartbeat thread per process pushes `lease_until` forward every `ttl / 3`
 seconds. `recover()` and `Ledger.begin()` take over a row only when its lease is over:
 
-- `lease_until` has passed **by the database's clock** (never a host's: a host whose clock
-  runs ahead cannot take over a live lease), or
-- the owner is provably gone: this process's own finished work, or a process on this machine
-  (same kernel boot, same PID namespace) that no longer exists or is a different process now.
+- its owner runs on this machine (same kernel boot, same PID namespace), where liveness is
+  known exactly: the owner is this process's own finished work, or a process that no longer
+  exists (or is a different process now). A live local owner keeps its lease even if its
+  heartbeat is starved of CPU;
+- its owner runs elsewhere and `lease_until` has passed **by the database's clock** (never a
+  host's: a host whose clock runs ahead cannot take over a live lease).
 
 So a handler slower than any timeout is never run a second time while it runs, and the work
 of a killed process is picked up at once on its own machine and within `ttl` elsewhere.
@@ -105,6 +107,11 @@ def current_ttl() -> float | None:
     return _ttl.get() if _owner.get() is not None else None
 
 
+def _local(owner: str | None) -> bool:
+    parts = (owner or "").split(":")
+    return len(parts) == 4 and parts[0] == _MACHINE and parts[1].isdigit()
+
+
 def is_gone(owner: str | None) -> bool:
     """True when `owner` provably holds nothing any more (see the module docstring).
 
@@ -128,9 +135,12 @@ def expired(row: Mapping[str, Any]) -> bool:
     """True when a row's lease is over: never leased (written before leases existed), past its
     end by the database's clock (`row["db_now"]`), or held by an owner that is provably gone."""
     until = row["lease_until"]
-    if until is None or float(until) <= float(row["db_now"]):
+    if until is None:
         return True
-    return is_gone(row["lease_owner"])
+    owner = row["lease_owner"]
+    if _local(owner):  # on this machine liveness is known exactly: a starved heartbeat is no death
+        return is_gone(owner)
+    return float(until) <= float(row["db_now"])
 
 
 class _Heartbeat:

@@ -8,9 +8,10 @@ A read runs at once. A delete pauses; this script then resumes the paused thread
 would. Finally it prints the outcome and the audit trail, and leaves one more delete waiting
 so you can approve it yourself:
 
-    python examples/quickstart.py                 # what `make demo` runs
-    langgraph-hitl pending                        # the request it left waiting
-    langgraph-hitl approve <id> --as bob --verify "DELETE 1002" --graph examples/quickstart.py:build_graph
+    python examples/quickstart.py                 # what `make demo` runs (again: a new run, nothing lost)
+    langgraph-hitl --db quickstart-demo.db pending            # the request it left waiting
+    langgraph-hitl --db quickstart-demo.db approve <id> --as bob --verify "DELETE 1002" \
+        --graph examples/quickstart.py:build_graph
 
 Offline, no API key: the "agent" is a deterministic planner.
 """
@@ -28,7 +29,9 @@ from langgraph.graph import END, START, StateGraph
 
 from langgraph_hitl import Approvals, HITLState, Policy, Requirement, add_approval_flow
 
-DB_PATH = Path("hitl.db")
+DB_PATH = Path("quickstart-demo.db")
+"""The demo's own database, next to where you run it; never `hitl.db`, never deleted: run it
+again and the earlier runs, their requests and their audit trail are all still there."""
 
 
 class State(HITLState, total=False):
@@ -104,22 +107,28 @@ def approve_in_this_process(request_id: str, approver: str, phrase: str) -> None
     )
 
 
-def main() -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DB_PATH}{suffix}").unlink(missing_ok=True)
+def _next_run() -> int:
+    """This run's number: one more than the runs already in the database (threads are per run)."""
     with _records() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS demo_runs (n INTEGER PRIMARY KEY)")
+        return int(conn.execute("INSERT INTO demo_runs DEFAULT VALUES RETURNING n").fetchone()[0])
+
+
+def main() -> None:
+    n = _next_run()
+    with _records() as conn:  # the customers this run works on (a delete earlier removed them)
         conn.executemany(
-            "INSERT INTO customers VALUES (?, ?)", [(4821, "Ada Lovelace"), (1002, "Alan Turing")]
+            "INSERT OR REPLACE INTO customers VALUES (?, ?)", [(4821, "Ada Lovelace"), (1002, "Alan Turing")]
         )
     url = f"sqlite:///{DB_PATH}"
-    print(f"Database: {DB_PATH.resolve()}\n")
+    print(f"Database: {DB_PATH.resolve()} (run {n}; earlier runs are kept)\n")
     with Approvals.open(build_graph(), url) as hitl:
         print("1. Read customer 4821 (fully reversible: runs without review)")
-        run = hitl.start("read-4821", {"task": "read customer 4821"})
+        run = hitl.start(f"read-4821-run{n}", {"task": "read customer 4821"})
         print(f"   {run.status}: {run.values['status']}, result={run.values['result']}\n")
 
         print("2. Delete customer 4821 (irreversible: hard gate, typed confirmation)")
-        run = hitl.start("delete-4821", {"task": "delete customer 4821"})
+        run = hitl.start(f"delete-4821-run{n}", {"task": "delete customer 4821"})
         request = run.pending[0]
         hitl_info = request.payload["hitl"]
         print(f"   {run.status}; the reviewer sees request {request.request_id[:12]}:")
@@ -147,21 +156,24 @@ def main() -> None:
     )
 
     with Approvals.open(build_graph(), url) as hitl:
-        print("\n4. Audit trail of thread delete-4821")
-        for event in hitl.history("delete-4821"):
+        print(f"\n4. Audit trail of thread delete-4821-run{n}")
+        for event in hitl.history(f"delete-4821-run{n}"):
             print(
                 f"   {event['seq']:>3} {event['ts'][:19]} {event['event']:<14} by {event['actor']:<8} "
                 f"{event['action']} {event['decision'] or event['outcome'] or ''}"
             )
         print(f"   chain verifies: {hitl.store.audit.verify().ok}")
 
-        run = hitl.start("delete-1002", {"task": "delete customer 1002"})
+        run = hitl.start(f"delete-1002-run{n}", {"task": "delete customer 1002"})
         waiting = run.pending[0]
         print(f"\n5. One more delete waits for you: request {waiting.request_id}")
-        print("   langgraph-hitl pending")
+        print(f"   langgraph-hitl --db {DB_PATH} pending")
         print(
-            f"   langgraph-hitl approve {waiting.request_id[:12]} --as bob --verify 'DELETE 1002' "
-            "--graph examples/quickstart.py:build_graph"
+            f"   langgraph-hitl --db {DB_PATH} approve {waiting.request_id[:12]} --as bob "
+            "--verify 'DELETE 1002' --graph examples/quickstart.py:build_graph"
+        )
+        print(
+            f"   langgraph-hitl --db {DB_PATH} serve --graph examples/quickstart.py:build_graph   # the web inbox"
         )
 
 

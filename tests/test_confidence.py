@@ -38,7 +38,11 @@ def build(policy: Policy, names: tuple[str, ...] = ("send_email",)) -> StateGrap
     builder.add_node("plan", lambda state: {})
     builder.add_edge(START, "plan")
     return add_approval_flow(
-        builder, source="plan", target=END, policy=policy, handlers={n: handler(n) for n in names}
+        builder,
+        source="plan",
+        target=END,
+        policy=policy,
+        handlers={n: handler(n) for n in {*names, *policy.actions}},
     )
 
 
@@ -166,7 +170,7 @@ def test_structured_output_confidence_drives_the_gate(db_url: str) -> None:
     builder.add_node("plan", plan)
     builder.add_edge(START, "plan")
     add_approval_flow(
-        builder, source="plan", target=END, policy=BANDED, handlers={"send_email": handler("send_email")}
+        builder, source="plan", target=END, policy=BANDED, handlers={n: handler(n) for n in BANDED.actions}
     )
     with open_checkpointer(db_url) as saver:
         graph = builder.compile(checkpointer=saver)

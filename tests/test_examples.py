@@ -31,8 +31,37 @@ def test_quickstart_example_pauses_resumes_in_second_process_and_audits(tmp_path
     assert "One more delete waits for you" in out
     from langgraph_hitl.store import open_store
 
-    with open_store(f"sqlite:///{tmp_path / 'hitl.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'quickstart-demo.db'}") as store:
         assert store.inbox.count_pending() == 1
+
+
+def test_demo_twice_then_the_cli_loses_nothing(tmp_path: Path) -> None:
+    """`make demo` twice, then the CLI on the same database: both runs' requests and audit rows
+    are kept, the user's own `hitl.db` is never touched, and the CLI decides the waiting delete."""
+    (tmp_path / "hitl.db").write_bytes(b"the user's own database")
+    run([str(ROOT / "examples" / "quickstart.py")], tmp_path)
+    run([str(ROOT / "examples" / "quickstart.py")], tmp_path)
+    assert (tmp_path / "hitl.db").read_bytes() == b"the user's own database"
+    from langgraph_hitl.store import open_store
+
+    db = f"sqlite:///{tmp_path / 'quickstart-demo.db'}"
+    with open_store(db) as store:
+        assert store.inbox.count_pending() == 2  # one waiting delete per run
+        waiting, _ = store.inbox.pending(limit=10)
+        assert store.audit.verify().ok
+        threads = {e["thread_id"] for e in store.audit.query(limit=10_000)}
+    assert {"delete-4821-run1", "delete-4821-run2"} <= threads
+    rid = next(r.request_id for r in waiting if r.thread_id == "delete-1002-run1")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    graph = f"{ROOT / 'examples' / 'quickstart.py'}:build_graph"
+    proc = subprocess.run(
+        [sys.executable, "-m", "langgraph_hitl.cli", "--db", db, "approve", rid[:12], "--as", "bob",
+         "--verify", "DELETE 1002", "--graph", graph],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with open_store(db) as store:
+        assert store.inbox.count_pending() == 1 and store.audit.verify().ok
 
 
 def test_timeouts_example_walks_soft_escalate_and_four_eyes(tmp_path: Path) -> None:

@@ -445,8 +445,9 @@ def test_handler_receipts_verify_with_the_audit_key(db_url: str) -> None:
     builder.add_node("plan", lambda s: {})
     builder.add_edge(START, "plan")
     add_approval_flow(
-        builder, source="plan", target=END, policy=policy(), handlers={"wire_money": wire_money}
-    )
+        builder, source="plan", target=END, policy=policy(),
+        handlers={"wire_money": wire_money, "send_email": lambda a: "sent", "delete_record": lambda a: "deleted"},
+    )  # fmt: skip
     with Approvals.open(builder, db_url, hmac_key=AUDIT_KEY) as hitl:
         run = hitl.start("r", wire(to="ACME", amount=10))
         hitl.decide(run.pending[0].request_id, {"type": "approve"}, approver="alice")

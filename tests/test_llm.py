@@ -186,7 +186,7 @@ def test_llm_classifier_in_gate_node_is_called_once_per_step(db_url: str, server
         source="plan",
         target=END,
         policy=LLMRiskClassifier(chat(server), POLICY),
-        handlers={"send_email": lambda args: sent.append(args) or "sent"},
+        handlers={"send_email": lambda args: sent.append(args) or "sent", "search": list, "drop_db": list},
     )
     config = {"configurable": {"thread_id": "t"}}
     with open_checkpointer(db_url) as saver:

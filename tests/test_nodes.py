@@ -334,3 +334,25 @@ def test_add_approval_flow_refuses_name_clash(db_url: str) -> None:
     b = build()
     with pytest.raises(PolicyError, match="prefix="):
         add_approval_flow(b, source="plan", target=END, policy=policy(), handlers=HANDLERS)
+
+
+def test_flow_refuses_a_policy_action_without_a_handler_when_built() -> None:
+    """A listed action with no handler fails when the graph is built, naming it and the fix,
+    not after a person approved it (issue: people's interfaces, 4)."""
+    builder = StateGraph(dict)
+    builder.add_node("plan", lambda state: {})
+    builder.add_edge(START, "plan")
+    handlers = {k: v for k, v in HANDLERS.items() if k != "delete_record"}
+    with pytest.raises(PolicyError, match=r"lists \['delete_record'\].*Add a handler for each"):
+        add_approval_flow(builder, source="plan", target=END, policy=policy(), handlers=handlers)
+
+
+def test_flow_denies_an_unlisted_action_without_a_handler_before_asking(db_url: str) -> None:
+    """An action the policy does not list and no handler runs is denied at the gate (audited with
+    the reason), instead of asking a person to approve what can never run."""
+    with open_checkpointer(db_url) as saver:
+        graph = build().compile(checkpointer=saver)
+        out = graph.invoke(action("format_disk", device="/dev/sda"), cfg("nohandler"))
+    assert "__interrupt__" not in out and out["status"] == "denied"
+    denied = [e for e in out["audit_trail"] if e["event"] == "denied"]
+    assert "no handler for 'format_disk'" in " ".join(denied[0]["detail"]["reasons"])

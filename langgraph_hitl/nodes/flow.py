@@ -81,7 +81,9 @@ def add_approval_flow(
         The builder, for chaining.
 
     Raises:
-        PolicyError: A name is missing or already taken.
+        PolicyError: A name is missing or already taken, or the policy lists an action that has
+            no handler (an approval of it could never run). Actions the policy does not list and
+            no handler runs are denied at the gate, before anyone is asked.
     """
     names = {n: f"{prefix}{n}" for n in FLOW_NODES}
     taken = [n for n in names.values() if n in builder.nodes]
@@ -93,6 +95,14 @@ def add_approval_flow(
             f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
         )
         raise PolicyError(msg)
+    missing = sorted(name for name in policy.actions if name not in handlers)
+    if missing:
+        msg = (
+            f"The policy lists {missing!r} but handlers has nothing to run them with, so an approval "
+            f"would fail after a person gave it. Add a handler for each (handlers: "
+            f"{', '.join(sorted(handlers)) or 'none'}), or remove them from the policy."
+        )
+        raise PolicyError(msg)
     builder.add_node(
         names["classify_and_gate"],
         _node(
@@ -102,6 +112,7 @@ def add_approval_flow(
                 requested_by=requested_by,
                 name=names["classify_and_gate"],
                 store=store,
+                executable=set(handlers),
             )
         ),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -50,6 +52,8 @@ class ClassifyAndGateNode:
         max_args_bytes: The largest arguments accepted, as canonical JSON (default 256 KB, as for
             edits). A larger action is denied and replaced in state by its name with empty args,
             so later checkpoints do not carry it; pass a reference (an id, a URL) instead.
+        executable: The action names that have a handler (`add_approval_flow` passes its
+            handlers'); any other action is denied before a person is asked about it.
 
     Example:
         ```python
@@ -68,6 +72,7 @@ class ClassifyAndGateNode:
         name: str = "classify_and_gate",
         store: Any = None,
         max_args_bytes: int = MAX_ARGS_BYTES,
+        executable: Collection[str] | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             msg = f"ClassifyAndGateNode needs a Policy, got {type(policy).__name__}. Build one with Policy({{...}})."
@@ -82,6 +87,7 @@ class ClassifyAndGateNode:
             msg = f"max_args_bytes={max_args_bytes!r}; use a positive number of bytes."
             raise PolicyError(msg)
         self.max_args_bytes = max_args_bytes
+        self.executable = None if executable is None else frozenset(executable)
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         thread_id = thread_id_of(config)
@@ -105,7 +111,12 @@ class ClassifyAndGateNode:
                 or not 0 <= confidence <= 1
             ):
                 confidence = None
-            assessment = self.policy.assess(action, confidence=confidence)
+            if self.executable is not None and action["name"] not in self.executable:
+                known = ", ".join(sorted(self.executable)) or "none"
+                # Nobody is asked to approve what cannot run: the answer would be wasted.
+                assessment = self._denied(action, f"no handler for {action['name']!r} (handlers: {known})")
+            else:
+                assessment = self.policy.assess(action, confidence=confidence)
         occurrence = step_key(config, self.name)
         digest = action_digest(action, thread_id=thread_id, occurrence=occurrence)
         action_id = digest[:32]

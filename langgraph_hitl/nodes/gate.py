@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig

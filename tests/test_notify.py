@@ -409,14 +409,22 @@ def test_webhook_rejects_bad_options(options: dict[str, Any], message: str) -> N
         WebhookNotifier(url, **kwargs)
 
 
-def test_webhook_json_links_bound_to_each_approver(receiver: Receiver) -> None:
-    """With a LinkSigner, a pending event carries approve/reject links per listed approver, each bound to them."""
+def test_webhook_json_links_one_delivery_per_recipient(receiver: Receiver) -> None:
+    """With a LinkSigner, a pending event goes once per listed approver, each delivery with that
+    person's approve/reject links only (one message with everyone's links let whoever read it
+    approve as anyone: alice, then bob, and a four-eyes action ran with nobody signed in)."""
     signer = LinkSigner(SECRET)
     with notifier(receiver.url, [], link_signer=signer, base_url="https://hitl.test/links?src=hook") as hook:
         hook.on_pending(review_request(approvers=["alice", "bob", "agent"]), thread_id="t")
         assert hook.flush(10)
-    links = receiver.requests[0].json()["links"]
-    assert sorted(links) == ["alice", "bob"], "excluded approvers get no links"
+    bodies = sorted((r.json() for r in receiver.requests), key=lambda b: b["recipient"])
+    assert [b["recipient"] for b in bodies] == ["alice", "bob"], "excluded approvers get no links"
+    for body in bodies:
+        assert list(body["links"]) == [body["recipient"]]
+        for decision, url in body["links"][body["recipient"]].items():
+            token = parse_qs(urlsplit(url).query)["token"][0]
+            assert signer.check(token, request_id="req-1").approver == body["recipient"], decision
+    links = bodies[1]["links"]
     url = links["bob"]["reject"]
     query = parse_qs(urlsplit(url).query)
     assert url.startswith("https://hitl.test/links?") and query["src"] == ["hook"]
@@ -434,12 +442,14 @@ def test_webhook_slack_layout_shape(receiver: Receiver) -> None:
         link_signer=signer,
         base_url="https://hitl.test/links",
         link_approvers=["oncall"],
+        slack_channels={"oncall": "U0ONCALL"},
     ) as hook:
         hook.on_pending(review_request(approvers=None), thread_id="t")
         hook.on_timeout("req-1", thread_id="t", outcome="reject")
         assert hook.flush(10)
     by_event = {r.headers["x-hitl-event"]: r.json() for r in receiver.requests}
     pending, timed_out = by_event["pending"], by_event["timed_out"]
+    assert pending["channel"] == "U0ONCALL"  # the one person's own channel
     assert pending["text"] == "Approval needed (high risk): send_email"
     header, section, actions = pending["blocks"]
     assert header == {"type": "header", "text": {"type": "plain_text", "text": "Approval needed: send_email"}}
@@ -676,3 +686,35 @@ def test_link_signer_rejects_bad_options(options: dict[str, Any], message: str) 
     kwargs: dict[str, Any] = {"secret": SECRET, **options}
     with pytest.raises(LinkError, match=message):
         LinkSigner(kwargs.pop("secret"), **kwargs)
+
+
+def test_slack_message_carries_one_persons_links_only() -> None:
+    """A Slack message with two people's links is refused, naming the fix; the notifier refuses
+    Slack links without a channel per approver, when it is built."""
+    signer = LinkSigner(SECRET)
+    links = {
+        who: {"approve": signer.make_url("https://hitl.test/l", "req-1", who, "approve")}
+        for who in ("alice", "bob")
+    }
+    with pytest.raises(ValueError, match="one person's links only"):
+        slack_review_message(review_request(approvers=["alice", "bob"]), links=links)
+    with pytest.raises(NotifierConfigError, match="slack_channels="):
+        WebhookNotifier("https://hooks.test/h", secret=SECRET, layout="slack", link_signer=signer,
+                        base_url="https://hitl.test/l")  # fmt: skip
+
+
+def test_slack_layout_sends_each_approver_their_own_message(receiver: Receiver) -> None:
+    """Two approvers, two messages, each to that person's channel with that person's buttons."""
+    signer = LinkSigner(SECRET)
+    channels = {"alice": "U0ALICE", "bob": "U0BOB"}
+    with notifier(receiver.url, [], layout="slack", link_signer=signer, base_url="https://hitl.test/l",
+                  slack_channels=channels) as hook:  # fmt: skip
+        hook.on_pending(review_request(approvers=["alice", "bob"]), thread_id="t")
+        assert hook.flush(10)
+    messages = [r.json() for r in receiver.requests]
+    assert sorted(m["channel"] for m in messages) == ["U0ALICE", "U0BOB"]
+    for message in messages:
+        person = next(who for who, ch in channels.items() if ch == message["channel"])
+        buttons = message["blocks"][-1]["elements"]
+        approvers = {signer.check(parse_qs(urlsplit(b["url"]).query)["token"][0]).approver for b in buttons}
+        assert approvers == {person}

@@ -16,7 +16,6 @@ from ..types import ReviewRequest
 
 __all__ = ["slack_decided_message", "slack_review_message", "slack_timed_out_message"]
 
-_MAX_LINK_APPROVERS = 12  # two buttons each; Slack allows 25 elements per actions block
 _MAX_ARGS_CHARS = 1200
 
 
@@ -43,14 +42,23 @@ def _button(label: str, action_id: str, request_id: str, style: str, url: str | 
 
 
 def slack_review_message(
-    request: ReviewRequest, *, links: Mapping[str, Mapping[str, str]] | None = None
+    request: ReviewRequest,
+    *,
+    links: Mapping[str, Mapping[str, str]] | None = None,
+    recipient: str | None = None,
 ) -> dict[str, Any]:
     """Build a Slack message asking for a decision on `request`.
 
     Args:
         request: The review request (the interrupt value).
-        links: Approval links per approver, `{approver: {"approve": url, "reject": url}}`.
-            Without links the buttons only carry the request id for a Slack app.
+        links: One person's approval links, `{approver: {"approve": url, "reject": url}}`.
+            Without links the buttons only carry the request id for a Slack app. Links for
+            more than one person are refused: whoever reads a message could use every link
+            in it, so send each approver their own message (`WebhookNotifier` does).
+        recipient: Who the message is for (shown in it).
+
+    Raises:
+        ValueError: `links` holds more than one person's links.
 
     Returns:
         A dict with `text` (the notification fallback) and `blocks`: a header, a section
@@ -89,25 +97,20 @@ def slack_review_message(
         lines.append(f"*Deadline:* {hitl['timeout_s']:g} s, then {_esc(hitl.get('on_timeout', 'reject'))}")
     lines.append(f"*Request:* `{_esc(request_id)}` · requested by {_esc(hitl.get('requested_by', '?'))}")
 
+    if links and len(links) > 1:
+        msg = (
+            f"slack_review_message got approval links for {len(links)} people ({', '.join(sorted(links))}); "
+            "a message may carry one person's links only. Send each approver their own message."
+        )
+        raise ValueError(msg)
+    if recipient:
+        lines.append(f"*For:* {_esc(recipient)} (these buttons decide as you; do not forward them)")
     if links:
-        approvers = sorted(links)[:_MAX_LINK_APPROVERS]
-        elements: list[dict[str, Any]] = []
-        for i, approver in enumerate(approvers):
-            suffix = "" if len(links) == 1 else f" as {approver}"
-            elements.append(
-                _button(
-                    f"Approve{suffix}",
-                    f"hitl_approve:{i}",
-                    request_id,
-                    "primary",
-                    links[approver].get("approve"),
-                )
-            )
-            elements.append(
-                _button(
-                    f"Reject{suffix}", f"hitl_reject:{i}", request_id, "danger", links[approver].get("reject")
-                )
-            )
+        ((approver, mine),) = links.items()
+        elements: list[dict[str, Any]] = [
+            _button("Approve", "hitl_approve", request_id, "primary", mine.get("approve")),
+            _button("Reject", "hitl_reject", request_id, "danger", mine.get("reject")),
+        ]
     else:
         elements = [
             _button("Approve", "hitl_approve", request_id, "primary", None),

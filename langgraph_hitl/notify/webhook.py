@@ -92,6 +92,12 @@ class WebhookNotifier:
         link_signer: With `base_url`, adds one-time Approve/Reject links per approver to `pending` events.
         base_url: The page that redeems approval links.
         link_approvers: Who gets links when a request names no approvers (anyone may decide).
+            Links are delivered per recipient: each `pending` delivery carries one person's
+            links only (`recipient` names them), so nobody who reads one message can approve
+            as someone else.
+        slack_channels: With `layout="slack"` and links: approver -> the Slack channel or user
+            id their own message goes to (`channel`, for `chat.postMessage`); required then,
+            since one shared channel would show everyone's links to everyone.
         queue_size: Events that may wait for delivery; more are dropped with a warning.
         clock: Returns Unix time, for `ts` and signatures.
         sleep: Waits between retries; the default wakes early on `close()`.
@@ -120,6 +126,7 @@ class WebhookNotifier:
         link_signer: LinkSigner | None = None,
         base_url: str | None = None,
         link_approvers: Iterable[str] = (),
+        slack_channels: Mapping[str, str] | None = None,
         queue_size: int = 1000,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
@@ -129,6 +136,11 @@ class WebhookNotifier:
         )
         if problem is None and (link_signer is None) != (base_url is None):
             problem = "approval links need both link_signer and base_url; pass both or neither."
+        if problem is None and layout == "slack" and link_signer is not None and not slack_channels:
+            problem = (
+                "approval links in Slack go to each approver's own channel: pass slack_channels="
+                "{'alice': 'U012AB3CD', ...}; one shared channel would let anyone there approve as anyone."
+            )
         if problem is not None:
             msg = f"WebhookNotifier: {problem}"
             raise NotifierConfigError(msg)
@@ -147,6 +159,7 @@ class WebhookNotifier:
         self._link_signer = link_signer
         self._base_url = base_url
         self._link_approvers = list(link_approvers)
+        self._slack_channels = dict(slack_channels or {})
         self._clock = clock
         self._stop = threading.Event()
         self._sleep: Callable[[float], object] = sleep if sleep is not None else self._stop.wait
@@ -161,8 +174,9 @@ class WebhookNotifier:
     # -- the Notifier interface -------------------------------------------------------------
 
     def on_pending(self, request: ReviewRequest, *, thread_id: str | None) -> None:
-        """Announce a request awaiting review (event `pending`); returns at once, never raises."""
-        self._submit("pending", lambda: self._pending_body(request, thread_id))
+        """Announce a request awaiting review (event `pending`), one delivery per link recipient;
+        returns at once, never raises."""
+        self._submit_each("pending", lambda: self._pending_bodies(request, thread_id))
 
     def on_decision(self, request_id: str, decision: Mapping[str, Any], *, thread_id: str | None) -> None:
         """Announce a decision on `request_id` (event `decided`); returns at once, never raises."""
@@ -267,15 +281,46 @@ class WebhookNotifier:
         signer, base, rid = self._link_signer, self._base_url, hitl["request_id"]
         return {a: {d: signer.make_url(base, rid, a, d) for d in ("approve", "reject")} for a in names}
 
-    def _pending_body(self, request: ReviewRequest, thread_id: str | None) -> dict[str, Any]:
+    def _pending_bodies(self, request: ReviewRequest, thread_id: str | None) -> list[dict[str, Any]]:
+        """One body without links, or one per recipient, each with that person's links only."""
         links = self._links(request)
+        if not links:
+            return [self._pending_body(request, thread_id, None, None)]
+        return [self._pending_body(request, thread_id, who, mine) for who, mine in sorted(links.items())]
+
+    def _pending_body(
+        self,
+        request: ReviewRequest,
+        thread_id: str | None,
+        recipient: str | None,
+        links: dict[str, str] | None,
+    ) -> dict[str, Any]:
         if self.layout == "slack":
-            return slack_review_message(request, links=links)
+            if recipient is None or links is None:
+                return slack_review_message(request)
+            channel = self._slack_channels.get(recipient)
+            if channel is None:  # nowhere private to send this person's links: no links for them
+                logger.warning("No slack_channels entry for %r: their message goes without links.", recipient)
+                return slack_review_message(request)
+            message = slack_review_message(request, links={recipient: links}, recipient=recipient)
+            return {"channel": channel, **message}
         body = self._envelope("pending", thread_id, None)
         body["request"] = dict(request)
-        if links:
-            body["links"] = links
+        if recipient is not None and links is not None:
+            body["recipient"] = recipient
+            body["links"] = {recipient: links}
         return body
+
+    def _submit_each(self, event: str, build: Callable[[], list[dict[str, Any]]]) -> None:
+        try:
+            payloads = build()
+        except Exception as exc:
+            logger.error("Webhook %s event could not be built, not sent: %r", event, exc)
+            with self._lock:
+                self._stats = replace(self._stats, failed=self._stats.failed + 1, last_error=repr(exc))
+            return
+        for payload in payloads:
+            self._submit(event, lambda payload=payload: payload)  # type: ignore[misc]
 
     def _submit(self, event: str, build: Callable[[], dict[str, Any]]) -> None:
         # Notifications are best effort: nothing here may break the graph run that called us.

@@ -99,6 +99,11 @@ class Backend:
     def close(self) -> None:
         """Close the connection."""
 
+    def clone(self) -> Backend:
+        """A new connection to the same database (the lease heartbeat's own, so it never waits
+        behind this connection's transactions)."""
+        raise NotImplementedError
+
 
 def _now_text() -> str:
     from .._canonical import now_iso
@@ -142,3 +147,8 @@ class SQLiteBackend(Backend):
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+    def clone(self) -> SQLiteBackend:
+        if self.path == ":memory:" or self.path.startswith("file::memory:"):
+            raise NotImplementedError  # another connection would open another, empty database
+        return SQLiteBackend(self.path)

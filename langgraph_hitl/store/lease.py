@@ -144,10 +144,16 @@ def expired(row: Mapping[str, Any]) -> bool:
 
 
 class _Heartbeat:
-    """One daemon thread per process renewing every live lease's `lease_until`."""
+    """One daemon thread per process renewing every live lease's `lease_until`.
+
+    It writes through its own connection to each database (`Backend.clone()`), so a renewal
+    never waits behind a transaction of the connection doing the work (which may be waiting
+    for another process's write lock far longer than a lease lasts).
+    """
 
     def __init__(self) -> None:
         self._held: dict[str, list[tuple[Backend, float]]] = {}
+        self._own: dict[int, Backend] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -172,6 +178,24 @@ class _Heartbeat:
             else:
                 self._held.pop(owner, None)
 
+    def _connection(self, backend: Backend) -> Backend:
+        own = self._own.get(id(backend))
+        if own is None:
+            try:
+                own = backend.clone()
+            except NotImplementedError:
+                own = backend
+            self._own[id(backend)] = own
+        return own
+
+    def _release_unused(self) -> None:
+        with self._lock:
+            used = {id(b) for hs in self._held.values() for b, _ in hs}
+        for key in [k for k in self._own if k not in used]:
+            own = self._own.pop(key)
+            with contextlib.suppress(Exception):
+                own.close()
+
     def _run(self) -> None:
         while True:
             with self._lock:
@@ -185,9 +209,12 @@ class _Heartbeat:
                     if owner not in self._held:
                         continue
                 try:
-                    renew(backend, owner, ttl)
+                    renew(self._connection(backend), owner, ttl)
                 except Exception:  # a closed store or a lost connection: its work fails on its own
                     log.warning("lease heartbeat for %s failed", owner, exc_info=True)
+                    with contextlib.suppress(Exception):
+                        self._own.pop(id(backend)).close()
+            self._release_unused()
 
 
 _heartbeat = _Heartbeat()

@@ -201,6 +201,13 @@ class PostgresBackend(Backend):
         self._params = params
         self.conn: psycopg.Connection[Row] = self._connect()
 
+    def clone(self) -> PostgresBackend:
+        clone = PostgresBackend.__new__(PostgresBackend)
+        clone.url, clone.safe_url, clone._params = self.url, self.safe_url, dict(self._params)
+        clone._lock, clone._depth = threading.RLock(), 0
+        clone.conn = clone._connect()
+        return clone
+
     def _connect(self) -> psycopg.Connection[Row]:
         pg = _import_psycopg()
         try:

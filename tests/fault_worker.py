@@ -88,8 +88,9 @@ def graph() -> Any:
 def note_death(pid: int) -> None:
     """Record that `pid` is about to be killed (the time is an upper bound on its last act)."""
     folder = os.environ.get("HITL_DEATHS")
-    if folder:
-        Path(folder, str(pid)).write_text(repr(time.time()))
+    if folder:  # appended: a pid is reused by later children on a long run
+        with Path(folder, str(pid)).open("a") as f:
+            f.write(f"{time.time()!r}\n")
 
 
 class Tripwire:

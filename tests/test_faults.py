@@ -92,25 +92,32 @@ def _finish(hitl: Approvals, thread_id: str, seed: int) -> str:
     raise AssertionError(f"seed={seed}: thread {thread_id} keeps asking")
 
 
-def _deaths(folder: Path) -> dict[int, float]:
-    """pid -> the time just before it was killed (`fault_worker.note_death`)."""
-    return {int(p.name): float(p.read_text()) for p in folder.iterdir()} if folder.is_dir() else {}
+def _deaths(folder: Path) -> dict[int, list[float]]:
+    """pid -> the times just before each process with that pid was killed (`fault_worker.note_death`)."""
+    if not folder.is_dir():
+        return {}
+    return {int(p.name): sorted(float(t) for t in p.read_text().split()) for p in folder.iterdir()}
 
 
-def check_no_second_live_run(calls: list[tuple[str, float, int]], deaths: dict[int, float], seed: int) -> int:
+def check_no_second_live_run(
+    calls: list[tuple[str, float, int]], deaths: dict[int, list[float]], seed: int
+) -> int:
     """A handler is called again for the same action only after the process of the earlier call
-    was killed: never beside a live one (leases), never twice in one process. Returns the retries."""
+    was killed: never beside a live one (leases), never twice in one process. Returns the retries.
+
+    Pids are reused on a long run, so the earlier caller's death is the first kill of that pid
+    at or after its call."""
     by_key: dict[str, list[tuple[float, int]]] = {}
     for key, ts, pid in calls:
         by_key.setdefault(key, []).append((ts, pid))
     retries = 0
     for key, runs in by_key.items():
         runs.sort()
-        for (_, first_pid), (then, pid) in zip(runs, runs[1:], strict=False):
-            died = deaths.get(first_pid)
-            assert pid != first_pid and died is not None and died <= then, (
+        for (first, first_pid), (then, pid) in zip(runs, runs[1:], strict=False):
+            died = next((d for d in deaths.get(first_pid, []) if d >= first), None)
+            assert died is not None and died <= then, (
                 f"seed={seed}: {key} was called again at {then} by {pid} while the process {first_pid} "
-                f"that called it before was alive (killed at {died}): a live handler was run twice"
+                f"that called it at {first} was alive (killed at {died}): a live handler was run twice"
             )
             retries += 1
     return retries
@@ -150,9 +157,17 @@ def check_invariants(url: str, effects_db: Path, seed: int, deaths: Path | None 
         calls: dict[str, list[float]] = {}
         for key, ts, _ in _calls(effects_db):
             calls.setdefault(key, []).append(ts)
-        retried_after_death = check_no_second_live_run(
-            _calls(effects_db), _deaths(deaths) if deaths else {}, seed
-        )
+        try:
+            retried_after_death = check_no_second_live_run(
+                _calls(effects_db), _deaths(deaths) if deaths else {}, seed
+            )
+        except AssertionError as exc:
+            key = str(exc).split(": ", 2)[1].split(" ", 1)[0]
+            rows = db.execute(
+                "SELECT seq, ts, event, actor, request_id, detail FROM hitl_audit WHERE action_id = ? ORDER BY seq",
+                (key,),
+            )
+            raise AssertionError(f"{exc}\nledger: {ledger.get(key)}\naudit: {rows}") from None
         per_thread: dict[str, set[str]] = {}
         for key in calls:
             per_thread.setdefault(str(ledger[key]["thread_id"]) if key in ledger else "?", set()).add(key)

@@ -279,12 +279,19 @@ def test_security_headers_on_pages(client: TestClient) -> None:
     assert client.get("/static/style.css").status_code == 200
 
 
-def test_api_docs_page_is_served(client: TestClient) -> None:
-    """The interactive API docs load, with a policy that admits only Swagger UI's CDN."""
+def test_api_docs_page_is_served_from_local_files(client: TestClient) -> None:
+    """/api/docs loads Swagger UI from this server (an installed package), under a policy with no other origin."""
     resp = client.get("/api/docs")
     assert resp.status_code == 200 and "swagger" in resp.text.lower()
-    assert "https://cdn.jsdelivr.net" in resp.headers["content-security-policy"]
-    assert "cdn.jsdelivr.net" not in client.get("/login").headers["content-security-policy"]
+    policy = resp.headers["content-security-policy"]
+    assert "http" not in policy and "script-src 'self';" in policy and "unsafe-eval" not in policy
+    assets = re.findall(r'(?:src|href)="([^"]+)"', resp.text)
+    assert assets and all(a.startswith("/") and not a.startswith("//") for a in assets), assets
+    assert "<script>" not in resp.text  # no inline script: the start-up code is /static/docs.js
+    for path in assets:
+        got = client.get(path)
+        assert got.status_code == 200 and len(got.content) > 100, path
+    assert "swagger-ui-bundle.js" in " ".join(assets)
 
 
 def test_unknown_request_is_404(client: TestClient) -> None:
@@ -313,7 +320,7 @@ def test_form_approve_resumes_and_finishes_the_graph(client: TestClient, hitl: A
     assert resp.status_code == 303 and resp.headers["location"] == "/"
     page = client.get("/").text
     assert "Approved delete_record" in page and "Thread ok finished: executed." in page
-    assert rid not in page
+    assert f'class="action-link" href="/requests/{rid}"' not in page
     req = hitl.get(rid)
     assert req.status == "resumed" and req.decided_by == "alice"  # the form's approver field is ignored
     values = thread_values(hitl, "ok")
@@ -557,17 +564,38 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
 
 
 def link_post(client: TestClient, token: str) -> Any:
-    client.get(f"/links/{token}")
-    return client.post(f"/links/{token}", data={"csrf": csrf_of(client.get("/login").text)})
+    page = client.get(f"/links/{token}")
+    return client.post(f"/links/{token}", data={"csrf": csrf_of(page.text)})
 
 
 def test_link_get_only_confirms(client: TestClient, hitl: Approvals, signer: LinkSigner) -> None:
-    """Opening a link shows what it will do and changes nothing."""
+    """Opening a link, signed in as its approver, shows what it will do and changes nothing."""
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
     token = signer.make_token(rid, "bob", "approve")
+    login(client, "bob")
     page = client.get(f"/links/{token}")
     assert page.status_code == 200 and "Approve as bob" in page.text and "send_email" in page.text
     assert hitl.get(rid).status == "pending"
+
+
+def test_link_needs_its_own_approver_signed_in(
+    client: TestClient, hitl: Approvals, signer: LinkSigner
+) -> None:
+    """A link read by anyone else shows nothing and decides nothing: sign-in first, then only as its approver."""
+    rid = hitl.start("lnk", action("send_email", to="secret@x.test")).pending[0].request_id
+    token = signer.make_token(rid, "bob", "approve")
+    resp = client.get(f"/links/{token}")
+    assert resp.status_code == 303 and resp.headers["location"] == f"/login?next=/links/{token}"
+    assert (
+        client.post(f"/links/{token}", data={"csrf": csrf_of(client.get("/login").text)}).status_code == 303
+    )
+    login(client, "alice")  # an approver of the request, but the link is bob's
+    for resp in (client.get(f"/links/{token}"), link_post(client, token)):
+        assert resp.status_code == 403 and "only 'bob' can use it" in html.unescape(resp.text)
+        assert "secret@x.test" not in resp.text and "Approve as bob" not in resp.text
+    assert hitl.get(rid).status == "pending"
+    login(client, "bob")
+    assert link_post(client, token).status_code == 200 and hitl.get(rid).decided_by == "bob"
 
 
 def test_link_made_by_make_url_opens_the_same_page(
@@ -576,6 +604,7 @@ def test_link_made_by_make_url_opens_the_same_page(
     """`LinkSigner.make_url` puts the token in the query string; that address works too."""
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
     url = signer.make_url("http://testserver/links", rid, "bob", "approve")
+    login(client, "bob")
     page = client.get(url.removeprefix("http://testserver"))
     assert page.status_code == 200 and "Approve as bob" in page.text
     assert client.get("/links").status_code == 404
@@ -584,13 +613,15 @@ def test_link_made_by_make_url_opens_the_same_page(
 def test_link_redeems_once_and_replay_is_refused(
     client: TestClient, hitl: Approvals, signer: LinkSigner
 ) -> None:
-    """POST decides as the link's approver; posting the same link again is refused."""
+    """POST decides as the link's approver and says what ran; posting the same link again is refused."""
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
     token = signer.make_token(rid, "bob", "approve")
+    login(client, "bob")
     resp = link_post(client, token)
     assert resp.status_code == 200 and "bob approved send_email" in resp.text
+    assert "send_email approved, ran: " in html.unescape(resp.text)
     assert hitl.get(rid).decided_by == "bob" and thread_values(hitl, "lnk")["status"] == "executed"
-    again = client.post(f"/links/{token}", data={"csrf": csrf_of(client.get("/login").text)})
+    again = client.post(f"/links/{token}", data={"csrf": csrf_of(client.get("/").text)})
     assert again.status_code == 409 and "already decided" in again.text
 
 
@@ -601,6 +632,7 @@ def test_link_with_burned_nonce_is_refused(
     rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
     token = signer.make_token(rid, "bob", "reject")
     signer.redeem(token, store=nonces)
+    login(client, "bob")
     resp = link_post(client, token)
     assert resp.status_code == 409 and "already used" in resp.text
     assert hitl.get(rid).status == "pending"
@@ -610,6 +642,7 @@ def test_link_refusals(client: TestClient, hitl: Approvals, signer: LinkSigner) 
     """Tampered links, links needing a typed phrase, non-approvers and missing CSRF are refused."""
     rid = start_delete(hitl, "lnk-verify")
     token = signer.make_token(rid, "alice", "approve")
+    login(client, "alice")
     page = client.get(f"/links/{token}")
     assert (
         page.status_code == 409
@@ -618,10 +651,22 @@ def test_link_refusals(client: TestClient, hitl: Approvals, signer: LinkSigner) 
     )
     assert link_post(client, token).status_code == 409
     assert client.get(f"/links/{token[:-3]}abc").status_code == 400
+    login(client, "carol")
     carol = signer.make_token(rid, "carol", "reject")
     assert link_post(client, carol).status_code == 403
-    assert client.post(f"/links/{signer.make_token(rid, 'bob', 'reject')}", data={}).status_code == 403
+    assert client.post(f"/links/{signer.make_token(rid, 'carol', 'reject')}", data={}).status_code == 403
     assert hitl.get(rid).status == "pending"
+
+
+def test_links_without_sign_in_when_delivered_per_person(
+    db_url: str, signer: LinkSigner, nonces: MemoryNonceStore
+) -> None:
+    """`links_need_sign_in=False` (links sent to each approver alone): the link itself authenticates."""
+    app = make_app(db_url, link_signer=signer, nonce_store=nonces, links_need_sign_in=False)
+    with TestClient(app, follow_redirects=False) as c:
+        rid = app.state.approvals.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
+        resp = link_post(c, signer.make_token(rid, "bob", "approve"))
+        assert resp.status_code == 200 and app.state.approvals.get(rid).decided_by == "bob"
 
 
 def test_links_off_without_a_signer(db_url: str) -> None:

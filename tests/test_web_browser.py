@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import skip_or_fail
+from test_web_calls import DELETE, MAIL, ask, tool_agent, tool_answers
 
 from langgraph_hitl import Approvals
 from langgraph_hitl.web import create_app
@@ -70,18 +71,10 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture
-def server(db_url: str) -> Iterator[str]:
-    """The inbox served by uvicorn on a free loopback port in a background thread; yields its base URL."""
+def serve(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free loopback port in a background thread; yield its base URL."""
     import uvicorn
 
-    app = create_app(
-        db=db_url,
-        graph=graph(),
-        approvers=TOKENS,
-        secret_key="browser-test-secret-0123456789",
-        title="Acme approvals",
-    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -101,6 +94,39 @@ def server(db_url: str) -> Iterator[str]:
         srv.should_exit = True
         thread.join(timeout=20)
         sock.close()
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[str]:
+    """The inbox for the approval-flow graph; yields its base URL."""
+    app = create_app(
+        db=db_url,
+        graph=graph(),
+        approvers=TOKENS,
+        secret_key="browser-test-secret-0123456789",
+        title="Acme approvals",
+    )
+    yield from serve(app)
+
+
+@pytest.fixture
+def tool_server(db_url: str) -> Iterator[str]:
+    """The inbox for a tool-calling agent (`test_web_calls.tool_agent`); yields its base URL."""
+    app = create_app(
+        db=db_url,
+        graph=tool_agent(),
+        approvers=TOKENS,
+        secret_key="browser-test-secret-0123456789",
+        title="Acme approvals",
+    )
+    yield from serve(app)
+
+
+@pytest.fixture
+def tool_runner(db_url: str) -> Iterator[Approvals]:
+    """The tool agent's own runner on the same database."""
+    with Approvals.open(tool_agent(), db_url) as runner:
+        yield runner
 
 
 @pytest.fixture
@@ -184,12 +210,16 @@ def test_browser_approve_leaves_list_and_finishes_graph(server: str, agent: Appr
     page.click("form.decide-approve button[type=submit]")
     page.wait_for_url(f"{server}/")
     assert "Thread crm-4821 finished: executed." in page.inner_text(".flash")
-    assert page.locator(f"a[href='/requests/{rid}']").count() == 0
+    assert page.locator(f"a.action-link[href='/requests/{rid}']").count() == 0
     assert page.locator("a.action-link").count() == 1  # the email still waits
     shot(page, "approved")
     assert agent.get(rid).status == "resumed" and agent.get(rid).decided_by == "alice"
     values = state_of(agent, "crm-4821")
     assert values["status"] == "executed" and values["result"]["args"]["id"] == 4821
+    page.click("#flash-link")
+    assert page.inner_text("#status") == "Decided"
+    summary = page.inner_text("#outcome-summary")
+    assert "Decided by alice" in summary and "delete_record approved, ran" in summary and "4821" in summary
 
 
 def test_browser_reject_with_message(server: str, agent: Approvals, page: Any) -> None:
@@ -244,3 +274,97 @@ def test_browser_non_approver_gets_403(server: str, agent: Approvals, page: Any)
     assert "'carol' may not decide" in page.inner_text("#decision-error")
     shot(page, "forbidden")
     assert agent.get(rid).status == "pending"
+
+
+# -- multi-call requests (one question covering several tool calls) ------------------------------------------
+
+
+def open_calls(page: Any, base: str, runner: Approvals, thread: str) -> str:
+    rid = ask(runner, thread, MAIL, DELETE)
+    sign_in(page, base, "alice")
+    page.goto(f"{base}/requests/{rid}")
+    assert page.locator("fieldset.call").count() == 2
+    assert page.locator("#call-0-verify").count() == 0 and page.locator("#call-1-verify").is_visible()
+    return rid
+
+
+def test_browser_multi_call_approve_all(tool_server: str, tool_runner: Approvals, page: Any) -> None:
+    """alice types the delete's phrase and approves every call at once; both tools run and the page says so."""
+    rid = open_calls(page, tool_server, tool_runner, "agent-all")
+    assert "DELETE 4821" in page.inner_text("#call-1")
+    page.fill("#call-1-verify", "DELETE 4821")
+    shot(page, "calls")
+    page.click("#approve-all")
+    page.wait_for_url(f"{tool_server}/")
+    flash = page.inner_text(".flash")
+    assert "send_email approved, ran: sent to ops@acme.test" in flash
+    assert "delete_record approved, ran: deleted customers/4821" in flash
+    page.click("#flash-link")
+    assert page.inner_text("#status") == "Decided"
+    assert page.locator("table.calls-outcome tr.ran-ran").count() == 2
+    shot(page, "calls-outcome")
+    assert tool_runner.get(rid).decided_by == "alice"
+    assert tool_answers(tool_runner, "agent-all")["c-del"] == ("success", "deleted customers/4821")
+
+
+def test_browser_multi_call_approve_one_reject_one(
+    tool_server: str, tool_runner: Approvals, page: Any
+) -> None:
+    """alice approves the email and rejects the delete with a reason: one submit, one decision per call."""
+    rid = open_calls(page, tool_server, tool_runner, "agent-mixed")
+    page.check("#call-0-approve")
+    page.check("#call-1-reject")
+    page.fill("#call-1-message", "Customer 4821 has an open invoice")
+    page.click("#submit-decisions")
+    page.wait_for_url(f"{tool_server}/")
+    flash = page.inner_text(".flash")
+    assert (
+        "send_email approved, ran" in flash and "delete_record rejected" in flash and "did not run" in flash
+    )
+    assert "Approved send_email" not in flash
+    answers = tool_answers(tool_runner, "agent-mixed")
+    assert answers["c-mail"][0] == "success" and answers["c-del"][0] == "error"
+    assert "open invoice" in answers["c-del"][1]
+    assert [d["type"] for d in tool_runner.get(rid).decision["decisions"]] == ["approve", "reject"]  # type: ignore[index]
+
+
+def test_browser_multi_call_wrong_phrase_refused_inline(
+    tool_server: str, tool_runner: Approvals, page: Any
+) -> None:
+    """A wrong phrase on the delete comes back as 400 beside that call; nothing was saved and nothing ran."""
+    rid = open_calls(page, tool_server, tool_runner, "agent-typo")
+    page.check("#call-0-approve")
+    page.check("#call-1-approve")
+    page.fill("#call-1-verify", "DELETE 4812")
+    with page.expect_response(lambda r: r.url.endswith("/decision")) as answer:
+        page.click("#submit-decisions")
+    assert answer.value.status == 400
+    inline = page.locator("#call-1-error")
+    assert inline.is_visible() and "Type exactly 'DELETE 4821'" in inline.inner_text()
+    assert page.locator("#call-0-error").count() == 0 and page.locator("fieldset.call-bad").count() == 1
+    assert page.input_value("#call-1-verify") == "DELETE 4812" and page.is_checked("#call-0-approve")
+    assert page.locator(".flash").count() == 0
+    shot(page, "calls-refused")
+    assert tool_runner.get(rid).status == "pending"
+    assert "approved" not in [e["event"] for e in tool_runner.history("agent-typo")]
+    assert tool_answers(tool_runner, "agent-typo") == {}
+
+
+def test_browser_api_docs_work_offline(server: str, page: Any) -> None:
+    """/api/docs renders Swagger UI with every request it makes answered by this server (others are blocked)."""
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(f"{server}/api/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/requests/{request_id}/decision" in p.replace("\u200b", "") for p in paths), paths
+    shot(page, "api-docs")
+    assert elsewhere == []

@@ -1,8 +1,12 @@
 """The JSON API under `/api`, mirroring the pages; authenticated with `Authorization: Bearer <token>`.
 
-Errors answer `{"detail": "<message>", "error": "<ErrorClass>"}`: 400 for a malformed or
-disallowed decision, 401 without a valid token, 403 when the caller may not decide the
-request, 404 for an unknown request, 409 when it is no longer pending or another decision won.
+A request with several actions (a `ToolGateNode` question) is decided with langchain's
+`{"decisions": [...]}`, one per action, in order, through the same `Approvals.decide` as the
+pages. Errors answer `{"detail": "<message>", "error": "<ErrorClass>", "call": <index or null>}`
+(`call` names the action a multi-action decision was refused for, from 0): 400 for a malformed
+or disallowed decision, 401 without a valid token, 403 when the caller may not decide the
+request, 404 for an unknown request, 409 when it is no longer pending or another decision won,
+413 for a body over the limit, 429 after too many unknown tokens (with `Retry-After`).
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from ..approvals import PendingRequest, RunResult
 from ..decisions import DecisionBatchModel, DecisionModel
 from ..errors import AuthorizationError, ConflictError, DecisionError, HITLError, NotPendingError
 from .deps import api_user, state_of
-from .service import ReadOnlyInboxError
+from .forms import call_of
+from .outcome import refusal_of
+from .service import InboxService, ReadOnlyInboxError
 
 __all__ = ["router"]
 
@@ -28,6 +35,22 @@ class Problem(BaseModel):
     """What was wrong and how to fix it."""
     error: str
     """The error's class, e.g. `AuthorizationError`."""
+    call: int | None = None
+    """For a decision of several actions: the index (from 0) of the one refused, if known."""
+
+
+class Report(BaseModel):
+    """What became of a request, in plain words."""
+
+    status_text: str
+    """`Waiting for a decision`, `Decided`, `Timed out`, `Cancelled` or `Decision being applied`."""
+    summary: str
+    """One paragraph: who decided what, what ran and what it returned, what the thread waits for."""
+    calls: list[dict[str, Any]]
+    """Per action: `name`, `decision`, `decision_text`, `message`, `ran` (`ran`, `failed`, `not run`,
+    `waiting`, `unknown`, `pending`) and `result` (the handler's return value or the tool's answer, as text)."""
+    next: list[dict[str, str]]
+    """The thread's pending requests created after this one: `request_id`, `node`, `action`."""
 
 
 class RequestPage(BaseModel):
@@ -52,6 +75,13 @@ class DecisionOutcome(BaseModel):
     """The run's `status` value (e.g. `executed`, `rejected`), when it has one."""
     pending: list[str]
     """Request ids the thread now waits on."""
+    what_happened: Literal["finished", "waiting", "asked_again"]
+    """`finished`: the run ended; `waiting`: it waits for another decision (`pending`);
+    `asked_again`: the graph refused the answer and asks the same question again (see `refused`)."""
+    refused: str | None
+    """Why the graph asked again (`asked_again` only)."""
+    report: Report
+    """The decided request in plain words, with each action's result."""
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -62,10 +92,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "The caller may not decide this request"),
         (404, "No such request"),
         (409, "The request is no longer pending, or another decision won"),
+        (413, "The request body is over the limit"),
+        (429, "Too many unknown tokens from this client; see Retry-After"),
     )
 }
 
-router = APIRouter(prefix="/api", tags=["approvals"], responses={401: _ERRORS[401]})
+router = APIRouter(
+    prefix="/api", tags=["approvals"], responses={code: _ERRORS[code] for code in (401, 413, 429)}
+)
 Approver = Annotated[str, Depends(api_user)]
 _STATUS: dict[type[HITLError], int] = {
     DecisionError: 400,
@@ -75,8 +109,8 @@ _STATUS: dict[type[HITLError], int] = {
 }
 
 
-def _problem(exc: HITLError | ValueError, status: int) -> JSONResponse:
-    return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
+def _problem(exc: HITLError | ValueError, status: int, call: int | None = None) -> JSONResponse:
+    return JSONResponse({"detail": str(exc), "error": type(exc).__name__, "call": call}, status_code=status)
 
 
 @router.get("/requests", response_model=RequestPage, responses={400: _ERRORS[400]})
@@ -110,6 +144,7 @@ def get_request(request: Request, request_id: str, approver: Approver) -> Any:
         **req.to_dict(),
         "history": service.history(req.thread_id),
         "may_decide": req.status == "pending" and service.refusal(req, approver) is None,
+        "report": service.outcome(req),
     }
 
 
@@ -138,6 +173,15 @@ def decide(
                     }
                 },
                 "reject": {"value": {"type": "reject", "message": "Wrong customer."}},
+                "several": {
+                    "summary": "one decision per action of a multi-action request, in order",
+                    "value": {
+                        "decisions": [
+                            {"type": "approve"},
+                            {"type": "reject", "message": "Not this record."},
+                        ]
+                    },
+                },
             }
         ),
     ],
@@ -156,14 +200,22 @@ def decide(
         return _problem(exc, 409)
     except HITLError as exc:
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
-        return _problem(exc, status)
+        return _problem(exc, status, call_of(str(exc), len(req.payload["action_requests"])))
+    return _decided(service, req, result)
+
+
+def _decided(service: InboxService, req: PendingRequest, result: RunResult) -> dict[str, Any]:
     outcome = result.values.get("status")
+    again = [p for p in result.pending if p.node == req.node and refusal_of(p)]
     return {
         "request": service.get(req.request_id).to_dict(),
         "thread_id": result.thread_id,
         "thread_status": result.status,
         "outcome": outcome if isinstance(outcome, str) else None,
         "pending": [p.request_id for p in result.pending],
+        "what_happened": "asked_again" if again else ("finished" if result.status == "done" else "waiting"),
+        "refused": refusal_of(again[0]) if again else None,
+        "report": service.outcome(service.get(req.request_id)),
     }
 
 

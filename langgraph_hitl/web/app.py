@@ -1,9 +1,8 @@
 """`create_app`: the web inbox as a FastAPI application.
 
-The app opens one `Approvals` on startup (FastAPI lifespan) and closes it on shutdown.
-A session middleware loads the signed cookie and writes it back when it changed; every
-response carries security headers (no framing, `default-src 'self'`, no referrer, so one-time
-link tokens never leak to other sites).
+The app opens one `Approvals` on startup (FastAPI lifespan) and closes it on shutdown. Sessions
+live in the database (`sessions.py`); `middleware.py` limits request bodies, loads sessions and
+sets the security headers; `docs.py` serves the API docs from an installed package, offline.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import jinja2
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -28,9 +27,13 @@ from ..approvals import Approvals
 from ..store import open_store
 from .auth import Authenticator, SessionCodec, load_approvers
 from .deps import CsrfError, LoginRequired, WebState, login_url, render
+from .middleware import BodyLimit, install_session_middleware
 from .service import InboxService, load_graph
+from .sessions import SessionStore
+from .textsafe import visible
+from .throttle import FailureThrottle, Throttled
 
-__all__ = ["SECRET_ENV", "SESSION_COOKIE", "TOKENS_ENV", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "SECRET_ENV", "SESSION_COOKIE", "TOKENS_ENV", "create_app"]
 
 log = logging.getLogger("langgraph_hitl.web")
 
@@ -40,26 +43,17 @@ TOKENS_ENV = "HITL_WEB_TOKENS"
 """Environment variable naming the approvers tokens file, read when `approvers` is None."""
 SECRET_ENV = "HITL_WEB_SECRET"
 """Environment variable holding the session signing key, read when `secret_key` is None."""
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+"""Largest request body accepted by default (2 MiB); larger ones get 413 before they are read."""
 
 _HERE = Path(__file__).resolve().parent
-_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-# FastAPI's interactive docs load Swagger UI from a CDN with an inline bootstrap script; they
-# show no request data, so only they get a wider policy.
-_DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "frame-ancestors 'none'"
-)
-_DOCS_PATHS = ("/api/docs", "/api/docs/oauth2-redirect")
 
 
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
         autoescape=True,  # request arguments are untrusted: escape everything, everywhere
+        finalize=visible,  # and show control and bidi characters as escapes instead of obeying them
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -89,9 +83,13 @@ def create_app(
     secret_key: str | bytes | None = None,
     link_signer: Any = None,
     nonce_store: Any = None,
+    links_need_sign_in: bool = True,
     title: str = "Approvals",
     session_ttl_s: float = 12 * 3600,
     hmac_key: bytes | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    auth_failures: tuple[int, float] = (10, 300.0),
+    notifier: Any = None,
 ) -> Any:
     """Build the web inbox: pages for people, a JSON API for tools, one-time approval links.
 
@@ -106,16 +104,23 @@ def create_app(
             key is made (sessions then end when the process restarts).
         link_signer: A `notify.LinkSigner` to accept one-time approval links at `/links/{token}`.
         nonce_store: Where used link nonces are kept; defaults to a table in the SQLite database.
+        links_need_sign_in: A link is opened and redeemed only by its own approver, signed in (the
+            default). Pass False only if every link reaches its approver alone (a direct message).
         title: The name shown in the page header.
-        session_ttl_s: Seconds a login lasts.
+        session_ttl_s: Seconds a sign-in lasts (signing out ends it at once).
         hmac_key: The audit chain's key, if the runner writes it with one.
+        max_body_bytes: Largest request body accepted; larger ones get 413 before they are read.
+        auth_failures: `(limit, window_s)`: after `limit` wrong tokens from one client within
+            `window_s` seconds, sign-in and API calls from it get 429 with `Retry-After`.
+        notifier: Told about questions a decision here creates (a second review, an edited call
+            asked again) and about decisions: a `notify.WebhookNotifier`, as `Approvals.open` takes.
 
     Returns:
         A `fastapi.FastAPI` app; serve it with `uvicorn.run(app)`.
 
     Raises:
-        ValueError: No approvers (neither given nor in `$HITL_WEB_TOKENS`), a bad tokens file, or a
-            malformed graph spec.
+        ValueError: No approvers (neither given nor in `$HITL_WEB_TOKENS`), a bad tokens file, a
+            malformed graph spec, or a bad `max_body_bytes` / `auth_failures`.
 
     Example:
         ```python
@@ -132,6 +137,14 @@ def create_app(
             f"with one 'alice:<token>' line per approver, or that path in ${TOKENS_ENV}."
         )
         raise ValueError(msg)
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1024:
+        msg = (
+            f"max_body_bytes={max_body_bytes!r}: use a whole number of bytes, at least 1024 (default 2 MiB)."
+        )
+        raise ValueError(msg)
+    if not isinstance(auth_failures, tuple) or len(auth_failures) != 2:
+        msg = f"auth_failures={auth_failures!r}: use (limit, window_s), e.g. (10, 300.0)."
+        raise ValueError(msg)
     if secret_key is None:
         secret_key = os.environ.get(SECRET_ENV) or None
     if link_signer is not None and not hasattr(link_signer, "redeem"):
@@ -144,7 +157,9 @@ def create_app(
         auth=Authenticator(load_approvers(approvers)),
         codec=SessionCodec(key or secrets.token_bytes(32), ttl_s=session_ttl_s),
         templates=_templates(),
+        throttle=FailureThrottle(*auth_failures),
         link_signer=link_signer,
+        links_need_sign_in=links_need_sign_in,
     )
     name = graph if isinstance(graph, str) else ""
 
@@ -152,11 +167,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
             if resolved is not None:
-                approvals = stack.enter_context(Approvals.open(resolved, db, name=name, hmac_key=hmac_key))
+                approvals = stack.enter_context(
+                    Approvals.open(resolved, db, name=name, hmac_key=hmac_key, notifier=notifier)
+                )
             else:
                 store = stack.enter_context(open_store(db, hmac_key=hmac_key))
                 approvals = Approvals(None, store)
             web.nonce_store = _nonce_store(link_signer, nonce_store, approvals, stack)
+            web.sessions = SessionStore(approvals.store.backend, web.codec, clock=approvals.store.clock)
             web.service = InboxService(approvals, can_decide=resolved is not None)
             app.state.approvals = approvals
             try:
@@ -168,58 +186,46 @@ def create_app(
         title=f"{title} (langgraph-hitl web inbox)",
         description="Decide paused LangGraph runs. Authenticate API calls with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # docs.py serves them from local files, never a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.hitl_web = web
-    _install_middleware(app, web)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # inner: its 413 still gets the headers
+    install_session_middleware(app, web, cookie=SESSION_COOKIE)
     _install_handlers(app)
 
-    from . import api, links, pages, reports
+    from . import api, docs, links, pages, reports
 
     app.include_router(pages.router)
     app.include_router(reports.router)
     app.include_router(links.router)
+    app.include_router(docs.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    docs.mount_assets(app)
     return app
-
-
-def _install_middleware(app: FastAPI, web: WebState) -> None:
-    @app.middleware("http")
-    async def session_and_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        is_api = request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
-        session = None if is_api else web.codec.loads(request.cookies.get(SESSION_COOKIE))
-        request.state.session = session or web.codec.new()
-        response = await call_next(request)
-        current = request.state.session  # a route may replace it (login, logout)
-        if not is_api and current.dirty:
-            response.set_cookie(
-                SESSION_COOKIE,
-                web.codec.dumps(current),
-                max_age=int(web.codec.ttl_s),
-                httponly=True,
-                samesite="lax",
-                secure=request.url.scheme == "https",
-                path="/",
-            )
-        headers = response.headers
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Content-Security-Policy", _DOCS_CSP if request.url.path in _DOCS_PATHS else _CSP)
-        if not request.url.path.startswith("/static/"):
-            headers.setdefault("Cache-Control", "no-store")
-        return response
 
 
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    @app.exception_handler(Throttled)
+    async def throttled(request: Request, exc: Throttled) -> Response:
+        text = (
+            f"Too many wrong tokens from your address; try again in {exc.retry_after} s. "
+            "If you lost your token, ask the inbox's operator for a new one."
+        )
+        headers = {"Retry-After": str(exc.retry_after)}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": text, "error": "Throttled"}, status_code=429, headers=headers)
+        response = render(
+            request, "message.html", {"heading": "Too many attempts", "message": text}, status_code=429
+        )
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, exc: RequestValidationError) -> Response:

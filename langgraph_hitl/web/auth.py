@@ -1,7 +1,8 @@
 """Who is asking: approver tokens, signed session cookies and CSRF tokens.
 
 Identity comes from authentication only. A person logs in with their token and gets a
-signed session cookie; an API client sends the token as `Authorization: Bearer <token>`.
+signed session cookie naming a server-side session (`sessions.py`); an API client sends the
+token as `Authorization: Bearer <token>`.
 Only sha256 hashes of tokens are kept in memory. Every form carries a CSRF token bound to
 the session (an HMAC of the session id), so a page on another site cannot post as you.
 
@@ -19,7 +20,6 @@ import hmac
 import json
 import os
 import re
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -162,22 +162,24 @@ class Authenticator:
 
 @dataclass
 class Session:
-    """What the signed session cookie holds."""
+    """A browser's session: its id (from the signed cookie) and, once signed in, who (from the database)."""
 
     sid: str
     """Random session id; CSRF tokens are bound to it."""
     approver: str | None = None
-    """Who logged in, or None for a visitor who has not."""
+    """Who signed in, or None for a visitor who has not."""
     fingerprint: str | None = None
-    """The approver's token fingerprint at login (see `Authenticator.fingerprint`)."""
+    """The approver's token fingerprint at sign-in (see `Authenticator.fingerprint`)."""
     expires_at: float = 0.0
     """Unix time after which the cookie is refused."""
-    flash: str | None = None
-    """A one-time message for the next page."""
+    flash: dict[str, str] | None = None
+    """A one-time message for the next page: `{"text": ..., "kind": "ok" | "info" | "error", "href": ...}`."""
+    signed_in: bool = field(default=False, compare=False)
+    """True when the database holds this session (it was signed in and not signed out)."""
     dirty: bool = field(default=False, compare=False)
-    """True when the cookie must be written back."""
+    """True when the cookie or the stored flash must be written back."""
 
-    def pop_flash(self) -> str | None:
+    def pop_flash(self) -> dict[str, str] | None:
         """Return the one-time message and forget it."""
         message, self.flash = self.flash, None
         if message is not None:
@@ -186,11 +188,11 @@ class Session:
 
 
 class SessionCodec:
-    """Signs and reads session cookies and derives CSRF tokens.
+    """Signs and reads session cookies (a session id and its expiry) and derives CSRF tokens.
 
     Args:
         secret: The signing key.
-        ttl_s: Seconds a session lives after login.
+        ttl_s: Seconds a session lives after sign-in.
         clock: Returns Unix time.
     """
 
@@ -204,30 +206,14 @@ class SessionCodec:
     def _mac(self, domain: str, payload: str) -> str:
         return _b64(hmac.new(self._key, f"{domain}:{payload}".encode(), hashlib.sha256).digest())
 
-    def new(self) -> Session:
-        """A fresh visitor session (not logged in), to be written back."""
-        return Session(sid=secrets.token_urlsafe(18), expires_at=self._clock() + self.ttl_s, dirty=True)
-
-    def login(self, approver: str, fingerprint: str) -> Session:
-        """A new session for `approver`, with a new id (no session fixation)."""
-        session = self.new()
-        session.approver, session.fingerprint = approver, fingerprint
-        return session
-
     def dumps(self, session: Session) -> str:
-        """The cookie value: base64url JSON payload, a dot, base64url HMAC."""
-        data: dict[str, Any] = {
-            "s": session.sid,
-            "a": session.approver,
-            "f": session.fingerprint,
-            "e": round(session.expires_at),
-            "m": session.flash,
-        }
+        """The cookie value: base64url JSON `{"s": sid, "e": expiry}`, a dot, base64url HMAC."""
+        data: dict[str, Any] = {"s": session.sid, "e": round(session.expires_at)}
         payload = _b64(json.dumps(data, separators=(",", ":")).encode("utf-8"))
         return f"{payload}.{self._mac('session', payload)}"
 
-    def loads(self, value: str | None) -> Session | None:
-        """The session in a cookie value, or None if it is missing, forged or expired."""
+    def loads(self, value: str | None) -> tuple[str, float] | None:
+        """The (session id, expiry) in a cookie value, or None if it is missing, forged or expired."""
         if not value or value.count(".") != 1 or not value.isascii():
             return None
         payload, signature = value.split(".")
@@ -241,17 +227,10 @@ class SessionCodec:
             not isinstance(data, dict)
             or not isinstance(data.get("s"), str)
             or not isinstance(data.get("e"), int)
+            or data["e"] <= self._clock()
         ):
             return None
-        if data["e"] <= self._clock():
-            return None
-        return Session(
-            sid=data["s"],
-            approver=data.get("a"),
-            fingerprint=data.get("f"),
-            expires_at=float(data["e"]),
-            flash=data.get("m"),
-        )
+        return data["s"], float(data["e"])
 
     def csrf_token(self, session: Session) -> str:
         """The CSRF token for forms rendered in `session`."""

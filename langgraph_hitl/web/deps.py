@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from .auth import Authenticator, Session, SessionCodec
 from .service import InboxService
+from .throttle import FailureThrottle
 
 __all__ = [
     "CsrfError",
@@ -25,9 +26,11 @@ __all__ = [
     "WebState",
     "api_user",
     "check_csrf",
+    "client_of",
     "page_user",
     "render",
     "session_of",
+    "signed_in",
     "state_of",
 ]
 
@@ -42,10 +45,16 @@ class WebState:
     auth: Authenticator
     codec: SessionCodec
     templates: Jinja2Templates
+    throttle: FailureThrottle
+    """Counts wrong tokens per client (sign-in form and bearer tokens)."""
     link_signer: Any = None
     nonce_store: Any = None
+    links_need_sign_in: bool = True
+    """Approval links are redeemed only by their approver, signed in."""
     service: InboxService | None = None
     """Set by the lifespan once the runner is open."""
+    sessions: Any = None
+    """The `sessions.SessionStore`, set by the lifespan (it lives in the database)."""
 
     @property
     def inbox(self) -> InboxService:
@@ -86,13 +95,29 @@ def page_user(request: Request) -> str:
     Raises:
         LoginRequired: Nobody is signed in, or their token was replaced or removed since.
     """
-    session = session_of(request)
-    web = state_of(request)
-    who = session.approver
-    if who is None or session.fingerprint is None or web.auth.fingerprint(who) != session.fingerprint:
+    who = signed_in(request)
+    if who is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     return who
+
+
+def signed_in(request: Request) -> str | None:
+    """The approver signed in to this request's session, or None.
+
+    A session counts while its row is in the database (not signed out, not expired) and the
+    approver's token is still the one they signed in with.
+    """
+    session = session_of(request)
+    who = session.approver
+    if not session.signed_in or who is None or session.fingerprint is None:
+        return None
+    return who if state_of(request).auth.fingerprint(who) == session.fingerprint else None
+
+
+def client_of(request: Request) -> str:
+    """The client's address, the key wrong tokens are counted under."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def api_user(
@@ -101,9 +126,15 @@ def api_user(
     """The approver whose bearer token authenticates an API request.
 
     Raises:
-        HTTPException: 401 without a token or with an unknown one.
+        HTTPException: 401 without a token or with an unknown one; 429 after too many unknown
+            tokens from this client (with `Retry-After`).
     """
-    who = state_of(request).auth.identify(credentials.credentials if credentials else None)
+    web = state_of(request)
+    if credentials is not None:
+        web.throttle.check(client_of(request))
+    who = web.auth.identify(credentials.credentials if credentials else None)
+    if who is None and credentials is not None:
+        web.throttle.fail(client_of(request))
     if who is None:
         detail = (
             "Send an approver token: Authorization: Bearer <token>."
@@ -143,14 +174,9 @@ def render(
     """Render `template` with the common context: title, user, CSRF token, flash message."""
     web = state_of(request)
     session = session_of(request)
-    signed_in = (
-        session.approver
-        if session.approver and web.auth.fingerprint(session.approver) == (session.fingerprint)
-        else None
-    )
     base = {
         "title": web.title,
-        "user": signed_in,
+        "user": signed_in(request),
         "csrf": web.codec.csrf_token(session),
         "flash": session.pop_flash(),
         "read_only": web.service is not None and not web.service.can_decide,

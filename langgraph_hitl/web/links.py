@@ -1,11 +1,14 @@
 """One-time approval links: `GET /links/{token}` asks for confirmation, `POST` decides.
 
 Opening a link changes nothing (mail scanners prefetch links); the confirmation form posts
-back with a CSRF token. The signed token is the authentication: the decision is taken as the
-link's approver, who must still be a configured approver. The nonce is burned only after the
-decision was checked against the request, so a refused link can be retried after the cause
-is fixed, and a used link never works again. Requests that need a typed confirmation phrase
-cannot be approved by link: the page sends the reviewer to the request's detail page.
+back with a CSRF token. A link is its approver's alone: by default (`links_need_sign_in`) it
+is opened and redeemed only by that person, signed in to the inbox, so a link read by
+someone else (a shared channel, a forwarded mail) shows nothing and decides nothing. The
+decision is taken as the link's approver, who must still be a configured approver. The nonce
+is burned only after the decision was checked against the request, so a refused link can be
+retried after the cause is fixed, and a used link never works again. Requests that need a
+typed confirmation phrase (on any of their calls) cannot be approved by link: the page sends
+the reviewer to the request's detail page.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from fastapi.responses import HTMLResponse, Response
 from ..approvals import PendingRequest
 from ..decisions import validate_decision
 from ..errors import AuthorizationError, ConflictError, DecisionError, HITLError, NotPendingError
-from .deps import WebState, check_csrf, render, state_of
+from ..identity import same_person
+from .deps import LoginRequired, WebState, check_csrf, render, signed_in, state_of
 from .views import request_view
 
 __all__ = ["router"]
@@ -56,7 +60,9 @@ def _problem(web: WebState, claim: Any, req: PendingRequest) -> tuple[str, int] 
         )
     if claim.approver not in web.auth.names:
         return f"{claim.approver!r} is no longer an approver of this inbox; the link cannot be used.", 403
-    if claim.decision == "approve" and req.payload["hitl"].get("verify_phrase"):
+    hitl = req.payload["hitl"]
+    phrases = [c.get("verify_phrase") for c in hitl.get("calls") or []] + [hitl.get("verify_phrase")]
+    if claim.decision == "approve" and any(phrases):
         return (
             "This action needs its confirmation phrase typed before it is approved, which a link cannot do. "
             "Open the request in the inbox and approve it there.",
@@ -73,6 +79,27 @@ def _problem(web: WebState, claim: Any, req: PendingRequest) -> tuple[str, int] 
     except DecisionError as exc:
         return str(exc), 400
     return None
+
+
+def _not_yours(request: Request, token: str, claim: Any) -> Response | None:
+    """Unless links may be used by whoever holds them: the link's approver must be the one signed in.
+
+    Raises:
+        LoginRequired: Nobody is signed in (the login page comes back to the link).
+    """
+    web = state_of(request)
+    if not web.links_need_sign_in:
+        return None
+    who = signed_in(request)
+    if who is None:
+        raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    if same_person(who, claim.approver):
+        return None
+    error = (
+        f"This link was sent to {claim.approver!r}, and you are signed in as {who!r}: only "
+        f"{claim.approver!r} can use it. Decide in the inbox as yourself, or sign out and sign in as them."
+    )
+    return _page(request, token, error=error, status_code=403)
 
 
 def _load(request: Request, token: str) -> tuple[Any, PendingRequest | None, Response | None]:
@@ -97,6 +124,9 @@ def _load(request: Request, token: str) -> tuple[Any, PendingRequest | None, Res
         claim = web.link_signer.check(token)
     except LinkError as exc:
         return None, None, _page(request, token, error=str(exc), status_code=400)
+    refused = _not_yours(request, token, claim)
+    if refused is not None:
+        return None, None, refused
     try:
         req = web.inbox.get(claim.request_id)
     except NotPendingError:
@@ -179,10 +209,12 @@ def redeem(request: Request, token: str, csrf: Annotated[str, Form()] = "") -> R
         return _page(request, token, claim=claim, req=req, error=str(exc), status_code=400)
     verb = "approved" if claim.decision == "approve" else "rejected"
     finished = "finished" if result.status == "done" else "is waiting for its next review"
+    decided = web.inbox.get(req.request_id)
+    summary = web.inbox.outcome(decided)["summary"]
     return _page(
         request,
         token,
         claim=claim,
-        req=web.inbox.get(req.request_id),
-        done=f"{claim.approver} {verb} {req.action['name']}. Thread {result.thread_id} {finished}.",
+        req=decided,
+        done=f"{claim.approver} {verb} {req.action['name']}. Thread {result.thread_id} {finished}. {summary}",
     )

@@ -1,14 +1,15 @@
 """The pages people use: sign in, the pending list, a request's detail and its decision forms.
 
 A decision form never says who decides: the approver is the signed-in person (a form field
-named `approver` is ignored). `Approvals.decide` enforces the request's rules; its refusal is
-shown inline on the detail page with 400 (bad input) or 403 (not yours to decide), and the
-request stays pending.
+named `approver` is ignored). Every decision goes through `Approvals.decide`, which enforces
+the request's rules; its refusal is shown inline on the detail page with 400 (bad input) or 403
+(not yours to decide), next to the call it names, and the request stays pending with nothing
+saved. After a decision the inbox says what happened: decided (with each call's result),
+waiting for the next reviewer, or asked again by the graph (with its reason).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -16,8 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..approvals import PendingRequest, RunResult
 from ..errors import AuthorizationError, ConflictError, DecisionError, NotPendingError
-from .deps import check_csrf, page_user, render, safe_next, session_of, state_of
-from .service import ReadOnlyInboxError
+from .deps import check_csrf, client_of, page_user, render, safe_next, session_of, state_of
+from .forms import CallDecisionError, build_form_decision, call_of
+from .outcome import refusal_of
+from .service import InboxService, ReadOnlyInboxError
 from .views import event_view, request_view
 
 __all__ = ["build_form_decision", "router"]
@@ -45,8 +48,10 @@ def login(
     """Exchange an approver token for a signed session cookie."""
     check_csrf(request, csrf)
     web = state_of(request)
+    web.throttle.check(client_of(request))
     who = web.auth.identify(token.strip())
     if who is None:
+        web.throttle.fail(client_of(request))
         return render(
             request,
             "login.html",
@@ -55,15 +60,15 @@ def login(
         )
     fingerprint = web.auth.fingerprint(who)
     assert fingerprint is not None
-    request.state.session = web.codec.login(who, fingerprint)
+    request.state.session = web.sessions.login(who, fingerprint)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    """End the session."""
+    """End the session everywhere: its row is deleted, so a copy of the cookie stops working too."""
     check_csrf(request, csrf)
-    request.state.session = state_of(request).codec.new()
+    request.state.session = state_of(request).sessions.logout(session_of(request))
     return RedirectResponse("/login", status_code=303)
 
 
@@ -111,6 +116,7 @@ def _detail(
     req: PendingRequest,
     *,
     error: str | None = None,
+    call: int | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -122,8 +128,10 @@ def _detail(
         "request.html",
         {
             "r": view,
+            "outcome": service.outcome(req),
             "history": history,
             "error": error,
+            "error_call": call,
             "form": form or {},
             "refusal": service.refusal(req, user) if req.status == "pending" else None,
         },
@@ -131,109 +139,111 @@ def _detail(
     )
 
 
+def _not_found(request: Request, request_id: str) -> Response:
+    return render(
+        request,
+        "message.html",
+        {"heading": "No such request", "message": f"There is no request {request_id!r} in the inbox."},
+        status_code=404,
+    )
+
+
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def detail(request: Request, request_id: str, user: User) -> Response:
-    """One request with everything a reviewer needs, and its decision forms."""
+    """One request with everything a reviewer needs, and its decision forms (or its outcome)."""
     try:
         req = state_of(request).inbox.get(request_id)
     except NotPendingError:
-        return render(
-            request,
-            "message.html",
-            {"heading": "No such request", "message": f"There is no request {request_id!r} in the inbox."},
-            status_code=404,
-        )
+        return _not_found(request, request_id)
     return _detail(request, user, req)
 
 
-def build_form_decision(req: PendingRequest, form: dict[str, str]) -> Any:
-    """The decision a submitted form describes (without any approver: that is the session's).
-
-    Raises:
-        DecisionError: The edited arguments are not a JSON object.
-    """
-    kind = form.get("type", "")
-    decision: dict[str, Any] = {"type": kind}
-    if form.get("message", "").strip():
-        decision["message"] = form["message"].strip()
-    if form.get("verify", ""):
-        decision["verify"] = form["verify"]
-    if kind == "edit":
-        try:
-            args = json.loads(form.get("edited_args", ""))
-        except json.JSONDecodeError as exc:
-            msg = f"Edited arguments are not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            raise DecisionError(msg) from None
-        if not isinstance(args, dict):
-            msg = f'Edited arguments must be a JSON object like {{"id": 1}}, not {type(args).__name__}.'
-            raise DecisionError(msg)
-        name = form.get("edited_name", "").strip() or req.action["name"]
-        decision["edited_action"] = {"name": name, "args": args}
-    count = len(req.payload["action_requests"])
-    return decision if count == 1 else {"decisions": [decision] * count}
+async def form_data(request: Request) -> dict[str, str]:
+    """The posted form's text fields (the body limit applies while it is read)."""
+    form = await request.form(max_files=0, max_fields=2000)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-def _outcome(req: PendingRequest, kind: str, result: RunResult) -> str:
-    verb = {
-        "approve": "Approved",
-        "edit": "Approved with edits",
-        "reject": "Rejected",
-        "respond": "Responded to",
-        "revise": "Sent back for revision",
-    }.get(kind, "Decided")
-    head = f"{verb} {req.action['name']} (request {req.request_id[:12]})."
+FormData = Annotated[dict[str, str], Depends(form_data)]
+
+_VERBS = {
+    "approve": "Approved",
+    "edit": "Approved with edits",
+    "reject": "Rejected",
+    "respond": "Responded to",
+    "revise": "Sent back for revision",
+}
+
+
+def _thread_text(result: RunResult) -> str:
     if result.status == "done":
         status = result.values.get("status")
-        return f"{head} Thread {result.thread_id} finished" + (
-            f": {status}." if isinstance(status, str) else "."
-        )
+        return f"Thread {result.thread_id} finished" + (f": {status}." if isinstance(status, str) else ".")
     waiting = ", ".join(
         f"{p.action['name']} at {p.node} (request {p.request_id[:12]})" for p in result.pending
     )
-    return f"{head} Thread {result.thread_id} now waits for {waiting or 'its next step'}."
+    return f"Thread {result.thread_id} now waits for {waiting or 'its next step'}."
+
+
+def _flash(req: PendingRequest, result: RunResult, report: dict[str, Any]) -> dict[str, str]:
+    """What the inbox says after a decision: who decided what, each result, where the thread is."""
+    calls = report["calls"]
+    if len(calls) == 1:
+        call = calls[0]
+        head = (
+            f"{_VERBS.get(call['decision'], 'Decided')} {req.action['name']} (request {req.request_id[:12]})."
+        )
+        ran = f" {call['name']} {call['ran_text']}" + (f": {call['result']}." if call["result"] else ".")
+        text = f"{head} {_thread_text(result)}" + (ran if call["ran"] in ("ran", "failed") else "")
+    else:
+        rows = "; ".join(
+            f"{c['name']} {c['decision_text']}, {c['ran_text']}"
+            + (f": {c['result']}" if c["result"] and c["ran"] in ("ran", "failed") else "")
+            for c in calls
+        )
+        text = f"Decided {len(calls)} calls (request {req.request_id[:12]}): {rows}. {_thread_text(result)}"
+    kind = "ok" if result.status == "done" else "info"
+    return {"text": text, "kind": kind, "href": f"/requests/{req.request_id}"}
+
+
+def _after_decision(
+    service: InboxService, req: PendingRequest, result: RunResult
+) -> tuple[dict[str, str], str]:
+    """(flash, where to go) after `decide` returned."""
+    again = [p for p in result.pending if p.node == req.node and refusal_of(p)]
+    if again:
+        # The runner accepted the answer but the graph refused it and asked again (its rules changed).
+        text = f"The graph refused the decision and asks again: {refusal_of(again[0])}"
+        target = f"/requests/{again[0].request_id}"
+        return {"text": text, "kind": "error", "href": target}, target
+    return _flash(req, result, service.outcome(service.get(req.request_id))), "/"
 
 
 @router.post("/requests/{request_id}/decision", response_class=HTMLResponse)
-def decide(
-    request: Request,
-    request_id: str,
-    user: User,
-    type: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-    message: Annotated[str, Form(max_length=10_000)] = "",
-    verify: Annotated[str, Form(max_length=10_000)] = "",
-    edited_args: Annotated[str, Form(max_length=300_000)] = "",
-    edited_name: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    """Apply an approve / edit / reject / respond / revise form as the signed-in approver."""
-    check_csrf(request, csrf)
+def decide(request: Request, request_id: str, user: User, form: FormData) -> Response:
+    """Apply a decision form (one action) or a per-call form (several) as the signed-in approver."""
+    check_csrf(request, form.get("csrf", ""))
     service = state_of(request).inbox
     try:
         req = service.get(request_id)
     except NotPendingError:
-        return render(
-            request,
-            "message.html",
-            {"heading": "No such request", "message": f"There is no request {request_id!r} in the inbox."},
-            status_code=404,
-        )
-    form = {
-        "type": type,
-        "message": message,
-        "verify": verify,
-        "edited_args": edited_args,
-        "edited_name": edited_name,
-    }
+        return _not_found(request, request_id)
+    count = len(req.payload["action_requests"])
     try:
         result = service.decide(req.request_id, build_form_decision(req, form), approver=user)
+    except CallDecisionError as exc:
+        return _detail(request, user, req, error=str(exc), call=exc.call, form=form, status_code=400)
     except AuthorizationError as exc:
-        return _detail(request, user, req, error=str(exc), form=form, status_code=403)
+        call = call_of(str(exc), count)
+        return _detail(request, user, req, error=str(exc), call=call, form=form, status_code=403)
     except DecisionError as exc:
-        return _detail(request, user, req, error=str(exc), form=form, status_code=400)
+        call = call_of(str(exc), count)
+        return _detail(request, user, req, error=str(exc), call=call, form=form, status_code=400)
     except (ConflictError, NotPendingError) as exc:
         return _detail(request, user, service.get(req.request_id), error=str(exc), form=form, status_code=409)
     except ReadOnlyInboxError as exc:
         return _detail(request, user, req, error=str(exc), form=form, status_code=503)
+    flash, target = _after_decision(service, req, result)
     session = session_of(request)
-    session.flash, session.dirty = _outcome(req, type, result), True
-    return RedirectResponse("/", status_code=303)
+    session.flash, session.dirty = flash, True
+    return RedirectResponse(target, status_code=303)

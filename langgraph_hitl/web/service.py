@@ -17,6 +17,7 @@ from ..approvals import Approvals, Page, PendingRequest, RunResult
 from ..decisions import validate_decision
 from ..errors import AuthorizationError, HITLError
 from ..store.audit import VerifyResult
+from .outcome import Records, call_ids, outcome
 
 __all__ = ["InboxService", "ReadOnlyInboxError", "load_graph"]
 
@@ -82,6 +83,39 @@ class InboxService:
         with self._lock:
             return self.approvals.decide(request_id, decision, approver=approver)
 
+    def outcome(self, req: PendingRequest) -> dict[str, Any]:
+        """What became of `req`, in plain words, with each call's result (see `outcome.outcome`)."""
+        with self._lock:
+            return outcome(req, self._records(req))
+
+    def _records(self, req: PendingRequest) -> Records:
+        store = self.approvals.store
+        rows = store.inbox.by_thread(req.thread_id)
+        seqs = [i for i, row in enumerate(rows) if row.request_id == req.request_id]
+        later = rows[seqs[0] + 1 :] if seqs else []
+        events = list(store.audit.query(thread_id=req.thread_id))
+        ran = {str(e["action_id"]) for e in events if e.get("event") in ("executed", "failed")}
+        return Records(
+            events=events,
+            later=[PendingRequest.from_row(r) for r in later if r.status == "pending"],
+            ledger={a: entry for a in ran if (entry := store.ledger.get(a)) is not None},
+            tool_results=self._tool_results(req) if any(call_ids(req)) else {},
+        )
+
+    def _tool_results(self, req: PendingRequest) -> dict[str, tuple[str, str]]:
+        """The thread's `ToolMessage`s by tool-call id (needs the graph: empty in a read-only inbox)."""
+        if self.approvals.graph is None:
+            return {}
+        state = self.approvals.graph.get_state({"configurable": {"thread_id": req.thread_id}})
+        results: dict[str, tuple[str, str]] = {}
+        for message in (state.values or {}).get("messages") or []:
+            call = getattr(message, "tool_call_id", None)
+            if isinstance(call, str):
+                content = message.content
+                text = content if isinstance(content, str) else str(content)
+                results[call] = (str(getattr(message, "status", "success")), text)
+        return results
+
     def audit(self, **filters: Any) -> list[dict[str, Any]]:
         """Audit rows, newest first (`AuditLog.query` filters)."""
         with self._lock:
@@ -103,11 +137,16 @@ class InboxService:
 
         A preview for the page only; `decide` enforces the same rules on the server.
         """
-        allowed = request.payload["review_configs"][0]["allowed_decisions"] or ["reject"]
-        probe: dict[str, Any] = {"type": allowed[0], "message": "-"}
-        if request.payload["hitl"].get("verify_phrase"):
-            probe["verify"] = request.payload["hitl"]["verify_phrase"]
-        batch = {"decisions": [probe] * len(request.payload["action_requests"])}
+        payload = request.payload
+        rules = list(payload["hitl"].get("calls") or [])
+        probes = []
+        for i, config in enumerate(payload["review_configs"]):
+            probe: dict[str, Any] = {"type": (config["allowed_decisions"] or ["reject"])[0], "message": "-"}
+            rule = rules[i] if i < len(rules) else payload["hitl"]
+            if rule.get("verify_phrase"):
+                probe["verify"] = rule["verify_phrase"]
+            probes.append(probe)
+        batch = {"decisions": probes}
         try:
             validate_decision(batch, request.payload, approver=approver)
         except AuthorizationError as exc:

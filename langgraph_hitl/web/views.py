@@ -15,6 +15,7 @@ from ..approvals import PendingRequest
 __all__ = [
     "REVERSIBILITY_LABELS",
     "STAT_COLUMNS",
+    "arg_rows",
     "event_view",
     "fmt_duration",
     "fmt_rate",
@@ -48,7 +49,8 @@ STAT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 """The metrics table's columns: key of `GroupStats`, heading."""
 
-_CONTEXT_KEYS = ("task", "step", "total_steps", "earlier_actions")
+# Context keys shown in their own places; the rest is listed under "More context".
+_CONTEXT_KEYS = ("task", "step", "total_steps", "earlier_actions", "tool_calls", "refused")
 
 
 def fmt_time(ts: float | str | None) -> str:
@@ -103,6 +105,41 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def arg_rows(args: Any) -> list[dict[str, str]]:
+    """An action's arguments as rows of name and value: text as it is, anything else as JSON."""
+    if not isinstance(args, dict):
+        return [{"name": "", "value": pretty(args)}]
+    return [
+        {"name": str(k), "value": v if isinstance(v, str) else pretty(v)}
+        for k, v in sorted(args.items(), key=lambda item: str(item[0]))
+    ]
+
+
+def _calls(payload: dict[str, Any], hitl: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per action request, with the rules its own decision is checked against (`hitl.calls[i]`)."""
+    rules = [r if isinstance(r, dict) else {} for r in hitl.get("calls") or []]
+    configs = payload.get("review_configs") or []
+    rows = []
+    for i, asked in enumerate(payload.get("action_requests") or []):
+        rule: dict[str, Any] = rules[i] if i < len(rules) else hitl
+        config = configs[i] if i < len(configs) else {}
+        rows.append(
+            {
+                "index": i,
+                "number": i + 1,
+                "name": str(asked.get("name", "")),
+                "description": asked.get("description") or "",
+                "args": arg_rows(asked.get("args", {})),
+                "args_json": pretty(asked.get("args", {})),
+                "risk": str(rule.get("risk") or hitl.get("risk") or ""),
+                "mode": str(rule.get("mode") or hitl.get("mode") or ""),
+                "verify_phrase": rule.get("verify_phrase"),
+                "allowed": list(config.get("allowed_decisions") or ["approve", "reject"]),
+            }
+        )
+    return rows
+
+
 def _earlier(actions: Any) -> list[dict[str, str]]:
     rows = []
     for item in actions if isinstance(actions, list) else []:
@@ -149,6 +186,9 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
         "impact": hitl.get("impact") or "",
         "actions": actions,
         "action": actions[0],
+        "calls": _calls(payload, hitl),
+        "multi": len(actions) > 1,
+        "refused_before": str(hitl.get("refused") or context.get("refused") or ""),
         "approvers": hitl.get("approvers"),
         "excluded": [str(x) for x in hitl.get("exclude_approvers") or []],
         "requested_by": req.requested_by,
@@ -174,9 +214,18 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
 
 
 def event_view(record: Any) -> dict[str, Any]:
-    """One audit row for the audit and detail pages."""
+    """One audit row for the audit and detail pages.
+
+    A `refused` row reads "refused" with its reason; the decision that was refused (its
+    `decision` field, e.g. `approve`) is shown as what was tried, never as the outcome.
+    """
     detail = record.get("detail") or {}
     message = (detail.get("message") or detail.get("error") or "") if isinstance(detail, dict) else ""
+    if record.get("event") == "refused":
+        tried = record.get("decision")
+        outcome = "refused" + (f" (tried: {tried})" if tried and tried not in ("refused", "invalid") else "")
+    else:
+        outcome = record.get("decision") or record.get("outcome") or ""
     return {
         "seq": record.get("seq"),
         "ts": fmt_time(record.get("ts")),
@@ -186,7 +235,7 @@ def event_view(record: Any) -> dict[str, Any]:
         "thread_id": record.get("thread_id") or "",
         "request_id": record.get("request_id") or "",
         "risk": record.get("risk") or "",
-        "outcome": record.get("decision") or record.get("outcome") or "",
+        "outcome": outcome,
         "message": str(message),
         "args": pretty(record.get("args")) if record.get("args") is not None else "",
     }

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 
-.PHONY: install demo test soak bench lint typecheck clean
+.PHONY: install demo test soak bench lint typecheck clean screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check langgraph_hitl tests examples benchmarks
-	$(VENV)/bin/ruff format --check langgraph_hitl tests examples benchmarks
+	$(VENV)/bin/ruff check langgraph_hitl tests examples benchmarks scripts
+	$(VENV)/bin/ruff format --check langgraph_hitl tests examples benchmarks scripts
 	$(VENV)/bin/mypy langgraph_hitl
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache hitl.db hitl.db-wal hitl.db-shm
+
+screenshots: $(STAMP)
+	$(PY) scripts/screenshots.py

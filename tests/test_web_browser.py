@@ -2,8 +2,8 @@
 
 The agent side is a second `Approvals` on the same SQLite file (as an agent process would be);
 the inbox server decides, and the agent side sees the thread finish. Screenshots of each
-scenario go to `test-artifacts/`; `HITL_UPDATE_DOCS_IMAGES=1` also rewrites the README's
-screenshot of the detail page, `docs/img/web-inbox.png`.
+scenario go to `test-artifacts/`. The README's screenshots come from the demo's own data
+(`scripts/screenshots.py`, `make screenshots`), not from here.
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-README_SHOT = ROOT / "docs" / "img" / "web-inbox.png"
-UPDATE_DOCS = os.environ.get("HITL_UPDATE_DOCS_IMAGES") == "1"
 """Rewrite the committed README screenshot (otherwise only test-artifacts/ is written)."""
 TOKENS = {
     "alice": "alice-token-7f3c0a9b2e",
@@ -201,11 +199,6 @@ def test_browser_approve_leaves_list_and_finishes_graph(server: str, agent: Appr
     page.wait_for_url(f"{server}/requests/{rid}")
     assert "Step 2 of 3" in page.inner_text("main") and "Irreversible, high impact" in page.inner_text("main")
     page.fill("#approve-verify", "DELETE 4821")
-    if UPDATE_DOCS or not README_SHOT.exists():
-        README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(
-            path=str(README_SHOT), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1250}
-        )
     shot(page, "detail")
     page.click("form.decide-approve button[type=submit]")
     page.wait_for_url(f"{server}/")

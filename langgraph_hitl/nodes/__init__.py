@@ -7,13 +7,15 @@ from .execute import ExecuteNode, execute_condition
 from .flow import FLOW_NODES, add_approval_flow
 from .gate import ClassifyAndGateNode, risk_condition
 from .review import ReviewNode, SecondReviewNode, review_condition
-from .state import HITLState
+from .state import HITLDataclass, HITLModel, HITLState
 
 __all__ = [
     "FLOW_NODES",
     "AuditNode",
     "ClassifyAndGateNode",
     "ExecuteNode",
+    "HITLDataclass",
+    "HITLModel",
     "HITLState",
     "ReviewNode",
     "SecondReviewNode",

@@ -8,6 +8,7 @@ from langchain_core.runnables import RunnableConfig
 
 from .._events import trusted_events
 from ._common import event_time, resolve_store, seal_key_of, thread_id_of
+from ._view import view
 
 __all__ = ["AuditNode"]
 
@@ -35,6 +36,7 @@ class AuditNode:
         self.name = name
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         if self.log is None and ((config or {}).get("configurable") or {}).get("hitl_runner_flushes"):
             return {}  # the runner appends the trail in the transaction that indexes the run
         store = resolve_store(self.log, config)

@@ -16,6 +16,7 @@ from ..errors import PolicyError
 from ..receipts import action_digest, seal
 from ..store.lease import hold
 from ._common import event_time, resolve_store, seal_key_of, thread_id_of
+from ._view import view
 from .review import authorize
 
 __all__ = ["ExecuteNode", "Handler", "execute_condition"]
@@ -92,6 +93,7 @@ class ExecuteNode:
         self.name = name
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         if state.get("status") != "approved":
             return {}
         action = state[self.action_key]
@@ -220,4 +222,5 @@ class _Run:
 
 def execute_condition(state: dict[str, Any]) -> Literal["review", "audit"]:
     """Route after `ExecuteNode`: `review` when it refused to run an action that lacks receipts, else `audit`."""
+    state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
     return "review" if state.get("status") == "proposed" else "audit"

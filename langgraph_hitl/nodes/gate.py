@@ -14,6 +14,7 @@ from ..policy import Policy
 from ..receipts import action_digest, seal
 from ..types import ActionRequest, Assessment
 from ._common import event_time, seal_key_of, step_key, thread_id_of
+from ._view import view
 from .review import requester_of
 
 __all__ = ["ClassifyAndGateNode", "risk_condition"]
@@ -89,6 +90,7 @@ class ClassifyAndGateNode:
         self.executable = None if executable is None else frozenset(executable)
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         thread_id = thread_id_of(config)
         ts = event_time(config)
         raw: Any = state.get(self.action_key)
@@ -204,6 +206,7 @@ class ClassifyAndGateNode:
 
 def risk_condition(state: dict[str, Any]) -> Literal["execute", "review", "audit"]:
     """Route after the gate: `execute` (auto, notify), `review` (a person decides), `audit` (denied)."""
+    state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
     status = state.get("status")
     if status == "approved":
         return "execute"

@@ -33,6 +33,7 @@ from ..types import (
     ReviewRequest,
 )
 from ._common import decided_at_of, decider_of, event_time, seal_key_of, step_key, thread_id_of
+from ._view import view
 
 __all__ = ["ReviewNode", "SecondReviewNode", "review_condition"]
 
@@ -390,6 +391,7 @@ class ReviewNode:
     # -- the node --------------------------------------------------------------------------------------
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         request = self.build_request(state, config)
         answer = interrupt(request, response_schema=RESPONSE_SCHEMA)
         # From here on nothing may raise because of the answer.
@@ -642,6 +644,7 @@ def review_condition(
     - `revise`: the reviewer requested a revision (map it to your planning node);
     - `audit`: rejected, responded, timed out or denied.
     """
+    state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
     status = state.get("status")
     decisions: list[DecisionRecord] = state.get("decisions") or []
     if status == "proposed":

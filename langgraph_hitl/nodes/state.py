@@ -1,15 +1,18 @@
-"""`HITLState`: the keys the approval nodes read and write, to mix into your graph's state."""
+"""`HITLState`: the keys the approval nodes read and write, to mix into your graph's state
+(`HITLModel` for a pydantic schema, `HITLDataclass` for a dataclass one)."""
 
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from ..types import ActionRequest, Assessment, AuditEvent, DecisionRecord, Status
 
-__all__ = ["HITLState"]
+__all__ = ["HITLDataclass", "HITLModel", "HITLState"]
 
 
 class HITLState(TypedDict, total=False):
@@ -43,3 +46,44 @@ class HITLState(TypedDict, total=False):
     """The model's self-reported confidence in the action, for confidence bands."""
     hitl_context: dict[str, Any]
     """What reviewers should see about the task: task, step, total_steps, anything else."""
+
+
+class HITLModel(BaseModel):
+    """`HITLState` for a pydantic state schema: `class State(HITLModel): task: str = ""`.
+
+    The same keys, every one optional, with the same reducers, so the nodes work unchanged.
+    """
+
+    action: dict[str, Any] | None = None
+    action_id: str | None = None
+    action_occurrence: str | None = None
+    assessment: dict[str, Any] | None = None
+    decisions: Annotated[list[dict[str, Any]], operator.add] = Field(default_factory=list)
+    status: str | None = None
+    audit_trail: Annotated[list[dict[str, Any]], operator.add] = Field(default_factory=list)
+    result: Any = None
+    review_message: str | None = None
+    requested_by: str | None = None
+    confidence: float | None = None
+    hitl_context: dict[str, Any] | None = None
+
+
+@dataclass
+class HITLDataclass:
+    """`HITLState` for a dataclass state schema: `@dataclass class State(HITLDataclass): task: str = ""`.
+
+    Every key has a default, so your own fields need one too (dataclass inheritance).
+    """
+
+    action: dict[str, Any] | None = None
+    action_id: str | None = None
+    action_occurrence: str | None = None
+    assessment: dict[str, Any] | None = None
+    decisions: Annotated[list[dict[str, Any]], operator.add] = field(default_factory=list)
+    status: str | None = None
+    audit_trail: Annotated[list[dict[str, Any]], operator.add] = field(default_factory=list)
+    result: Any = None
+    review_message: str | None = None
+    requested_by: str | None = None
+    confidence: float | None = None
+    hitl_context: dict[str, Any] | None = None

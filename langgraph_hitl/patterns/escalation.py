@@ -48,6 +48,7 @@ from .._events import make_event
 from ..errors import PolicyError
 from ..nodes import AuditNode, ReviewNode
 from ..nodes._common import event_time, seal_key_of, step_key, thread_id_of
+from ..nodes._view import view
 from ..nodes.review import authorized_in, bind_action
 from ..policy import Policy
 from ..receipts import seal
@@ -200,6 +201,7 @@ class _ModelNode:
         return parse_structured(self._call([SystemMessage(prompt), HumanMessage(text)]), LevelAnswer)
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)
         chain, i = self.chain, self.index
         task = state.get("task")
         try:
@@ -278,6 +280,7 @@ class _AskHumanNode:
         self.level = level
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)
         level, path = self.level, list(state.get("escalation_path") or [])
         why = path[-1]["reason"] if path else "first level"
         allowed = list(level.allowed_decisions)
@@ -340,6 +343,7 @@ class _HumanOutcomeNode:
         self.review = f"review_{chain.levels[index].name}"
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)
         decisions: list[DecisionRecord] = state.get("decisions") or []
         last = next((d for d in reversed(decisions) if d["node"] == self.review), None)
         effect, who = (last["effect"], last["approver"]) if last else ("timed_out", None)
@@ -401,6 +405,7 @@ def _after_step(state: dict[str, Any]) -> str:
 
 def _review_condition(review: str, outcome: str) -> Callable[[dict[str, Any]], str]:
     def condition(state: dict[str, Any]) -> str:
+        state = view(state)  # type: ignore[assignment]
         decisions: list[DecisionRecord] = state.get("decisions") or []
         last = decisions[-1] if decisions else None
         if state.get("status") == "proposed" and (last is None or last["effect"] in ("refused", "rereview")):

@@ -50,6 +50,7 @@ from .._events import make_event
 from ..errors import PolicyError
 from ..nodes import AuditNode, ReviewNode
 from ..nodes._common import event_time, run_config, seal_key_of, step_key, thread_id_of
+from ..nodes._view import view
 from ..nodes.review import authorized_in, bind_action
 from ..policy import Policy
 from ..receipts import action_digest, seal
@@ -122,6 +123,7 @@ class _StageNode:
         self.stage = stages[index]
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)
         stage, number, total = self.stage, self.index + 1, len(self.stages)
         review = f"review_{stage.name}"
         results: dict[str, Any] = {}
@@ -250,6 +252,7 @@ class _FinishNode:
         self.stages, self.max_revisions, self.store = stages, max_revisions, store
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)
         for number, stage in enumerate(self.stages, start=1):
             closed = _close(state, stage, number, config, self.store)
             if closed is None:
@@ -323,6 +326,7 @@ def _after_review(
     review = f"review_{stage.name}"
 
     def condition(state: dict[str, Any]) -> str:
+        state = view(state)  # type: ignore[assignment]
         status = state.get("status")
         if status == "approved":
             # G9: approved only with receipts for exactly this output; otherwise `finish` stops here.

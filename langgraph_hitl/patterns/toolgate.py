@@ -50,6 +50,7 @@ from langgraph.types import Send, interrupt
 
 from ..nodes import HITLState
 from ..nodes._common import run_config, seal_key_of, thread_id_of
+from ..nodes._view import view
 from ..policy import Policy
 from ..types import Assessment
 from ._toolcalls import RESPONSE_SCHEMA, CallReview, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
@@ -130,6 +131,7 @@ class ToolGateNode:
         self.gate_key = gate_key
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        state = view(state)
         ai = last_ai_message(state.get(self.messages_key) or [])
         if ai is None or not ai.tool_calls:
             return {}
@@ -210,6 +212,7 @@ def tool_gate_condition(
         builder.add_conditional_edges("tool_gate", tool_gate_condition, ["tool_gate", "tools", "model", END])
         ```
     """
+    state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
     messages = state.get(messages_key) or []
     ai = last_ai_message(messages)
     if ai is None or not ai.tool_calls:

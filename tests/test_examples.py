@@ -64,6 +64,12 @@ def test_demo_twice_then_the_cli_loses_nothing(tmp_path: Path) -> None:
         assert store.inbox.count_pending() == 1 and store.audit.verify().ok
 
 
+def test_functional_api_example_pauses_and_runs_after_approval(tmp_path: Path) -> None:
+    """`examples/functional_api.py`: an @entrypoint pauses at request_approval and finishes on resume."""
+    out = run([str(ROOT / "examples" / "functional_api.py")], tmp_path)
+    assert "type 'DELETE 4821'" in out and "'closed': True" in out and "'name': 'Ada Lovelace'" in out
+
+
 def test_timeouts_example_walks_soft_escalate_and_four_eyes(tmp_path: Path) -> None:
     """The timeouts example shows a soft gate proceeding, escalation failing closed, four-eyes."""
     out = run([str(ROOT / "examples" / "timeouts_and_escalation.py")], tmp_path)

@@ -42,12 +42,14 @@ def approval_flow(
     store: Any = None,
     requested_by: str = "agent",
     trust_answer_identity: bool = False,
+    state_schema: Any = None,
 ) -> Any:
     """The approval flow as a compiled graph of its own, to call from `@entrypoint` / `@task` code.
 
     Compile it once, at import time, and call it with `request_approval` (or `.invoke({"action":
-    ...})`). It has no checkpointer of its own: it uses the entrypoint's, as a subgraph does.
-    The arguments are `add_approval_flow`'s.
+    ...})`, also from a node of a `StateGraph`). It has no checkpointer of its own: it uses the
+    caller's, as a subgraph does. The arguments are `add_approval_flow`'s, and `state_schema`
+    (default `HITLState`; `HITLModel` or `HITLDataclass` subclasses work too).
 
     Raises:
         PolicyError: As `add_approval_flow` (e.g. a policy action without a handler).
@@ -57,7 +59,7 @@ def approval_flow(
     from .nodes.flow import add_approval_flow
     from .nodes.state import HITLState
 
-    builder: StateGraph[Any, Any, Any, Any] = StateGraph(HITLState)
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema or HITLState)
     builder.add_node("propose", _propose)
     builder.add_edge(START, "propose")
     add_approval_flow(

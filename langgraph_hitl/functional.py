@@ -77,7 +77,7 @@ def approval_flow(
     return builder.compile(name="approval")
 
 
-def _propose(state: Mapping[str, Any]) -> dict[str, Any]:
+def _propose(state: Any) -> dict[str, Any]:
     """The flow's input already holds the action: nothing to add."""
     return {}
 

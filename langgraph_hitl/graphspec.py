@@ -2,7 +2,9 @@
 
 The CLI (`--graph`) and the web inbox (`create_app(graph=...)`) share this loader. The
 attribute may be a `StateGraph` builder, a compiled graph, or a function without arguments
-returning either; a dotted attribute is followed.
+that is annotated to return one (`-> StateGraph`, `-> CompiledStateGraph`, `-> Pregel`, a
+subclass, or the same names as strings); a dotted attribute is followed. Nothing else is
+called: a spec pointing at a script's `main()` by mistake is refused, not run.
 
 Example:
     ```python
@@ -20,6 +22,8 @@ import inspect
 import os
 import re
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,12 @@ from .errors import HITLError
 __all__ = ["GraphSpecError", "load_graph"]
 
 HINT = "Name a graph as path/to/file.py:attribute, the way langgraph.json does."
-_NOT_A_GRAPH_HINT = "Point at a builder, a compiled graph or a function without arguments."
+_FACTORY_HINT = (
+    "Point at a builder or a compiled graph, or annotate a factory without arguments to return one: "
+    "def build_graph() -> StateGraph: ..."
+)
+_GRAPH_TYPE_NAMES = frozenset({"StateGraph", "CompiledStateGraph", "CompiledGraph", "Pregel"})
+"""Return annotations that name a graph when a string annotation cannot be evaluated."""
 
 
 class GraphSpecError(HITLError, ValueError):
@@ -42,12 +51,15 @@ class GraphSpecError(HITLError, ValueError):
 def load_graph(spec: str) -> Any:
     """Import the graph named by `spec` and return a builder or compiled graph.
 
+    A function is called only when it takes no arguments and is annotated to return a graph.
+
     Args:
         spec: `path/to/file.py:attribute` or `package.module:attribute`.
 
     Raises:
-        GraphSpecError: The spec is malformed; the file, module or attribute is missing; or it is
-            not a graph (the message lists the graphs the file does have).
+        GraphSpecError: The spec is malformed; the file, module or attribute is missing; it is
+            not a graph nor a factory annotated to return one (the message lists the graphs and
+            graph factories the file does have); or the factory returned something else.
     """
     source, sep, attribute = spec.rpartition(":")
     if not sep or not source or not attribute:
@@ -57,50 +69,102 @@ def load_graph(spec: str) -> Any:
     target: Any = module
     for part in attribute.split("."):
         if not hasattr(target, part):
-            found = ", ".join(_candidates(module)) or "none"
-            msg = f"{source!r} has no attribute {attribute!r} (graph {spec!r}). Graphs and graph factories there: {found}."
+            msg = f"{source!r} has no attribute {attribute!r} (graph {spec!r}). {_found(module)}"
             raise GraphSpecError(msg)
         target = getattr(target, part)
-    if not _is_graph(target) and callable(target) and not inspect.isclass(target):
-        required = [
-            p.name
-            for p in inspect.signature(target).parameters.values()
-            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
-        if required:
-            msg = f"{attribute!r} in {source!r} needs arguments ({', '.join(required)}); it is called with none."
-            raise GraphSpecError(msg, hint=_NOT_A_GRAPH_HINT)
-        target = target()
-    if not _is_graph(target):
-        msg = f"{spec!r} is a {type(target).__name__}, not a StateGraph builder or compiled graph."
-        raise GraphSpecError(msg, hint=_NOT_A_GRAPH_HINT)
-    return target
+    if is_graph(target):
+        return target
+    if not (inspect.isfunction(target) or inspect.ismethod(target)) or not returns_graph(target):
+        msg = (
+            f"{spec!r} is {_kind(target)}, so it is not called: only a StateGraph builder, a compiled graph "
+            f"or a function annotated to return one (-> StateGraph, CompiledStateGraph, Pregel) is. "
+            f"{_found(module)}"
+        )
+        raise GraphSpecError(msg, hint=_FACTORY_HINT)
+    required = _required_parameters(target)
+    if required:
+        msg = f"{attribute!r} in {source!r} needs arguments ({', '.join(required)}); it is called with none."
+        raise GraphSpecError(msg, hint=_FACTORY_HINT)
+    built = target()
+    if not is_graph(built):
+        msg = f"{spec!r} returned a {type(built).__name__}, not a StateGraph builder or compiled graph."
+        raise GraphSpecError(msg, hint=_FACTORY_HINT)
+    return built
+
+
+def is_graph(obj: Any) -> bool:
+    """Whether `obj` is a `StateGraph` builder or a compiled graph (a `Pregel`)."""
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
+    return isinstance(obj, StateGraph | Pregel)
+
+
+def returns_graph(fn: Any) -> bool:
+    """Whether `fn`'s return annotation is a graph type (or a union of them), evaluated or as text."""
+    raw = getattr(fn, "__annotations__", {}).get("return", inspect.Signature.empty)
+    if raw is inspect.Signature.empty:
+        return False
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:  # an annotation naming something only imported for type checking
+        return isinstance(raw, str) and _names_graph(raw)
+    return _is_graph_type(hint)
+
+
+def _is_graph_type(hint: Any) -> bool:
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
+    origin = typing.get_origin(hint) or hint
+    if origin in (typing.Union, types.UnionType):
+        return all(_is_graph_type(arg) for arg in typing.get_args(hint))
+    return isinstance(origin, type) and issubclass(origin, StateGraph | Pregel)
+
+
+def _names_graph(text: str) -> bool:
+    """`"StateGraph[Any, Any]"`, `"lg.CompiledStateGraph"`, `"StateGraph | Pregel"`: each alternative's
+    last dotted name before any `[` is a graph type's."""
+    parts = [p.split("[", 1)[0].strip().strip("'\"").rsplit(".", 1)[-1] for p in text.split("|")]
+    return all(name in _GRAPH_TYPE_NAMES for name in parts)
+
+
+def _kind(obj: Any) -> str:
+    if inspect.isclass(obj):
+        return f"the class {obj.__name__}"
+    if inspect.isfunction(obj) or inspect.ismethod(obj):
+        return "a function without a graph return annotation"
+    return f"a {type(obj).__name__}"
+
+
+def _required_parameters(fn: Any) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def _found(module: Any) -> str:
+    found = ", ".join(_candidates(module)) or "none"
+    return f"Graphs and graph factories there: {found}."
 
 
 def _candidates(module: Any) -> list[str]:
-    """Names a spec could point at: graphs, and functions defined in the module without arguments."""
+    """Names a spec could point at: graphs, and functions defined in the module that take no
+    arguments and are annotated to return a graph (only those are ever called)."""
     names = []
     for name, value in sorted(vars(module).items()):
         if name.startswith("_"):
             continue
-        if _is_graph(value):
-            names.append(name)
-        elif (
+        if is_graph(value) or (
             inspect.isfunction(value)
             and value.__module__ == module.__name__
-            and not any(
-                p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD
-                for p in inspect.signature(value).parameters.values()
-            )
+            and not _required_parameters(value)
+            and returns_graph(value)
         ):
             names.append(name)
     return names
-
-
-def _is_graph(obj: Any) -> bool:
-    builder = hasattr(obj, "add_node") and hasattr(obj, "compile")
-    compiled = hasattr(obj, "get_state") and hasattr(obj, "invoke")
-    return not inspect.isclass(obj) and (builder or compiled)
 
 
 def _import_source(source: str, spec: str) -> Any:

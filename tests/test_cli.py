@@ -41,7 +41,7 @@ from graphs import HANDLERS, State, plan, policy
 from langgraph_hitl import Requirement, add_approval_flow
 
 
-def builder():
+def builder() -> StateGraph:
     high = Requirement(approvers=["alice", "bob"], allowed_decisions=("approve", "reject"))
     pol = policy(requirements={"high": high}, verify_phrases={"delete_record": "DELETE {id}"})
     graph = StateGraph(State)
@@ -176,12 +176,14 @@ def test_load_graph_accepts_builder_compiled_and_factory(tmp_path: Path) -> None
     """The attribute may be a builder, a compiled graph, or a function without arguments returning either."""
     (tmp_path / "kinds.py").write_text(
         textwrap.dedent("""
+        from langgraph.graph import StateGraph
+        from langgraph.graph.state import CompiledStateGraph
         from graphs import build
         builder = build()
         compiled = build().compile()
-        def factory():
+        def factory() -> StateGraph:
             return build()
-        def compiled_factory():
+        def compiled_factory() -> "CompiledStateGraph[dict, None, dict, dict]":
             return build().compile()
     """)
     )
@@ -200,10 +202,14 @@ def test_load_graph_accepts_builder_compiled_and_factory(tmp_path: Path) -> None
         ("no_such_module_xyz:builder", "No module 'no_such_module_xyz'"),
         (
             "{graphs}:nope",
-            r"has no attribute 'nope'.*Graphs and graph factories there: build, builder, policy\.",
+            r"has no attribute 'nope'.*Graphs and graph factories there: build, builder\.",
         ),
-        ("{graphs}:action", r"'action' in .* needs arguments \(name\)"),
-        ("{graphs}:TABLE", "is a dict, not a StateGraph builder or compiled graph"),
+        (
+            "{graphs}:action",
+            r"graphs.py:action' is a function without a graph return annotation, so it is not",
+        ),
+        ("{graphs}:TABLE", r"graphs.py:TABLE' is a dict, so it is not called"),
+        ("{graphs}:State", r"graphs.py:State' is the class State, so it is not called"),
     ],
 )
 def test_load_graph_bad_spec_is_usage_error(spec: str, message: str) -> None:
@@ -378,13 +384,14 @@ def test_show_json_has_request_and_history(db_url: str) -> None:
 
 
 def test_approve_resumes_thread_and_audits_approver(db_url: str) -> None:
-    """approve --as alice resumes the thread to its end and the audit log names alice."""
+    """approve --as alice resumes the thread to its end, says what the handler returned, and the audit log names alice."""
     rid = paused(db_url, "t", id=7)
     result = cli(db_url, "approve", rid[:8], "--as", "alice", "--message", "ok", "--graph", GRAPH)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         f"Approved {rid[:12]} as alice.",
         "Thread t: done (status: executed).",
+        'Result: {"args": {"id": 7}, "done": "delete_record"}',
     ]
     assert status(db_url, rid) == "resumed"
     with open_store(db_url) as store:
@@ -398,7 +405,7 @@ def test_approve_critical_waits_for_second_reviewer(db_url: str) -> None:
     first = cli(db_url, "approve", rid, "--as", "alice", "--graph", GRAPH)
     assert first.exit_code == 0, first.output
     lines = first.stdout.splitlines()
-    assert lines[1].startswith("Thread t: paused") and lines[2] == "It waits for:"
+    assert lines[1].startswith("Thread t: paused") and lines[2] == "Waiting for the next reviewer:"
     second = json.loads(cli(db_url, "pending", "--json").stdout)["items"][0]["request_id"]
     assert lines[3].split()[:2] == [second[:12], "delete_record"]
     again = cli(db_url, "approve", second, "--as", "alice", "--graph", GRAPH)
@@ -550,7 +557,7 @@ def test_expire_resolves_overdue_requests(db_url: str, tmp_path: Path) -> None:
     """expire rejects every request past its deadline, as system:timeout."""
     rid = paused(db_url, "t", build(timeout_s=60), clock=FakeClock(), id=7)
     (tmp_path / "timed.py").write_text(
-        "from graphs import build\n\ndef builder():\n    return build(timeout_s=60)\n"
+        "from graphs import build\n\ndef builder() -> 'StateGraph':\n    return build(timeout_s=60)\n"
     )
     result = cli(db_url, "expire", "--graph", f"{tmp_path / 'timed.py'}:builder")
     assert result.exit_code == 0, result.output

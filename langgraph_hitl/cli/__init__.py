@@ -10,11 +10,21 @@ langgraph-hitl audit --verify                           # is the hash chain inta
 `pending`, `show`, `audit` and `stats` read langgraph-hitl's own tables and never import
 LangGraph, so they start fast. `approve`, `reject`, `edit`, `respond`, `expire` and `recover`
 resume graphs and need `--graph path/to/file.py:attribute` (named the way `langgraph.json`
-names graphs).
+names graphs: a builder, a compiled graph, or a function annotated to return one; nothing
+else is called).
+
+A request with several tool calls (a `ToolGateNode` question) is decided per call:
+`--all` (every call), `--call ID=approve|reject|edit|respond` (ID: the tool-call id or its
+number), `--verify ID=PHRASE`, `--args ID=JSON`; the answer goes through `Approvals.decide`
+as langchain's `{"decisions": [...]}`. Text from the database is printed with control and
+bidi characters made visible (`_safe`).
 
 Settings come from, in order: the option (`--db`, `--graph`, before or after the command),
 the environment (`LANGGRAPH_HITL_DB`, `LANGGRAPH_HITL_GRAPH`), `langgraph-hitl.toml` in the
-current directory (keys `db` and `graph`), then the default `sqlite:///hitl.db`.
+current directory (keys `db` and `graph`), then the default `sqlite:///hitl.db`. The deciding
+commands and `serve` announce through a webhook given by `--webhook-url` / `--webhook-secret`,
+`LANGGRAPH_HITL_WEBHOOK_URL` / `LANGGRAPH_HITL_WEBHOOK_SECRET`, or `webhook_url` /
+`webhook_secret_file` in the config file.
 
 Exit codes:
 

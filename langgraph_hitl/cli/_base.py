@@ -13,13 +13,18 @@ from ._errors import EPILOG, report
 from ._settings import Settings, resolve_settings
 
 __all__ = [
+    "AllOption",
     "ApproverOption",
+    "ArgsOption",
+    "CallOption",
     "DbOption",
     "GraphOption",
     "JsonOption",
     "MessageOption",
     "RequestArg",
     "VerifyOption",
+    "WebhookSecretOption",
+    "WebhookUrlOption",
     "app",
     "command",
     "settings_of",
@@ -76,12 +81,57 @@ MessageOption = Annotated[
     ),
 ]
 VerifyOption = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--verify",
-        metavar="PHRASE",
-        help="The confirmation phrase, when the request has one.",
+        metavar="[ID=]PHRASE",
+        help="The confirmation phrase, when the request has one. With several calls, ID=PHRASE for the "
+        "call that has one (ID: its tool-call id or number); repeat per call.",
         show_default=False,
+    ),
+]
+AllOption = Annotated[
+    bool,
+    typer.Option("--all", help="Decide every call of the request this way (but those named by --call)."),
+]
+CallOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--call",
+        metavar="ID=TYPE",
+        help="One call's decision: approve, reject, edit or respond; ID is its tool-call id or its "
+        "number (1 for the first). Repeat per call.",
+        show_default=False,
+    ),
+]
+ArgsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--args",
+        metavar="[ID=]JSON",
+        help="The edited arguments, a JSON object replacing the old ones: '{\"id\": 7}'; for a call "
+        "edited with --call ID=edit, ID='{...}'. Repeat per call.",
+        show_default=False,
+    ),
+]
+WebhookUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--webhook-url",
+        metavar="URL",
+        show_default=False,
+        help="Announce new requests and decisions to this webhook (signed JSON). "
+        "Env LANGGRAPH_HITL_WEBHOOK_URL, or webhook_url in langgraph-hitl.toml.",
+    ),
+]
+WebhookSecretOption = Annotated[
+    str | None,
+    typer.Option(
+        "--webhook-secret",
+        metavar="SECRET",
+        show_default=False,
+        help="The webhook's signing secret. Prefer env LANGGRAPH_HITL_WEBHOOK_SECRET or "
+        "webhook_secret_file in langgraph-hitl.toml: other users can read command lines.",
     ),
 ]
 
@@ -136,7 +186,20 @@ def command(fn: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def settings_of(ctx: typer.Context, db: str | None, graph: str | None) -> Settings:
-    """Resolve settings from the command's own --db/--graph, then the global ones, env and config."""
+def settings_of(
+    ctx: typer.Context,
+    db: str | None,
+    graph: str | None,
+    *,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+) -> Settings:
+    """Resolve settings from the command's own options, then the global ones, env and config."""
     top = ctx.obj if isinstance(ctx.obj, _Globals) else _Globals()
-    return resolve_settings(db or top.db, graph or top.graph, debug=top.debug)
+    return resolve_settings(
+        db or top.db,
+        graph or top.graph,
+        debug=top.debug,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+    )

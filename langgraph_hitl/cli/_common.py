@@ -52,7 +52,9 @@ def check_pending(row: RequestRow) -> None:
     if row.status == "pending":
         return
     if row.status in ("deciding", "resumed"):
-        what = (row.decision or {}).get("type", "?")
+        answer = row.decision or {}
+        batch = answer.get("decisions") if isinstance(answer.get("decisions"), list) else None
+        what = ", ".join(str(d.get("type")) for d in batch) if batch else answer.get("type", "?")
         msg = (
             f"Request {row.request_id} was already decided by {row.decided_by!r} ({what}); one decision wins."
         )

@@ -92,9 +92,11 @@ def report(exc: BaseException, *, debug: bool) -> ExitCode:
         import traceback
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    from ._safe import visible
+
     text = " ".join(str(exc).split()) or type(exc).__name__
     if code is ExitCode.ERROR and not isinstance(exc, CLIError):
         text = f"{type(exc).__name__}: {text}"
-    print(f"Error: {text}", file=sys.stderr)
-    print(f"Hint: {hint}", file=sys.stderr)
+    print(f"Error: {visible(text)}", file=sys.stderr)  # messages quote data: thread ids, names, phrases
+    print(f"Hint: {visible(hint)}", file=sys.stderr)
     return code

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ._common import RISKS, find_request, open_db, usage_error
 from ._errors import CLIError, ExitCode
-from ._render import audit_table, console, pending_table, print_json, request_dict, show_request, stats_view
+from ._outcome import outcome_of
+from ._render import audit_table, console, pending_table, print_json, request_dict, stats_view
+from ._safe import JsonLines, json_visible
 from ._settings import Settings
+from ._show import show_request
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -57,11 +60,12 @@ def run_show(settings: Settings, *, request: str, as_json: bool = False) -> None
     with open_db(settings) as store:
         row = find_request(store, request)
         history = store.audit.query(thread_id=row.thread_id)
+        outcome = outcome_of(store, row, history)
         now = store.clock()
     if as_json:
-        print_json({"request": request_dict(row), "history": history})
+        print_json({"request": request_dict(row), "outcome": outcome.to_dict(), "history": history})
         return
-    show_request(console(), row, history, now)
+    show_request(console(), row, outcome, history, now)
 
 
 def run_audit(
@@ -101,7 +105,7 @@ def run_audit(
         }
         try:
             if as_json and not limit:
-                store.audit.export_jsonl(sys.stdout, **filters)
+                store.audit.export_jsonl(cast("TextIO", JsonLines(sys.stdout)), **filters)
                 return
             records = list(reversed(store.audit.query(**filters, limit=limit or None, descending=True)))
         except ValueError as exc:
@@ -111,7 +115,8 @@ def run_audit(
     if as_json:
         out = sys.stdout
         for rec in records:
-            out.write(json.dumps(rec, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n")
+            line = json.dumps(rec, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            out.write(json_visible(line) + "\n")
         return
     if not records:
         console().print("No audit events match.")

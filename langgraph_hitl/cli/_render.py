@@ -9,21 +9,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._canonical import iso
+from ._safe import json_visible, visible
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from ..store.inbox import RequestRow
 
 __all__ = [
+    "RISK_STYLE",
+    "SHORT",
     "age",
+    "approvers_text",
     "audit_table",
     "console",
+    "json_block",
     "pending_table",
     "print_json",
+    "refusal_reason",
     "request_dict",
-    "show_request",
     "stats_view",
+    "text",
     "until",
 ]
 
@@ -45,8 +52,15 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def print_json(value: Any) -> None:
-    """Print `value` as indented JSON on stdout."""
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Print `value` as indented JSON on stdout (control and bidi characters as `\\uXXXX` escapes)."""
+    sys.stdout.write(json_visible(json.dumps(value, indent=2, ensure_ascii=False, default=str)) + "\n")
+
+
+def text(value: Any, *, style: str = "") -> Text:
+    """`value` as rich `Text`: never markup, emoji codes or raw control characters (see `_safe`)."""
+    from rich.text import Text
+
+    return Text(visible(str(value)), style=style)
 
 
 def span(seconds: float) -> str:
@@ -73,8 +87,9 @@ def until(deadline: float | None, now: float) -> str:
     return f"in {span(deadline - now)}" if deadline > now else f"overdue {span(now - deadline)}"
 
 
-def _approvers(row: RequestRow) -> str:
-    return ", ".join(row.approvers) if row.approvers else "anyone"
+def approvers_text(approvers: Sequence[str] | None) -> str:
+    """`alice, bob`, or `anyone` when no list is given."""
+    return ", ".join(approvers) if approvers else "anyone"
 
 
 def request_dict(row: RequestRow) -> dict[str, Any]:
@@ -97,13 +112,19 @@ def request_dict(row: RequestRow) -> dict[str, Any]:
     }
 
 
-_RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
+RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
+"""How each risk level is coloured on a terminal."""
 
 
 def pending_table(rows: Sequence[RequestRow], now: float) -> Any:
-    """The inbox as a table: request, thread, action, risk, age, deadline, approvers."""
+    """The inbox as a table: request, thread, action, risk, age, deadline, approvers.
+
+    A request with several calls (a tool gate's question) takes one line per call, numbered
+    as `--call` takes them, each with its own risk and approvers.
+    """
     from rich.table import Table
-    from rich.text import Text
+
+    from ._calls import calls_of
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("request", no_wrap=True)
@@ -115,81 +136,56 @@ def pending_table(rows: Sequence[RequestRow], now: float) -> Any:
     table.add_column("approvers", overflow="fold")
     for row in rows:
         overdue = row.deadline is not None and row.deadline <= now
-        table.add_row(  # Text, not markup: thread ids and names are data, brackets included
-            Text(row.request_id[:SHORT]),
-            Text(row.thread_id),
-            Text(row.action_name),
-            Text(row.risk, style=_RISK_STYLE.get(row.risk, "")),
-            age(row.created_at, now),
-            Text(until(row.deadline, now), style="red" if overdue else ""),
-            Text(_approvers(row)),
-        )
+        views = calls_of(row.payload)
+        if len(views) <= 1:
+            table.add_row(  # Text, not markup: thread ids and names are data, brackets included
+                text(row.request_id[:SHORT]),
+                text(row.thread_id),
+                text(row.action_name),
+                text(row.risk, style=RISK_STYLE.get(row.risk, "")),
+                age(row.created_at, now),
+                text(until(row.deadline, now), style="red" if overdue else ""),
+                text(approvers_text(row.approvers)),
+            )
+            continue
+        for view in views:
+            first = view.index == 1
+            table.add_row(
+                text(row.request_id[:SHORT] if first else ""),
+                text(row.thread_id if first else ""),
+                text(f"{view.index} {view.name}" + (f" ({view.call_id})" if view.call_id else "")),
+                text(view.risk, style=RISK_STYLE.get(view.risk, "")),
+                age(row.created_at, now) if first else "",
+                text(until(row.deadline, now) if first else "", style="red" if overdue else ""),
+                text(approvers_text(view.approvers)),
+            )
     return table
 
 
-def _json_block(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+def json_block(value: Any) -> str:
+    """`value` as indented JSON for a terminal: sorted keys, control and bidi characters escaped."""
+    return json_visible(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str))
 
 
-def show_request(out: Console, row: RequestRow, history: Sequence[Mapping[str, Any]], now: float) -> None:
-    """Everything a reviewer needs to decide `row`, then the thread's audit trail."""
-    from rich.markup import escape
-    from rich.table import Table
+def refusal_reason(rec: Mapping[str, Any]) -> str:
+    """Why an audit row refused something (`detail.error`, `.message` or `.reason`), or ''."""
+    detail = rec.get("detail")
+    if not isinstance(detail, dict):
+        return ""
+    reason = detail.get("error") or detail.get("message") or detail.get("reason") or ""
+    return str(reason)
 
-    hitl: Mapping[str, Any] = row.payload["hitl"]
-    action = row.action
-    allowed = [d for c in row.payload.get("review_configs", []) for d in c.get("allowed_decisions", [])]
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold", no_wrap=True)
-    facts.add_column(overflow="fold")
 
-    def fact(label: str, value: Any) -> None:
-        facts.add_row(label, escape(str(value)))
-
-    fact("request", row.request_id)
-    fact("status", row.status + (f" by {row.decided_by}" if row.decided_by else ""))
-    if row.decision:
-        fact("decision", json.dumps(row.decision, ensure_ascii=False, sort_keys=True))
-    fact("thread", row.thread_id)
-    fact("node", f"{row.node} (stage {row.stage})")
-    fact("action", action.get("name", row.action_name))
-    if action.get("description"):
-        fact("description", action["description"])
-    fact("risk", row.risk)
-    fact("reversibility", hitl.get("reversibility", "-"))
-    fact("gate", hitl.get("mode", "-"))
-    fact("impact", hitl.get("impact") or "-")
-    fact("approvers", _approvers(row))
-    fact("excluded", ", ".join(hitl.get("exclude_approvers") or []) or "-")
-    fact("requested by", row.requested_by)
-    fact("allowed", ", ".join(allowed) or "-")
-    fact("verify phrase", hitl.get("verify_phrase") or "-")
-    fact("asked", f"{iso(row.created_at)[:19]}Z ({age(row.created_at, now)} ago)")
-    deadline = f"{iso(row.deadline)[:19]}Z ({until(row.deadline, now)})" if row.deadline else "-"
-    fact("deadline", f"{deadline}, then {hitl.get('on_timeout', 'reject')}" if row.deadline else deadline)
-    fact("policy", hitl.get("policy_version") or "-")
-    out.print(facts)
-    reasons = hitl.get("reasons") or []
-    if reasons:
-        out.print("\n[bold]reasons[/]")
-        for reason in reasons:
-            out.print(f"  - {escape(str(reason))}")
-    out.print("\n[bold]args[/]")
-    out.print(escape(_json_block(action.get("args", {}))))
-    if hitl.get("context"):
-        out.print("\n[bold]context[/]")
-        out.print(escape(_json_block(hitl["context"])))
-    out.print(f"\n[bold]history of thread {escape(row.thread_id)}[/]")
-    if history:
-        out.print(audit_table(history))
-    else:
-        out.print("  (no audit events)")
+def _result_cell(rec: Mapping[str, Any]) -> str:
+    if rec["event"] == "refused":  # its `decision` column holds what was attempted, not what happened
+        reason = refusal_reason(rec)
+        return f"refused: {reason}" if reason else "refused"
+    return str(rec["decision"] or rec["outcome"] or "")
 
 
 def audit_table(records: Iterable[Mapping[str, Any]]) -> Any:
-    """Audit records as a table, in the order given."""
+    """Audit records as a table, in the order given; a refused row shows why it was refused."""
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("seq", "time (UTC)", "event", "actor", "action", "result", "request", "thread"):
@@ -202,14 +198,14 @@ def audit_table(records: Iterable[Mapping[str, Any]]) -> Any:
     for rec in records:
         table.add_row(
             *(
-                Text(str(cell))
+                text(cell)
                 for cell in (
                     rec["seq"],
-                    rec["ts"][:19].replace("T", " "),
+                    str(rec["ts"])[:19].replace("T", " "),
                     rec["event"],
                     rec["actor"],
                     rec["action"] or "",
-                    rec["decision"] or rec["outcome"] or "",
+                    _result_cell(rec),
                     (rec["request_id"] or "")[:SHORT],
                     rec["thread_id"] or "",
                 )
@@ -235,7 +231,7 @@ def stats_view(out: Console, stats: Mapping[str, Any]) -> None:
     totals = stats["totals"]
     window = f"since {stats['since']}" if stats.get("since") else "all time"
     out.print(
-        f"[bold]{totals['decisions']}[/] decisions ({escape(window)}): approved {totals['approved']}, "
+        f"[bold]{totals['decisions']}[/] decisions ({escape(visible(window))}): approved {totals['approved']}, "
         f"edited {totals['edited']}, rejected {totals['rejected']}, timed out {totals['timed_out']}; "
         f"auto-approved {totals['auto_approved']}; median time to decide {_secs(totals['median_decision_s'])}"
     )
@@ -269,7 +265,7 @@ def stats_view(out: Console, stats: Mapping[str, Any]) -> None:
             )
         for key, group in groups.items():
             table.add_row(
-                Text(key),
+                text(key),
                 str(group["decisions"]),
                 str(group["approved"]),
                 str(group["edited"]),
@@ -284,4 +280,4 @@ def stats_view(out: Console, stats: Mapping[str, Any]) -> None:
         out.print()
         out.print(table)
     for note in stats.get("flags") or []:
-        out.print(f"[yellow]flag[/] {escape(note['message'])}")
+        out.print(Text("flag ", style="yellow") + text(note["message"]))

@@ -18,7 +18,17 @@ from typing import Any
 from ..errors import HITLError
 from ._errors import CLIError, ExitCode
 
-__all__ = ["CONFIG_FILE", "DEFAULT_DB", "ENV_DB", "ENV_GRAPH", "Settings", "load_graph", "resolve_settings"]
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_DB",
+    "ENV_DB",
+    "ENV_GRAPH",
+    "ENV_WEBHOOK_SECRET",
+    "ENV_WEBHOOK_URL",
+    "Settings",
+    "load_graph",
+    "resolve_settings",
+]
 
 DEFAULT_DB = "sqlite:///hitl.db"
 """The database when nothing else names one."""
@@ -26,8 +36,14 @@ ENV_DB = "LANGGRAPH_HITL_DB"
 """Environment variable naming the database."""
 ENV_GRAPH = "LANGGRAPH_HITL_GRAPH"
 """Environment variable naming the graph."""
+ENV_WEBHOOK_URL = "LANGGRAPH_HITL_WEBHOOK_URL"
+"""Environment variable naming the webhook that announces requests and decisions."""
+ENV_WEBHOOK_SECRET = "LANGGRAPH_HITL_WEBHOOK_SECRET"
+"""Environment variable holding the webhook's signing secret."""
 CONFIG_FILE = "langgraph-hitl.toml"
-"""Read from the current directory: top-level keys `db`, `graph` and `audit_key_file`."""
+"""Read from the current directory: top-level keys `db`, `graph`, `audit_key_file`, `webhook_url`
+and `webhook_secret_file`."""
+_CONFIG_KEYS = ("db", "graph", "audit_key_file", "webhook_url", "webhook_secret_file")
 
 _GRAPH_HINT = "Name a graph as path/to/file.py:attribute, the way langgraph.json does."
 _SCHEMES = ("sqlite:", "postgresql:", "postgres:")
@@ -46,6 +62,29 @@ class Settings:
     audit_key: bytes | None = None
     """The audit log's HMAC key: `LANGGRAPH_HITL_AUDIT_KEY`, the file `LANGGRAPH_HITL_AUDIT_KEY_FILE`
     names, or the file `audit_key_file` in the config file names (in that order)."""
+    webhook_url: str | None = None
+    """Where a `WebhookNotifier` posts: `--webhook-url`, `LANGGRAPH_HITL_WEBHOOK_URL` or `webhook_url`."""
+    webhook_secret: str | None = None
+    """Its signing secret: `--webhook-secret` or `LANGGRAPH_HITL_WEBHOOK_SECRET`."""
+    webhook_secret_file: Path | None = None
+    """The file holding the secret (`webhook_secret_file` in the config file), read only when needed."""
+
+    def require_webhook_secret(self) -> str:
+        """The webhook's secret, or a usage error saying where to put it.
+
+        Raises:
+            CLIError: No secret is given, or its file cannot be read or is empty.
+        """
+        if self.webhook_secret:
+            return self.webhook_secret
+        if self.webhook_secret_file is not None:
+            return _read_secret(self.webhook_secret_file)
+        msg = f"A webhook URL is set ({_redacted(self.webhook_url or '')}) but no secret to sign its posts with."
+        hint = (
+            f'Pass --webhook-secret, set {ENV_WEBHOOK_SECRET}, or add webhook_secret_file = "path" to '
+            f"{CONFIG_FILE}; or drop the URL."
+        )
+        raise CLIError(msg, code=ExitCode.USAGE, hint=hint)
 
     def require_graph(self, command: str) -> str:
         """The graph spec, or a usage error saying how to give one."""
@@ -81,7 +120,13 @@ def normalize_db(value: str) -> str:
 
 
 def resolve_settings(
-    db: str | None, graph: str | None, *, debug: bool = False, cwd: Path | None = None
+    db: str | None,
+    graph: str | None,
+    *,
+    debug: bool = False,
+    cwd: Path | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> Settings:
     """Combine options, environment and the config file, in that order of precedence.
 
@@ -90,6 +135,8 @@ def resolve_settings(
         graph: The `--graph` option, if given.
         debug: The `--debug` flag.
         cwd: Where to look for `langgraph-hitl.toml` (the current directory by default).
+        webhook_url: The `--webhook-url` option, if given.
+        webhook_secret: The `--webhook-secret` option, if given.
 
     Raises:
         CLIError: The config file cannot be read, or a database URL is unsupported.
@@ -113,11 +160,47 @@ def resolve_settings(
         raise CLIError(
             str(exc), code=ExitCode.USAGE, hint="Fix the path, or unset it to use no key."
         ) from None
-    return Settings(db=normalize_db(db or DEFAULT_DB), graph=graph, debug=debug, audit_key=key)
+    secret_file = None
+    if config.get("webhook_secret_file"):
+        secret_file = Path(config["webhook_secret_file"]).expanduser()
+        secret_file = secret_file if secret_file.is_absolute() else config_path.parent / secret_file
+    return Settings(
+        db=normalize_db(db or DEFAULT_DB),
+        graph=graph,
+        debug=debug,
+        audit_key=key,
+        webhook_url=webhook_url or os.environ.get(ENV_WEBHOOK_URL) or config.get("webhook_url") or None,
+        webhook_secret=webhook_secret or os.environ.get(ENV_WEBHOOK_SECRET) or None,
+        webhook_secret_file=secret_file,
+    )
+
+
+def _redacted(url: str) -> str:
+    """Scheme and host only: a webhook URL (Slack's in particular) may embed its own secret."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.scheme and parts.netloc else repr(url[:40])
+
+
+def _read_secret(path: Path) -> str:
+    """The first line of a secret file (a mounted secret)."""
+    source = f"webhook_secret_file in {CONFIG_FILE}"
+    hint = "Fix the path, or pass --webhook-secret / set LANGGRAPH_HITL_WEBHOOK_SECRET instead."
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"Cannot read the webhook secret file {str(path)!r} (from {source}): {getattr(exc, 'strerror', None) or exc}."
+        raise CLIError(msg, code=ExitCode.USAGE, hint=hint) from None
+    if not secret:
+        msg = f"The webhook secret file {str(path)!r} (from {source}) is empty."
+        raise CLIError(msg, code=ExitCode.USAGE, hint="Put the secret on its first line.")
+    return secret
 
 
 def read_config(path: Path) -> dict[str, str]:
-    """The `db`, `graph` and `audit_key_file` keys of a config file; empty when the file does not exist.
+    """The settings in a config file (`db`, `graph`, `audit_key_file`, `webhook_url`,
+    `webhook_secret_file`); empty when the file does not exist.
 
     Raises:
         CLIError: The file is not valid TOML, or a key is not text.
@@ -131,7 +214,11 @@ def read_config(path: Path) -> dict[str, str]:
         msg = f"Cannot read {path}: {exc}"
         raise CLIError(msg, code=ExitCode.USAGE, hint='Write it as TOML: db = "sqlite:///hitl.db"') from None
     out: dict[str, str] = {}
-    for key in ("db", "graph", "audit_key_file"):
+    if "webhook_secret" in data:
+        msg = f"{path}: webhook_secret is not read from the config file; a secret does not belong in it."
+        hint = 'Put it in a file and name it: webhook_secret_file = "/run/secrets/hitl_webhook".'
+        raise CLIError(msg, code=ExitCode.USAGE, hint=hint)
+    for key in _CONFIG_KEYS:
         value = data.get(key)
         if value is None:
             continue

@@ -7,107 +7,36 @@ the store first, so an unknown or decided request fails fast, before the graph i
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
+from ._answer import AnswerOptions
 from ._base import (
+    AllOption,
     ApproverOption,
+    ArgsOption,
+    CallOption,
     DbOption,
     GraphOption,
     JsonOption,
     MessageOption,
     RequestArg,
     VerifyOption,
+    WebhookSecretOption,
+    WebhookUrlOption,
     app,
     command,
     settings_of,
 )
-from ._common import check_pending, find_request, open_db, usage_error
+from ._common import open_db
+from ._decide import open_runner, run_decision
 from ._errors import CLIError, ExitCode
-from ._render import SHORT, console, print_json
-from ._settings import Settings, load_graph
-
-if TYPE_CHECKING:
-    from ..approvals import Approvals, RunResult
+from ._notifier import build_notifier, close_notifier, open_notifier
+from ._render import SHORT, console, print_json, text
+from ._settings import load_graph
 
 __all__ = ["approve", "edit", "expire", "recover", "reject", "respond", "serve"]
-
-_PAST = {"approve": "Approved", "reject": "Rejected", "edit": "Edited", "respond": "Responded to"}
-
-
-@contextmanager
-def _runner(settings: Settings, command_name: str) -> Iterator[Approvals]:
-    spec = settings.require_graph(command_name)
-    graph = load_graph(spec)
-    from ..approvals import Approvals
-
-    with Approvals.open(graph, settings.require_database(), hmac_key=settings.audit_key) as hitl:
-        yield hitl
-
-
-def _decide(
-    ctx: typer.Context,
-    kind: str,
-    request: str,
-    approver: str,
-    decision: dict[str, Any],
-    *,
-    db: str | None,
-    graph: str | None,
-    as_json: bool,
-) -> None:
-    settings = settings_of(ctx, db, graph)
-    settings.require_graph(kind)
-    with open_db(settings) as store:
-        row = find_request(store, request)
-    check_pending(row)
-    decision = {"type": kind, **{k: v for k, v in decision.items() if v is not None}}
-    from ..errors import AuthorizationError, DecisionError
-
-    with _runner(settings, kind) as hitl:
-        try:
-            result = hitl.decide(row.request_id, decision, approver=approver)
-        except (DecisionError, AuthorizationError) as exc:
-            code = ExitCode.UNAUTHORIZED if isinstance(exc, AuthorizationError) else ExitCode.REFUSED
-            hint = (
-                f"Request {row.request_id[:SHORT]} is still pending; `langgraph-hitl show "
-                f"{row.request_id[:SHORT]}` shows its approvers, allowed decisions and confirmation phrase."
-            )
-            raise CLIError(str(exc), code=code, hint=hint) from exc
-    if as_json:
-        print_json({"request_id": row.request_id, "decision": decision, **_result_dict(result)})
-        return
-    out = console()
-    out.print(f"{_PAST[kind]} {row.request_id[:SHORT]} as {approver}.", highlight=False, markup=False)
-    _print_result(out, result)
-
-
-def _result_dict(result: RunResult) -> dict[str, Any]:
-    return {
-        "thread_id": result.thread_id,
-        "status": result.status,
-        "pending": [p.to_dict() for p in result.pending],
-        "values": result.values,
-    }
-
-
-def _print_result(out: Any, result: RunResult) -> None:
-    status = result.values.get("status")
-    detail = f" (status: {status})" if status else ""
-    out.print(f"Thread {result.thread_id}: {result.status}{detail}.", highlight=False, markup=False)
-    if result.pending:
-        out.print("It waits for:", highlight=False)
-        for p in result.pending:
-            out.print(
-                f"  {p.request_id[:SHORT]}  {p.action['name']}  risk {p.risk}  approvers "
-                f"{', '.join(p.approvers) if p.approvers else 'anyone'}",
-                highlight=False,
-                markup=False,
-            )
 
 
 @app.command()
@@ -116,23 +45,24 @@ def approve(
     ctx: typer.Context,
     request: RequestArg,
     approver: ApproverOption,
-    message: MessageOption = None,
+    all_calls: AllOption = False,
+    call: CallOption = None,
     verify: VerifyOption = None,
+    args: ArgsOption = None,
+    message: MessageOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
     graph: GraphOption = None,
+    webhook_url: WebhookUrlOption = None,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
-    """Approve a request and resume its thread (needs --graph)."""
-    _decide(
-        ctx,
-        "approve",
-        request,
-        approver,
-        {"message": message, "verify": verify},
-        db=db,
-        graph=graph,
-        as_json=as_json,
-    )
+    """Approve a request and resume its thread (needs --graph).
+
+    A request with several tool calls takes --all, or one --call ID=TYPE per call.
+    """
+    opts = AnswerOptions("approve", all_calls, call or (), verify or (), args or (), message)
+    settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    run_decision(settings, request, approver, opts, as_json=as_json)
 
 
 @app.command()
@@ -141,13 +71,24 @@ def reject(
     ctx: typer.Context,
     request: RequestArg,
     approver: ApproverOption,
+    all_calls: AllOption = False,
+    call: CallOption = None,
+    verify: VerifyOption = None,
+    args: ArgsOption = None,
     message: MessageOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
     graph: GraphOption = None,
+    webhook_url: WebhookUrlOption = None,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
-    """Reject a request and resume its thread (needs --graph)."""
-    _decide(ctx, "reject", request, approver, {"message": message}, db=db, graph=graph, as_json=as_json)
+    """Reject a request and resume its thread (needs --graph).
+
+    A request with several tool calls takes --all, or one --call ID=TYPE per call.
+    """
+    opts = AnswerOptions("reject", all_calls, call or (), verify or (), args or (), message)
+    settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    run_decision(settings, request, approver, opts, as_json=as_json)
 
 
 @app.command()
@@ -156,57 +97,33 @@ def edit(
     ctx: typer.Context,
     request: RequestArg,
     approver: ApproverOption,
-    args: Annotated[
-        str,
-        typer.Option(
-            "--args",
-            metavar="JSON",
-            show_default=False,
-            help="The new arguments, a JSON object replacing the old ones: '{\"id\": 7}'.",
-        ),
-    ],
+    args: ArgsOption = None,
     name: Annotated[
         str | None,
         typer.Option(
             "--name",
             metavar="ACTION",
             show_default=False,
-            help="A different action name (default: the same action).",
+            help="A different action name (default: the same action; a request with one call only).",
         ),
     ] = None,
-    message: MessageOption = None,
+    all_calls: AllOption = False,
+    call: CallOption = None,
     verify: VerifyOption = None,
+    message: MessageOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
     graph: GraphOption = None,
+    webhook_url: WebhookUrlOption = None,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
     """Approve with edited arguments and resume (needs --graph).
 
     The edited action is re-assessed by the policy; an edit cannot lower the gate it went through.
     """
-    try:
-        new_args = json.loads(args)
-    except json.JSONDecodeError as exc:
-        msg = f"--args is not JSON: {exc}."
-        raise usage_error(msg, """Quote a JSON object for the shell: --args '{"id": 7}'.""") from None
-    if not isinstance(new_args, dict):
-        msg = f"--args must be a JSON object, got {type(new_args).__name__}."
-        raise usage_error(msg, """Pass the whole argument object: --args '{"id": 7}'.""")
-    settings = settings_of(ctx, db, graph)
-    if name is None:
-        with open_db(settings) as store:
-            name = find_request(store, request).action["name"]
-    edited = {"name": name, "args": new_args}
-    _decide(
-        ctx,
-        "edit",
-        request,
-        approver,
-        {"edited_action": edited, "message": message, "verify": verify},
-        db=db,
-        graph=graph,
-        as_json=as_json,
-    )
+    opts = AnswerOptions("edit", all_calls, call or (), verify or (), args or (), message, name)
+    settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    run_decision(settings, request, approver, opts, as_json=as_json)
 
 
 @app.command()
@@ -225,30 +142,43 @@ def respond(
             help="Guidance for the agent instead of a verdict.",
         ),
     ],
+    all_calls: AllOption = False,
+    call: CallOption = None,
+    verify: VerifyOption = None,
+    args: ArgsOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
     graph: GraphOption = None,
+    webhook_url: WebhookUrlOption = None,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
     """Answer with a message instead of a verdict (needs --graph)."""
-    _decide(ctx, "respond", request, approver, {"message": message}, db=db, graph=graph, as_json=as_json)
+    opts = AnswerOptions("respond", all_calls, call or (), verify or (), args or (), message)
+    settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    run_decision(settings, request, approver, opts, as_json=as_json)
 
 
 @app.command()
 @command
 def expire(
-    ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None, graph: GraphOption = None
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    graph: GraphOption = None,
+    webhook_url: WebhookUrlOption = None,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
     """Resolve overdue requests with their on_timeout (needs --graph).
 
     The default on_timeout is reject (fail closed). Safe to run from cron and from several hosts.
     """
-    settings = settings_of(ctx, db, graph)
+    settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
     settings.require_graph("expire")
     with open_db(settings) as store:
         overdue = bool(store.inbox.overdue(store.clock(), limit=1))
     expired: list[str] = []
     if overdue:  # only then is the graph worth importing
-        with _runner(settings, "expire") as hitl:
+        with open_notifier(settings) as notifier, open_runner(settings, "expire", notifier) as hitl:
             expired = hitl.expire_overdue()
     if as_json:
         print_json({"expired": expired})
@@ -277,13 +207,15 @@ def recover(
     as_json: JsonOption = False,
     db: DbOption = None,
     graph: GraphOption = None,
+    webhook_url: WebhookUrlOption = None,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
     """Finish what a crash interrupted (needs --graph).
 
     Re-drives decided requests the graph never received, continues runs, re-indexes threads.
     """
-    settings = settings_of(ctx, db, graph)
-    with _runner(settings, "recover") as hitl:
+    settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    with open_notifier(settings) as notifier, open_runner(settings, "recover", notifier) as hitl:
         report = hitl.recover(older_than=older_than)
     data = {
         "redriven": report.redriven,
@@ -299,7 +231,7 @@ def recover(
         return
     for key, items in data.items():
         if items:
-            console().print(f"{key.replace('_', ' ')}: {', '.join(items)}", highlight=False, markup=False)
+            console().print(text(f"{key.replace('_', ' ')}: {', '.join(items)}"))
 
 
 @app.command()
@@ -319,12 +251,14 @@ def serve(
     ] = None,
     db: DbOption = None,
     graph: GraphOption = None,
+    webhook_url: WebhookUrlOption = None,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
     """Start the web inbox (needs the [web] extra).
 
-    With --graph it can decide requests, not only list them.
+    With --graph it can decide requests, not only list them; with a webhook it announces them.
     """
-    settings = settings_of(ctx, db, graph)
+    settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
     try:
         import uvicorn
 
@@ -335,11 +269,22 @@ def serve(
             msg, code=ExitCode.ERROR, hint='Install it: pip install "langgraph-hitl[web]".'
         ) from None
     loaded = load_graph(settings.graph) if settings.graph else None
+    notifier = build_notifier(settings)
     try:
-        web_app = create_app(
-            db=settings.require_database(), graph=loaded, approvers=approvers, hmac_key=settings.audit_key
-        )
-    except ValueError as exc:
-        hint = "Pass --approvers tokens.txt (one 'alice:<token>' line per reviewer), or set HITL_WEB_TOKENS."
-        raise CLIError(str(exc), code=ExitCode.USAGE, hint=hint) from None
-    uvicorn.run(web_app, host=host, port=port)
+        try:
+            web_app = create_app(
+                db=settings.require_database(),
+                graph=loaded,
+                approvers=approvers,
+                hmac_key=settings.audit_key,
+                notifier=notifier,
+            )
+        except ValueError as exc:
+            hint = (
+                "Pass --approvers tokens.txt (one 'alice:<token>' line per reviewer), or set HITL_WEB_TOKENS."
+            )
+            raise CLIError(str(exc), code=ExitCode.USAGE, hint=hint) from None
+        uvicorn.run(web_app, host=host, port=port)
+    finally:
+        if notifier is not None:
+            close_notifier(notifier)

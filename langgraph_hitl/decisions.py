@@ -7,27 +7,54 @@ never raise after `interrupt()`: LangGraph would replay the bad answer forever).
 
 `DecisionModel` is the pydantic shape passed to `interrupt(..., response_schema=...)`, so a
 malformed answer sent straight to the graph is refused before LangGraph saves it.
+
+Answers come in three dialects, read by one mapping (`native_decision`, which `DecisionModel`
+and `normalize_decision` both apply), so the runner, `ServerInbox`, the web inbox's API and a
+raw resume read them alike:
+
+- this package's and langchain's: `{"type": "approve" | "edit" | "reject" | "respond" | "revise", ...}`,
+  alone or as langchain's batch `{"decisions": [...]}`; an `"args": null` is ignored;
+- Agent Inbox's `HumanResponse`, alone or in a list of one: `accept` -> approve, `edit` with
+  `args: {"action": name, "args": {...}}` -> edit, `response` with `args: "text"` -> respond,
+  `ignore` -> reject.
+
+Who decided never comes from the answer: callers pass the authenticated decider.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._canonical import canonical_json, check_json
 from .errors import AuthorizationError, DecisionError
 from .identity import canonical, canonical_list, looks_like, same_person
-from .types import DECISION_TYPES, SYSTEM_TIMEOUT, CallRules, Decision, EditedAction, ReviewRequest
+from .types import (
+    DECISION_TYPES,
+    LANGCHAIN_DECISION_TYPES,
+    SYSTEM_TIMEOUT,
+    CallRules,
+    Decision,
+    EditedAction,
+    LangchainDecisionType,
+    ReviewRequest,
+)
 
 __all__ = [
+    "ANSWER_SHAPES",
     "DecisionBatchModel",
     "DecisionModel",
+    "RESPONSE_SCHEMA",
+    "allowed_decisions",
     "args_problem",
     "call_rules",
     "decider",
+    "langchain_decisions",
     "MAX_ARGS_BYTES",
     "MAX_TEXT",
+    "native_decision",
     "normalize_decision",
     "validate_decision",
 ]
@@ -38,6 +65,14 @@ MAX_ARGS_BYTES = 256_000
 """Largest edited-arguments object accepted, as canonical JSON bytes."""
 _FIELDS = ("type", "approver", "message", "edited_action", "verify")
 _SYSTEM_TYPES = ("timeout", "escalate")
+_INBOX_TYPES = {"accept": "approve", "ignore": "reject", "response": "respond"}
+"""Agent Inbox's `HumanResponse` types and the decision each one is (its `edit` is also ours)."""
+ANSWER_SHAPES = (
+    "{'type': 'approve' | 'edit' | 'reject' | 'respond' | 'revise', ...} (langchain's shape; an 'args': null "
+    "is ignored), langchain's batch {'decisions': [...]}, or Agent Inbox's {'type': 'accept' | 'edit' | "
+    "'response' | 'ignore', 'args': ...}, alone or in a list of one"
+)
+"""The answers accepted, as error messages name them."""
 
 
 class _EditedActionModel(BaseModel):
@@ -65,6 +100,12 @@ class DecisionModel(BaseModel):
     edited_action: _EditedActionModel | None = None
     verify: str | None = Field(default=None, max_length=MAX_TEXT)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _client_shapes(cls, data: Any) -> Any:
+        # langchain's `args: null` and Agent Inbox's answers become this shape before fields are checked.
+        return native_decision(data)
+
     @field_validator("message", "verify")
     @classmethod
     def _storable_text(cls, value: str | None) -> str | None:
@@ -80,6 +121,13 @@ class DecisionBatchModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     decisions: list[DecisionModel] = Field(min_length=1, max_length=100)
+
+
+RESPONSE_SCHEMA: Any = (
+    DecisionModel | DecisionBatchModel | Annotated[list[DecisionModel], Field(min_length=1, max_length=1)]
+)
+"""What the review nodes pass to `interrupt(..., response_schema=...)`: one decision, langchain's
+batch, or Agent Inbox's list of one response. LangGraph checks a resume against it before saving it."""
 
 
 def _utf8(text: str) -> bool:
@@ -100,32 +148,43 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
     """Check a single decision's shape and return it as a plain dict.
 
     Args:
-        raw: A decision dict (`{"type": "approve", ...}`) or a `DecisionModel`.
+        raw: A decision dict (`{"type": "approve", ...}`, langchain's with or without
+            `"args": null`, or an Agent Inbox `HumanResponse`) or a `DecisionModel`.
         approver: Who decides, from the caller (authenticated); when the decision names an
             approver too, both must be the same canonical person.
 
     Returns:
-        The decision, its `approver` canonical (`identity.canonical`).
+        The decision in this package's shape, its `approver` canonical (`identity.canonical`).
 
     Raises:
         DecisionError: The shape is wrong; the message names the bad value and the fix.
         AuthorizationError: The approver is not a valid name (control characters, mixed
             scripts, a lookalike, a `system:` name) or differs from the submitter.
+
+    Example:
+        ```python
+        normalize_decision({"type": "accept", "args": None}, approver="alice")
+        # {"type": "approve", "approver": "alice"}
+        ```
     """
     if isinstance(raw, BaseModel):
         raw = raw.model_dump(exclude_none=True)
+    raw = native_decision(raw)
     if not isinstance(raw, dict):
-        msg = f"A decision must be a JSON object like {{'type': 'approve'}}, not {type(raw).__name__} {_short(raw)}."
+        msg = (
+            f"A decision must be a JSON object, not {type(raw).__name__} {_short(raw)}. Send {ANSWER_SHAPES}."
+        )
         raise DecisionError(msg)
     unknown = [k for k in raw if k not in _FIELDS]
     if unknown:
         msg = (
-            f"Decision has unknown field(s) {', '.join(map(_short, unknown))}. Allowed: {', '.join(_FIELDS)}."
+            f"Decision has unknown field(s) {', '.join(map(_short, unknown))}. Allowed: {', '.join(_FIELDS)} "
+            f"(and 'args' in Agent Inbox's answers). Send {ANSWER_SHAPES}."
         )
         raise DecisionError(msg)
     kind = raw.get("type")
     if kind not in (*DECISION_TYPES, *_SYSTEM_TYPES):
-        msg = f"Decision type {_short(kind)} is unknown. Allowed: {', '.join(DECISION_TYPES)}."
+        msg = f"Decision type {_short(kind)} is unknown. Allowed: {', '.join(DECISION_TYPES)}. Send {ANSWER_SHAPES}."
         raise DecisionError(msg)
     who = raw.get("approver")
     system = kind in _SYSTEM_TYPES
@@ -161,6 +220,71 @@ def normalize_decision(raw: Any, *, approver: str | None = None) -> Decision:
         msg = f"edited_action is only for type 'edit', not {kind!r}. Drop it, or use type 'edit'."
         raise DecisionError(msg)
     return out
+
+
+def native_decision(raw: Any) -> Any:
+    """`raw` in this package's decision shape, when it is langchain's or Agent Inbox's.
+
+    langchain's `"args": null` is dropped; Agent Inbox's `accept` becomes `approve` (it approves
+    the action as asked: the `args` it echoes are not read, an `edit` changes the action),
+    `edit` with `args: {"action": name, "args": {...}}` becomes `edit` with `edited_action`,
+    `response` with `args: "text"` becomes `respond` with that message, and `ignore` becomes
+    `reject`. Anything else is returned unchanged, for `normalize_decision` to check.
+
+    Raises:
+        DecisionError: A known type with `args` it cannot take; the message says what to send.
+    """
+    if not isinstance(raw, dict):
+        return raw
+    kind, args = raw.get("type"), raw.get("args")
+    inbox = _INBOX_TYPES.get(kind) if isinstance(kind, str) else None
+    if "args" not in raw and inbox is None:
+        return raw
+    out = {k: v for k, v in raw.items() if k != "args"}
+    if inbox is not None:
+        out["type"] = inbox
+    if kind == "accept":
+        if args is not None:
+            _inbox_action(args, kind)
+    elif kind == "response":
+        out["message"] = _inbox_text(args, raw)
+    elif kind == "edit" and args is not None:
+        if "edited_action" in raw:
+            msg = "An edit has both 'edited_action' (langchain) and 'args' (Agent Inbox); send one of them."
+            raise DecisionError(msg)
+        name, edited = _inbox_action(args, kind)
+        out["edited_action"] = {"name": name, "args": edited}
+    elif args is not None:
+        msg = (
+            f"Decision type {_short(kind)} takes no 'args', got {_short(args)}. Send 'args': null or leave it "
+            "out; to change the action send {'type': 'edit', 'edited_action': {'name': ..., 'args': {...}}}."
+        )
+        raise DecisionError(msg)
+    return out
+
+
+def _inbox_action(args: Any, kind: str) -> tuple[Any, Any]:
+    """The `(action, args)` of an Agent Inbox `accept` or `edit` answer's `args`."""
+    if not isinstance(args, dict) or set(args) != {"action", "args"}:
+        msg = (
+            f"Agent Inbox's {kind!r} carries args={{'action': name, 'args': {{...}}}}, got {_short(args)}. "
+            "Send that shape, or langchain's {'type': 'edit', 'edited_action': {'name': ..., 'args': {...}}}."
+        )
+        raise DecisionError(msg)
+    return args["action"], args["args"]
+
+
+def _inbox_text(args: Any, raw: Mapping[str, Any]) -> Any:
+    """The message of an Agent Inbox `response` answer: its `args` text."""
+    if "message" in raw:
+        msg = (
+            "A 'response' carries its text in 'args' (Agent Inbox) and has no 'message'; send the text once."
+        )
+        raise DecisionError(msg)
+    if not isinstance(args, str):
+        msg = f"Agent Inbox's 'response' carries its text as args='...', got {_short(args)}. Send the text."
+        raise DecisionError(msg)
+    return args
 
 
 def _check_edited(edited: Any) -> EditedAction:
@@ -280,24 +404,16 @@ def call_rules(
 def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None = None) -> list[Decision]:
     """Validate an answer against the request it answers; return one decision per action request.
 
-    Accepts one decision, or langchain's `{"decisions": [...]}` with exactly one decision per
-    action request.
+    Accepts one decision, langchain's `{"decisions": [...]}` with exactly one decision per
+    action request, or Agent Inbox's list of one response (see `native_decision`). The
+    decisions carry `approver`, the authenticated decider, whether or not the answer names one.
 
     Raises:
         DecisionError: Malformed, type not allowed, wrong confirmation phrase.
         AuthorizationError: The approver is not listed, is excluded, or requested the action.
     """
     hitl = request["hitl"]
-    if isinstance(raw, BaseModel):
-        raw = raw.model_dump(exclude_none=True)
-    if isinstance(raw, dict) and "decisions" in raw:
-        extra = [k for k in raw if k != "decisions"]
-        items = raw["decisions"]
-        if extra or not isinstance(items, list):
-            msg = "A batch answer is {'decisions': [decision, ...]} and nothing else."
-            raise DecisionError(msg)
-    else:
-        items = [raw]
+    items = _answer_items(raw)
     expected = len(request["action_requests"])
     if len(items) != expected:
         msg = (
@@ -307,11 +423,53 @@ def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None 
         raise DecisionError(msg)
     calls: list[Any] = list(hitl.get("calls") or ()) or [None] * expected
     out: list[Decision] = []
-    for item, config, call in zip(items, request["review_configs"], calls, strict=False):
+    for index, (item, call) in enumerate(zip(items, calls, strict=False)):
         decision = normalize_decision(item, approver=approver)
-        _check_allowed(decision, request, config["allowed_decisions"], call, len(out))
+        _check_allowed(decision, request, allowed_decisions(request, index), call, index)
         out.append(decision)
     return out
+
+
+def _answer_items(raw: Any) -> list[Any]:
+    """The decisions in an answer: one, langchain's batch, or Agent Inbox's list of one."""
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump(exclude_none=True)
+    if isinstance(raw, list):
+        if len(raw) != 1:
+            msg = (
+                f"A list answer is Agent Inbox's list of one response; got {len(raw)} items. For several "
+                "actions send langchain's {'decisions': [decision, ...]}, one per action, in order."
+            )
+            raise DecisionError(msg)
+        return list(raw)
+    if isinstance(raw, dict) and "decisions" in raw:
+        extra = [k for k in raw if k != "decisions"]
+        items = raw["decisions"]
+        if extra or not isinstance(items, list):
+            msg = "A batch answer is {'decisions': [decision, ...]} and nothing else."
+            raise DecisionError(msg)
+        return items
+    return [raw]
+
+
+def langchain_decisions(allowed: Iterable[str]) -> list[LangchainDecisionType]:
+    """The types in `allowed` that langchain's `ReviewConfig.allowed_decisions` may list, in order."""
+    return [cast(LangchainDecisionType, d) for d in allowed if d in LANGCHAIN_DECISION_TYPES]
+
+
+def allowed_decisions(request: Mapping[str, Any], index: int = 0) -> list[str]:
+    """Every decision type a person may send for action `index` of `request`.
+
+    `review_configs[index].allowed_decisions` holds langchain's types only, so the payload stays
+    a strict `HITLRequest`; a one-action request lists all of them, `revise` included, in
+    `hitl.allowed_decisions`. Requests asked before that field existed fall back to
+    `review_configs`. Show reviewers this list, not `review_configs` alone.
+    """
+    full = (request.get("hitl") or {}).get("allowed_decisions")
+    if isinstance(full, list) and len(request.get("action_requests") or ()) == 1:
+        return [str(d) for d in full]
+    configs = request.get("review_configs") or []
+    return list(configs[index].get("allowed_decisions") or []) if index < len(configs) else []
 
 
 def _check_allowed(

@@ -2,15 +2,15 @@
 
 Every payload is plain JSON (str, int, float, bool, None, list, dict) so it survives any
 checkpointer's serializer and any transport (CLI, web, webhook). The interrupt value,
-`ReviewRequest`, is a superset of langchain's `HITLRequest`: clients built for
-`HumanInTheLoopMiddleware` can render it and answer it with `{"decisions": [...]}`.
+`ReviewRequest`, is a strict langchain `HITLRequest` plus the `hitl` key: clients built for
+`HumanInTheLoopMiddleware` can parse it, render it and answer it with `{"decisions": [...]}`.
 
 This module imports nothing from LangGraph.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from typing_extensions import NotRequired, TypedDict
 
@@ -26,6 +26,7 @@ __all__ = [
     "GateMode",
     "HITLContext",
     "JSON",
+    "LangchainDecisionType",
     "OnTimeout",
     "Reversibility",
     "ReviewConfig",
@@ -33,6 +34,7 @@ __all__ = [
     "Risk",
     "Status",
     "DECISION_TYPES",
+    "LANGCHAIN_DECISION_TYPES",
     "RISK_ORDER",
     "SYSTEM_TIMEOUT",
 ]
@@ -70,6 +72,13 @@ DecisionType = Literal["approve", "edit", "reject", "respond", "revise", "timeou
 
 DECISION_TYPES: tuple[str, ...] = ("approve", "edit", "reject", "respond", "revise")
 """The decision types a person may send."""
+
+LangchainDecisionType = Literal["approve", "edit", "reject", "respond"]
+"""The decision types langchain's `HITLRequest` may list in `review_configs[].allowed_decisions`
+(its `DecisionType`). `revise` is langgraph-hitl's own and is listed in `hitl.allowed_decisions`."""
+
+LANGCHAIN_DECISION_TYPES: tuple[str, ...] = get_args(LangchainDecisionType)
+"""The decision types a `ReviewConfig` may list."""
 
 SYSTEM_TIMEOUT = "system:timeout"
 """The approver name the runner uses for decisions it takes when a deadline passes."""
@@ -113,12 +122,12 @@ class EditedAction(TypedDict):
 
 
 class ReviewConfig(TypedDict):
-    """Which decisions a reviewer may take for one action (langchain's `ReviewConfig`)."""
+    """Which of langchain's decisions a reviewer may take for one action (langchain's `ReviewConfig`)."""
 
     action_name: str
     """The action the configuration applies to."""
-    allowed_decisions: list[str]
-    """Decision types allowed for it."""
+    allowed_decisions: list[LangchainDecisionType]
+    """langchain's decision types allowed for it; `hitl.allowed_decisions` adds `revise` where allowed."""
 
 
 class CallRules(TypedDict):
@@ -181,6 +190,9 @@ class HITLContext(TypedDict):
     """The policy version that produced the assessment."""
     escalation_level: int
     """0 for the first tier of reviewers, then 1, 2, ... after each escalation."""
+    allowed_decisions: NotRequired[list[str]]
+    """Every decision type a person may send (one-action requests), `revise` included, which
+    `review_configs` cannot list; read it with `decisions.allowed_decisions`."""
     action_ids: NotRequired[list[str]]
     """One id per action request, when a request asks about several actions at once (`ToolGateNode`)."""
     digest: NotRequired[str]
@@ -194,7 +206,7 @@ class HITLContext(TypedDict):
 
 
 class ReviewRequest(TypedDict):
-    """The interrupt value every review node raises: langchain's `HITLRequest` plus `hitl`."""
+    """The interrupt value every review node raises: a strict langchain `HITLRequest` plus `hitl`."""
 
     action_requests: list[ActionRequest]
     """The actions awaiting review (one for the review nodes, one per risky call for `ToolGateNode`)."""

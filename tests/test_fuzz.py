@@ -182,11 +182,18 @@ def acceptable(answer: Any, approver: Any, *, raw: bool = False) -> bool:
     Through `decide()` only people decide. Straight into the graph (`raw`) nobody is
     authenticated, so the runner's own `timeout` / `escalate` answers are valid there too.
     """
-    if isinstance(answer, dict) and "decisions" in answer:
+    if isinstance(answer, list):  # Agent Inbox's list of one response
+        if len(answer) != 1:
+            return False
+        answer = answer[0]
+    elif isinstance(answer, dict) and "decisions" in answer:
         items = answer["decisions"]
         if set(answer) != {"decisions"} or not isinstance(items, list) or len(items) != 1:
             return False
         answer = items[0]
+    if isinstance(answer, dict) and answer.get("args", False) is None:
+        # langchain's `args: null` is ignored (Agent Inbox's types are not generated here).
+        answer = {k: v for k, v in answer.items() if k != "args"}
     if not isinstance(answer, dict) or not set(answer) <= FIELDS:
         return False
     named = _person(answer.get("approver"))

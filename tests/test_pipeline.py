@@ -74,9 +74,10 @@ def test_pipeline_pauses_at_reviewed_stage_with_step_context(graph: Any) -> None
         }
     ]
     assert req["review_configs"] == [
-        {"action_name": "tone_review", "allowed_decisions": ["approve", "edit", "reject", "revise"]}
+        {"action_name": "tone_review", "allowed_decisions": ["approve", "edit", "reject"]}
     ]
     hitl = req["hitl"]
+    assert hitl["allowed_decisions"] == ["approve", "edit", "reject", "revise"]
     assert (hitl["node"], hitl["stage"], hitl["approvers"]) == ("review_tone_review", 2, ["manager"])
     ctx = hitl["context"]
     assert (ctx["step"], ctx["total_steps"], ctx["task"], ctx["revision"]) == (2, 3, "release email", 0)

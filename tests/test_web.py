@@ -740,3 +740,22 @@ def test_tokens_files_keep_only_hashes(tmp_path: Path, db_url: str, monkeypatch:
     bad.write_text("alice\n")
     with pytest.raises(ValueError, match="line 1"):
         load_approvers(bad)
+
+
+def test_pipeline_stage_page_offers_a_revision(db_url: str) -> None:
+    """`revise` lives in the payload's `hitl.allowed_decisions` (its `review_configs` are langchain's
+    strict types); the page still offers "Request a revision", and sending it asks again."""
+    from langgraph_hitl.patterns import Stage, create_approval_pipeline
+
+    pipeline = create_approval_pipeline([Stage("polish", lambda text: text + "!", approvers=["alice"])])
+    app = make_app(db_url, graph=pipeline)
+    with TestClient(app, follow_redirects=False) as client:
+        runner: Approvals = app.state.approvals
+        rid = runner.start("pipe", {"input": "hi"}).pending[0].request_id
+        assert "revise" not in runner.get(rid).payload["review_configs"][0]["allowed_decisions"]
+        login(client, "alice")
+        page = client.get(f"/requests/{rid}").text
+        assert "Request a revision" in page
+        resp = decide_form(client, rid, type="revise", message="louder")
+        assert resp.status_code in (200, 303), resp.text
+        assert runner.get(rid).status != "pending"

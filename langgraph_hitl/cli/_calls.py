@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..decisions import allowed_decisions
+
 __all__ = ["CallView", "calls_of", "resolve", "split_ref"]
 
 
@@ -68,13 +70,11 @@ def calls_of(payload: Mapping[str, Any]) -> list[CallView]:
     """Every action of a request payload, in order."""
     hitl: Mapping[str, Any] = payload.get("hitl") or {}
     asked: list[Mapping[str, Any]] = list(payload.get("action_requests") or [])
-    configs: list[Mapping[str, Any]] = list(payload.get("review_configs") or [])
     rules: list[Mapping[str, Any]] = [c for c in hitl.get("calls") or [] if isinstance(c, dict)]
     ids = _tool_call_ids(hitl, [str(a.get("name", "")) for a in asked])
     views = []
     for i, action in enumerate(asked):
         rule = rules[i] if i < len(rules) else hitl
-        config = configs[i] if i < len(configs) else {}
         views.append(
             CallView(
                 index=i + 1,
@@ -85,7 +85,7 @@ def calls_of(payload: Mapping[str, Any]) -> list[CallView]:
                 risk=str(rule.get("risk") or hitl.get("risk") or "-"),
                 mode=str(rule.get("mode") or hitl.get("mode") or "-"),
                 verify_phrase=rule.get("verify_phrase", hitl.get("verify_phrase")),
-                allowed=list(dict.fromkeys(config.get("allowed_decisions") or [])),
+                allowed=list(dict.fromkeys(allowed_decisions(payload, i))),
                 approvers=rule.get("approvers", hitl.get("approvers")),
             )
         )

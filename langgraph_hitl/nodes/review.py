@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from .._canonical import plain_json, stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
-from ..decisions import DecisionBatchModel, DecisionModel, call_rules, validate_decision
+from ..decisions import RESPONSE_SCHEMA, call_rules, langchain_decisions, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list, canonical_or_none
 from ..policy import Policy, stricter
@@ -36,8 +36,6 @@ from ._common import decided_at_of, decider_of, event_time, seal_key_of, step_ke
 from ._view import view
 
 __all__ = ["ReviewNode", "SecondReviewNode", "review_condition"]
-
-RESPONSE_SCHEMA: Any = DecisionModel | DecisionBatchModel
 
 
 def _fixed_assessment(action: ActionRequest) -> Assessment:
@@ -352,7 +350,13 @@ class ReviewNode:
                     "description": action.get("description") or _describe(action),
                 }
             ],
-            "review_configs": [{"action_name": action["name"], "allowed_decisions": allowed}],
+            # langchain's types only, so strict HITLRequest clients parse it; `revise` is in `hitl`.
+            "review_configs": [
+                {
+                    "action_name": action["name"],
+                    "allowed_decisions": langchain_decisions(allowed),
+                }
+            ],
             "hitl": {
                 "request_id": stable_id(digest, self.name, len(mine)),
                 "action_id": action_id,
@@ -374,6 +378,7 @@ class ReviewNode:
                 "context": context,
                 "policy_version": assessment.get("policy_version", ""),
                 "escalation_level": level,
+                "allowed_decisions": list(allowed),
                 "refused": refused,
                 "calls": [
                     call_rules(
@@ -397,19 +402,20 @@ class ReviewNode:
         # From here on nothing may raise because of the answer.
         if isinstance(answer, BaseModel):  # what interrupt() returns after checking RESPONSE_SCHEMA
             answer = answer.model_dump(exclude_none=True)
+        who: str | None = None
         try:
             who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
             if who is None:
                 return self._refused(state, request, config, f"Refused: {why}.", None)
             decision = validate_decision(answer, request, approver=who)[0]
         except HITLError as exc:
-            return self._refused(state, request, config, str(exc), answer)
+            return self._refused(state, request, config, str(exc), answer, who)
         except Exception as exc:  # an answer that breaks validation itself is still just refused
-            return self._refused(state, request, config, f"{type(exc).__name__}: {exc}", answer)
+            return self._refused(state, request, config, f"{type(exc).__name__}: {exc}", answer, who)
         try:
             return self._apply(state, request, decision, config)
         except Exception as exc:
-            return self._refused(state, request, config, f"could not apply the decision: {exc}", answer)
+            return self._refused(state, request, config, f"could not apply the decision: {exc}", answer, who)
 
     def _gate_state(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         """What this node settles in state about the action it asked about (its id, digest and gate)."""
@@ -487,9 +493,21 @@ class ReviewNode:
         )
 
     def _refused(
-        self, state: dict[str, Any], request: ReviewRequest, config: RunnableConfig, error: str, answer: Any
+        self,
+        state: dict[str, Any],
+        request: ReviewRequest,
+        config: RunnableConfig,
+        error: str,
+        answer: Any,
+        who: str | None = None,
     ) -> dict[str, Any]:
-        approver = as_recorded(answer.get("approver")) if isinstance(answer, dict) else None
+        """Record a refused answer; the question is asked again.
+
+        Attributed to the name the answer claims (escaped if it is not a valid name), else to the
+        decider from the run's config (answers in langchain's and Agent Inbox's shapes name nobody).
+        """
+        claimed = answer.get("approver") if isinstance(answer, dict) else None
+        approver = as_recorded(claimed if claimed is not None else who)
         bad: Decision = {"type": "invalid", "approver": approver, "message": error}  # type: ignore[typeddict-item]
         return {
             **self._gate_state(state, config),

@@ -21,7 +21,7 @@ from typing_extensions import TypedDict
 
 from .._canonical import plain_json, stable_id
 from .._events import DECISION_EVENTS, decision_event_id, make_event
-from ..decisions import DecisionBatchModel, DecisionModel, args_problem, call_rules, validate_decision
+from ..decisions import RESPONSE_SCHEMA, args_problem, call_rules, langchain_decisions, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list, canonical_or_none
 from ..nodes._common import decided_at_of, decider_of, event_time, seal_key_of, thread_id_of
@@ -32,10 +32,6 @@ from ..types import RISK_ORDER, SYSTEM_TIMEOUT, Assessment, Decision, DecisionRe
 
 __all__ = ["CallReview", "ToolGateRecord", "ToolReviewCore", "last_ai_message", "RESPONSE_SCHEMA"]
 
-RESPONSE_SCHEMA: Any = DecisionModel | DecisionBatchModel
-"""Checked by LangGraph before a resume value is saved: a malformed answer never sticks."""
-
-_TOOL_DECISIONS = ("approve", "edit", "reject", "respond")
 _RUNS = ("safe", "approved", "edited")
 
 
@@ -328,9 +324,7 @@ class ToolReviewCore:
             "review_configs": [
                 {
                     "action_name": run["name"],
-                    "allowed_decisions": [
-                        d for d in c["assessment"]["allowed_decisions"] if d in _TOOL_DECISIONS
-                    ],
+                    "allowed_decisions": langchain_decisions(c["assessment"]["allowed_decisions"]),
                 }
                 for c, run in zip(pending, runs, strict=True)
             ],

@@ -7,7 +7,8 @@ the stage's number, `hitl.context` with step N of M). The reviewer can:
 - `approve`: the pipeline moves on with the output;
 - `edit`: the pipeline moves on with the reviewer's output (`edited_action.args.output`);
 - `revise`: the stage runs again with the reviewer's instructions, and the new output is
-  reviewed again, up to `max_revisions` times (one more request counts as a rejection);
+  reviewed again, up to `max_revisions` times (one more request counts as a rejection).
+  langchain's `review_configs` cannot list it, so it is offered in `hitl.allowed_decisions`;
 - `reject` (or a timeout): the pipeline stops, and `stopped_at` says where and why.
 
 ```

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from ..approvals import PendingRequest
+from ..decisions import allowed_decisions
 from ..errors import DecisionError
 
 __all__ = ["CallDecisionError", "build_form_decision", "call_of", "form_fields"]
@@ -78,7 +79,7 @@ def _decision(req: PendingRequest, index: int, row: dict[str, str]) -> dict[str,
     kind = row.get("type", "")
     if not kind:
         asked = req.payload["action_requests"][index]["name"]
-        allowed = ", ".join(req.payload["review_configs"][index]["allowed_decisions"])
+        allowed = ", ".join(allowed_decisions(req.payload, index))
         several = len(req.payload["action_requests"]) > 1
         where = f"Call {index + 1} ({asked}) has no decision" if several else "No decision"
         msg = f"{where}: choose one of {allowed}."

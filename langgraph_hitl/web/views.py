@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..approvals import PendingRequest
+from ..decisions import allowed_decisions
 
 __all__ = [
     "REVERSIBILITY_LABELS",
@@ -118,11 +119,9 @@ def arg_rows(args: Any) -> list[dict[str, str]]:
 def _calls(payload: dict[str, Any], hitl: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per action request, with the rules its own decision is checked against (`hitl.calls[i]`)."""
     rules = [r if isinstance(r, dict) else {} for r in hitl.get("calls") or []]
-    configs = payload.get("review_configs") or []
     rows = []
     for i, asked in enumerate(payload.get("action_requests") or []):
         rule: dict[str, Any] = rules[i] if i < len(rules) else hitl
-        config = configs[i] if i < len(configs) else {}
         rows.append(
             {
                 "index": i,
@@ -134,7 +133,7 @@ def _calls(payload: dict[str, Any], hitl: dict[str, Any]) -> list[dict[str, Any]
                 "risk": str(rule.get("risk") or hitl.get("risk") or ""),
                 "mode": str(rule.get("mode") or hitl.get("mode") or ""),
                 "verify_phrase": rule.get("verify_phrase"),
-                "allowed": list(config.get("allowed_decisions") or ["approve", "reject"]),
+                "allowed": allowed_decisions(payload, i) or ["approve", "reject"],
             }
         )
     return rows
@@ -158,7 +157,6 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
     hitl: dict[str, Any] = dict(payload.get("hitl") or {})
     context: dict[str, Any] = dict(hitl.get("context") or {})
     left, urgency = time_left(req.deadline, now) if req.status == "pending" else ("", "none")
-    configs = payload.get("review_configs") or [{"allowed_decisions": ["approve", "reject"]}]
     actions = [
         {
             "name": a.get("name", ""),
@@ -199,7 +197,7 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
         "urgency": urgency,
         "on_timeout": hitl.get("on_timeout", "reject"),
         "verify_phrase": hitl.get("verify_phrase"),
-        "allowed": list(configs[0].get("allowed_decisions") or []),
+        "allowed": allowed_decisions(payload, 0),
         "escalation_level": hitl.get("escalation_level", 0),
         "task": context.get("task"),
         "step": f"Step {step} of {total}"

@@ -232,6 +232,35 @@ def test_server_raw_resume_takes_the_decider_from_authentication(server: DevServ
     assert [(d["approver"], d["effect"]) for d in done["decisions"]][-1] == ("bob", "approved")
 
 
+def test_server_langchain_and_agent_inbox_clients_answer_as_their_users(
+    server: DevServer, client: Any
+) -> None:
+    """Unmodified client shapes under `langgraph dev`: langchain's `{"decisions": [{"type":
+    "approve", "args": None}]}` as alice, then Agent Inbox's `[{"type": "accept", "args": None}]`
+    as alice again (refused: the same person, four-eyes by the server identity) and as bob
+    (runs). An unauthenticated resume is refused by the server. In 0.1 both shapes failed
+    validation and put the thread into `error` status."""
+    thread_id, out = start(client, id=21, env="prod")
+    assert out["__interrupt__"][0]["value"]["hitl"]["risk"] == "critical"
+    alice, bob = as_user(server, "alice"), as_user(server, "bob")
+    out = alice.runs.wait(
+        thread_id, GRAPH, command={"resume": {"decisions": [{"type": "approve", "args": None}]}}
+    )
+    assert out["__interrupt__"][0]["value"]["hitl"]["node"] == "second_review"
+    inbox_answer = [{"type": "accept", "args": None}]
+    out = alice.runs.wait(thread_id, GRAPH, command={"resume": inbox_answer})
+    assert "alice" in out["__interrupt__"][0]["value"]["hitl"]["refused"]
+    assert client.threads.get(thread_id)["status"] != "error"
+    with pytest.raises(Exception):  # noqa: B017 - the SDK raises its HTTP error for 401/403
+        as_user(server, None).runs.wait(thread_id, GRAPH, command={"resume": inbox_answer})
+    done = bob.runs.wait(thread_id, GRAPH, command={"resume": inbox_answer})
+    assert done["status"] == "executed"
+    assert [(d["approver"], d["effect"]) for d in done["decisions"] if d["effect"] == "approved"] == [
+        ("alice", "approved"),
+        ("bob", "approved"),
+    ]
+
+
 def test_server_refuses_callers_without_a_token(server: DevServer) -> None:
     """The example deployment's auth answers 401 to a caller with no or an unknown token."""
     import httpx

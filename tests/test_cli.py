@@ -1018,3 +1018,22 @@ def test_cli_takes_the_audit_key_file_from_the_config_file(tmp_path: Path, stric
     missing = run_cli(tmp_path, "audit", "--verify")
     assert missing.returncode == 2 and "secrets/missing.key" in missing.stderr
     assert "audit_key_file in" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"action_requests": [{"name": "a"}], "review_configs": [{"allowed_decisions": ["approve", "reject"]}],
+         "hitl": {"allowed_decisions": ["approve", "reject", "revise"]}},
+        {"action_requests": [{"name": "a"}, {"name": "b"}],
+         "review_configs": [{"allowed_decisions": ["approve"]}, {"allowed_decisions": ["reject", "edit"]}], "hitl": {}},
+        {"action_requests": [{"name": "a"}], "review_configs": [{"allowed_decisions": ["approve", "respond"]}], "hitl": {}},
+    ],
+)  # fmt: skip
+def test_cli_reads_allowed_decisions_as_the_decide_path_does(payload: dict[str, Any]) -> None:
+    """The CLI keeps its own copy of `decisions.allowed_decisions` (no pydantic on its fast path): the same answers."""
+    from langgraph_hitl import decisions
+    from langgraph_hitl.cli import _calls
+
+    for i in range(len(payload["action_requests"])):
+        assert _calls.allowed_decisions(payload, i) == decisions.allowed_decisions(payload, i)

@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..decisions import allowed_decisions
-
 __all__ = ["CallView", "calls_of", "resolve", "split_ref"]
 
 
@@ -114,3 +112,13 @@ def split_ref(views: Sequence[CallView], text: str) -> tuple[CallView, str] | No
     if match and 1 <= int(match.group(1)) <= len(views):
         return views[int(match.group(1)) - 1], text[match.end() :]
     return None
+
+
+def allowed_decisions(payload: Mapping[str, Any], index: int) -> list[str]:
+    """`decisions.allowed_decisions`, without importing it (and pydantic) on the CLI's fast path:
+    `hitl.allowed_decisions` for a one-action request (it adds `revise`), else `review_configs`."""
+    full = (payload.get("hitl") or {}).get("allowed_decisions")
+    if isinstance(full, list) and len(payload.get("action_requests") or ()) == 1:
+        return [str(d) for d in full]
+    configs = payload.get("review_configs") or []
+    return list(configs[index].get("allowed_decisions") or []) if index < len(configs) else []

@@ -13,7 +13,31 @@ from typing import Any
 from ._canonical import args_hash, now_iso, stable_id
 from .types import AuditEvent
 
-__all__ = ["DECISION_EVENTS", "decision_event_id", "make_event", "trusted_events"]
+__all__ = [
+    "DECISION_EVENTS",
+    "decision_event_id",
+    "in_subgraph",
+    "make_event",
+    "task_namespace",
+    "trusted_events",
+]
+
+NS_SEP, NS_END = "|", ":"
+"""LangGraph's checkpoint namespaces: `node:<task id>` for a task, one per level, joined by `|`
+(`parent:<task id>|child:<task id>` inside a subgraph); the root graph's is empty."""
+
+
+def task_namespace(parent_ns: str, node: str, task_id: str) -> str:
+    """The checkpoint namespace of task `task_id` of `node` in the graph at `parent_ns`: where a
+    subgraph that task runs keeps its checkpoints."""
+    own = f"{node}{NS_END}{task_id}"
+    return f"{parent_ns}{NS_SEP}{own}" if parent_ns else own
+
+
+def in_subgraph(checkpoint_ns: str) -> bool:
+    """True for a node's namespace inside a subgraph (or a graph called from a node), not the root graph."""
+    return NS_SEP in checkpoint_ns
+
 
 DECISION_EVENTS: dict[str, str] = {
     "approve": "approved",

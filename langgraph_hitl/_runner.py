@@ -19,12 +19,12 @@ import functools
 import inspect
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, NoReturn, TypeVar, cast, get_args
 
 from ._canonical import iso
-from ._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
+from ._events import DECISION_EVENTS, decision_event_id, make_event, task_namespace, trusted_events
 from .decisions import decider, validate_decision
 from .errors import ConflictError, HITLError, NotPendingError, ThreadStateError
 from .identity import canonical
@@ -34,7 +34,19 @@ from .store.inbox import RequestRow
 from .store.lease import DEFAULT_TTL, hold
 from .types import SYSTEM_TIMEOUT, ActionRequest, AuditEvent, Decision, ReviewRequest
 
-__all__ = ["Page", "PendingRequest", "RecoveryReport", "RunResult", "leased"]
+__all__ = [
+    "PLAIN",
+    "Page",
+    "PendingRequest",
+    "RecoveryReport",
+    "RunOptions",
+    "RunResult",
+    "checkpoint_config",
+    "checkpointed_trail",
+    "leased",
+    "run_to_end",
+    "trail_sources",
+]
 
 log = logging.getLogger("langgraph_hitl")
 
@@ -149,6 +161,152 @@ class RunResult:
     values: dict[str, Any]
 
 
+def run_to_end(steps: Iterable[Any]) -> RunResult:
+    """Drive a runner's steps with nobody reading the stream: the last item is the run's `RunResult`."""
+    result: Any = None
+    for item in steps:
+        result = item
+    assert isinstance(result, RunResult)
+    return result
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one runner call hands to LangGraph besides the input: the caller's run config (merged
+    under the runner's own keys by `_Core._config`), the runtime context, and how to stream."""
+
+    config: Mapping[str, Any] | None = None
+    """The caller's `RunnableConfig` (callbacks, tags, metadata, recursion_limit, configurable, ...)."""
+    context: Any = None
+    """LangGraph's runtime context (`context=` of `invoke`), for graphs built with `context_schema`."""
+    stream_mode: Any = None
+    """LangGraph's `stream_mode` when the caller reads the stream; None runs with `invoke`."""
+    subgraphs: bool = False
+    """Stream the parts of subgraphs too (LangGraph's `subgraphs=`)."""
+
+    def graph_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `invoke` / `stream` besides the input and the config."""
+        kwargs: dict[str, Any] = {"durability": DURABILITY}
+        if self.context is not None:
+            kwargs["context"] = self.context
+        if self.stream_mode is not None:
+            kwargs["stream_mode"] = self.stream_mode
+            kwargs["subgraphs"] = self.subgraphs
+        return kwargs
+
+
+PLAIN = RunOptions()
+"""A run with the runner's config alone: no caller config, no context, invoked."""
+
+
+def _config_keys() -> tuple[str, ...]:
+    """The keys of langchain's `RunnableConfig` (callbacks, configurable, metadata, recursion_limit, ...)."""
+    from langchain_core.runnables import RunnableConfig
+
+    return tuple(sorted(RunnableConfig.__annotations__))
+
+
+def _stream_modes() -> tuple[str, ...]:
+    """LangGraph's stream modes (`langgraph.types.StreamMode`)."""
+    from langgraph.types import StreamMode
+
+    return tuple(str(mode) for mode in get_args(StreamMode))
+
+
+_RESERVED_WHY = {
+    "checkpoint_id": "the runner runs a thread from its latest checkpoint; an older one would leave the inbox "
+    "out of step with the thread (change state with graph.update_state, then refresh())",
+    "checkpoint_ns": "the runner runs the root graph; subgraph namespaces are LangGraph's to set",
+    "checkpoint_map": "the runner runs the root graph; subgraph namespaces are LangGraph's to set",
+    "hitl_": "keys starting with 'hitl_' carry the runner's store and who decided (decide(approver=...))",
+    "langgraph_auth_": "under the runner, who decides is decide(approver=...), never the run's config",
+    "__": "keys starting with '__' are LangGraph's internal ones",
+}
+
+
+def _reserved(key: str) -> str | None:
+    """Why a `configurable` key is the runner's (or LangGraph's) to set, or None when the caller may set it."""
+    for name, why in _RESERVED_WHY.items():
+        if key == name or (name.endswith("_") and key.startswith(name)):
+            return why
+    return None
+
+
+def check_stream_mode(stream_mode: Any) -> Any:
+    """`stream_mode` if LangGraph knows it (one mode or a list of modes); else a `ValueError` naming the fix."""
+    allowed = _stream_modes()
+    modes = [stream_mode] if isinstance(stream_mode, str) else stream_mode
+    if isinstance(modes, Sequence) and modes and all(isinstance(m, str) and m in allowed for m in modes):
+        return stream_mode if isinstance(stream_mode, str) else list(stream_mode)
+    msg = f"stream_mode={stream_mode!r}. Allowed: one of {', '.join(allowed)}, or a list of them."
+    raise ValueError(msg)
+
+
+def check_run_config(config: Any, *, thread_id: str | None, call: str) -> Mapping[str, Any] | None:
+    """A caller's `config=` as the runner can merge it, or an error saying what to change.
+
+    Args:
+        config: A `RunnableConfig` or None.
+        thread_id: The one thread the call runs; None for calls that run many (`expire_overdue`, `recover`).
+        call: The method's name, for the messages.
+
+    Raises:
+        TypeError: `config` (or its `configurable`) is not a dict.
+        ValueError: An unknown key, a `thread_id` other than the call's, a key only the runner
+            sets, or a `run_id` on a call that runs many threads.
+    """
+    if config is None:
+        return None
+    keys = _config_keys()
+    if not isinstance(config, Mapping):
+        msg = f"{call}(config={config!r:.80}): pass a RunnableConfig dict ({', '.join(keys)}) or None."
+        raise TypeError(msg)
+    unknown = sorted(str(k) for k in config if k not in keys)
+    if unknown:
+        msg = (
+            f"{call}(config=...) has {', '.join(map(repr, unknown))}, not RunnableConfig keys. Allowed: "
+            f"{', '.join(keys)}; runtime values go in context=, LangGraph options such as durability "
+            "are the runner's."
+        )
+        raise ValueError(msg)
+    if "run_id" in config and thread_id is None:
+        msg = f"{call}(config=...) has run_id, which names one run; {call}() runs one per thread. Drop it."
+        raise ValueError(msg)
+    configurable = config.get("configurable")
+    if configurable is None:
+        return config
+    if not isinstance(configurable, Mapping):
+        msg = f"{call}(config=...): configurable={configurable!r:.80} must be a dict of your graph's keys."
+        raise TypeError(msg)
+    for key, value in configurable.items():
+        _check_configurable(str(key), value, thread_id=thread_id, call=call)
+    return config
+
+
+def _check_configurable(key: str, value: Any, *, thread_id: str | None, call: str) -> None:
+    if key == "thread_id":
+        if thread_id is None:
+            msg = (
+                f"{call}(config=...) has configurable thread_id={value!r}, but {call}() runs many threads and "
+                "sets each one's thread_id itself. Drop it from the config."
+            )
+            raise ValueError(msg)
+        if str(value) != thread_id:
+            msg = (
+                f"{call}(config=...) has configurable thread_id={value!r}, but this call runs thread "
+                f"{thread_id!r}: the runner sets thread_id itself. Drop it from the config, or run "
+                f"thread {value!r} instead."
+            )
+            raise ValueError(msg)
+        return
+    why = _reserved(key)
+    if why is not None:
+        msg = (
+            f"{call}(config=...) sets configurable {key!r}, which the runner does not take: {why}. Remove it."
+        )
+        raise ValueError(msg)
+
+
 @dataclass
 class RecoveryReport:
     """What `recover()` did."""
@@ -180,6 +338,43 @@ def interrupt_items(state: Any) -> list[tuple[str, str, ReviewRequest]]:
         if isinstance(value, dict) and isinstance(value.get("hitl"), dict) and "action_requests" in value:
             items.append((str(intr.id), "", cast(ReviewRequest, value)))
     return items
+
+
+def trail_sources(state: Any) -> list[list[Any] | str]:
+    """Where the audit events of a `StateSnapshot` and of each subgraph paused in it are, parent first:
+    an event list read from a snapshot, or the checkpoint namespace whose latest checkpoint holds them.
+
+    A subgraph keeps its own state: an approval flow inside one (a node, parallel branches,
+    `Send` fan-out, a graph called from a node, the functional API) writes its trail there,
+    never into the parent's. A subgraph LangGraph finds in the graph comes with its own
+    snapshot (the runner reads with `subgraphs=True`); one it cannot find (a graph called
+    through a helper function) is in its latest checkpoint, in the paused task's namespace.
+    (`AuditNode` writes a subgraph's trail itself when the subgraph finishes.)
+    """
+    values = getattr(state, "values", None)
+    trail = values.get("audit_trail") if isinstance(values, dict) else None
+    sources: list[list[Any] | str] = [list(trail) if isinstance(trail, list) else []]
+    config = getattr(state, "config", None) or {}
+    parent_ns = str((config.get("configurable") or {}).get("checkpoint_ns") or "")
+    for task in getattr(state, "tasks", ()) or ():
+        sub = getattr(task, "state", None)
+        if sub is not None and not isinstance(sub, dict):  # a snapshot; a plain config when not read
+            sources.extend(trail_sources(sub))
+        elif sub is None and task.interrupts:
+            sources.append(task_namespace(parent_ns, task.name, task.id))
+    return sources
+
+
+def checkpoint_config(thread_id: str, checkpoint_ns: str) -> dict[str, Any]:
+    """The config that reads the latest checkpoint of `checkpoint_ns` in `thread_id` from a saver."""
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}}
+
+
+def checkpointed_trail(found: Any) -> list[Any]:
+    """`audit_trail` in a saver's `CheckpointTuple` (None: no checkpoint there, so no events)."""
+    values = found.checkpoint.get("channel_values") if found is not None else None
+    trail = values.get("audit_trail") if isinstance(values, dict) else None
+    return list(trail) if isinstance(trail, list) else []
 
 
 def _effect(row: RequestRow, kind: str) -> str:
@@ -250,15 +445,47 @@ class _Core:
         return self.store.clock
 
     def _config(
-        self, thread_id: str, *, decider: str | None = None, decided_at: float | None = None
+        self,
+        thread_id: str,
+        *,
+        decider: str | None = None,
+        decided_at: float | None = None,
+        run: RunOptions = PLAIN,
     ) -> dict[str, Any]:
-        """The run's config. `hitl_decider` tells the review nodes who answered (they honour it only
-        beside this process's `Store`, which no remote client can put in a config)."""
+        """The run's config: the caller's (`run.config`: callbacks, tags, metadata, recursion_limit,
+        their own `configurable` keys) under the runner's own keys, which always win.
+
+        `hitl_decider` tells the review nodes who answered (they honour it only beside this
+        process's `Store`, which no remote client can put in a config).
+        """
         conf: dict[str, Any] = {"thread_id": thread_id, "hitl_store": self.store, "hitl_runner_flushes": True}
         if decider is not None:
             conf["hitl_decider"] = decider
             conf["hitl_decided_at"] = iso(decided_at if decided_at is not None else self.clock())
-        return {"configurable": conf}
+        if run.config is None:
+            return {"configurable": conf}
+        return {**run.config, "configurable": {**(run.config.get("configurable") or {}), **conf}}
+
+    @staticmethod
+    def _options(
+        config: Any,
+        context: Any,
+        *,
+        thread_id: str | None,
+        call: str,
+        stream_mode: Any = None,
+        subgraphs: bool = False,
+    ) -> RunOptions:
+        """Check what a caller passes through to LangGraph, at the API edge (see `check_run_config`)."""
+        if not isinstance(subgraphs, bool):
+            msg = f"{call}(subgraphs={subgraphs!r}): pass True or False."
+            raise TypeError(msg)
+        return RunOptions(
+            config=check_run_config(config, thread_id=thread_id, call=call),
+            context=context,
+            stream_mode=None if stream_mode is None else check_stream_mode(stream_mode),
+            subgraphs=subgraphs,
+        )
 
     # -- starting -----------------------------------------------------------------------------------------
 
@@ -299,7 +526,7 @@ class _Core:
         raise ConflictError(msg)
 
     @staticmethod
-    def _raise_start_failure(thread_id: str, exc: Exception) -> None:
+    def _raise_start_failure(thread_id: str, exc: BaseException) -> NoReturn:
         """Re-raise a failed start; a value LangGraph cannot save becomes a `ThreadStateError` naming the fix."""
         text = str(exc)
         if isinstance(exc, TypeError) and (
@@ -335,17 +562,28 @@ class _Core:
     # -- indexing -----------------------------------------------------------------------------------------
 
     def _index_state(
-        self, thread_id: str, state: Any, *, resumed: str | None = None, expired: bool = False
+        self,
+        thread_id: str,
+        state: Any,
+        *,
+        resumed: str | None = None,
+        expired: bool = False,
+        events: list[Any] | None = None,
     ) -> list[PendingRequest]:
-        """Index the thread's questions, audit its events, settle `resumed`: one transaction."""
+        """Index the thread's questions, audit its events, settle `resumed`: one transaction.
+
+        The events are the root's and those of approval flows paused inside subgraphs, so these
+        are recorded when they pause, before any decision on them; `events` is them read
+        already (the async runner reads checkpoints with its own saver's async calls).
+        """
         items = interrupt_items(state)
-        values = dict(getattr(state, "values", {}) or {})
+        if events is None:
+            events = self._audit_trail(thread_id, state)
         with self.store.transaction():
             if resumed is not None:
                 (self.store.inbox.mark_expired if expired else self.store.inbox.mark_resumed)(resumed)
             new = self.store.inbox.index(thread_id, items, graph=self.name)
             self.store.inbox.cancel_stale(thread_id, [p["hitl"]["request_id"] for _, _, p in items])
-            events = values.get("audit_trail") or []
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
                 key, ts = self.store.seal_key, iso(self.clock())
                 self.store.audit.append(
@@ -361,6 +599,17 @@ class _Core:
                 if req.request_id in new:
                     self._notify("on_pending", req.payload, thread_id=thread_id)
         return pending
+
+    def _audit_trail(self, thread_id: str, state: Any) -> list[Any]:
+        """The events of `state` and of every subgraph paused in it, parent first (see `trail_sources`)."""
+        saver = getattr(self.graph, "checkpointer", None)
+        events: list[Any] = []
+        for source in trail_sources(state):
+            if isinstance(source, str):
+                found = saver.get_tuple(checkpoint_config(thread_id, source)) if saver is not None else None
+                source = checkpointed_trail(found)
+            events.extend(source)
+        return events
 
     def _result(self, thread_id: str, state: Any, pending: list[PendingRequest]) -> RunResult:
         values = dict(getattr(state, "values", {}) or {})

@@ -15,42 +15,110 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextvars
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from langgraph.types import Command
+from langgraph.types import Command, StreamMode
 
 from ._runner import (
-    DURABILITY,
+    PLAIN,
     Page,
     PendingRequest,
     RecoveryReport,
+    RunOptions,
     RunResult,
     _Core,
     interrupt_items,
     leased,
     log,
+    run_to_end,
 )
-from .checkpoint import open_checkpointer
-from .errors import ConflictError, NotPendingError
+from .checkpoint import open_checkpointer, redact
+from .errors import CheckpointerError, ConflictError, NotPendingError
 from .store import Store, open_store
 from .store.inbox import RequestRow
-from .store.lease import DEFAULT_TTL
-from .types import SYSTEM_TIMEOUT
+from .store.lease import DEFAULT_TTL, hold
+from .types import SYSTEM_TIMEOUT, Decision
 
-__all__ = ["Approvals", "Page", "PendingRequest", "RecoveryReport", "RunResult"]
+__all__ = ["Approvals", "Page", "PendingRequest", "RecoveryReport", "RunResult", "RunStream"]
 
 
-def _compile(graph: Any, saver: Any) -> Any:
+def _compile(graph: Any, saver: Any, url: str) -> Any:
+    """`graph` on `saver`: a builder is compiled with it; a compiled graph gets it, unless it has another."""
+    from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.graph import StateGraph
 
     if isinstance(graph, StateGraph):
         return graph.compile(checkpointer=saver)
     if hasattr(graph, "copy") and hasattr(graph, "get_state"):
+        own = getattr(graph, "checkpointer", None)
+        if isinstance(own, BaseCheckpointSaver) and own is not saver:
+            msg = (
+                f"The graph was compiled with its own checkpointer ({type(own).__name__}), but the runner keeps "
+                f"checkpoints in {redact(url)!r}, beside its inbox; replacing yours would silently leave your "
+                "threads behind. Pass the StateGraph builder, or a graph compiled without a checkpointer "
+                "(builder.compile()), and open() compiles it with the checkpointer for that URL."
+            )
+            raise CheckpointerError(msg)
         return graph.copy(update={"checkpointer": saver})
     msg = f"Approvals needs a StateGraph builder or a compiled graph, got {type(graph).__name__}."
     raise TypeError(msg)
+
+
+class RunStream:
+    """LangGraph's stream parts of one runner call, as it runs; `result` once it has ended.
+
+    Returned by `Approvals.stream` and `Approvals.decide_stream`. Iterating it runs the graph
+    (`graph.stream` with the runner's config), and when the run pauses or ends it is indexed
+    exactly as by `start` / `decide`: its questions are in the inbox and its audit rows in the log
+    before the iteration stops. Stop early (`break`) and close it, or use it in a `with` block:
+    the run stops where it is and what it left is indexed (a decision the graph had not yet taken
+    goes back to pending).
+
+    The runner's lease on the thread lives in the stream's own context, so your loop body and
+    other streams never share it.
+    """
+
+    def __init__(self, steps: Generator[Any, None, None]) -> None:
+        self._steps = steps
+        self._context = contextvars.copy_context()
+        self._open = True
+        self.result: RunResult | None = None
+        """Where the thread stands (as `start` / `decide` return it), once the stream has ended."""
+
+    def __iter__(self) -> RunStream:
+        return self
+
+    def __next__(self) -> Any:
+        if not self._open:
+            raise StopIteration
+        try:
+            item = self._context.run(next, self._steps)
+        except BaseException:
+            self._open = False
+            raise
+        if isinstance(item, RunResult):  # the steps' last item: let them finish (and release the lease)
+            self.result, self._open = item, False
+            self._context.run(next, self._steps, None)
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stop the run where it is and index what it left (nothing happens if it has ended)."""
+        if self._open:
+            self._open = False
+            self._context.run(self._steps.close)
+
+    def __enter__(self) -> RunStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class Approvals(_Core):
@@ -58,6 +126,11 @@ class Approvals(_Core):
 
     Build it with `Approvals.open(builder, url)`, which opens the checkpointer and the store
     on the same database and closes both on exit.
+
+    Every call that runs the graph takes `config=` (a `RunnableConfig`: callbacks, tags,
+    metadata, recursion_limit, your own `configurable` keys) and `context=` (LangGraph's runtime
+    context), passed to LangGraph with the runner's own keys, which always win; `stream` and
+    `decide_stream` yield LangGraph's stream parts as the run goes.
     """
 
     @classmethod
@@ -76,7 +149,8 @@ class Approvals(_Core):
         """Open checkpoints and inbox at `url` and yield a runner for `graph`.
 
         Args:
-            graph: A `StateGraph` builder (compiled here with the checkpointer) or a compiled graph.
+            graph: A `StateGraph` builder (compiled here with the checkpointer) or a graph compiled
+                without a checkpointer.
             url: `sqlite:///path.db` (default) or `postgresql://...`.
             clock: Returns epoch seconds; pass `testing.FakeClock()` to control deadlines.
             notifier: Receives `on_pending`, `on_decision`, `on_timeout` (e.g. `notify.WebhookNotifier`).
@@ -84,12 +158,14 @@ class Approvals(_Core):
             name: The graph's name, recorded with its requests.
 
         Raises:
-            CheckpointerError: The URL is unsupported or the database cannot be opened.
+            CheckpointerError: The URL is unsupported or the database cannot be opened, or `graph`
+                was compiled with a checkpointer of its own.
         """
         with open_checkpointer(url) as saver:
+            compiled = _compile(graph, saver, url)
             store = open_store(url, clock=clock, hmac_key=hmac_key)
             try:
-                yield cls(_compile(graph, saver), store, notifier=notifier, name=name, lease_s=lease_s)
+                yield cls(compiled, store, notifier=notifier, name=name, lease_s=lease_s)
             finally:
                 store.close()
 
@@ -99,10 +175,26 @@ class Approvals(_Core):
         super().__init__(graph, store, notifier=notifier, name=name, lease_s=lease_s)
 
     def _state(self, thread_id: str) -> Any:
-        return self.graph.get_state(self._config(thread_id))
+        return self.graph.get_state(self._config(thread_id), subgraphs=True)
+
+    def _drive(self, input: Any, config: dict[str, Any], run: RunOptions) -> Generator[Any, None, None]:
+        """Run the graph once: `invoke`, or `stream` when the caller reads the parts."""
+        if run.stream_mode is None:
+            self.graph.invoke(input, config, **run.graph_kwargs())
+            return
+        yield from self.graph.stream(input, config, **run.graph_kwargs())
+
+    def _held(self, steps: Generator[Any, None, None]) -> Generator[Any, None, None]:
+        """`steps` as one lease owner (what `leased` does for a method), for a stream."""
+        with hold(self.store.backend, ttl=self.lease_s):
+            yield from steps
+
+    # -- starting -----------------------------------------------------------------------------------------
 
     @leased
-    def start(self, thread_id: str, input: Any, *, abandon: bool = False) -> RunResult:
+    def start(
+        self, thread_id: str, input: Any, *, abandon: bool = False, config: Any = None, context: Any = None
+    ) -> RunResult:
         """Run the graph on `thread_id` with `input` until it pauses or ends, and index its questions.
 
         Args:
@@ -110,12 +202,63 @@ class Approvals(_Core):
             input: The graph's input.
             abandon: Allow new input to a paused thread; its pending requests are cancelled.
                 `start(thread_id, None)` continues a thread stopped at a static breakpoint.
+            config: A `RunnableConfig` for the run (callbacks, tags, metadata, recursion_limit,
+                your `configurable` keys); the runner's own keys win, and a different
+                `configurable["thread_id"]` is refused.
+            context: LangGraph's runtime context, for a graph built with `context_schema`.
 
         Raises:
             ThreadStateError: The thread is paused and `abandon` is False, or its input cannot be saved.
             ConflictError: Another run of the thread is in progress (a start, a decision, a recovery).
+            ValueError: `config` sets a key the runner sets, or another thread.
         """
+        run = self._options(config, context, thread_id=thread_id, call="start")
         self._check_start(thread_id, input)
+        return run_to_end(self._started(thread_id, input, abandon=abandon, run=run))
+
+    def stream(
+        self,
+        thread_id: str,
+        input: Any,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode] = "values",
+        subgraphs: bool = False,
+        config: Any = None,
+        context: Any = None,
+        abandon: bool = False,
+    ) -> RunStream:
+        """`start`, yielding LangGraph's stream parts while the graph runs.
+
+        Example:
+            ```python
+            stream = hitl.stream("ticket-42", input, stream_mode="updates")
+            for update in stream:
+                print(update)  # {"classify_and_gate": {...}}, ..., {"__interrupt__": (...)}
+            stream.result.pending  # the questions it asked, already in the inbox
+            ```
+
+        Args:
+            stream_mode: LangGraph's `stream_mode`: `values` (default), `updates`, `messages`,
+                `custom`, `debug`, `tasks`, `checkpoints`, or a list of them (parts are then
+                `(mode, chunk)` pairs).
+            subgraphs: Stream the subgraphs' parts too (parts are then `(namespace, chunk)`).
+            thread_id, input, config, context, abandon: As `start`.
+
+        Returns:
+            A `RunStream`: iterate it for the parts; its `result` is `start`'s `RunResult`.
+            The graph runs as you iterate; errors `start` raises come from the iteration,
+            except a bad `config`, `stream_mode` or `input`, refused here.
+        """
+        run = self._options(
+            config, context, thread_id=thread_id, call="stream", stream_mode=stream_mode, subgraphs=subgraphs
+        )
+        self._check_start(thread_id, input)
+        return RunStream(self._held(self._started(thread_id, input, abandon=abandon, run=run)))
+
+    def _started(
+        self, thread_id: str, input: Any, *, abandon: bool, run: RunOptions
+    ) -> Generator[Any, None, None]:
+        """The one start path: claim the thread, run the graph, index what it left; the `RunResult` last."""
         if not self.store.inbox.claim_start(thread_id, graph=self.name):  # one run of a thread at a time
             self._raise_busy(thread_id)
         try:
@@ -124,17 +267,22 @@ class Approvals(_Core):
             self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
             raise
         try:
-            self.graph.invoke(input, self._config(thread_id), durability=DURABILITY)
-        except Exception as exc:
+            yield from self._drive(input, self._config(thread_id, run=run), run)
+        except (Exception, GeneratorExit) as exc:
             # Whatever the run left (a question asked before the failure, or nothing) is indexed
-            # and the thread marked idle: never left in flight for a run that is over.
+            # and the thread marked idle: never left in flight for a run that is over, a stream
+            # closed early included.
             self._index_state(thread_id, self._state(thread_id))
             self._raise_start_failure(thread_id, exc)
         state = self._state(thread_id)
-        return self._result(thread_id, state, self._index_state(thread_id, state))
+        yield self._result(thread_id, state, self._index_state(thread_id, state))
+
+    # -- deciding -----------------------------------------------------------------------------------------
 
     @leased
-    def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
+    def decide(
+        self, request_id: str, decision: Any, *, approver: str, config: Any = None, context: Any = None
+    ) -> RunResult:
         """Validate `decision` for `request_id` and resume the paused run with it.
 
         Args:
@@ -142,6 +290,8 @@ class Approvals(_Core):
             decision: `{"type": "approve" | "edit" | "reject" | "respond" | "revise", ...}` or
                 langchain's `{"decisions": [...]}`.
             approver: Who decides; authenticated by the caller.
+            config: A `RunnableConfig` for the resumed run, as in `start`.
+            context: LangGraph's runtime context, as in `start`.
 
         Returns:
             The thread's state after the resume: done, or paused at the next question.
@@ -151,20 +301,65 @@ class Approvals(_Core):
             ConflictError: Another decision was accepted first.
             DecisionError: Malformed, type not allowed, wrong confirmation phrase.
             AuthorizationError: Approver not allowed, excluded, or the requester.
+            ValueError: `config` sets a key the runner sets, or another thread.
         """
         row = self._row(request_id)
+        run = self._options(config, context, thread_id=row.thread_id, call="decide")
         valid, approver = self._validate(row, decision, approver)
+        return run_to_end(self._decided(row, valid, approver, run))
+
+    def decide_stream(
+        self,
+        request_id: str,
+        decision: Any,
+        *,
+        approver: str,
+        stream_mode: StreamMode | Sequence[StreamMode] = "values",
+        subgraphs: bool = False,
+        config: Any = None,
+        context: Any = None,
+    ) -> RunStream:
+        """`decide`, yielding LangGraph's stream parts while the resumed run goes on.
+
+        The decision is checked here (a refused one raises now and stays pending); the claim,
+        the resume and the index happen as you iterate, on `decide`'s one path.
+
+        Args:
+            stream_mode, subgraphs: As `stream`.
+            request_id, decision, approver, config, context: As `decide`.
+
+        Returns:
+            A `RunStream`; its `result` is `decide`'s `RunResult`.
+        """
+        row = self._row(request_id)
+        run = self._options(
+            config, context, thread_id=row.thread_id, call="decide_stream", stream_mode=stream_mode,
+            subgraphs=subgraphs,
+        )  # fmt: skip
+        valid, approver = self._validate(row, decision, approver)
+        return RunStream(self._held(self._decided(row, valid, approver, run)))
+
+    def _decided(
+        self, row: RequestRow, valid: list[Decision], approver: str, run: RunOptions
+    ) -> Generator[Any, None, None]:
+        """The one decide path after validation: still live, claim, resume, notify; the `RunResult` last."""
         self._check_live(row, self._state(row.thread_id))
         claimed = self._claim(row, valid, approver)
-        result = self._resume(claimed, self._answer(row, valid))
-        self._notify("on_decision", row.request_id, self._answer(row, valid), thread_id=row.thread_id)
-        return result
+        answer = self._answer(row, valid)
+        result: Any = None
+        for result in self._resume(claimed, answer, run=run):
+            if not isinstance(result, RunResult):
+                yield result
+        self._notify("on_decision", row.request_id, answer, thread_id=row.thread_id)
+        yield result
 
-    def _resume(self, claimed: RequestRow, decision: dict[str, Any], *, expired: bool = False) -> RunResult:
+    def _resume(
+        self, claimed: RequestRow, decision: dict[str, Any], *, expired: bool = False, run: RunOptions = PLAIN
+    ) -> Generator[Any, None, None]:
         request_id, thread_id, interrupt_id = claimed.request_id, claimed.thread_id, claimed.interrupt_id
-        config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at)
+        config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at, run=run)
         try:
-            self.graph.invoke(Command(resume={interrupt_id: decision}), config, durability=DURABILITY)
+            yield from self._drive(Command(resume={interrupt_id: decision}), config, run)
         except BaseException as exc:
             state = self._state(thread_id)
             if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
@@ -173,31 +368,40 @@ class Approvals(_Core):
                 self._index_state(thread_id, state, resumed=request_id, expired=expired)
             raise
         state = self._state(thread_id)
-        return self._result(
+        yield self._result(
             thread_id, state, self._index_state(thread_id, state, resumed=request_id, expired=expired)
         )
 
+    # -- keeping threads moving ---------------------------------------------------------------------------
+
     @leased
-    def refresh(self, thread_id: str) -> list[PendingRequest]:
+    def refresh(self, thread_id: str, *, config: Any = None, context: Any = None) -> list[PendingRequest]:
         """Ask the thread's current questions again and index them (after you changed its state yourself).
 
         After `update_state` LangGraph shows no interrupt until the paused node runs again; this
-        runs it, so the question is asked (and indexed) again with a fresh interrupt id.
+        runs it (with `config` and `context`, as in `start`), so the question is asked (and
+        indexed) again with a fresh interrupt id.
         """
-        self._continue(thread_id, RecoveryReport())
+        run = self._options(config, context, thread_id=thread_id, call="refresh")
+        self._continue(thread_id, RecoveryReport(), run)
         return self._index_state(thread_id, self._state(thread_id))
 
     @leased
-    def expire_overdue(self, now: float | None = None) -> list[str]:
+    def expire_overdue(
+        self, now: float | None = None, *, config: Any = None, context: Any = None
+    ) -> list[str]:
         """Resolve every request past its deadline with its `on_timeout` (G6).
 
         `reject` (default) fails closed; `approve` applies to soft gates only; `escalate` asks
         the next reviewer tier with a new deadline. The graph sees a decision from
         `system:timeout`, never a human rejection. Safe to run from several processes.
+        `config` and `context` go with every run it resumes (as in `start`, without a
+        `thread_id` or `run_id`: it runs many threads).
 
         Returns:
             The request ids resolved.
         """
+        run = self._options(config, context, thread_id=None, call="expire_overdue")
         moment = self.clock() if now is None else now
         done: list[str] = []
         while True:
@@ -205,42 +409,42 @@ class Approvals(_Core):
             if not rows:
                 return done
             for row in rows:
-                decision = self._timeout_decision(row)
-                try:
-                    self._check_live(row, self._state(row.thread_id))
-                except ConflictError:
-                    done.append(row.request_id)  # decided meanwhile by another process; not ours to expire
-                    continue
-                except NotPendingError:
-                    # Stale: the thread's action changed. Ask about what it is now.
-                    done.append(row.request_id)
-                    self._reask(row.thread_id)
-                    continue
-                try:
-                    claimed = self._claim(row, decision, SYSTEM_TIMEOUT)
-                except (ConflictError, NotPendingError):
-                    done.append(row.request_id)  # decided or cancelled meanwhile; not ours to expire
-                    continue
-                self._resume(claimed, self._answer(row, decision), expired=True)
-                self._notify(
-                    "on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"]
-                )
+                self._expire(row, run)
                 done.append(row.request_id)
 
+    def _expire(self, row: RequestRow, run: RunOptions) -> None:
+        """Resolve one overdue request, unless it was decided, cancelled or changed meanwhile."""
+        decision = self._timeout_decision(row)
+        try:
+            self._check_live(row, self._state(row.thread_id))
+        except ConflictError:
+            return  # decided meanwhile by another process; not ours to expire
+        except NotPendingError:
+            self._reask(row.thread_id, run)  # stale: the thread's action changed; ask about what it is now
+            return
+        try:
+            claimed = self._claim(row, decision, SYSTEM_TIMEOUT)
+        except (ConflictError, NotPendingError):
+            return  # decided or cancelled meanwhile; not ours to expire
+        run_to_end(self._resume(claimed, self._answer(row, decision), expired=True, run=run))
+        self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
+
     @leased
-    def recover(self, *, older_than: float = 0.0) -> RecoveryReport:
+    def recover(self, *, older_than: float = 0.0, config: Any = None, context: Any = None) -> RecoveryReport:
         """Finish what a crash interrupted (G3).
 
         Re-drives decided-but-not-resumed requests (only if the thread is still paused at that
         exact interrupt), continues runs that died between a resume and the next pause, and
         re-indexes threads that were in flight. Claims younger than `older_than` seconds are
         left to the process that holds them; pass 0 right after a crash in a single process.
+        `config` and `context` go with every run it drives, as in `expire_overdue`.
         """
+        run = self._options(config, context, thread_id=None, call="recover")
         report = RecoveryReport()
         cutoff = self.clock() - older_than
         for row, lease_until in self.store.inbox.deciding(older_than=cutoff):
             try:
-                self._recover_claim(row, lease_until, report)
+                self._recover_claim(row, lease_until, report, run)
             except Exception as exc:  # one thread's failure must not stop the others' recovery
                 log.exception("recover: request %s on thread %s failed", row.request_id, row.thread_id)
                 report.failed[row.thread_id] = f"{type(exc).__name__}: {exc}"
@@ -250,7 +454,7 @@ class Approvals(_Core):
             try:
                 if not self.store.inbox.claim_thread(thread_id, updated_at, lease_until):
                     continue
-                self._continue(thread_id, report)
+                self._continue(thread_id, report, run)
                 self._index_state(thread_id, self._state(thread_id))
                 report.reindexed.append(thread_id)
             except Exception as exc:
@@ -258,7 +462,9 @@ class Approvals(_Core):
                 report.failed[thread_id] = f"{type(exc).__name__}: {exc}"
         return report
 
-    def _recover_claim(self, row: RequestRow, lease_until: float | None, report: RecoveryReport) -> None:
+    def _recover_claim(
+        self, row: RequestRow, lease_until: float | None, report: RecoveryReport, run: RunOptions
+    ) -> None:
         if row.decided_at is None or not self.store.inbox.renew_claim(
             row.request_id, row.decided_at, lease_until
         ):
@@ -266,28 +472,30 @@ class Approvals(_Core):
         state = self._state(row.thread_id)
         expired = row.decided_by == "system:timeout"
         if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
-            self._resume(row, row.decision, expired=expired)
+            run_to_end(self._resume(row, row.decision, expired=expired, run=run))
             report.redriven.append(row.request_id)
         else:
-            self._continue(row.thread_id, report)
+            self._continue(row.thread_id, report, run)
             self._index_state(
                 row.thread_id, self._state(row.thread_id), resumed=row.request_id, expired=expired
             )
             report.already_resumed.append(row.request_id)
 
-    def _reask(self, thread_id: str) -> None:
+    def _reask(self, thread_id: str, run: RunOptions) -> None:
         """Index the question a thread asks now, if no process is driving it (it is then marked in flight)."""
         if self.store.inbox.take_idle_thread(thread_id):
-            self._continue(thread_id, RecoveryReport())
+            self._continue(thread_id, RecoveryReport(), run)
             self._index_state(thread_id, self._state(thread_id))
 
-    def _continue(self, thread_id: str, report: RecoveryReport) -> None:
+    def _continue(self, thread_id: str, report: RecoveryReport, run: RunOptions) -> None:
         state = self._state(thread_id)
         # A crash after a task's writes were saved but before the next checkpoint leaves `next`
         # empty and the finished task in `tasks`: the run is unfinished all the same.
-        if (state.next or state.tasks) and not interrupt_items(state) and not state.interrupts:
-            self.graph.invoke(None, self._config(thread_id), durability=DURABILITY)
+        if (state.next or state.tasks) and not state.interrupts:
+            self.graph.invoke(None, self._config(thread_id, run=run), **run.graph_kwargs())
             report.continued.append(thread_id)
+
+    # -- reading ------------------------------------------------------------------------------------------
 
     def pending(
         self,

@@ -6,8 +6,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from .._events import trusted_events
-from ._common import event_time, resolve_store, seal_key_of, thread_id_of
+from .._events import in_subgraph, trusted_events
+from ._common import event_time, resolve_store, runner_store, seal_key_of, thread_id_of
 from ._view import view
 
 __all__ = ["AuditNode"]
@@ -19,6 +19,11 @@ class AuditNode:
     Only events that langgraph-hitl's nodes sealed for this thread become rows; anything else
     a node put in the list is dropped and a `refused` row says so (G11). Writes are idempotent by event id, so a re-run, a resume or the runner having written an
     event already never duplicates a row.
+
+    Under `Approvals` with no `log` of its own, the node leaves the root graph's trail to the
+    runner (which writes it with the run's index), and writes a subgraph's trail itself through
+    the runner's store: a subgraph keeps its own state, which the runner cannot read once the
+    subgraph has finished.
 
     Args:
         log: An `AuditLog`, a `Store`, or a store URL such as `sqlite:///hitl.db`; None uses
@@ -37,9 +42,15 @@ class AuditNode:
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
-        if self.log is None and ((config or {}).get("configurable") or {}).get("hitl_runner_flushes"):
-            return {}  # the runner appends the trail in the transaction that indexes the run
-        store = resolve_store(self.log, config)
+        conf = (config or {}).get("configurable") or {}
+        if self.log is None and conf.get("hitl_runner_flushes"):
+            if not in_subgraph(str(conf.get("checkpoint_ns") or "")):
+                return {}  # the runner appends the trail in the transaction that indexes the run
+            # A subgraph's trail stays in the subgraph's state, which the runner no longer sees once
+            # the subgraph has finished: write it now, through the runner's store.
+            store: Any = runner_store(config)
+        else:
+            store = resolve_store(self.log, config)
         log = getattr(store, "audit", store)
         events = state.get("audit_trail") or []
         if log is not None and events:  # G11: only events langgraph-hitl sealed become rows

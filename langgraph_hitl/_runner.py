@@ -26,7 +26,7 @@ from typing import Any, Literal, NoReturn, TypeVar, cast, get_args
 from ._canonical import iso
 from ._events import DECISION_EVENTS, decision_event_id, make_event, task_namespace, trusted_events
 from .decisions import decider, validate_decision
-from .errors import ConflictError, HITLError, NotPendingError, ThreadStateError
+from .errors import ConflictError, DecisionError, HITLError, NotPendingError, ThreadStateError
 from .identity import canonical
 from .receipts import Receipt, action_digest, issue
 from .store import Store
@@ -101,6 +101,8 @@ class PendingRequest:
     decided_by: str | None
     decision: dict[str, Any] | None
     payload: ReviewRequest
+    interrupt_id: str = ""
+    """LangGraph's id of the interrupt that asks it (pass it to `resume(..., interrupt_id=...)`)."""
 
     @classmethod
     def from_row(cls, row: RequestRow) -> PendingRequest:
@@ -120,6 +122,7 @@ class PendingRequest:
             decided_by=row.decided_by,
             decision=row.decision,
             payload=row.payload,
+            interrupt_id=row.interrupt_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -803,6 +806,7 @@ class _Core:
         risk: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        thread_id: str | None = None,
     ) -> Page:
         """Pending requests, newest first; reads only the inbox tables.
 
@@ -811,13 +815,53 @@ class _Core:
             risk: Only this risk level (`low`, `medium`, `high`, `critical`).
             limit: Page size (1-500).
             cursor: The previous page's `next_cursor`.
+            thread_id: Only this thread's requests.
         """
+        if thread_id is not None and (not isinstance(thread_id, str) or not thread_id):
+            msg = f"thread_id={thread_id!r}: give the thread's id, a non-empty string."
+            raise ValueError(msg)
         if risk is not None and risk not in ("low", "medium", "high", "critical"):
             msg = f"risk={risk!r}. Allowed: low, medium, high, critical."
             raise ValueError(msg)
         who = canonical(approver, field="approver") if approver is not None else None
-        rows, nxt = self.store.inbox.pending(approver=who, risk=risk, limit=limit, cursor=cursor)
+        rows, nxt = self.store.inbox.pending(
+            approver=who, risk=risk, limit=limit, cursor=cursor, thread_id=thread_id
+        )
         return Page([PendingRequest.from_row(r) for r in rows], nxt)
+
+    def _thread_request(self, thread_id: str, interrupt_id: str | None) -> str:
+        """The request id the thread waits on, for `resume()`: its one pending request, or the one
+        `interrupt_id` names.
+
+        Raises:
+            NotPendingError: The thread is unknown, finished, or waits on nothing (or not on `interrupt_id`).
+            DecisionError: It waits on several requests and `interrupt_id` names none of them.
+        """
+        rows, _ = self.store.inbox.pending(limit=500, thread_id=thread_id)
+        if interrupt_id is not None:
+            rows = [r for r in rows if r.interrupt_id == interrupt_id]
+            if not rows:
+                msg = (
+                    f"Thread {thread_id!r} has no pending request with interrupt id {interrupt_id!r}. "
+                    f"List what it waits on with pending(thread_id={thread_id!r})."
+                )
+                raise NotPendingError(msg)
+        if not rows:
+            msg = (
+                f"Thread {thread_id!r} waits on no request: it is unknown, finished, or running. "
+                "Start it with start(), or list what waits with pending()."
+            )
+            raise NotPendingError(msg)
+        if len(rows) > 1:
+            listed = "; ".join(
+                f"{r.request_id} (node {r.node!r}, interrupt {r.interrupt_id}, {r.action_name})" for r in rows
+            )
+            msg = (
+                f"Thread {thread_id!r} waits on {len(rows)} requests: {listed}. "
+                "Pick one with interrupt_id=..., or decide it by request id."
+            )
+            raise DecisionError(msg)
+        return rows[0].request_id
 
     def _read_get(self, request_id: str) -> PendingRequest:
         """One request by id (or unique prefix of at least 6 characters), whatever its status.

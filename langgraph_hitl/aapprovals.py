@@ -471,9 +471,26 @@ class AsyncApprovals(_Core):
         risk: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        thread_id: str | None = None,
     ) -> Page:
         """See `Approvals.pending`."""
-        return await self._db(self._read_pending, approver=approver, risk=risk, limit=limit, cursor=cursor)  # type: ignore[no-any-return]
+        return await self._db(  # type: ignore[no-any-return]
+            self._read_pending, approver=approver, risk=risk, limit=limit, cursor=cursor, thread_id=thread_id
+        )
+
+    async def resume(
+        self,
+        thread_id: str,
+        decision: Any,
+        *,
+        approver: str,
+        interrupt_id: str | None = None,
+        config: Any = None,
+        context: Any = None,
+    ) -> RunResult:
+        """See `Approvals.resume`."""
+        request_id = await self._db(self._thread_request, thread_id, interrupt_id)
+        return await self.decide(request_id, decision, approver=approver, config=config, context=context)
 
     async def get(self, request_id: str) -> PendingRequest:
         """See `Approvals.get`."""

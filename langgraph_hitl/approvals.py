@@ -504,6 +504,7 @@ class Approvals(_Core):
         risk: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        thread_id: str | None = None,
     ) -> Page:
         """Pending requests, newest first; reads only the inbox tables.
 
@@ -512,12 +513,45 @@ class Approvals(_Core):
             risk: Only this risk level (`low`, `medium`, `high`, `critical`).
             limit: Page size (1-500).
             cursor: The previous page's `next_cursor`.
+            thread_id: Only the requests this thread waits on (an index lookup).
 
         Raises:
-            ValueError: A bad `risk`, `limit` or `cursor`.
+            ValueError: A bad `risk`, `limit`, `cursor` or `thread_id`.
             AuthorizationError: `approver` is not a valid name.
         """
-        return self._read_pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+        return self._read_pending(
+            approver=approver, risk=risk, limit=limit, cursor=cursor, thread_id=thread_id
+        )
+
+    def resume(
+        self,
+        thread_id: str,
+        decision: Any,
+        *,
+        approver: str,
+        interrupt_id: str | None = None,
+        config: Any = None,
+        context: Any = None,
+    ) -> RunResult:
+        """Decide the question `thread_id` waits on, the way LangGraph users resume a thread.
+
+        The same as `decide()` on the thread's one pending request (every check applies).
+
+        Args:
+            thread_id: The paused thread.
+            decision: As for `decide()`.
+            approver: Who decides; authenticated by the caller.
+            interrupt_id: Which question, when the thread waits on several (parallel reviews).
+            config: A `RunnableConfig` for the resumed run, as in `start`.
+            context: LangGraph's runtime context, as in `start`.
+
+        Raises:
+            NotPendingError: The thread is unknown, finished or waits on nothing, naming it.
+            DecisionError: The thread waits on several requests (listed) and `interrupt_id`
+                names none; or as for `decide()`.
+        """
+        request_id = self._thread_request(thread_id, interrupt_id)
+        return self.decide(request_id, decision, approver=approver, config=config, context=context)
 
     def get(self, request_id: str) -> PendingRequest:
         """One request by id (or unique prefix of at least 6 characters), whatever its status.

@@ -380,6 +380,7 @@ class Inbox:
         risk: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        thread_id: str | None = None,
     ) -> tuple[list[RequestRow], str | None]:
         """Pending rows, newest first, and the cursor of the next page (None at the end).
 
@@ -387,6 +388,7 @@ class Inbox:
             approver: Only requests this person may decide (listed, or open to anyone, and
                 neither requested nor already approved by them).
             risk: Only this risk level.
+            thread_id: Only this thread's requests (an index lookup).
             limit: Page size, 1-500.
             cursor: The previous page's `next_cursor`.
         """
@@ -396,7 +398,9 @@ class Inbox:
         out: list[RequestRow] = []
         after = cursor
         while len(out) <= limit:
-            batch = self._page(approver=approver, risk=risk, limit=limit + 1, after=after)
+            batch = self._page(
+                approver=approver, risk=risk, limit=limit + 1, after=after, thread_id=thread_id
+            )
             out += [
                 r
                 for r in batch
@@ -409,10 +413,19 @@ class Inbox:
         return page, (page[-1].cursor if len(out) > limit else None)
 
     def _page(
-        self, *, approver: str | None, risk: str | None, limit: int, after: str | None
+        self,
+        *,
+        approver: str | None,
+        risk: str | None,
+        limit: int,
+        after: str | None,
+        thread_id: str | None = None,
     ) -> list[RequestRow]:
         where = ["status = 'pending'"]
         params: list[Any] = []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            params.append(thread_id)
         if after:
             seq, rid = _parse_cursor(after)
             where.append("(seq < ? OR (seq = ? AND request_id < ?))")

@@ -808,15 +808,7 @@ class _Core:
         cursor: str | None = None,
         thread_id: str | None = None,
     ) -> Page:
-        """Pending requests, newest first; reads only the inbox tables.
-
-        Args:
-            approver: Only requests this person may decide (compared as canonical identities).
-            risk: Only this risk level (`low`, `medium`, `high`, `critical`).
-            limit: Page size (1-500).
-            cursor: The previous page's `next_cursor`.
-            thread_id: Only this thread's requests.
-        """
+        """`Approvals.pending` (documented there), for both runners."""
         if thread_id is not None and (not isinstance(thread_id, str) or not thread_id):
             msg = f"thread_id={thread_id!r}: give the thread's id, a non-empty string."
             raise ValueError(msg)

@@ -116,32 +116,20 @@ def add_approval_flow(
             )
         ),
     )
-    builder.add_node(
-        names["review"],
-        _node(
-            ReviewNode(
-                approvers=approvers,
-                policy=policy,
-                name=names["review"],
-                action_key=action_key,
-                store=store,
-                trust_answer_identity=trust_answer_identity,
-            )
-        ),
+    stages: tuple[tuple[type[ReviewNode], Sequence[str] | None, str], ...] = (
+        (ReviewNode, approvers, "review"),
+        (SecondReviewNode, second_approvers, "second_review"),
     )
-    builder.add_node(
-        names["second_review"],
-        _node(
-            SecondReviewNode(
-                approvers=second_approvers,
-                policy=policy,
-                name=names["second_review"],
-                action_key=action_key,
-                store=store,
-                trust_answer_identity=trust_answer_identity,
-            )
-        ),
-    )
+    for review_cls, who, key in stages:
+        node = review_cls(
+            approvers=who,
+            policy=policy,
+            name=names[key],
+            action_key=action_key,
+            store=store,
+            trust_answer_identity=trust_answer_identity,
+        )
+        builder.add_node(names[key], _node(node))
     builder.add_node(
         names["execute"],
         _node(ExecuteNode(handlers, ledger=store, action_key=action_key, name=names["execute"])),

@@ -7,17 +7,15 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import test_notify
+from test_notify import Receiver
 
 from langgraph_hitl import Approvals
 from langgraph_hitl.cli._errors import CLIError
@@ -32,50 +30,17 @@ GRAPH = f"{ROOT / 'tests' / 'graphs.py'}:builder"
 SECRET = "cli-webhook-secret-0123456789"
 
 
-@dataclass
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that records what it is posted."""
-
-    url: str
-    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def events(self) -> list[dict[str, Any]]:
-        """The bodies received, after checking each signature."""
-        with self.lock:
-            posts = list(self.posts)
-        for headers, body in posts:
-            verify_signature(body, secret=SECRET, header=headers.get(SIGNATURE_HEADER.lower()))
-        return [json.loads(body) for _, body in posts]
+receiver = test_notify.receiver
+"""The notify suite's loopback receiver, as this module's fixture."""
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A running loopback receiver, shut down after the test."""
-    box: list[Receiver] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with box[0].lock:
-                box[0].posts.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/hitl"))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield box[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def events(server: Receiver) -> list[dict[str, Any]]:
+    """The bodies `server` got, after checking each signature."""
+    with server.lock:
+        got = list(server.requests)
+    for request in got:
+        verify_signature(request.body, secret=SECRET, header=request.headers.get(SIGNATURE_HEADER.lower()))
+    return [request.json() for request in got]
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +98,7 @@ def test_cli_decision_announces_the_second_stage_question(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     [second] = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")]
-    received = receiver.events()
+    received = events(receiver)
     assert [e["event"] for e in received] == ["pending", "decided"]
     pending, decided = received
     assert pending["request"]["hitl"]["request_id"].startswith(second)
@@ -158,7 +123,7 @@ def test_webhook_from_env_and_secret_file_from_config(
     )
     proc = run_cli(tmp_path, "approve", rid, "--as", "alice", LANGGRAPH_HITL_WEBHOOK_URL=receiver.url)
     assert proc.returncode == 0, proc.stderr
-    assert [e["event"] for e in receiver.events()] == ["pending", "decided"]
+    assert [e["event"] for e in events(receiver)] == ["pending", "decided"]
 
 
 def test_settings_precedence_for_the_webhook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,12 +215,12 @@ def test_serve_announces_what_a_web_decision_asks_next(
     try:
         _post_when_up(f"http://127.0.0.1:{port}/api/requests/{rid}/decision", {"type": "approve"}, proc)
         deadline = time.monotonic() + 30
-        while len(receiver.events()) < 2 and time.monotonic() < deadline:
+        while len(events(receiver)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
-    pending, decision = receiver.events()
+    pending, decision = events(receiver)
     assert (pending["event"], pending["request"]["hitl"]["stage"]) == ("pending", 2)
     assert (decision["event"], decision["request"]["request_id"]) == ("decided", rid)
 

@@ -142,6 +142,7 @@ class PendingRequest:
             "decided_by": self.decided_by,
             "decision": self.decision,
             "payload": self.payload,
+            "interrupt_id": self.interrupt_id,
         }
 
 
@@ -586,15 +587,16 @@ class _Core:
             if resumed is not None:
                 (self.store.inbox.mark_expired if expired else self.store.inbox.mark_resumed)(resumed)
             new = self.store.inbox.index(thread_id, items, graph=self.name)
-            self.store.inbox.cancel_stale(thread_id, [p["hitl"]["request_id"] for _, _, p in items])
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
                 key, ts = self.store.seal_key, iso(self.clock())
-                self.store.audit.append(
-                    events,
-                    admit=lambda fresh: cast(
-                        list[AuditEvent], trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
-                    ),
-                )
+
+                def admit(fresh: list[Any]) -> list[AuditEvent]:
+                    kept = trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
+                    self.store.inbox.settle_decided(thread_id, kept)  # answered by a plain resume
+                    return cast(list[AuditEvent], kept)
+
+                self.store.audit.append(events, admit=admit)
+            self.store.inbox.cancel_stale(thread_id, [p["hitl"]["request_id"] for _, _, p in items])
             self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
         pending = [self._pending_of(p["hitl"]["request_id"]) for _, _, p in items]
         if self.notifier is not None:

@@ -78,14 +78,32 @@ def test_timeouts_example_walks_soft_escalate_and_four_eyes(tmp_path: Path) -> N
     assert "finance again -> refused" in out and "cfo approves -> executed" in out
 
 
-def test_readme_quickstart_runs(tmp_path: Path) -> None:
-    """The README's quickstart, pasted into a file, runs offline."""
+def _readme_files() -> dict[str, str]:
+    """The Quickstart's code blocks, by the file name each one's first line gives."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"## Quickstart.*?```python\n(.*?)```", readme, re.S)
-    assert block, "README has no Quickstart python block"
-    (tmp_path / "quickstart.py").write_text(block.group(1), encoding="utf-8")
-    out = run(["quickstart.py"], tmp_path)
-    assert "executed" in out
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n# (\w+\.py)\n(.*?)```", section, re.S)
+    return {name: f"# {name}\n{body}" for name, body in blocks}
+
+
+@pytest.mark.parametrize("resume", ["resume.py", "resume_langgraph.py"])
+def test_readme_quickstart_runs(tmp_path: Path, resume: str) -> None:
+    """The README's quickstart, saved as its files: `app.py` pauses thread `ticket-42` in one
+    process, and a second process resumes it by thread id, through the runner or with plain
+    LangGraph. The audit log and the inbox then say who decided."""
+    files = _readme_files()
+    assert set(files) == {"app.py", "resume.py", "resume_langgraph.py"}, sorted(files)
+    for name, code in files.items():
+        (tmp_path / name).write_text(code, encoding="utf-8")
+    assert "ticket-42 waits: high" in run(["app.py"], tmp_path)
+    assert "executed deleted 4821" in run([resume], tmp_path)
+    from langgraph_hitl.store import open_store
+
+    with open_store(f"sqlite:///{tmp_path / 'hitl.db'}") as store:
+        story = [(e["event"], e["actor"]) for e in store.audit.query(thread_id="ticket-42")]
+        assert story == [("proposed", "agent"), ("approved", "alice"), ("executed", "executor")], story
+        [row] = store.inbox.by_thread("ticket-42")
+        assert (row.status, row.decided_by) == ("resumed", "alice")
 
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -91,8 +91,8 @@ PAUSE = """
 def test_pause_in_one_process_resume_by_thread_id_in_another(db_url: str, door: str) -> None:
     """Pause in one process; in a second, resume thread `ticket-7` by its id: through the runner
     or plain LangGraph (`open_checkpointer` + `Command(resume=...)`, identity from the
-    run's config). Each time the action ran once and the audit log tells the story. (The CLI's
-    `--thread` is still to come.)"""
+    run's config). Each time the action ran once, the audit log tells the story, and the inbox
+    row is settled with who decided."""
     _python(PAUSE.format(tests=str(TESTS), url=db_url))
     if door == "runner":
         _python(f"""
@@ -121,3 +121,61 @@ def test_pause_in_one_process_resume_by_thread_id_in_another(db_url: str, door: 
         assert ("approved", "alice") in story and story[-1][0] == "executed", story
         assert sum(1 for e, _ in story if e == "executed") == 1
         assert hitl.store.audit.verify().ok
+        [row] = hitl.store.inbox.by_thread("ticket-7")  # settled either way, never left pending
+        assert (row.status, row.decision) == ("resumed", {"type": "approve", "approver": "alice"})
+        assert hitl.pending(thread_id="ticket-7").items == []
+
+
+def test_a_plain_resume_between_two_stages_is_settled_by_refresh(db_url: str) -> None:
+    """Four-eyes: the first reviewer answers with plain LangGraph, which the runner does not see.
+    `refresh()` then indexes the second question and records the first as decided by its
+    reviewer, not as cancelled."""
+    from langgraph.types import Command
+
+    from langgraph_hitl.testing import authenticated
+
+    with Approvals.open(build(store=db_url), db_url) as hitl:
+        first = hitl.start("prod", action("delete_record", id=1, env="prod")).pending[0]
+        config = {"configurable": {"thread_id": "prod"}}
+        raw = build(store=db_url).compile(checkpointer=hitl.graph.checkpointer)
+        raw.invoke(Command(resume={"type": "approve"}), authenticated(config, "alice"))
+        assert hitl.get(first.request_id).status == "pending"  # nobody told the index yet
+        [second] = hitl.refresh("prod")
+        assert second.stage == 2 and second.request_id != first.request_id
+        settled = hitl.get(first.request_id)
+        assert (settled.status, settled.decided_by) == ("resumed", "alice")
+        hitl.resume("prod", {"type": "approve"}, approver="bob")
+        assert hitl.graph.get_state(config).values["status"] == "executed"
+
+
+def test_a_forged_decision_in_state_settles_nothing(db_url: str) -> None:
+    """An `approved` event written into the thread's state by a client (not sealed by the review
+    node) does not mark the request decided: `refresh()` drops it (G11) and asks again."""
+    with Approvals.open(build(), db_url) as hitl:
+        first = hitl.start("t", action("delete_record", id=1)).pending[0]
+        forged = {
+            "event": "approved", "request_id": first.request_id, "thread_id": "t", "actor": "mallory",
+            "event_id": "forged-1", "action_id": first.payload["hitl"]["action_id"], "ts": "2026-01-01T00:00:00Z",
+        }  # fmt: skip
+        config = {"configurable": {"thread_id": "t"}}
+        hitl.graph.update_state(config, {"audit_trail": [forged]})
+        [again] = hitl.refresh("t")
+        assert (again.status, again.decided_by) == ("pending", None)
+        assert hitl.get(first.request_id).decided_by is None
+        assert ("approved", "mallory") not in [(e["event"], e["actor"]) for e in hitl.history("t")]
+
+
+def test_settle_ignores_events_that_are_not_a_person_deciding_this_thread(db_url: str) -> None:
+    with Approvals.open(build(), db_url) as hitl:
+        rid = hitl.start("t", action("delete_record", id=1)).pending[0].request_id
+        inbox = hitl.store.inbox
+        base = {"request_id": rid, "actor": "mallory"}
+        assert inbox.settle_decided("t", [{**base, "event": "proposed", "thread_id": "t"}]) == []
+        assert inbox.settle_decided("t", [{**base, "event": "timed_out", "thread_id": "t"}]) == []
+        assert inbox.settle_decided("t", [{**base, "event": "approved", "thread_id": "other"}]) == []
+        assert inbox.settle_decided("other", [{**base, "event": "approved", "thread_id": "other"}]) == []
+        assert hitl.get(rid).status == "pending"
+        assert inbox.settle_decided("t", [{**base, "event": "rejected", "thread_id": "t"}]) == [rid]
+        assert inbox.settle_decided("t", [{**base, "event": "approved", "thread_id": "t"}]) == []  # once
+        settled = hitl.get(rid)
+        assert (settled.status, settled.decision) == ("resumed", {"type": "reject", "approver": "mallory"})

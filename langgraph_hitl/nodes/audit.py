@@ -55,5 +55,15 @@ class AuditNode:
         events = state.get("audit_trail") or []
         if log is not None and events:  # G11: only events langgraph-hitl sealed become rows
             key, thread_id, ts = seal_key_of(config, self.log), thread_id_of(config), event_time(config)
-            log.append(events, admit=lambda fresh: trusted_events(fresh, key=key, thread_id=thread_id, ts=ts))
+            inbox = getattr(store, "inbox", None)
+
+            def admit(fresh: list[Any]) -> list[dict[str, Any]]:
+                kept = trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
+                if inbox is not None and thread_id is not None:
+                    # A plain Command(resume=...) answered a request the runner indexed: settle
+                    # it with its decision, in the transaction that writes the decision's row.
+                    inbox.settle_decided(thread_id, kept)
+                return kept
+
+            log.append(events, admit=admit)
         return {}

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -147,6 +148,20 @@ class ExecuteNode:
                 _Run(state, action, action_id, thread_id, receipts, key, ts), store, ledger, handler, outcome
             )
 
+    @staticmethod
+    def _admit(run: _Run, store: Any, fresh: list[Any]) -> list[dict[str, Any]]:
+        """The trail's new events of this action (G11), settling in the inbox the requests a
+        plain `Command(resume=...)` answered (see `Inbox.settle_decided`)."""
+        kept = [
+            e
+            for e in trusted_events(fresh, key=run.key, thread_id=run.thread_id, ts=run.ts)
+            if e.get("action_id") == run.action_id or e.get("actor") == "system:audit"
+        ]
+        inbox = getattr(store, "inbox", None)
+        if inbox is not None and run.thread_id is not None:
+            inbox.settle_decided(run.thread_id, kept)
+        return kept
+
     def _dispatch(
         self,
         run: _Run,
@@ -160,14 +175,7 @@ class ExecuteNode:
         entry = None
         with store.transaction() if hasattr(store, "transaction") else nullcontext():
             if audit is not None:  # G4: the approval is in the log before the effect happens
-                audit.append(
-                    run.state.get("audit_trail") or [],
-                    admit=lambda fresh: [
-                        e
-                        for e in trusted_events(fresh, key=run.key, thread_id=run.thread_id, ts=run.ts)
-                        if e.get("action_id") == action_id or e.get("actor") == "system:audit"
-                    ],
-                )
+                audit.append(run.state.get("audit_trail") or [], admit=partial(self._admit, run, store))
             if ledger is not None:
                 entry = ledger.begin(
                     action_id, idempotency_key=action_id, action=action["name"], thread_id=run.thread_id

@@ -5,7 +5,8 @@ Status moves only forward:
 ```
 pending --claim--> deciding --mark_resumed--> resumed
    |                   `--release--> pending        (the resume never reached the graph)
-   `--> expired / cancelled                          (timeout handled; thread abandoned or changed)
+   |--> expired / cancelled                          (timeout handled; thread abandoned or changed)
+   `--settle_decided--> resumed                     (answered by a plain Command(resume=...))
 ```
 
 `claim` is a compare-and-set in one statement, so exactly one decision wins per request
@@ -26,6 +27,15 @@ from ._db import Backend
 from .lease import current_owner, current_ttl, expired
 
 __all__ = ["Inbox", "RequestRow"]
+
+_PERSON_DECISIONS = {
+    "approved": "approve",
+    "edited": "edit",
+    "rejected": "reject",
+    "responded": "respond",
+    "revision_requested": "revise",
+}
+"""Audit events a person's answer leaves -> the decision type; what `settle_decided` reads."""
 
 _COLUMNS = (
     "request_id, thread_id, interrupt_id, checkpoint_ns, node, stage, action_id, action_name, args_hash, risk, "
@@ -204,6 +214,35 @@ class Inbox:
                     (self.clock(), rid),
                 )
         return stale
+
+    def settle_decided(self, thread_id: str, events: Sequence[Any]) -> list[str]:
+        """Settle the thread's pending rows that a person answered outside the runner.
+
+        A thread paused by the runner can be resumed with plain LangGraph (`Command(resume=...)`
+        with the decider in the run's config); the review node then seals the decision into the
+        trail, and whoever writes that trail (`AuditNode` with a store, or the runner's next
+        `refresh`) passes the sealed events here: each pending row a decision names becomes
+        `resumed`, with who decided and what, instead of lingering as pending or being counted
+        as cancelled. `events` must be trusted (sealed for this thread); others are ignored.
+
+        Returns:
+            The request ids settled.
+        """
+        settled: list[str] = []
+        now = self.clock()
+        for event in events:
+            kind = _PERSON_DECISIONS.get(str(event.get("event"))) if isinstance(event, dict) else None
+            rid = event.get("request_id") if kind is not None else None
+            if not isinstance(rid, str) or event.get("thread_id") != thread_id or rid in settled:
+                continue
+            who = str(event.get("actor") or "")
+            if self.db.execute(
+                "UPDATE hitl_requests SET status = 'resumed', decided_by = ?, decision = ?, decided_at = ?, "
+                "resumed_at = ? WHERE request_id = ? AND thread_id = ? AND status = 'pending' RETURNING request_id",
+                (who, canonical_json({"type": kind, "approver": who}), now, now, rid, thread_id),
+            ):
+                settled.append(rid)
+        return settled
 
     def cancel(self, request_id: str) -> bool:
         """Cancel one pending request (its thread is no longer paused at it); False if it was not pending."""

@@ -13,6 +13,9 @@ through `Inbox.index` (pending for the paused copies; resumed for the reviewed o
 of threads are paused, each thread has the checkpoints and writes a real run leaves, and
 the scan reads real msgpack blobs. The file grows 1k -> 10k -> 100k and is measured at each size.
 
+Beside the first page it times `pending(thread_id=...)` (one paused thread, a different one
+each time) and checks with `EXPLAIN QUERY PLAN` that it searches an index.
+
     python benchmarks/bench_inbox.py                           # 1k, 10k, 100k; scan at 1k and 10k
     python benchmarks/bench_inbox.py --sizes 1000 --scan-sizes 1000 --lists 20
 """
@@ -161,6 +164,33 @@ def measure_lists(runners: dict[int, Approvals], *, lists: int) -> dict[int, lis
     return times
 
 
+def thread_plan(hitl: Approvals, thread_id: str) -> str:
+    """SQLite's plan for `pending(thread_id=...)`'s query: it must search an index, never scan."""
+    rows = hitl.store.backend.execute(
+        "EXPLAIN QUERY PLAN SELECT request_id FROM hitl_requests WHERE status = 'pending' AND thread_id = ? "
+        "ORDER BY seq DESC LIMIT 51",
+        (thread_id,),
+    )
+    plan = " / ".join(str(r["detail"]) for r in rows)
+    assert "SCAN hitl_requests" not in plan, plan
+    return plan
+
+
+def measure_by_thread(runners: dict[int, Approvals], *, lists: int) -> dict[int, list[float]]:
+    """Time `pending(thread_id=...)` for one paused thread per size (a different one each time,
+    from the newest copy to the oldest), round-robin like the first page."""
+    times: dict[int, list[float]] = {t: [] for t in runners}
+    for i in range(lists):
+        for threads, hitl in runners.items():
+            copies = threads // sum(SAMPLE.values())
+            thread_id = _prefix(copies - 1 - i % (copies - 1)) + f"s-paused-{i % SAMPLE['paused']}"
+            started = time.perf_counter()
+            page = hitl.pending(thread_id=thread_id)
+            times[threads].append(time.perf_counter() - started)
+            assert [r.thread_id for r in page.items] == [thread_id], (thread_id, page.items)
+    return times
+
+
 def measure_scan(hitl: Approvals, threads: int, *, scans: int) -> list[float]:
     """Time the scan `scans` times; check that it finds every paused thread."""
     out = []
@@ -231,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 for n, path in sorted(files.items())
             }
             lists = measure_lists(runners, lists=args.lists)
+            by_thread = measure_by_thread(runners, lists=args.lists)
             for n, hitl in runners.items():
                 res: dict[str, Any] = {
                     "threads": n,
@@ -240,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
                     "inbox_first_page_p95_ms": round(
                         sorted(lists[n])[int(len(lists[n]) * 0.95) - 1] * 1000, 3
                     ),
+                    "by_thread_ms": round(statistics.median(by_thread[n]) * 1000, 3),
+                    "by_thread_plan": thread_plan(hitl, _prefix(1) + "s-paused-0"),
                 }
                 if n in args.scan_sizes:
                     scans = measure_scan(hitl, n, scans=args.scans)
@@ -250,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(res), file=sys.stderr, flush=True)
     small, big = min(files), max(files)
     results["growth_small_to_big"] = round(statistics.median(lists[big]) / statistics.median(lists[small]), 2)
+    results["by_thread_growth_small_to_big"] = round(
+        statistics.median(by_thread[big]) / statistics.median(by_thread[small]), 2
+    )
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

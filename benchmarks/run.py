@@ -262,6 +262,22 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                     _mark(met),
                 )
             )
+        for size, r in sorted(inbox.items(), key=lambda kv: int(kv[0])):
+            if "by_thread_ms" not in r:
+                continue
+            n = int(size)
+            out.append(
+                (
+                    f"Inbox: one thread's requests, {n:,} threads",
+                    f"first page {_num(r['inbox_first_page_ms'], ' ms', 3)}",
+                    f"`pending(thread_id=)` {_num(r['by_thread_ms'], ' ms', 3)}",
+                    "index search" if "USING INDEX" in r.get("by_thread_plan", "") else "scan",
+                    "≤ 5 ms, index" if n >= 100_000 else "—",
+                    _mark(r["by_thread_ms"] <= 5 and "USING INDEX" in r.get("by_thread_plan", ""))
+                    if n >= 100_000
+                    else "—",
+                )
+            )
         growth = _get(results, "inbox", "result", "growth_small_to_big")
         out.append(
             (

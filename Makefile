@@ -34,9 +34,13 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# The same checks as .pre-commit-config.yaml and CI: ruff check, ruff format --check, mypy --strict.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check langgraph_hitl tests examples benchmarks scripts
 	$(VENV)/bin/ruff format --check langgraph_hitl tests examples benchmarks scripts
+	$(MAKE) typecheck
+
+typecheck: $(STAMP)
 	$(VENV)/bin/mypy langgraph_hitl
 
 clean:

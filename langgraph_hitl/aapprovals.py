@@ -504,6 +504,22 @@ class AsyncApprovals(_Core):
         """See `Approvals.stats`."""
         return await self._db(self._read_stats, **kwargs)
 
+    async def record_feedback(
+        self,
+        *,
+        score: float,
+        kind: str,
+        actor: str,
+        thread_id: str | None = None,
+        request_id: str | None = None,
+        comment: str | None = None,
+    ) -> str:
+        """See `Approvals.record_feedback`."""
+        return await self._db(  # type: ignore[no-any-return]
+            self.store.feedback.record,
+            score=score, kind=kind, actor=actor, thread_id=thread_id, request_id=request_id, comment=comment,
+        )  # fmt: skip
+
     async def apending(self, **kwargs: Any) -> Page:
         """Alias of `await pending(...)`, kept from 0.1."""
         return await self.pending(**kwargs)

@@ -247,3 +247,27 @@ def test_forward_needs_a_destination(store: Store) -> None:
     """Without run_id_for or project_id the call says what to pass."""
     with pytest.raises(ValueError, match="pass run_id_for=.* and/or project_id="):
         store.feedback.forward_to_langsmith()
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_both_runners_record_feedback(db_url: str, runner: str) -> None:
+    """`record_feedback` on `Approvals` and, awaited, on `AsyncApprovals` (0.1 had only the sync one)."""
+    import asyncio
+
+    from langgraph_hitl import Approvals, AsyncApprovals
+
+    from graphs import build
+
+    if runner == "sync":
+        with Approvals.open(build(), db_url) as hitl:
+            fid = hitl.record_feedback(score=0.25, kind="correctness", actor="ana", thread_id="t-1")
+            rows = hitl.store.feedback.list(thread_id="t-1")
+    else:
+
+        async def main() -> tuple[str, list[FeedbackRow]]:
+            async with AsyncApprovals.open(build(), db_url) as hitl:
+                fid = await hitl.record_feedback(score=0.25, kind="correctness", actor="ana", thread_id="t-1")
+                return fid, hitl.store.feedback.list(thread_id="t-1")
+
+        fid, rows = asyncio.run(main())
+    assert [(r.feedback_id, r.score, r.actor) for r in rows] == [(fid, 0.25, "ana")]

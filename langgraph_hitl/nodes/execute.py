@@ -15,7 +15,6 @@ from .._canonical import check_json
 from .._events import make_event, trusted_events
 from ..errors import PolicyError
 from ..receipts import action_digest, seal
-from ..store.lease import hold
 from ._common import event_time, resolve_store, seal_key_of, thread_id_of
 from ._view import view
 from .review import authorize
@@ -141,9 +140,9 @@ class ExecuteNode:
             )
         store = resolve_store(self.ledger, config)
         ledger = getattr(store, "ledger", store)
-        backend = getattr(ledger, "backend", None)
+        held = getattr(ledger, "held", None)
         # The ledger entry is leased while the handler runs, however long: nobody starts it again meanwhile.
-        with hold(backend) if backend is not None else nullcontext():
+        with held() if held is not None else nullcontext():
             return self._dispatch(
                 _Run(state, action, action_id, thread_id, receipts, key, ts), store, ledger, handler, outcome
             )

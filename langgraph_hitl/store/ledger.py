@@ -31,13 +31,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._canonical import canonical_json, check_json
 from ..errors import ConflictError, NotPendingError
 from ._db import Backend
-from .lease import current_owner, current_ttl, expired
+from .lease import current_owner, current_ttl, expired, hold
 
 __all__ = ["Ledger", "LedgerEntry", "LedgerStatus"]
 
@@ -108,6 +109,11 @@ class Ledger:
     def __init__(self, backend: Backend, *, clock: Callable[[], float] = time.time) -> None:
         self.backend = backend
         self.clock = clock
+
+    def held(self) -> AbstractContextManager[str]:
+        """A block whose `started` entries stay leased however long their handler runs (see
+        `store.lease.hold`): `ExecuteNode` runs each handler inside one."""
+        return hold(self.backend)
 
     def begin(
         self, action_id: str, *, idempotency_key: str, action: str, thread_id: str | None = None

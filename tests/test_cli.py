@@ -836,6 +836,12 @@ def test_fast_parser_defers_to_typer(argv: list[str]) -> None:
         ["stats", "--json", "--min-samples", "1"],
         ["show", "zzzzzzzz"],
         ["pending", "--risk", "severe"],
+        ["pending", "--thread", "t"],
+        ["pending", "--json", "--thread=t"],
+        ["show", "--thread", "t"],
+        ["show", "--json", "--thread", "t"],
+        ["show", "--thread", "T"],
+        ["show", "{short}", "--thread", "t"],
     ],
 )
 def test_fast_path_output_matches_typer(
@@ -880,6 +886,8 @@ def seeded(db_url: str) -> Iterator[tuple[str, str]]:
         ["pending", "--json"],
         ["show", "{rid}"],
         ["show", "{rid}", "--json"],
+        ["pending", "--thread", "waiting"],
+        ["show", "--thread", "done", "--json"],
         ["audit"],
         ["audit", "--json"],
         ["audit", "--verify"],

@@ -3,7 +3,8 @@
 `pending(thread_id=...)` lists what a thread waits on; `resume(thread_id, decision, approver=...)`
 decides its one question (every check `decide()` makes applies); several questions need
 `interrupt_id`; an unknown or finished thread is `NotPendingError` naming it. Across processes:
-pause in one, resume by thread id in another, through the runner and with plain LangGraph.
+pause in one, resume by thread id in another, through the runner, the CLI and plain LangGraph
+(the CLI's other `--thread` cases are in `tests/test_cli_threads.py`).
 """
 
 from __future__ import annotations
@@ -87,14 +88,23 @@ PAUSE = """
 """
 
 
-@pytest.mark.parametrize("door", ["runner", "langgraph"])
+@pytest.mark.parametrize("door", ["runner", "cli", "langgraph"])
 def test_pause_in_one_process_resume_by_thread_id_in_another(db_url: str, door: str) -> None:
-    """Pause in one process; in a second, resume thread `ticket-7` by its id: through the runner
-    or plain LangGraph (`open_checkpointer` + `Command(resume=...)`, identity from the
-    run's config). Each time the action ran once, the audit log tells the story, and the inbox
-    row is settled with who decided."""
+    """Pause in one process; in a second, resume thread `ticket-7` by its id: through the runner,
+    the CLI (`approve --thread ticket-7`) or plain LangGraph (`open_checkpointer` +
+    `Command(resume=...)`, identity from the run's config). Each time the action ran once, the
+    audit log tells the story, and the inbox row is settled with who decided."""
     _python(PAUSE.format(tests=str(TESTS), url=db_url))
-    if door == "runner":
+    if door == "cli":
+        proc = subprocess.run(
+            [sys.executable, "-m", "langgraph_hitl.cli", "--db", db_url, "approve", "--thread", "ticket-7",
+             "--as", "alice", "--graph", f"{TESTS / 'graphs.py'}:builder"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.splitlines()[1:2] == ["Thread ticket-7: done (status: executed)."], proc.stdout
+    elif door == "runner":
         _python(f"""
             import sys; sys.path.insert(0, {str(TESTS)!r})
             from graphs import build

@@ -343,6 +343,31 @@ def test_browser_multi_call_wrong_phrase_refused_inline(
     assert tool_answers(tool_runner, "agent-typo") == {}
 
 
+def test_browser_thread_page_keeps_url_special_thread_ids_whole(
+    server: str, agent: Approvals, page: Any
+) -> None:
+    """Thread ids with `/`, `..`, `?`, `#`, `%` and a space, and the id `..`: Chromium follows the
+    inbox row's link to that thread's page (nothing folded or cut off), on to the request and back."""
+    odd, dots = "crm/../42 a?b#c%2F", ".."
+    rid = propose_delete(agent, odd, 42)
+    other = propose_delete(agent, dots, 43)
+    sign_in(page, server, "alice")
+    for thread, request_id in ((odd, rid), (dots, other)):
+        page.goto(f"{server}/")
+        page.locator("tr", has=page.locator(f"a[href='/requests/{request_id}']")).locator(
+            "a.thread-link"
+        ).click()
+        page.wait_for_selector("#thread-id")
+        assert page.inner_text("#thread-id") == thread
+        assert page.locator("a.request-link").all_inner_texts() == [request_id[:12]]
+        page.click("a.request-link")
+        page.wait_for_url(f"{server}/requests/{request_id}")
+        page.click("#thread-link")
+        page.wait_for_selector("#thread-id")
+        assert page.inner_text("#thread-id") == thread
+    shot(page, "thread")
+
+
 def test_browser_api_docs_work_offline(server: str, page: Any) -> None:
     """/api/docs renders Swagger UI with every request it makes answered by this server (others are blocked)."""
     elsewhere: list[str] = []

@@ -4,6 +4,7 @@
 langgraph-hitl pending                                  # what waits, newest first
 langgraph-hitl show 11d730ab6de9                        # full context and the thread's audit trail
 langgraph-hitl approve 11d730ab6de9 --as bob --verify "DELETE 1002" --graph examples/quickstart.py:build_graph
+langgraph-hitl approve --thread ticket-42 --as bob --graph ...   # the one request thread ticket-42 waits on
 langgraph-hitl audit --verify                           # is the hash chain intact?
 ```
 

@@ -26,6 +26,14 @@ def pending(
             metavar="LEVEL", help="Only this risk: low, medium, high, critical.", show_default=False
         ),
     ] = None,
+    thread: Annotated[
+        str | None,
+        typer.Option(
+            metavar="THREAD",
+            help="Only this thread's requests (its exact id), with their interrupt ids.",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, metavar="N", help="Page size.")] = 50,
     cursor: Annotated[
         str | None,
@@ -38,19 +46,39 @@ def pending(
 ) -> None:
     """List pending requests, newest first."""
     _read.run_pending(
-        settings_of(ctx, db, None), approver=approver, risk=risk, limit=limit, cursor=cursor, as_json=as_json
+        settings_of(ctx, db, None),
+        approver=approver,
+        risk=risk,
+        thread=thread,
+        limit=limit,
+        cursor=cursor,
+        as_json=as_json,
     )
 
 
 @app.command()
 @command
-def show(ctx: typer.Context, request: RequestArg, as_json: JsonOption = False, db: DbOption = None) -> None:
-    """Show one request in full, with its thread's history.
+def show(
+    ctx: typer.Context,
+    request: RequestArg = None,
+    thread: Annotated[
+        str | None,
+        typer.Option(
+            metavar="THREAD",
+            help="Instead of REQUEST: every request of this thread (its exact id), and its history.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Show one request in full, with its thread's history; or a whole thread with --thread.
 
     Action and arguments, reasons, impact, reversibility, risk, approvers and excluded
     approvers, deadline, confirmation phrase, the context, and the thread's audit events.
+    With --thread: a line per request of the thread, each pending one in full, and the history.
     """
-    _read.run_show(settings_of(ctx, db, None), request=request, as_json=as_json)
+    _read.run_show(settings_of(ctx, db, None), request=request, thread=thread, as_json=as_json)
 
 
 @app.command()

@@ -19,9 +19,11 @@ __all__ = [
     "CallOption",
     "DbOption",
     "GraphOption",
+    "InterruptIdOption",
     "JsonOption",
     "MessageOption",
     "RequestArg",
+    "ThreadOption",
     "VerifyOption",
     "WebhookSecretOption",
     "WebhookUrlOption",
@@ -66,9 +68,30 @@ GraphOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 RequestArg = Annotated[
-    str,
+    str | None,
     typer.Argument(
-        metavar="REQUEST", help="Request id, or a unique prefix of 6+ characters.", show_default=False
+        metavar="REQUEST",
+        help="Request id, or a unique prefix of 6+ characters; or give --thread instead.",
+        show_default=False,
+    ),
+]
+ThreadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--thread",
+        metavar="THREAD",
+        help="Instead of REQUEST: the thread's request, by its exact thread id (case counts, no prefixes).",
+        show_default=False,
+    ),
+]
+InterruptIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--interrupt-id",
+        metavar="ID",
+        help="With --thread: which request, when the thread waits on several (its interrupt id, as "
+        "`pending --thread` and `show --thread` print it).",
+        show_default=False,
     ),
 ]
 ApproverOption = Annotated[

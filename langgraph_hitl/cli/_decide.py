@@ -1,9 +1,10 @@
 """What `approve`, `reject`, `edit` and `respond` do: one answer, through `Approvals.decide`, then say what happened.
 
-The request is looked up in the store first, so an unknown or decided request fails before
-the graph is imported, and the options are turned into the answer (`_answer`) before it is
-too. Then the one decide path: `Approvals.decide(request_id, answer, approver=...)`. After it
-the command says exactly what happened:
+The request is looked up in the store first (by id or prefix, or as the one request a
+`--thread` waits on), so an unknown or decided request fails before the graph is imported,
+and the options are turned into the answer (`_answer`) before it is too. Then the one decide
+path: `Approvals.decide(request_id, answer, approver=...)`. After it the command says exactly
+what happened:
 
 - refused by `decide` (exit 5 or 6): which call and why; the request stays pending;
 - refused by the graph when it applied the answer (exit 5): the reason, and the request that
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._answer import Answer, AnswerOptions, build_answer
 from ._calls import CallView, calls_of
-from ._common import check_pending, find_request, open_db
+from ._common import check_pending, check_target, find_target, open_db
 from ._errors import CLIError, ExitCode
 from ._notifier import open_notifier
 from ._outcome import decision_words
@@ -59,16 +60,29 @@ def open_runner(settings: Settings, command_name: str, notifier: Any = None) -> 
 
 
 def run_decision(
-    settings: Settings, request: str, approver: str, opts: AnswerOptions, *, as_json: bool = False
+    settings: Settings,
+    request: str | None,
+    approver: str,
+    opts: AnswerOptions,
+    *,
+    thread: str | None = None,
+    interrupt_id: str | None = None,
+    as_json: bool = False,
 ) -> None:
-    """Decide `request` as `approver` with the answer the options describe, and report the result.
+    """Decide `request` (or the one request `thread` waits on) as `approver` with the answer the
+    options describe, and report the result.
+
+    A thread is resolved to its request first (`find_thread_request`: the rules of
+    `Approvals.resume`); from there it is the same path as a request id.
 
     Raises:
-        CLIError: Usage (2), not found (3), conflict (4), refused (5) or not authorized (6).
+        CLIError: Usage (2; also a thread waiting on several requests without `interrupt_id`),
+            not found (3), conflict (4), refused (5) or not authorized (6).
     """
+    check_target(request, thread, command=opts.kind, interrupt_id=interrupt_id)
     settings.require_graph(opts.kind)
     with open_db(settings) as store:
-        row = find_request(store, request)
+        row = find_target(store, request, thread, interrupt_id)
     check_pending(row)
     views = calls_of(row.payload)
     answer = build_answer(views, opts, request_id=row.request_id)

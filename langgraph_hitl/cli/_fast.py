@@ -38,6 +38,9 @@ class FastCommand:
     """Repeatable `--option value` -> keyword collecting a list."""
     argument: str | None = None
     """The keyword of the one required positional argument, if any."""
+    instead: str | None = None
+    """The keyword of an option that may stand in for the argument (`show --thread T`); the
+    command itself refuses both or neither."""
 
 
 GLOBAL_VALUES = {"--db": "db", "--graph": "graph"}
@@ -52,13 +55,20 @@ COMMANDS: dict[str, FastCommand] = {
         values={
             "--approver": ("approver", str, None, None),
             "--risk": ("risk", str, None, None),
+            "--thread": ("thread", str, None, None),
             "--limit": ("limit", int, 1, 500),
             "--cursor": ("cursor", str, None, None),
             **_DB,
         },
         flags={"--json": "as_json"},
     ),
-    "show": FastCommand(_read.run_show, values=_DB, flags={"--json": "as_json"}, argument="request"),
+    "show": FastCommand(
+        _read.run_show,
+        values={"--thread": ("thread", str, None, None), **_DB},
+        flags={"--json": "as_json"},
+        argument="request",
+        instead="thread",
+    ),
     "audit": FastCommand(
         _read.run_audit,
         values={
@@ -142,7 +152,7 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any], dict[str, Any]] | N
         if value is None:
             return None
         kwargs[keyword] = value
-    if command.argument is not None and command.argument not in kwargs:
+    if command.argument is not None and command.argument not in kwargs and command.instead not in kwargs:
         return None
     return next(k for k, v in COMMANDS.items() if v is command), kwargs, top
 

@@ -7,16 +7,17 @@ or pydantic, so the fast path in `_fast` can run them without loading the typer 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from ._common import RISKS, find_request, open_db, usage_error
+from ._common import RISKS, check_target, check_thread, find_request, open_db, unknown_thread, usage_error
 from ._errors import CLIError, ExitCode
 from ._outcome import outcome_of
-from ._render import audit_table, console, pending_table, print_json, request_dict, stats_view
+from ._render import audit_table, console, pending_table, print_json, request_dict, stats_view, text
 from ._safe import JsonLines, json_visible
 from ._settings import Settings
-from ._show import show_request
+from ._show import show_request, show_thread
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -29,17 +30,21 @@ def run_pending(
     *,
     approver: str | None = None,
     risk: str | None = None,
+    thread: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
     as_json: bool = False,
 ) -> None:
-    """List pending requests, newest first (`pending`)."""
+    """List pending requests, newest first (`pending`); with `thread`, only that thread's."""
     if risk is not None and risk not in RISKS:
         msg = f"--risk {risk!r} is not a risk level."
         raise usage_error(msg, f"Use one of: {', '.join(RISKS)}.")
+    check_thread(thread)
     with open_db(settings) as store:
         try:
-            rows, next_cursor = store.inbox.pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+            rows, next_cursor = store.inbox.pending(
+                approver=approver, risk=risk, limit=limit, cursor=cursor, thread_id=thread
+            )
         except ValueError as exc:
             raise usage_error(str(exc), "Pass the cursor exactly as `pending` printed it.") from None
         now = store.clock()
@@ -47,18 +52,34 @@ def run_pending(
         print_json({"items": [request_dict(r) for r in rows], "next_cursor": next_cursor})
         return
     out = console()
+    filtered = approver or risk or cursor
     if not rows:
-        out.print("No pending requests" + (" for these filters." if approver or risk or cursor else "."))
+        where = "" if thread is None else f" on thread {thread!r}"
+        out.print(text(f"No pending requests{where}" + (" for these filters." if filtered else ".")))
         return
-    out.print(pending_table(rows, now))
+    out.print(pending_table(rows, now, interrupts=thread is not None))
     more = f"; next page: --cursor {next_cursor}" if next_cursor else ""
-    out.print(f"\n{len(rows)} pending{more}. Details: langgraph-hitl show REQUEST", highlight=False)
+    if thread is None:
+        out.print(f"\n{len(rows)} pending{more}. Details: langgraph-hitl show REQUEST", highlight=False)
+        return
+    shown = shlex.quote(thread)
+    out.print()
+    out.print(
+        text(f"{len(rows)} pending on thread {thread!r}{more}. Details: langgraph-hitl show --thread {shown}")
+    )
 
 
-def run_show(settings: Settings, *, request: str, as_json: bool = False) -> None:
-    """Show one request in full and its thread's audit history (`show`)."""
+def run_show(
+    settings: Settings, *, request: str | None = None, thread: str | None = None, as_json: bool = False
+) -> None:
+    """Show one request in full and its thread's audit history (`show`); or, with `thread`,
+    every request of the thread (the pending ones in full) and its history."""
+    check_target(request, thread, command="show")
+    if thread is not None:
+        _show_thread(settings, thread, as_json=as_json)
+        return
     with open_db(settings) as store:
-        row = find_request(store, request)
+        row = find_request(store, request or "")
         history = store.audit.query(thread_id=row.thread_id)
         outcome = outcome_of(store, row, history)
         now = store.clock()
@@ -66,6 +87,24 @@ def run_show(settings: Settings, *, request: str, as_json: bool = False) -> None
         print_json({"request": request_dict(row), "outcome": outcome.to_dict(), "history": history})
         return
     show_request(console(), row, outcome, history, now)
+
+
+def _show_thread(settings: Settings, thread: str, *, as_json: bool) -> None:
+    """`show --thread`: the thread's requests, oldest first, each as `show REQUEST` has it, and its history."""
+    with open_db(settings) as store:
+        rows = store.inbox.by_thread(thread)
+        history = store.audit.query(thread_id=thread)
+        if not rows and not history:
+            raise unknown_thread(thread)
+        outcomes = [outcome_of(store, row, history) for row in rows]
+        now = store.clock()
+    if as_json:
+        requests = [
+            {"request": request_dict(r), "outcome": o.to_dict()} for r, o in zip(rows, outcomes, strict=True)
+        ]
+        print_json({"thread_id": thread, "requests": requests, "history": history})
+        return
+    show_thread(console(), thread, list(zip(rows, outcomes, strict=True)), history, now)
 
 
 def run_audit(

@@ -109,6 +109,7 @@ def request_dict(row: RequestRow) -> dict[str, Any]:
         "decided_by": row.decided_by,
         "decision": row.decision,
         "payload": row.payload,
+        "interrupt_id": row.interrupt_id,
     }
 
 
@@ -116,11 +117,13 @@ RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bo
 """How each risk level is coloured on a terminal."""
 
 
-def pending_table(rows: Sequence[RequestRow], now: float) -> Any:
+def pending_table(rows: Sequence[RequestRow], now: float, *, interrupts: bool = False) -> Any:
     """The inbox as a table: request, thread, action, risk, age, deadline, approvers.
 
     A request with several calls (a tool gate's question) takes one line per call, numbered
-    as `--call` takes them, each with its own risk and approvers.
+    as `--call` takes them, each with its own risk and approvers. With `interrupts` (the rows
+    of one thread) the thread column gives way to each request's interrupt id, which
+    `--interrupt-id` takes.
     """
     from rich.table import Table
 
@@ -128,7 +131,7 @@ def pending_table(rows: Sequence[RequestRow], now: float) -> Any:
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("request", no_wrap=True)
-    table.add_column("thread", overflow="fold")
+    table.add_column("interrupt" if interrupts else "thread", overflow="fold")
     table.add_column("action", overflow="fold")
     table.add_column("risk", no_wrap=True)
     table.add_column("age", no_wrap=True, justify="right")
@@ -140,7 +143,7 @@ def pending_table(rows: Sequence[RequestRow], now: float) -> Any:
         if len(views) <= 1:
             table.add_row(  # Text, not markup: thread ids and names are data, brackets included
                 text(row.request_id[:SHORT]),
-                text(row.thread_id),
+                text(row.interrupt_id if interrupts else row.thread_id),
                 text(row.action_name),
                 text(row.risk, style=RISK_STYLE.get(row.risk, "")),
                 age(row.created_at, now),
@@ -152,7 +155,7 @@ def pending_table(rows: Sequence[RequestRow], now: float) -> Any:
             first = view.index == 1
             table.add_row(
                 text(row.request_id[:SHORT] if first else ""),
-                text(row.thread_id if first else ""),
+                text((row.interrupt_id if interrupts else row.thread_id) if first else ""),
                 text(f"{view.index} {view.name}" + (f" ({view.call_id})" if view.call_id else "")),
                 text(view.risk, style=RISK_STYLE.get(view.risk, "")),
                 age(row.created_at, now) if first else "",

@@ -1,5 +1,8 @@
 """`show`: everything a reviewer needs to decide one request, or what became of it (no LangGraph).
 
+`show --thread`: the thread's requests, one line each (status, who decided, node, action,
+risk, interrupt id), each pending one in full as below, then the thread's audit trail.
+
 One action: its name, arguments, risk, gate, approvers, allowed decisions and phrase as facts.
 Several (a tool gate's question): the request's facts, then each call with its own risk,
 gate, approvers, allowed decisions, phrase and arguments, numbered as `--call` takes them.
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..store.inbox import RequestRow
 
-__all__ = ["show_request"]
+__all__ = ["show_request", "show_thread"]
 
 
 def _facts() -> Table:
@@ -119,10 +122,8 @@ def _decide_hint(row: RequestRow, views: Sequence[CallView]) -> str:
     )
 
 
-def show_request(
-    out: Console, row: RequestRow, outcome: Outcome, history: Sequence[Mapping[str, Any]], now: float
-) -> None:
-    """Everything a reviewer needs to decide `row` (or what became of it), then the thread's audit trail."""
+def _request_body(out: Console, row: RequestRow, outcome: Outcome, now: float) -> None:
+    """The request's facts, reasons, arguments (or calls) and context."""
     from rich.text import Text
 
     hitl: Mapping[str, Any] = row.payload["hitl"]
@@ -141,10 +142,82 @@ def show_request(
     if hitl.get("context"):
         out.print("\n[bold]context[/]")
         out.print(Text(json_block(hitl["context"])))
-    out.print(Text("\nhistory of thread ", style="bold") + text(row.thread_id, style="bold"))
+
+
+def _history(out: Console, thread_id: str, history: Sequence[Mapping[str, Any]]) -> None:
+    from rich.text import Text
+
+    out.print(Text("\nhistory of thread ", style="bold") + text(thread_id, style="bold"))
     if history:
         out.print(audit_table(history))
     else:
         out.print("  (no audit events)")
+
+
+def _decide_line(out: Console, row: RequestRow) -> None:
+    """How to decide a pending request of several calls (the per-call options are easy to miss)."""
+    from rich.text import Text
+
+    views = calls_of(row.payload)
     if row.status == "pending" and len(views) > 1:
         out.print(Text("\ndecide: ", style="bold") + text(_decide_hint(row, views)))
+
+
+def show_request(
+    out: Console, row: RequestRow, outcome: Outcome, history: Sequence[Mapping[str, Any]], now: float
+) -> None:
+    """Everything a reviewer needs to decide `row` (or what became of it), then the thread's audit trail."""
+    _request_body(out, row, outcome, now)
+    _history(out, row.thread_id, history)
+    _decide_line(out, row)
+
+
+_STATUS = {"pending": "pending", "deciding": "being decided", "resumed": "decided"}
+
+
+def _requests_table(requests: Sequence[tuple[RequestRow, Outcome]]) -> Table:
+    from rich.table import Table
+
+    from ._render import RISK_STYLE
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("request", "status", "by", "node", "action", "risk", "interrupt", "asked (UTC)"):
+        table.add_column(name, overflow="fold", no_wrap=name in ("request", "asked (UTC)"))
+    for row, _ in requests:
+        views = calls_of(row.payload)
+        table.add_row(
+            text(row.request_id[:SHORT]),
+            text(_STATUS.get(row.status, row.status)),
+            text(row.decided_by or "-"),
+            text(f"{row.node} (stage {row.stage})"),
+            text(", ".join(v.name for v in views) or row.action_name),
+            text(row.risk, style=RISK_STYLE.get(row.risk, "")),
+            text(row.interrupt_id),
+            text(iso(row.created_at)[:19].replace("T", " ")),
+        )
+    return table
+
+
+def show_thread(
+    out: Console,
+    thread_id: str,
+    requests: Sequence[tuple[RequestRow, Outcome]],
+    history: Sequence[Mapping[str, Any]],
+    now: float,
+) -> None:
+    """A thread's requests, oldest first (one line each, the pending ones then in full), then its audit trail."""
+    from rich.text import Text
+
+    waiting = [(row, outcome) for row, outcome in requests if row.status == "pending"]
+    count = f"{len(waiting)} request" + ("" if len(waiting) == 1 else "s")
+    head = Text("thread ", style="bold") + text(thread_id, style="bold")
+    out.print(head + Text(f": waits on {count}" if waiting else ": waits on no request"))
+    if requests:
+        out.print(_requests_table(requests))
+    else:
+        out.print("  (no requests: it never paused for a decision)")
+    for row, outcome in waiting:
+        out.print()
+        _request_body(out, row, outcome, now)
+        _decide_line(out, row)
+    _history(out, thread_id, history)

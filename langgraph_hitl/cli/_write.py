@@ -3,6 +3,8 @@
 They go through `Approvals`, so every check the runner makes (allowed type, approver,
 four-eyes, confirmation phrase, one winner) applies here too. The request is looked up in
 the store first, so an unknown or decided request fails fast, before the graph is imported.
+`--thread T` instead of a request id decides the one request thread T waits on, by the rules
+of `Approvals.resume` (several need `--interrupt-id`), through the same path.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from ._base import (
     CallOption,
     DbOption,
     GraphOption,
+    InterruptIdOption,
     JsonOption,
     MessageOption,
     RequestArg,
+    ThreadOption,
     VerifyOption,
     WebhookSecretOption,
     WebhookUrlOption,
@@ -43,8 +47,10 @@ __all__ = ["approve", "edit", "expire", "recover", "reject", "respond", "serve"]
 @command
 def approve(
     ctx: typer.Context,
-    request: RequestArg,
     approver: ApproverOption,
+    request: RequestArg = None,
+    thread: ThreadOption = None,
+    interrupt_id: InterruptIdOption = None,
     all_calls: AllOption = False,
     call: CallOption = None,
     verify: VerifyOption = None,
@@ -62,15 +68,17 @@ def approve(
     """
     opts = AnswerOptions("approve", all_calls, call or (), verify or (), args or (), message)
     settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
-    run_decision(settings, request, approver, opts, as_json=as_json)
+    run_decision(settings, request, approver, opts, thread=thread, interrupt_id=interrupt_id, as_json=as_json)
 
 
 @app.command()
 @command
 def reject(
     ctx: typer.Context,
-    request: RequestArg,
     approver: ApproverOption,
+    request: RequestArg = None,
+    thread: ThreadOption = None,
+    interrupt_id: InterruptIdOption = None,
     all_calls: AllOption = False,
     call: CallOption = None,
     verify: VerifyOption = None,
@@ -88,15 +96,17 @@ def reject(
     """
     opts = AnswerOptions("reject", all_calls, call or (), verify or (), args or (), message)
     settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
-    run_decision(settings, request, approver, opts, as_json=as_json)
+    run_decision(settings, request, approver, opts, thread=thread, interrupt_id=interrupt_id, as_json=as_json)
 
 
 @app.command()
 @command
 def edit(
     ctx: typer.Context,
-    request: RequestArg,
     approver: ApproverOption,
+    request: RequestArg = None,
+    thread: ThreadOption = None,
+    interrupt_id: InterruptIdOption = None,
     args: ArgsOption = None,
     name: Annotated[
         str | None,
@@ -123,14 +133,13 @@ def edit(
     """
     opts = AnswerOptions("edit", all_calls, call or (), verify or (), args or (), message, name)
     settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
-    run_decision(settings, request, approver, opts, as_json=as_json)
+    run_decision(settings, request, approver, opts, thread=thread, interrupt_id=interrupt_id, as_json=as_json)
 
 
 @app.command()
 @command
 def respond(
     ctx: typer.Context,
-    request: RequestArg,
     approver: ApproverOption,
     message: Annotated[
         str,
@@ -142,6 +151,9 @@ def respond(
             help="Guidance for the agent instead of a verdict.",
         ),
     ],
+    request: RequestArg = None,
+    thread: ThreadOption = None,
+    interrupt_id: InterruptIdOption = None,
     all_calls: AllOption = False,
     call: CallOption = None,
     verify: VerifyOption = None,
@@ -155,7 +167,7 @@ def respond(
     """Answer with a message instead of a verdict (needs --graph)."""
     opts = AnswerOptions("respond", all_calls, call or (), verify or (), args or (), message)
     settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
-    run_decision(settings, request, approver, opts, as_json=as_json)
+    run_decision(settings, request, approver, opts, thread=thread, interrupt_id=interrupt_id, as_json=as_json)
 
 
 @app.command()

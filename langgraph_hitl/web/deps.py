@@ -97,7 +97,11 @@ def page_user(request: Request) -> str:
     """
     who = signed_in(request)
     if who is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The path as sent, still percent-encoded: a thread id with a space or a `%` in it
+        # comes back to the same page after sign-in.
+        raw = request.scope.get("raw_path")
+        path = raw.decode("latin-1") if isinstance(raw, bytes) and raw else request.url.path
+        target = path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     return who
 

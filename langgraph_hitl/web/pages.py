@@ -1,4 +1,5 @@
-"""The pages people use: sign in, the pending list, a request's detail and its decision forms.
+"""The pages people use: sign in, the pending list, a request's detail and its decision forms,
+and a thread's page (its requests, pending and decided, and its history).
 
 A decision form never says who decides: the approver is the signed-in person (a form field
 named `approver` is ignored). Every decision goes through `Approvals.decide`, which enforces
@@ -11,6 +12,7 @@ waiting for the next reviewer, or asked again by the graph (with its reason).
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,9 +21,9 @@ from ..approvals import PendingRequest, RunResult
 from ..errors import AuthorizationError, ConflictError, DecisionError, NotPendingError
 from .deps import check_csrf, client_of, page_user, render, safe_next, session_of, state_of
 from .forms import CallDecisionError, build_form_decision, call_of
-from .outcome import refusal_of
+from .outcome import STATE_TEXT, refusal_of
 from .service import InboxService, ReadOnlyInboxError
-from .views import event_view, request_view
+from .views import event_view, request_view, thread_url
 
 __all__ = ["build_form_decision", "router"]
 
@@ -78,16 +80,23 @@ def inbox(
     user: User,
     risk: str = "",
     mine: bool = False,
+    thread: Annotated[str, Query(max_length=500)] = "",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE,
 ) -> Response:
-    """Pending requests, newest first, filtered by risk and by "mine"."""
+    """Pending requests, newest first, filtered by risk, by "mine" and by thread (its exact id)."""
     service = state_of(request).inbox
     risk_filter = risk if risk in _RISKS else None
+    filters: dict[str, Any] = {
+        "approver": user if mine else None,
+        "risk": risk_filter,
+        "limit": limit,
+        "thread_id": thread or None,
+    }
     try:
-        page = service.pending(approver=user if mine else None, risk=risk_filter, limit=limit, cursor=cursor)
+        page = service.pending(**filters, cursor=cursor)
     except ValueError:
-        page = service.pending(approver=user if mine else None, risk=risk_filter, limit=limit, cursor=None)
+        page = service.pending(**filters, cursor=None)
     now = service.clock()
     rows = []
     for req in page.items:
@@ -101,11 +110,20 @@ def inbox(
             "rows": rows,
             "risk": risk_filter or "",
             "mine": mine,
+            "thread": thread,
+            "thread_url": thread_url(thread) if thread else "",
             "risks": _RISKS,
             "next_cursor": page.next_cursor,
             "paged": cursor is not None,
             "nav": "inbox",
-            "query": f"risk={risk_filter or ''}{'&mine=true' if mine else ''}&limit={limit}",
+            "query": urlencode(
+                {
+                    "risk": risk_filter or "",
+                    **({"mine": "true"} if mine else {}),
+                    **({"thread": thread} if thread else {}),
+                    "limit": limit,
+                }
+            ),
         },
     )
 
@@ -156,6 +174,47 @@ def detail(request: Request, request_id: str, user: User) -> Response:
     except NotPendingError:
         return _not_found(request, request_id)
     return _detail(request, user, req)
+
+
+@router.get("/threads/{thread_id:path}", response_class=HTMLResponse)
+def thread_page(request: Request, thread_id: str, user: User) -> Response:
+    """Every request of one thread, pending and decided, and its audit history.
+
+    The id is the rest of the path (`views.thread_url` escapes it as one segment); the two ids
+    a path cannot carry, `.` and `..`, come as `/threads/?id=..`.
+    """
+    if not thread_id:
+        thread_id = request.query_params.get("id", "")
+    service = state_of(request).inbox
+    requests = service.thread(thread_id) if thread_id else []
+    history = service.history(thread_id) if thread_id else []
+    if not requests and not history:
+        return render(
+            request,
+            "message.html",
+            {
+                "heading": "No such thread",
+                "message": f"There is no thread {thread_id!r} in the inbox or the audit log. "
+                "Thread ids match exactly: case counts, and a prefix is not enough.",
+            },
+            status_code=404,
+        )
+    now = service.clock()
+    rows = []
+    for req in requests:
+        view = request_view(req, now)
+        view["status_text"] = STATE_TEXT.get(req.status, req.status)
+        rows.append(view)
+    return render(
+        request,
+        "thread.html",
+        {
+            "thread_id": thread_id,
+            "rows": rows,
+            "waiting": sum(1 for r in requests if r.status == "pending"),
+            "history": [event_view(e) for e in history],
+        },
+    )
 
 
 async def form_data(request: Request) -> dict[str, str]:

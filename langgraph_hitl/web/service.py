@@ -57,10 +57,26 @@ class InboxService:
         """The store's clock (Unix seconds)."""
         return self.approvals.store.clock
 
-    def pending(self, *, approver: str | None, risk: str | None, limit: int, cursor: str | None) -> Page:
-        """A page of pending requests, newest first."""
+    def pending(
+        self,
+        *,
+        approver: str | None,
+        risk: str | None,
+        limit: int,
+        cursor: str | None,
+        thread_id: str | None = None,
+    ) -> Page:
+        """A page of pending requests, newest first (only `thread_id`'s, when given: an index lookup)."""
         with self._lock:
-            return self.approvals.pending(approver=approver, risk=risk, limit=limit, cursor=cursor)
+            return self.approvals.pending(
+                approver=approver, risk=risk, limit=limit, cursor=cursor, thread_id=thread_id
+            )
+
+    def thread(self, thread_id: str) -> list[PendingRequest]:
+        """Every request of the thread, pending and decided, oldest first (an index lookup)."""
+        with self._lock:
+            rows = self.approvals.store.inbox.by_thread(thread_id)
+        return [PendingRequest.from_row(r) for r in rows]
 
     def get(self, request_id: str) -> PendingRequest:
         """One request, whatever its status (`NotPendingError` if unknown)."""

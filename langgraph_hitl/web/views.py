@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from ..approvals import PendingRequest
 from ..decisions import allowed_decisions
@@ -23,6 +24,7 @@ __all__ = [
     "fmt_time",
     "pretty",
     "request_view",
+    "thread_url",
     "time_left",
 ]
 
@@ -151,6 +153,22 @@ def _earlier(actions: Any) -> list[dict[str, str]]:
     return rows
 
 
+def thread_url(thread_id: str) -> str:
+    """The thread page's address: `/threads/` and the id as one path segment.
+
+    Every reserved character is escaped, `/` too (the route takes the rest of the path, so a
+    `/` would work, but `a/../b` would then be folded by the browser before it is sent). Only
+    `.` and `..` cannot be a path segment at all, so those two go in the query: `/threads/?id=..`.
+
+    Example:
+        >>> thread_url("orders/42?x#y")
+        '/threads/orders%2F42%3Fx%23y'
+    """
+    if thread_id in (".", ".."):
+        return f"/threads/?id={quote(thread_id, safe='')}"
+    return f"/threads/{quote(thread_id, safe='')}"
+
+
 def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
     """Everything the list and detail pages show about one request."""
     payload: dict[str, Any] = dict(req.payload)
@@ -171,6 +189,7 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
         "id": req.request_id,
         "short_id": req.request_id[:12],
         "thread_id": req.thread_id,
+        "thread_url": thread_url(req.thread_id),
         "node": req.node,
         "stage": req.stage,
         "status": req.status,

@@ -16,13 +16,17 @@ raw resume read them alike:
   alone or as langchain's batch `{"decisions": [...]}`; an `"args": null` is ignored;
 - Agent Inbox's `HumanResponse`, alone or in a list of one: `accept` -> approve, `edit` with
   `args: {"action": name, "args": {...}}` -> edit, `response` with `args: "text"` -> respond,
-  `ignore` -> reject.
+  `ignore` -> reject. Checked against a request, `agent_inbox_answer` reads it the way Agent
+  Inbox's fields were built (`agent_inbox_fields`): edited text back to the argument's JSON type,
+  the confirmation phrase from its own field, one field per call of a multi-call request, and
+  `response` as `reject` where the request does not allow `respond`.
 
 Who decided never comes from the answer: callers pass the authenticated decider.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, cast
 
@@ -46,10 +50,15 @@ __all__ = [
     "ANSWER_SHAPES",
     "DecisionBatchModel",
     "DecisionModel",
+    "InboxResponseModel",
     "RESPONSE_SCHEMA",
+    "agent_inbox_answer",
+    "agent_inbox_fields",
     "allowed_decisions",
     "args_problem",
+    "call_field",
     "call_rules",
+    "confirm_field",
     "decider",
     "langchain_decisions",
     "MAX_ARGS_BYTES",
@@ -123,11 +132,51 @@ class DecisionBatchModel(BaseModel):
     decisions: list[DecisionModel] = Field(min_length=1, max_length=100)
 
 
-RESPONSE_SCHEMA: Any = (
-    DecisionModel | DecisionBatchModel | Annotated[list[DecisionModel], Field(min_length=1, max_length=1)]
-)
+class InboxResponseModel(BaseModel):
+    """Agent Inbox's `HumanResponse`, kept as sent: `agent_inbox_answer` maps it with the request it answers.
+
+    Its shape is agent-inbox's `src/components/agent-inbox/types.ts` (`type` accept, edit,
+    response or ignore; `args` null, text, or `{"action": name, "args": {...}}`). Only what
+    cannot be stored is refused here; an answer the request cannot take is refused by the node,
+    which asks again with the reason, so a client's answer never fails the run.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["accept", "edit", "response", "ignore"]
+    args: str | dict[str, Any] | None = None
+    approver: str | None = Field(default=None, max_length=200)
+    verify: str | None = Field(default=None, max_length=MAX_TEXT)
+
+    @field_validator("args")
+    @classmethod
+    def _storable(cls, args: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        problem = _text_problem(args) if isinstance(args, str) else None
+        if isinstance(args, dict):
+            problem = args_problem(args, where="args")
+        if problem is not None:
+            raise ValueError(problem)
+        return args
+
+
+def _text_problem(text: str) -> str | None:
+    """Why `text` cannot be kept in a checkpoint as an answer's text, or None."""
+    if len(text) > MAX_TEXT or "\x00" in text or not _utf8(text):
+        return f"text must be UTF-8 of at most {MAX_TEXT} characters without NUL; shorten it or remove the character"
+    return None
+
+
+_ONE_ANSWER: Any = Annotated[InboxResponseModel | DecisionModel, Field(union_mode="left_to_right")]
+
+RESPONSE_SCHEMA: Any = Annotated[
+    InboxResponseModel
+    | DecisionModel
+    | DecisionBatchModel
+    | Annotated[list[_ONE_ANSWER], Field(min_length=1, max_length=1)],
+    Field(union_mode="left_to_right"),
+]
 """What the review nodes pass to `interrupt(..., response_schema=...)`: one decision, langchain's
-batch, or Agent Inbox's list of one response. LangGraph checks a resume against it before saving it."""
+batch, or Agent Inbox's response (alone or in its list of one, left as sent for
+`agent_inbox_answer`). LangGraph checks a resume against it before saving it."""
 
 
 def _utf8(text: str) -> bool:
@@ -405,15 +454,16 @@ def validate_decision(raw: Any, request: ReviewRequest, *, approver: str | None 
     """Validate an answer against the request it answers; return one decision per action request.
 
     Accepts one decision, langchain's `{"decisions": [...]}` with exactly one decision per
-    action request, or Agent Inbox's list of one response (see `native_decision`). The
-    decisions carry `approver`, the authenticated decider, whether or not the answer names one.
+    action request, or Agent Inbox's response, alone or in its list of one (read against the
+    request by `agent_inbox_answer`). The decisions carry `approver`, the authenticated decider,
+    whether or not the answer names one.
 
     Raises:
         DecisionError: Malformed, type not allowed, wrong confirmation phrase.
         AuthorizationError: The approver is not listed, is excluded, or requested the action.
     """
     hitl = request["hitl"]
-    items = _answer_items(raw)
+    items = _answer_items(agent_inbox_answer(raw, request))
     expected = len(request["action_requests"])
     if len(items) != expected:
         msg = (
@@ -523,3 +573,213 @@ def _check_allowed(
     if kind in ("respond", "revise") and not decision.get("message"):
         msg = f"A {kind!r} decision needs a message for the agent (request {rid})."
         raise DecisionError(msg)
+
+
+# -- Agent Inbox: its fields for a request, and its answers read against them -------------------------
+# The facts relied on are from langchain-ai/agent-inbox (main, f38301b): `contexts/utils.ts`
+# `normalizeInterrupt` shows only `action_requests[0]`, its `arguments` as the Edit card's fields and
+# its `description`, and offers Edit when `review_configs[0].allowed_decisions` has "edit";
+# `inbox-item-input.tsx` sends every edited field back as text; `utils.ts` /
+# `use-interrupted-actions.tsx` resume with a list of one `HumanResponse`.
+
+_CONFIRM_KEYS = ("confirm", "confirm_phrase", "hitl_confirm")
+_REJECT_WORD = "reject"
+
+
+def _rules(request: Mapping[str, Any], index: int) -> Mapping[str, Any]:
+    """The rules action `index` is decided under: `hitl.calls[index]`, else the request's."""
+    hitl = request.get("hitl") or {}
+    calls = hitl.get("calls") or []
+    return calls[index] if index < len(calls) and isinstance(calls[index], dict) else hitl
+
+
+def _edit_card(request: Mapping[str, Any]) -> bool:
+    """Whether Agent Inbox offers its Edit card: `review_configs[0]` allows `edit`."""
+    configs = request.get("review_configs") or []
+    return bool(configs) and "edit" in (configs[0].get("allowed_decisions") or [])
+
+
+def confirm_field(request: Mapping[str, Any], index: int = 0) -> str | None:
+    """The Agent Inbox field where the phrase for action `index` is typed, or None (no phrase, no Edit card)."""
+    if not _rules(request, index).get("verify_phrase") or not _edit_card(request):
+        return None
+    actions = request["action_requests"]
+    if len(actions) > 1:
+        return f"confirm_call_{index + 1}"
+    taken = actions[0]["args"]
+    return next((k for k in _CONFIRM_KEYS if k not in taken), f"confirm_{len(taken)}")
+
+
+def call_field(index: int, name: str) -> str:
+    """The Agent Inbox field holding call `index`'s arguments in a multi-call request."""
+    return f"call_{index + 1}_{name}"
+
+
+def agent_inbox_fields(request: Mapping[str, Any]) -> dict[str, Any]:
+    """What Agent Inbox shows as the Edit card's fields (`action_requests[0].arguments`) for `request`.
+
+    One action: its arguments, plus an empty field for the confirmation phrase when there is one.
+    Several (a tool gate's turn): Agent Inbox shows only the first action request, so its fields
+    are one per call, `call_<n>_<name>` holding that call's arguments, and `confirm_call_<n>` for
+    each call's phrase. `agent_inbox_answer` reads an edit back through the same fields.
+    """
+    actions = request["action_requests"]
+    fields: dict[str, Any] = {}
+    if len(actions) == 1:
+        fields.update(actions[0]["args"])
+    else:
+        for i, action in enumerate(actions):
+            fields[call_field(i, action["name"])] = action["args"]
+    for i in range(len(actions)):
+        key = confirm_field(request, i)
+        if key is not None:
+            fields[key] = ""
+    return fields
+
+
+def agent_inbox_answer(raw: Any, request: Mapping[str, Any]) -> Any:
+    """`raw` as this package's answer to `request` when it is Agent Inbox's response; else `raw` unchanged.
+
+    Agent Inbox resumes with a list of one `HumanResponse` (a bare one is read the same way):
+
+    - `accept`: approve every action as asked (the arguments it echoes are not read);
+    - `edit`: its fields, as `agent_inbox_fields` built them. One action: an argument that was
+      not text comes back as text and is read as JSON again; unchanged arguments approve, changed
+      ones edit; the confirm field is the phrase. Several: each `call_<n>_...` field approves (its
+      arguments unchanged), edits (other JSON arguments) or, holding the word `reject`, rejects
+      that call; `confirm_call_<n>` is that call's phrase;
+    - `response`: its text as `respond`, or as `reject` with that message where the action does
+      not allow `respond` (Agent Inbox offers its Respond box wherever `reject` is allowed);
+    - `ignore`: reject.
+
+    Other keys sent beside `type` and `args` (`approver`, `verify`) are kept on every decision.
+
+    Raises:
+        DecisionError: The response does not fit the request; the message says what to send.
+    """
+    item = raw[0] if isinstance(raw, list) and len(raw) == 1 else raw
+    if isinstance(item, BaseModel):
+        item = item.model_dump(exclude_none=True)
+    if not _is_inbox_response(item):
+        return raw
+    kind, args = item["type"], item.get("args")
+    actions = request["action_requests"]
+    decisions: list[dict[str, Any]]
+    if kind == "accept":
+        if args is not None:
+            _inbox_action(args, kind)
+        decisions = [{"type": "approve"} for _ in actions]
+    elif kind == "ignore":
+        if args is not None:
+            msg = f"Agent Inbox's 'ignore' carries args=null, got {_short(args)}."
+            raise DecisionError(msg)
+        decisions = [{"type": "reject"} for _ in actions]
+    elif kind == "response":
+        text = _inbox_text(args, item)
+        decisions = [
+            {"type": "respond" if "respond" in allowed_decisions(request, i) else "reject", "message": text}
+            for i in range(len(actions))
+        ]
+    else:
+        decisions = _inbox_edit(args, request)
+    extra = {k: v for k, v in item.items() if k not in ("type", "args")}
+    for decision in decisions:
+        clash = sorted(set(extra) & set(decision))
+        if clash:
+            msg = f"Agent Inbox's {kind!r} sets {', '.join(clash)} itself; send {clash[0]!r} once."
+            raise DecisionError(msg)
+        decision.update(extra)
+    return decisions[0] if len(decisions) == 1 else {"decisions": decisions}
+
+
+def _is_inbox_response(item: Any) -> bool:
+    """Whether `item` is Agent Inbox's `HumanResponse` (an `edit` carries `args`, not langchain's `edited_action`)."""
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+        return False
+    if item["type"] == "edit":
+        return item.get("args") is not None and "edited_action" not in item
+    return item["type"] in _INBOX_TYPES
+
+
+def _inbox_edit(args: Any, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The decisions an Agent Inbox `edit` makes, read through `agent_inbox_fields(request)`."""
+    name, sent = _inbox_action(args, "edit")
+    if not isinstance(sent, dict):
+        msg = (
+            f"Agent Inbox's 'edit' carries args={{'action': name, 'args': {{...}}}}, got args={_short(sent)}."
+        )
+        raise DecisionError(msg)
+    sent = dict(sent)
+    actions = request["action_requests"]
+    phrases = [_phrase_in(sent, confirm_field(request, i)) for i in range(len(actions))]
+    if len(actions) == 1:
+        asked = actions[0]["args"]
+        edited = {k: _as_asked(k, v, asked) for k, v in sent.items()}
+        one: dict[str, Any] = (
+            {"type": "approve"}
+            if name == actions[0]["name"] and edited == asked
+            else {"type": "edit", "edited_action": {"name": name, "args": edited}}
+        )
+        return [{**one, "verify": phrases[0]} if phrases[0] is not None else one]
+    decisions = []
+    for i, action in enumerate(actions):
+        key = call_field(i, action["name"])
+        if key not in sent:
+            msg = (
+                f"Agent Inbox's edit has no field {key!r}; this request has {len(actions)} calls, one field each "
+                f"({', '.join(call_field(j, a['name']) for j, a in enumerate(actions))})."
+            )
+            raise DecisionError(msg)
+        value = sent[key]
+        decision: dict[str, Any]
+        if isinstance(value, str) and value.strip().lower() == _REJECT_WORD:
+            decision = {"type": "reject"}
+        else:
+            new = _json_value(key, value, action["args"]) if isinstance(value, str) else value
+            if not isinstance(new, dict):
+                msg = (
+                    f"Field {key!r} must hold call {i + 1}'s arguments as a JSON object, or the word "
+                    f"{_REJECT_WORD!r} to reject it; got {_short(value)}."
+                )
+                raise DecisionError(msg)
+            decision = (
+                {"type": "approve"}
+                if new == action["args"]
+                else {"type": "edit", "edited_action": {"name": action["name"], "args": new}}
+            )
+        if phrases[i] is not None and decision["type"] != "reject":
+            decision["verify"] = phrases[i]
+        decisions.append(decision)
+    return decisions
+
+
+def _phrase_in(sent: dict[str, Any], key: str | None) -> str | None:
+    """The phrase typed in confirm field `key` (removed from `sent`), or None if it is empty or absent."""
+    if key is None:
+        return None
+    typed = sent.pop(key, None)
+    if typed is None or (isinstance(typed, str) and not typed.strip()):
+        return None
+    if not isinstance(typed, str):
+        msg = f"Field {key!r} holds the confirmation phrase as text, got {_short(typed)}."
+        raise DecisionError(msg)
+    return typed.strip()
+
+
+def _as_asked(key: str, value: Any, asked: Mapping[str, Any]) -> Any:
+    """An edited argument back in the JSON type it was asked with (Agent Inbox sends edited fields as text)."""
+    if key not in asked or isinstance(asked[key], str) or not isinstance(value, str):
+        return value
+    return _json_value(key, value, asked[key])
+
+
+def _json_value(key: str, text: str, was: Any) -> Any:
+    """`text` read as JSON, or a `DecisionError` saying how to write field `key` (which held `was`)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        msg = (
+            f"Field {key!r} held {json.dumps(was, ensure_ascii=False, default=str)[:80]}, not text; the edit "
+            f"sent {_short(text)}, which is not JSON. Write it as JSON (like the value shown) or leave it unchanged."
+        )
+        raise DecisionError(msg) from None

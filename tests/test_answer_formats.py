@@ -178,6 +178,46 @@ def test_agent_inbox_accept_without_phrase_is_refused_and_asked_again(db_url: st
         assert out["status"] == "executed"
 
 
+def test_agent_inbox_edit_is_read_back_through_its_fields(db_url: str) -> None:
+    """Agent Inbox sends edited fields as text: a number typed as `'8'` edits to the number 8; text that is not
+    JSON is refused naming the field (the request stays pending); the phrase comes from the `confirm` field."""
+    with Approvals.open(build(verify=True), db_url) as hitl:
+        rid = hitl.start("edit", action("delete_record", id=7)).pending[0].request_id
+        typed = [{"type": "edit", "args": {"action": "delete_record", "args": {"id": "8x", "confirm": ""}}}]
+        with pytest.raises(
+            DecisionError, match=r"Field 'id' held 7, not text; the edit sent '8x', which is not JSON"
+        ):
+            hitl.decide(rid, typed, approver="alice")
+        assert hitl.get(rid).status == "pending"
+        typed = [
+            {"type": "edit", "args": {"action": "delete_record", "args": {"id": "8", "confirm": "DELETE 7"}}}
+        ]
+        run = hitl.decide(rid, typed, approver="alice")
+        assert run.values["decisions"][-1]["edited_action"] == {"name": "delete_record", "args": {"id": 8}}
+        assert run.pending[0].action["args"] == {"id": 8}  # a new phrase: the edited delete is asked again
+        rid = hitl.start("confirm", action("delete_record", id=9)).pending[0].request_id
+        typed = [
+            {"type": "edit", "args": {"action": "delete_record", "args": {"id": 9, "confirm": "DELETE 9"}}}
+        ]
+        run = hitl.decide(rid, typed, approver="alice")
+        assert run.values["decisions"][-1]["type"] == "approve" and run.values["result"]["args"] == {"id": 9}
+
+
+def test_agent_inbox_response_rejects_where_respond_is_not_allowed(db_url: str) -> None:
+    """Agent Inbox offers Respond wherever `reject` is allowed: its text is `respond` where allowed, else `reject`."""
+    from graphs import HANDLERS, plan, policy
+
+    builder = StateGraph(State)
+    builder.add_node("plan", plan)
+    builder.add_edge(START, "plan")
+    strict = policy(requirements={"high": Requirement(allowed_decisions=("approve", "reject"))})
+    add_approval_flow(builder, source="plan", target=END, policy=strict, handlers=HANDLERS)
+    with Approvals.open(builder, db_url) as hitl:
+        rid = hitl.start("t", action("delete_record", id=7)).pending[0].request_id
+        run = hitl.decide(rid, [{"type": "response", "args": "keep it"}], approver="alice")
+        assert (run.values["status"], run.values["review_message"]) == ("rejected", "keep it")
+
+
 @pytest.mark.parametrize(
     ("answer", "match"),
     [

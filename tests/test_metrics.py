@@ -119,6 +119,7 @@ def test_stats_per_gate(data: Store) -> None:
         "responded": 0,
         "revision_requested": 0,
         "auto_approved": 0,
+        "cancelled": 0,
         "approval_rate": 0.5,
         "edit_rate": 0.35,
         "rejection_rate": 0.1,
@@ -285,3 +286,18 @@ def test_stats_rejects_bad_arguments(store: Store, kwargs: dict[str, Any], match
     """Bad thresholds or times raise ValueError naming the value."""
     with pytest.raises(ValueError, match=match):
         compute_stats(store.backend, **kwargs)
+
+
+def test_stats_count_reviews_ended_without_a_decision_outside_the_rates(store: Store) -> None:
+    """A review ended without a decision (Agent Inbox's "Mark as Resolved") is counted as
+    `cancelled` for its gate and action, and is neither a decision nor a rate's sample."""
+    b = Builder(store)
+    b.decide("review_db", "delete_record", "approved", "alice", 4.0)
+    b.decide("review_db", "delete_record", "cancelled", "bob", 9.0, status="cancelled")
+    b.flush()
+    store.backend.execute("UPDATE hitl_requests SET decided_by = NULL WHERE status = 'cancelled'")
+    stats = compute_stats(store.backend)
+    gate = stats["gates"]["review_db"]
+    assert (gate["decisions"], gate["approved"], gate["cancelled"], gate["approval_rate"]) == (1, 1, 1, 1.0)
+    assert stats["actions"]["delete_record"]["cancelled"] == 1 and stats["totals"]["cancelled"] == 1
+    assert "bob" not in stats["approvers"] and stats["totals"]["timed"] == 1

@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, skip_or_fail
 
 from langgraph_hitl import AuthorizationError, ConflictError, DecisionError, NotPendingError
-from langgraph_hitl._runner import Page, PendingRequest, RunResult
+from langgraph_hitl.approvals import Page, PendingRequest, RunResult
 
 EXAMPLE = ROOT / "examples" / "server"
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
@@ -125,13 +125,15 @@ class DevServer:
         return True
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    """The example deployment, served by `langgraph dev` on a free loopback port for this module."""
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """Serve a copy of examples/server with `langgraph dev` until the generator is closed
+    (the body of each test module's `server` fixture)."""
     if not LANGGRAPH.exists():
         skip_or_fail(f"{LANGGRAPH} is missing: pip install 'langgraph-hitl[server]'")
     folder = tmp_path_factory.mktemp("server") / "app"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("__pycache__", ".langgraph_api", "*.db*"))
+    shutil.copytree(
+        EXAMPLE, folder, ignore=shutil.ignore_patterns("__pycache__", ".langgraph_api", "*.db*", "*.png")
+    )
     srv = DevServer(folder)
     try:
         srv.wait_ready()
@@ -139,6 +141,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     finally:
         srv.stop()
     assert not srv.group_alive()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """The example deployment, served by `langgraph dev` on a free loopback port for this module."""
+    yield from serve(tmp_path_factory)
 
 
 @pytest.fixture
@@ -184,9 +192,9 @@ def test_server_example_pauses_with_review_request_and_resumes(server: DevServer
     thread_id, out = start(client, id=7)
     [intr] = out["__interrupt__"]
     value = intr["value"]
-    assert value["action_requests"] == [
-        {"name": "delete_record", "args": {"id": 7}, "description": "delete_record(id=7)"}
-    ]
+    [asked] = value["action_requests"]  # langchain's keys, plus what Agent Inbox reads (test_agent_inbox.py)
+    assert (asked["name"], asked["args"], asked["arguments"]) == ("delete_record", {"id": 7}, {"id": 7})
+    assert asked["description"].startswith("HIGH risk · delete_record(id=7)\n")
     assert value["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
     assert (value["hitl"]["node"], value["hitl"]["risk"], value["hitl"]["requested_by"]) == (
         "review",
@@ -313,7 +321,9 @@ def test_server_inbox_pending_lists_runner_shaped_requests(client: Any, inbox: A
         "pending",
         "high",
     )
-    assert req.action == {"name": "delete_record", "args": {"id": 11}, "description": "delete_record(id=11)"}
+    assert set(req.action) == {"name", "args", "description"}  # langchain's ActionRequest, as the runner's
+    assert (req.action["name"], req.action["args"]) == ("delete_record", {"id": 11})
+    assert req.action["description"].startswith("HIGH risk · delete_record(id=11)\n")
     assert (
         req.requested_by == "agent" and req.approvers is None and req.created_at > 0 and req.deadline is None
     )

@@ -7,6 +7,12 @@ never trusted. Two kinds of caller:
 - a person with their own token (`HITL_SERVER_TOKENS="alice:tok-a,bob:tok-b"`) is that person;
 - the inbox service (`HITL_INBOX_TOKEN`), which has authenticated the person itself, acts for the
   approver it names in the `x-hitl-approver` header (`ServerInbox` sends it with each decision).
+  Without that header it is nobody: it may read, and the review nodes refuse its answers.
+
+A token arrives as `Authorization: Bearer ...` or as `x-api-key`. Agent Inbox sends the key typed
+in its Settings ("LangSmith API Key", kept in the browser's localStorage) as `x-api-key` on every
+request (langchain-ai/agent-inbox `src/lib/client.ts`, `createClient`), so each reviewer's Agent
+Inbox holds that reviewer's own token, and their answers are theirs.
 
 Anyone else gets 401. Replace the token lists with your identity provider in production.
 """
@@ -43,7 +49,7 @@ async def authenticate(headers: dict[bytes, bytes], authorization: str | None) -
     inbox = os.environ.get("HITL_INBOX_TOKEN", "")
     if token and inbox and hmac.compare_digest(token, inbox):
         acting_for = headers.get(APPROVER_HEADER, b"").decode("utf-8", "replace").strip()
-        return {"identity": acting_for or "inbox", "is_authenticated": True}
+        return {"identity": acting_for, "is_authenticated": True}
     for known, name in _people().items():
         if token and hmac.compare_digest(token, known):
             return {"identity": name, "is_authenticated": True}

@@ -4,7 +4,9 @@ Compiled WITHOUT a checkpointer: LangGraph Server brings its own (here the one t
 `checkpointer.py` builds, named in `langgraph.json`) and refuses a graph that has one.
 
     plan -> classify_and_gate -> (read: auto) ---------------------------------> execute -> audit
+                              -> (email: soft gate, approve or reject) -> review -> execute -> audit
                               -> (delete: hard gate) -> review -----------------> execute -> audit
+                              -> (purge: hard gate + phrase) -> review ---------> execute -> audit
                               -> (prod delete: critical) -> review -> second_review -> execute -> audit
 
 Input: `{"action": {"name": "delete_record", "args": {"id": 7}}}`. A delete pauses with a
@@ -23,7 +25,10 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from langgraph_hitl import HITLState, Policy, Rule, add_approval_flow
+from langgraph_hitl import HITLState, Policy, Requirement, Rule, add_approval_flow, open_store
+
+STORE = open_store(os.environ["HITL_STORE_URL"]) if os.environ.get("HITL_STORE_URL") else None
+"""The store the nodes write to, opened once for the server process, which owns it until it exits."""
 
 
 class State(HITLState, total=False):
@@ -44,8 +49,25 @@ def delete_record(args: dict[str, Any], *, idempotency_key: str) -> dict[str, An
     return {"deleted": args.get("id"), "idempotency_key": idempotency_key}
 
 
+def purge_table(args: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    return {"purged": args.get("table"), "idempotency_key": idempotency_key}
+
+
+def send_email(args: dict[str, Any]) -> dict[str, Any]:
+    return {"sent_to": args.get("to")}
+
+
 POLICY = Policy(
-    {"read_record": "fully_reversible", "delete_record": "irreversible_high"},
+    {
+        "read_record": "fully_reversible",
+        "send_email": "irreversible_low",
+        "delete_record": "irreversible_high",
+        "purge_table": "irreversible_high",
+    },
+    # An email is approved or rejected as written: no edits, no free-text answer.
+    requirements={"medium": Requirement(allowed_decisions=("approve", "reject"))},
+    # A purge also needs its confirmation phrase typed (Agent Inbox: in the Confirm field).
+    verify_phrases={"purge_table": "PURGE {table}"},
     rules=[
         Rule(
             "prod-delete",
@@ -69,8 +91,13 @@ def build() -> StateGraph[Any, Any, Any, Any]:
         source="plan",
         target=END,
         policy=POLICY,
-        handlers={"read_record": read_record, "delete_record": delete_record},
-        store=os.environ.get("HITL_STORE_URL") or None,
+        handlers={
+            "read_record": read_record,
+            "send_email": send_email,
+            "delete_record": delete_record,
+            "purge_table": purge_table,
+        },
+        store=STORE,
     )
     # Who answers comes from `auth.py` (LangGraph Server custom auth): the review nodes read the
     # authenticated user from the run's config, never the answer's `approver` field.

@@ -22,7 +22,7 @@ from typing import Any
 
 from .._canonical import canonical_json
 from ..errors import ConflictError, NotPendingError
-from ..types import ActionRequest, ReviewRequest
+from ..types import ActionRequest, RequestStatus, ReviewRequest
 from ._db import Backend
 from .lease import current_owner, current_ttl, expired
 
@@ -59,7 +59,7 @@ class RequestRow:
     risk: str
     approvers: list[str] | None
     requested_by: str
-    status: str
+    status: RequestStatus
     decided_by: str | None
     decision: dict[str, Any] | None
     payload: ReviewRequest
@@ -244,6 +244,36 @@ class Inbox:
                 settled.append(rid)
         return settled
 
+    def cancel_unanswered(
+        self,
+        thread_id: str,
+        items: Sequence[tuple[str, str, ReviewRequest]],
+        *,
+        by: str | None,
+        reason: str,
+        graph: str = "",
+    ) -> list[str]:
+        """Record questions that a change to the thread removed before anyone answered them.
+
+        Each `(interrupt_id, checkpoint_ns, payload)` is indexed if it is not yet, then a pending
+        row becomes `cancelled` with `decision` = `{"type": "cancelled", "by": by, "reason": reason}`.
+        `decided_by` stays NULL: nobody decided, so no decision time is counted for anyone.
+        Decided rows are left alone. Returns the request ids cancelled.
+        """
+        done: list[str] = []
+        with self.db.transaction():
+            self.index(thread_id, items, graph=graph)
+            note = canonical_json({"type": "cancelled", "by": by, "reason": reason})
+            for _, _, payload in items:
+                rid = payload["hitl"]["request_id"]
+                if self.db.execute(
+                    "UPDATE hitl_requests SET status = 'cancelled', decision = ?, decided_at = ? "
+                    "WHERE request_id = ? AND status = 'pending' RETURNING request_id",
+                    (note, self.clock(), rid),
+                ):
+                    done.append(rid)
+        return done
+
     def cancel(self, request_id: str) -> bool:
         """Cancel one pending request (its thread is no longer paused at it); False if it was not pending."""
         rows = self.db.execute(
@@ -264,7 +294,7 @@ class Inbox:
             updated = self.db.execute(
                 "UPDATE hitl_requests SET status = 'deciding', decided_by = ?, decision = ?, decided_at = ?, "
                 f"lease_owner = ?, lease_until = {self.db.now_sql} + ? "
-                "WHERE request_id = ? AND status = 'pending' RETURNING request_id",
+                f"WHERE request_id = ? AND status = 'pending' RETURNING {_COLUMNS}",
                 (
                     approver,
                     canonical_json(decision),
@@ -273,12 +303,10 @@ class Inbox:
                     current_ttl(),
                     request_id,
                 ),
-            )
+            )  # the claimed row comes back with the update: no second read
             if not updated:
                 self._raise_not_pending(request_id)
-            row = self.get(request_id)
-        assert row is not None
-        return row
+        return RequestRow.from_db(updated[0])
 
     def _raise_not_pending(self, request_id: str) -> None:
         row = self.get(request_id)

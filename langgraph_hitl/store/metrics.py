@@ -1,11 +1,11 @@
-"""Gate metrics: how reviewers decide, how fast, and which gates need tuning (the seed's "measuring the gates").
+"""Gate metrics: how reviewers decide, how fast, and which gates need tuning.
 
 `compute_stats` reads the audit log's decision events and the inbox's decision times, and
 returns plain JSON-able dicts per gate (review node), per action and per approver:
 
 - counts of each decision, and approval / edit / rejection / timeout rates over the decisions
-  people (or the timeout) took; `auto_approved` is counted but is not a review, so it stays
-  out of the rates;
+  people (or the timeout) took; `auto_approved` (no review) and `cancelled` (a review ended
+  without a decision) are counted but stay out of the rates;
 - median and 90th-percentile seconds from question to decision (`decided_at - created_at`,
   human decisions only: a timeout's delay is its deadline, not a reviewer's speed);
 - flags, for gates and actions with at least `min_samples` decisions:
@@ -45,8 +45,12 @@ DECISION_EVENTS: tuple[str, ...] = (
     "responded",
     "revision_requested",
     "auto_approved",
+    "cancelled",
 )
-"""The audit events counted as decisions."""
+"""The audit events counted (`auto_approved` and `cancelled` beside the decisions, not among them)."""
+
+_NOT_DECISIONS = ("auto_approved", "cancelled")
+"""Counted, but not a reviewer's answer: kept out of `decisions` and the rates."""
 
 Flag = Literal["relax", "upstream"]
 """`relax`: approved unmodified so often the gate may be too conservative (consider `auto`, a soft
@@ -72,6 +76,9 @@ class GroupStats(TypedDict):
     """Sent back for a revised proposal."""
     auto_approved: int
     """Run by the policy without review (not part of `decisions` or the rates)."""
+    cancelled: int
+    """Reviews ended without a decision (Agent Inbox's "Mark as Resolved", a state change that
+    removed the question): not part of `decisions` or the rates."""
     approval_rate: float | None
     """approved / decisions, None without decisions."""
     edit_rate: float | None
@@ -195,7 +202,7 @@ def compute_stats(
         counts["actions"][row["action"] or row["action_name"] or "(unknown)"][event] += n
         if row["node"] is not None and event != "auto_approved":
             counts["gates"][row["node"]][event] += n
-        if event != "auto_approved" and _is_person(row["actor"]):
+        if event not in _NOT_DECISIONS and _is_person(row["actor"]):
             counts["approvers"][row["actor"]][event] += n
 
     durations: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in counts}
@@ -261,7 +268,7 @@ def _is_person(actor: str | None) -> bool:
 
 
 def _group(counts: dict[str, int], seconds: list[float], thresholds: Thresholds | None) -> GroupStats:
-    decisions = sum(n for event, n in counts.items() if event != "auto_approved")
+    decisions = sum(n for event, n in counts.items() if event not in _NOT_DECISIONS)
 
     def rate(event: str) -> float | None:
         return counts[event] / decisions if decisions else None
@@ -275,6 +282,7 @@ def _group(counts: dict[str, int], seconds: list[float], thresholds: Thresholds 
         "responded": counts["responded"],
         "revision_requested": counts["revision_requested"],
         "auto_approved": counts["auto_approved"],
+        "cancelled": counts["cancelled"],
         "approval_rate": rate("approved"),
         "edit_rate": rate("edited"),
         "rejection_rate": rate("rejected"),

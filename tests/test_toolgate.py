@@ -494,6 +494,30 @@ def test_tool_gate_middleware_safe_calls_run_without_pause(db_url: str, server: 
     assert json.loads(json.dumps(out["tool_gate"]["calls"][0]["state"])) == "safe"
 
 
+def test_tool_gate_middleware_refused_answer_never_replays_as_an_approvers(
+    db_url: str, server: FakeOpenAI
+) -> None:
+    """An edit from someone who may not decide is refused before it is saved, so an approver's later
+    resume cannot replay it under the approver's name (it used to run the refused edit)."""
+    from langchain.agents import create_agent
+
+    from langgraph_hitl.patterns import ToolGateMiddleware
+
+    server.push(tool_calls(("send_email", {"to": "team@corp", "body": "hi"}, "c_mail")), text("done"))
+    with open_checkpointer(db_url) as saver:
+        agent = create_agent(chat(server), TOOLS, middleware=[ToolGateMiddleware(POLICY)], checkpointer=saver)
+        agent.invoke({"messages": [("user", "Email the team")]}, cfg())
+        edit = {
+            "type": "edit",
+            "edited_action": {"name": "send_email", "args": {"to": "x@evil", "body": "hi"}},
+        }
+        with pytest.raises(pydantic.ValidationError, match="'eve' may not decide request"):
+            resume_as(agent, edit, cfg(), user="eve")
+        out = resume_as(agent, {"type": "approve"}, cfg(), user="alice")
+    assert RAN == [("send_email", "team@corp")]
+    assert [(d["approver"], d["effect"]) for d in out["decisions"]] == [("alice", "approved")]
+
+
 def test_tool_gate_middleware_refuses_bad_max_asks() -> None:
     """max_asks must be positive."""
     from langgraph_hitl.patterns import ToolGateMiddleware

@@ -6,12 +6,15 @@ runner's recovery for free, because it asks through `ReviewNode` / the `ReviewRe
 - `Stage` + `create_approval_pipeline`: multi-stage work with sign-off and revision loops.
 - `ToolGateNode` + `tool_gate_condition` (StateGraph) and `ToolGateMiddleware` (`create_agent`):
   approve a tool-calling agent's risky calls, one question per turn.
+- `HumanInTheLoopMiddleware`: a drop-in for langchain's (same constructor, answers and texts),
+  with this package's identity, receipts and audit underneath.
 - `ModelLevel` / `HumanLevel` + `create_escalation_chain`: agent -> senior model -> human -> manager.
 - `LLMRiskClassifier`: a chat model's risk opinion that can raise, never lower, the policy's.
 - `read_confidence`, `confirmation_policy`, `confirmation_level`: confidence bands and
   confirmation levels (info / confirm / verify) on top of `Policy`.
 
-`ToolGateMiddleware` needs `langchain` (extra `openai`) and is imported on first use.
+`ToolGateMiddleware` and `HumanInTheLoopMiddleware` need `langchain` (extra `openai`) and are
+imported on first use.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .stages import PipelineState, Stage, StageResult
 from .toolgate import CallReview, ToolGateNode, ToolGateRecord, ToolGateState, tool_gate_condition
 
 if TYPE_CHECKING:
+    from .hitl_middleware import HumanInTheLoopMiddleware, HumanInTheLoopState
     from .middleware import ToolGateAgentState, ToolGateMiddleware
 
 __all__ = [
@@ -41,6 +45,8 @@ __all__ = [
     "DEFAULT_RISK_PROMPT",
     "EscalationState",
     "EscalationStep",
+    "HumanInTheLoopMiddleware",
+    "HumanInTheLoopState",
     "HumanLevel",
     "LLMRiskClassifier",
     "LevelAnswer",
@@ -62,20 +68,28 @@ __all__ = [
     "tool_gate_condition",
 ]
 
-_LAZY = ("ToolGateAgentState", "ToolGateMiddleware")
+_LAZY = {
+    "HumanInTheLoopMiddleware": "hitl_middleware",
+    "HumanInTheLoopState": "hitl_middleware",
+    "ToolGateAgentState": "middleware",
+    "ToolGateMiddleware": "middleware",
+}
+"""Names that need langchain, and the module each one lives in."""
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        from importlib import import_module
+
         try:
-            from . import middleware
+            module = import_module(f"{__name__}.{_LAZY[name]}")
         except ImportError as exc:
             msg = (
                 f"langgraph_hitl.patterns.{name} needs langchain's create_agent: pip install "
                 f'"langgraph-hitl[openai]" (or pip install langchain) ({exc}).'
             )
             raise ImportError(msg) from exc
-        value = getattr(middleware, name)
+        value = getattr(module, name)
         globals()[name] = value
         return value
     msg = f"module 'langgraph_hitl.patterns' has no attribute {name!r}"

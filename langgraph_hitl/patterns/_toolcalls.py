@@ -24,7 +24,8 @@ from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..decisions import RESPONSE_SCHEMA, args_problem, call_rules, langchain_decisions, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list, canonical_or_none
-from ..nodes._common import decided_at_of, decider_of, event_time, seal_key_of, thread_id_of
+from ..nodes._agent_inbox import agent_inbox_view, on_langgraph_server
+from ..nodes._common import decided_at_of, decider_of, event_time, run_config, seal_key_of, thread_id_of
 from ..nodes.review import gate_for
 from ..policy import MODE_ORDER, Policy, stricter
 from ..receipts import Receipt, action_digest, counting, enough, issue, seal, sealed
@@ -116,6 +117,9 @@ class ToolReviewCore:
         describe: Callable[[dict[str, Any], Assessment], str] | None = None,
         edit_policy: Policy | None = None,
         trust_answer_identity: bool = False,
+        anonymous: str | None = None,
+        force_reject: bool = True,
+        reply: Callable[[dict[str, Any], Decision], BaseMessage] | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             msg = f"{name} needs a Policy (or an LLMRiskClassifier), got {type(policy).__name__}."
@@ -137,13 +141,29 @@ class ToolReviewCore:
         self.timeout = timeout
         self.requested_by = requested_by
         self.describe = describe or _describe
+        self.anonymous = anonymous
+        """Who an answer is recorded as when nobody is identified (None: such answers are refused)."""
+        self.force_reject = force_reject
+        """Offer `reject` for every call even when its gate does not list it (fail closed)."""
+        self.reply = reply
+        """Builds the `ToolMessage` for a reviewer's `reject` / `respond` (None: this package's texts)."""
 
     # -- step 1: before any interrupt -------------------------------------------------------------------
 
     def assess_turn(
-        self, ai: AIMessage, *, requester: str, config: Any, context: dict[str, Any]
+        self,
+        ai: AIMessage,
+        *,
+        requester: str,
+        config: Any,
+        context: dict[str, Any],
+        assess: Callable[[dict[str, Any]], Assessment] | None = None,
     ) -> tuple[ToolGateRecord, list[BaseMessage], list[dict[str, Any]]]:
-        """Assess every call of `ai`; return the record, ToolMessages for denied calls, audit events."""
+        """Assess every call of `ai`; return the record, ToolMessages for denied calls, audit events.
+
+        `assess(call)` replaces `policy.assess` for the turn's calls (a host that gates with more
+        than the action's name and arguments, e.g. a predicate on the agent's state).
+        """
         key = turn_key(ai)
         thread_id = thread_id_of(config)
         seal_key = seal_key_of(config)
@@ -161,7 +181,11 @@ class ToolReviewCore:
                 "id": tc.get("id"),
                 "type": "tool_call",
             }
-            assessment = self.policy.assess({"name": call["name"], "args": call["args"]})
+            assessment = (
+                assess(call)
+                if assess is not None
+                else self.policy.assess({"name": call["name"], "args": call["args"]})
+            )
             if not call["id"]:
                 assessment = {
                     **assessment,
@@ -376,10 +400,31 @@ class ToolReviewCore:
                 pending[0]["digest"],
                 pending[0]["occurrence"],
             )
-        for config in request["review_configs"]:
+        for config in request["review_configs"] if self.force_reject else ():
             if "reject" not in config["allowed_decisions"]:
                 config["allowed_decisions"].append("reject")
+        if on_langgraph_server(run_config()):  # every call visible and decidable in Agent Inbox
+            request = agent_inbox_view(request)
         return {**record, "status": "pending", "request": request, "attempt": attempt}
+
+    def ask(
+        self, record: ToolGateRecord, context: dict[str, Any], refused: str | None = None
+    ) -> ToolGateRecord:
+        """`record` with a fresh question about its pending calls (`decided` if none is pending)."""
+        return self._ask(record, context, refused)
+
+    def decider(self, config: Any, answer: Any) -> tuple[str | None, str | None]:
+        """Who answered (`nodes._common.decider_of`), else `anonymous` when allowed and nobody is named.
+
+        An identity that is present but refused (a reserved name) is never replaced by `anonymous`.
+        """
+        who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
+        if who is not None or self.anonymous is None:
+            return who, why
+        named = ((config or {}).get("configurable") or {}).get("langgraph_auth_user_id")
+        if isinstance(named, str) and named.strip():
+            return None, why
+        return self.anonymous, None
 
     # -- step 2: after interrupt() returned; never raises ------------------------------------------------
 
@@ -403,7 +448,7 @@ class ToolReviewCore:
                 and len(pending) > 1
             ):
                 answer = {"decisions": [answer] * len(pending)}  # the runner answers a whole request at once
-            who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
+            who, why = self.decider(config, answer)
             if who is None:
                 msg = f"Refused: {why}."
                 raise AuthorizationError(msg)
@@ -487,7 +532,13 @@ class ToolReviewCore:
                     )
             elif kind == "respond":
                 effect, c["state"], c["run"] = "responded", "responded", None
-                messages.append(_tool_message(c["call"], message or "", ok=True))
+                if self.reply is not None:
+                    messages.append(self.reply(c["call"], decision))
+                else:
+                    messages.append(_tool_message(c["call"], message or "", ok=True))
+            elif kind == "reject" and self.reply is not None:
+                effect, c["state"], c["run"] = "rejected", "rejected", None
+                messages.append(self.reply(c["call"], decision))
             else:  # reject, a timeout that fails closed, an escalation the gate cannot follow
                 effect = "timed_out" if kind in ("timeout", "escalate") else "rejected"
                 c["state"], c["run"] = "rejected", None

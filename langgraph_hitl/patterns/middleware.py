@@ -8,8 +8,11 @@ same answers as `ToolGateNode`; the hooks split the work so `interrupt()` stays 
 - `after_model` asks ONCE about the risky calls and applies the answer. An answer that fails
   the request's rules is refused and asked again inside the same hook (the k-th interrupt of
   the node; LangGraph replays the earlier answers in order on resume), so nothing raises after
-  `interrupt()`. Edits are re-assessed with the deterministic base policy, so a replay gives
-  the same questions;
+  `interrupt()`. Because a replayed answer is checked again under the identity of whoever
+  resumes last, who may decide is checked before LangGraph saves an answer (its
+  `response_schema`): an answer from someone who may not decide raises and is never saved, so
+  it cannot be replayed later as an approver's. Edits are re-assessed with the deterministic
+  base policy, so a replay gives the same questions;
 - rejected, answered and denied calls get a `ToolMessage`, so the agent's router sends only
   the approved calls to the tools; `wrap_tool_call` runs an edited call as the reviewer wrote
   it and tells the model so.
@@ -41,7 +44,8 @@ from ..errors import PolicyError
 from ..nodes._common import run_config, seal_key_of, thread_id_of
 from ..policy import Policy
 from ..types import Assessment, AuditEvent, DecisionRecord
-from ._toolcalls import RESPONSE_SCHEMA, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
+from ._hitl_answers import Asker
+from ._toolcalls import ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
 from .llm import LLMRiskClassifier
 from .toolgate import EDIT_NOTICE
 
@@ -121,6 +125,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         )
         self.edit_notice = edit_notice
         self.max_asks = max_asks
+        self.asker = Asker(self.core, raise_invalid=False, max_asks=max_asks)
 
     # -- the model node: assess the new turn (no interrupt here) ---------------------------------------
 
@@ -174,7 +179,9 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         ]
         asks = 0
         while record["status"] == "pending" and asks < self.max_asks:
-            answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
+            request = record["request"]
+            assert request is not None
+            answer = interrupt(request, response_schema=self.asker.schema(request))
             asks += 1
             record, msgs, decisions, events = self.core.apply_answer(
                 record, answer, config=config, context=context

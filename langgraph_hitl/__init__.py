@@ -26,6 +26,14 @@ _EXPORTS: dict[str, str] = {
     "NotPendingError": "errors",
     "PolicyError": "errors",
     "ThreadStateError": "errors",
+    "AuditEventError": "store.audit_events",
+    "FeedbackError": "store.feedback",
+    "ForwardError": "store.feedback",
+    "GraphSpecError": "graphspec",
+    "LinkError": "notify.links",
+    "NotifierConfigError": "notify.base",
+    "ReceiptError": "receipts",
+    "SignatureError": "notify.signing",
     # payloads
     "ActionRequest": "types",
     "Assessment": "types",
@@ -61,8 +69,11 @@ _EXPORTS: dict[str, str] = {
     "Store": "store",
     "open_store": "store",
     "Approvals": "approvals",
-    "AsyncApprovals": "aapprovals",
+    "AsyncApprovals": "approvals",
     "PendingRequest": "approvals",
+    "RunResult": "approvals",
+    "RunStream": "approvals",
+    "AsyncRunStream": "approvals",
     # patterns
     "Stage": "patterns",
     "create_approval_pipeline": "patterns",
@@ -86,7 +97,9 @@ __all__ = [
     "Approvals",
     "Assessment",
     "AsyncApprovals",
+    "AsyncRunStream",
     "AuditEvent",
+    "AuditEventError",
     "AuditIntegrityError",
     "AuditLog",
     "AuditNode",
@@ -100,26 +113,35 @@ __all__ = [
     "DecisionRecord",
     "EscalationState",
     "ExecuteNode",
+    "FeedbackError",
+    "ForwardError",
     "GateMode",
+    "GraphSpecError",
     "HITLDataclass",
     "HITLError",
     "HITLModel",
     "HITLState",
     "HumanLevel",
     "LLMRiskClassifier",
+    "LinkError",
     "ModelLevel",
     "NotPendingError",
+    "NotifierConfigError",
     "PendingRequest",
     "PipelineState",
     "Policy",
     "PolicyError",
+    "ReceiptError",
     "Requirement",
     "Reversibility",
     "ReviewNode",
     "ReviewRequest",
     "Risk",
     "Rule",
+    "RunResult",
+    "RunStream",
     "SecondReviewNode",
+    "SignatureError",
     "Stage",
     "Store",
     "ThreadStateError",
@@ -158,8 +180,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .aapprovals import AsyncApprovals
-    from .approvals import Approvals, PendingRequest
+    from .approvals import Approvals, AsyncApprovals, AsyncRunStream, PendingRequest, RunResult, RunStream
     from .checkpoint import aopen_checkpointer, open_checkpointer
     from .errors import (
         AuditIntegrityError,
@@ -172,6 +193,7 @@ if TYPE_CHECKING:
         PolicyError,
         ThreadStateError,
     )
+    from .graphspec import GraphSpecError
     from .nodes import (
         AuditNode,
         ClassifyAndGateNode,
@@ -186,6 +208,9 @@ if TYPE_CHECKING:
         review_condition,
         risk_condition,
     )
+    from .notify.base import NotifierConfigError
+    from .notify.links import LinkError
+    from .notify.signing import SignatureError
     from .patterns import (
         EscalationState,
         HumanLevel,
@@ -204,7 +229,10 @@ if TYPE_CHECKING:
         tool_gate_condition,
     )
     from .policy import ConfidenceBands, Policy, Requirement, Rule
+    from .receipts import ReceiptError
     from .store import AuditLog, Store, open_store
+    from .store.audit_events import AuditEventError
+    from .store.feedback import FeedbackError, ForwardError
     from .types import (
         ActionRequest,
         Assessment,

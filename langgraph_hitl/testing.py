@@ -48,7 +48,8 @@ class FakeClock:
         return self.now
 
 
-Rule = tuple[Callable[[Any], bool], "dict[str, Any] | Callable[[Any], dict[str, Any]]"]
+ReviewRule = tuple[Callable[[Any], bool], "dict[str, Any] | Callable[[Any], dict[str, Any]]"]
+"""A `ScriptedReviewer` rule: `(predicate(request) -> bool, decision or decision_factory(request))`."""
 
 
 @dataclass
@@ -61,7 +62,7 @@ class ScriptedReviewer:
         default: The decision when no rule matches; None leaves the request pending.
     """
 
-    rules: Sequence[Rule]
+    rules: Sequence[ReviewRule]
     approver: str = "reviewer"
     default: dict[str, Any] | None = None
     decided: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

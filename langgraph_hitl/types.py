@@ -10,11 +10,13 @@ This module imports nothing from LangGraph.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from contextlib import AbstractContextManager
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
+    "StoreLike",
     "ActionRequest",
     "Assessment",
     "AuditEvent",
@@ -46,11 +48,14 @@ Risk = Literal["low", "medium", "high", "critical"]
 """How bad a mistake would be. `low` runs without review, `medium` and `high` need one
 reviewer, `critical` needs two distinct reviewers (four-eyes)."""
 
-RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+RISKS: tuple[Risk, ...] = get_args(Risk)
+"""The risk levels, least severe first."""
+
+RISK_ORDER: dict[str, int] = {risk: rank for rank, risk in enumerate(RISKS)}
 """Risks ordered from least to most severe; rules and models may only move an action up."""
 
 Reversibility = Literal["fully_reversible", "partially_reversible", "irreversible_low", "irreversible_high"]
-"""The seed's reversibility classes: `fully_reversible` (read, search, draft),
+"""The four reversibility classes: `fully_reversible` (read, search, draft),
 `partially_reversible` (update a record, internal message), `irreversible_low` (one
 transactional email, a draft PR), `irreversible_high` (mass email, delete data, deploy,
 payment)."""
@@ -99,6 +104,39 @@ Status = Literal[
     "failed",
 ]
 """Where the current action stands in the flow."""
+
+
+RequestStatus = Literal["pending", "deciding", "resumed", "expired", "cancelled"]
+"""Where an inbox request stands: `pending` (waiting), `deciding` (a decision claimed it and is
+being delivered), `resumed` (the graph took the decision), `expired` (a timeout resolved it),
+`cancelled` (the thread moved on without it: abandoned, changed, finished or ended by hand)."""
+
+REQUEST_STATUSES: tuple[RequestStatus, ...] = get_args(RequestStatus)
+"""The inbox statuses, in the order a request can move through them."""
+
+AuditEventName = Literal[
+    "proposed",
+    "auto_approved",
+    "notified",
+    "approved",
+    "edited",
+    "rejected",
+    "responded",
+    "revision_requested",
+    "timed_out",
+    "escalated",
+    "refused",
+    "executed",
+    "failed",
+    "denied",
+    "feedback",
+    "cancelled",
+]
+"""The audit log's event names. `refused`: an answer that was not accepted (or a row that was
+not admitted); `cancelled`: a review ended without a decision."""
+
+AUDIT_EVENT_NAMES: tuple[AuditEventName, ...] = get_args(AuditEventName)
+"""Every audit event name."""
 
 
 class ActionRequest(TypedDict):
@@ -310,14 +348,15 @@ class AuditEvent(TypedDict, total=False):
     ts: str
     """ISO 8601 UTC time of the event."""
     thread_id: str | None
-    """The LangGraph thread (the seed's session id)."""
+    """The LangGraph thread (the session the action belongs to)."""
     request_id: str | None
     """The inbox request, when the event concerns one."""
     action_id: str | None
     """The proposed action."""
     event: str
-    """proposed, auto_approved, notified, approved, edited, rejected, responded,
-    revision_requested, timed_out, escalated, refused, executed, failed, denied, feedback."""
+    """One of `AuditEventName`: proposed, auto_approved, notified, approved, edited, rejected,
+    responded, revision_requested, timed_out, escalated, refused, executed, failed, denied,
+    feedback, cancelled."""
     actor: str
     """Who caused it: an approver, `auto`, `system:timeout`, or the agent."""
     action: str | None
@@ -338,3 +377,19 @@ class AuditEvent(TypedDict, total=False):
     """The policy version in force."""
     detail: dict[str, Any] | None
     """Anything else: a message, an error, a result summary."""
+
+
+@runtime_checkable
+class StoreLike(Protocol):
+    """What the nodes need of the store the runner hands them (`store.Store`): its seal key and
+    one transaction for every table. A JSON value (all a remote client can put in a run's
+    config) has neither, so it is never taken for a store."""
+
+    @property
+    def seal_key(self) -> bytes:
+        """The key that seals receipts, assessments and audit events kept in graph state."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction shared by every table."""
+        ...

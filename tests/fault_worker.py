@@ -47,7 +47,7 @@ import datetime  # noqa: E402
 from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 
 from langgraph_hitl import Approvals, ConflictError, HITLError, NotPendingError  # noqa: E402
-from langgraph_hitl._runner import _Core  # noqa: E402
+from langgraph_hitl.approvals.core import _Core  # noqa: E402
 from langgraph_hitl.store.audit import AuditLog  # noqa: E402
 from langgraph_hitl.store.inbox import Inbox  # noqa: E402
 from langgraph_hitl.store.ledger import Ledger  # noqa: E402

@@ -38,19 +38,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from langgraph.types import Command  # noqa: E402
 
 from langgraph_hitl import Approvals, HITLError  # noqa: E402
+from langgraph_hitl.approvals import flow  # noqa: E402
 
 from graphs import action, build  # noqa: E402
 
 RESUMED: list[str] = []
-_original_resume = Approvals._resume
+_original_resume = flow.resumed
 
 
-def _counting_resume(self: Approvals, claimed: Any, *args: Any, **kwargs: Any) -> Any:
+def _counting_resume(core: Any, claimed: Any, *args: Any, **kwargs: Any) -> Any:
     RESUMED.append(claimed.request_id)
-    return _original_resume(self, claimed, *args, **kwargs)
+    return _original_resume(core, claimed, *args, **kwargs)
 
 
-Approvals._resume = _counting_resume  # type: ignore[method-assign]
+flow.resumed = _counting_resume  # every runner's decisions, expiries and recoveries resume through it
 
 OWN_ACTIONS = [
     ("delete_record", {}),  # high: one review

@@ -17,7 +17,8 @@ import pytest
 
 from langgraph_hitl.errors import AuditIntegrityError, HITLError
 from langgraph_hitl.store import Store, open_store
-from langgraph_hitl.store.audit import _FAST_VERIFY, GENESIS_HASH, AuditEventError, AuditLog, VerifyResult
+from langgraph_hitl.store.audit import GENESIS_HASH, AuditEventError, AuditLog, VerifyResult
+from langgraph_hitl.store.audit_verify import _FAST_VERIFY
 from langgraph_hitl.types import AuditEvent
 
 HASHED = (

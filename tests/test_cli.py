@@ -24,7 +24,7 @@ from langgraph_hitl.cli._app import app
 from langgraph_hitl.cli._errors import CLIError, ExitCode
 from langgraph_hitl.cli._fast import COMMANDS, GLOBAL_FLAGS, GLOBAL_VALUES, parse
 from langgraph_hitl.cli._render import span, until
-from langgraph_hitl.cli._settings import CONFIG_FILE, _parse_flat_toml, load_graph, resolve_settings
+from langgraph_hitl.cli._settings import CONFIG_FILE, _parse_flat_toml, graph_from_spec, resolve_settings
 from langgraph_hitl.store import open_store
 from langgraph_hitl.testing import FakeClock
 
@@ -73,7 +73,7 @@ def strict_graph(tmp_path: Path) -> str:
 
 def strict_builder(spec: str) -> Any:
     """The strict graph's builder, loaded the way the CLI loads it."""
-    return load_graph(spec)
+    return graph_from_spec(spec)
 
 
 def paused(
@@ -188,10 +188,10 @@ def test_load_graph_accepts_builder_compiled_and_factory(tmp_path: Path) -> None
     """)
     )
     for attribute in ("builder", "factory"):
-        assert hasattr(load_graph(f"{tmp_path / 'kinds.py'}:{attribute}"), "compile")
+        assert hasattr(graph_from_spec(f"{tmp_path / 'kinds.py'}:{attribute}"), "compile")
     for attribute in ("compiled", "compiled_factory"):
-        assert hasattr(load_graph(f"{tmp_path / 'kinds.py'}:{attribute}"), "get_state")
-    assert hasattr(load_graph("graphs:builder"), "compile")
+        assert hasattr(graph_from_spec(f"{tmp_path / 'kinds.py'}:{attribute}"), "get_state")
+    assert hasattr(graph_from_spec("graphs:builder"), "compile")
 
 
 @pytest.mark.parametrize(
@@ -215,7 +215,7 @@ def test_load_graph_accepts_builder_compiled_and_factory(tmp_path: Path) -> None
 def test_load_graph_bad_spec_is_usage_error(spec: str, message: str) -> None:
     """A spec naming no graph fails with a usage error that says what is wrong."""
     with pytest.raises(CLIError, match=message) as info:
-        load_graph(spec.format(graphs=ROOT / "tests" / "graphs.py"))
+        graph_from_spec(spec.format(graphs=ROOT / "tests" / "graphs.py"))
     assert info.value.code == ExitCode.USAGE
 
 

@@ -42,19 +42,19 @@ def test_resume_in_another_process_with_command(tmp_path: Path) -> None:
         import sys; sys.path.insert(0, {str(TESTS)!r})
         from graphs import build
         from langgraph.types import Command
-        from langgraph_hitl import open_checkpointer
+        from langgraph_hitl import open_checkpointer, open_store
         url = "sqlite:///{db}"
         config = {{"configurable": {{"thread_id": "ticket-1"}}}}
     """
     first = textwrap.dedent(common) + textwrap.dedent("""
-        with open_checkpointer(url) as saver:
-            out = build(store=url).compile(checkpointer=saver).invoke(
+        with open_checkpointer(url) as saver, open_store(url) as store:
+            out = build(store=store).compile(checkpointer=saver).invoke(
                 {"action": {"name": "delete_record", "args": {"id": 4821}}}, config)
         print(out["__interrupt__"][0].value["hitl"]["request_id"])
     """)
     second = textwrap.dedent(common) + textwrap.dedent("""
-        with open_checkpointer(url) as saver:
-            graph = build(store=url).compile(checkpointer=saver)
+        with open_checkpointer(url) as saver, open_store(url) as store:
+            graph = build(store=store).compile(checkpointer=saver)
             assert graph.get_state(config).next == ("review",)
             from langgraph_hitl.testing import resume_as
             out = resume_as(graph, {"type": "approve", "approver": "alice"}, config)

@@ -265,9 +265,9 @@ def test_escalation_callable_receives_history(saver: Any) -> None:
 
 def test_escalation_audit_reaches_the_store(db_url: str) -> None:
     """With a store the final AuditNode writes the chain's events."""
-    with open_checkpointer(db_url) as saver:
+    with open_checkpointer(db_url) as saver, open_store(db_url) as store:
         create_escalation_chain(
-            [ModelLevel("agent", unsure), ModelLevel("senior", sure)], store=db_url
+            [ModelLevel("agent", unsure), ModelLevel("senior", sure)], store=store
         ).compile(checkpointer=saver).invoke({"task": "q"}, cfg("audited"))
     with open_store(db_url) as store:
         assert [r["event"] for r in store.audit.query(thread_id="audited")] == ["escalated", "auto_approved"]

@@ -26,6 +26,7 @@ from langgraph_hitl import (
     Rule,
     add_approval_flow,
     open_checkpointer,
+    open_store,
 )
 from langgraph_hitl.nodes import ExecuteNode, execute_condition, review_condition
 from langgraph_hitl.patterns import ToolGateNode, ToolGateState, tool_gate_condition
@@ -219,8 +220,8 @@ def test_finding_2_update_state_gets_a_fresh_gate_and_request_id(db_url: str) ->
 
 def test_execute_refuses_an_action_changed_after_approval(db_url: str) -> None:
     """A change between approval and execution (a static breakpoint) sends the action back to review."""
-    with open_checkpointer(db_url) as saver:
-        graph = flow(store=db_url).compile(checkpointer=saver, interrupt_before=["execute"])
+    with open_checkpointer(db_url) as saver, open_store(db_url) as store:
+        graph = flow(store=store).compile(checkpointer=saver, interrupt_before=["execute"])
         graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, cfg())
         graph.invoke(Command(resume={"type": "approve"}), authenticated(cfg(), "alice"))
         graph.update_state(cfg(), {"action": {"name": "delete_record", "args": {"id": 2}}})
@@ -706,8 +707,8 @@ def test_refused_names_are_audited_on_both_backends(store_url: str, who: str) ->
 
 def test_raw_answer_with_a_nul_name_is_refused_and_recorded_escaped(store_url: str) -> None:
     """An answer naming 'al\\x00ice' on the raw path is refused; its record reaches even Postgres, escaped."""
-    with open_checkpointer(store_url) as saver:
-        graph = flow(store=store_url).compile(checkpointer=saver)
+    with open_checkpointer(store_url) as saver, open_store(store_url) as store:
+        graph = flow(store=store).compile(checkpointer=saver)
         thread = cfg(f"nul-{store_url[:6]}")
         graph.invoke({"action": {"name": "delete_record", "args": {"id": 1}}}, thread)
         out = graph.invoke(

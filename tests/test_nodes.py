@@ -12,7 +12,15 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
-from langgraph_hitl import ReviewNode, add_approval_flow, open_checkpointer
+from langgraph_hitl import (
+    AuditNode,
+    ClassifyAndGateNode,
+    ExecuteNode,
+    Policy,
+    ReviewNode,
+    add_approval_flow,
+    open_checkpointer,
+)
 from langgraph_hitl.errors import PolicyError
 from langgraph_hitl.testing import authenticated, resume_as
 
@@ -356,3 +364,22 @@ def test_flow_denies_an_unlisted_action_without_a_handler_before_asking(db_url: 
     assert "__interrupt__" not in out and out["status"] == "denied"
     denied = [e for e in out["audit_trail"] if e["event"] == "denied"]
     assert "no handler for 'format_disk'" in " ".join(denied[0]["detail"]["reasons"])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda url: AuditNode(url),
+        lambda url: ExecuteNode({"x": lambda args: None}, ledger=url),
+        lambda url: ReviewNode(store=url),
+        lambda url: ClassifyAndGateNode(Policy({"x": "fully_reversible"}), store=url),
+    ],
+    ids=["audit", "execute", "review", "gate"],
+)
+def test_nodes_refuse_a_store_url_naming_the_fix(make: Any) -> None:
+    """Nodes never open a database (0.1 opened one per URL, cached for the process and never
+    closed): a URL is refused at construction, saying how to pass a store."""
+    with pytest.raises(
+        TypeError, match=r"is a URL; nodes take a store object.*open_store\('sqlite:///x.db'\)"
+    ):
+        make("sqlite:///x.db")

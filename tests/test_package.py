@@ -53,3 +53,40 @@ def test_runner_import_does_not_pull_optional_extras() -> None:
 def test_package_is_typed() -> None:
     """py.typed ships with the package."""
     assert (Path(langgraph_hitl.__file__).parent / "py.typed").exists()
+
+
+def test_type_checkers_see_every_export() -> None:
+    """The `if TYPE_CHECKING:` imports at the root name exactly `_EXPORTS`, each from its module,
+    so editors and mypy see what `getattr` serves at run time."""
+    import ast
+
+    tree = ast.parse(Path(langgraph_hitl.__file__).read_text(encoding="utf-8"))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test))
+    seen = {
+        alias.name: (node.module or "")
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert seen == langgraph_hitl._EXPORTS
+
+
+def test_every_error_class_is_reachable_from_the_root() -> None:
+    """Each `HITLError` subclass a user can meet outside the web app can be caught by its root name."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = set()
+    for info in pkgutil.walk_packages(langgraph_hitl.__path__, "langgraph_hitl."):
+        if info.name.startswith(("langgraph_hitl.web", "langgraph_hitl.cli")):
+            continue  # the interfaces' own errors never leave them
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, langgraph_hitl.HITLError)
+                and value.__module__ == info.name
+            ):
+                found.add(name)
+    assert found <= set(langgraph_hitl.__all__), sorted(found - set(langgraph_hitl.__all__))

@@ -218,8 +218,8 @@ def test_pipeline_timeout_fails_closed(db_url: str, email: Email) -> None:
 
 def test_pipeline_audit_trail_reaches_the_store(db_url: str, email: Email) -> None:
     """With a store, the final AuditNode writes every event to the hash-chained log."""
-    with open_checkpointer(db_url) as saver:
-        graph = create_approval_pipeline(email.stages(), store=db_url).compile(checkpointer=saver)
+    with open_checkpointer(db_url) as saver, open_store(db_url) as store:
+        graph = create_approval_pipeline(email.stages(), store=store).compile(checkpointer=saver)
         graph.invoke({"input": "v2"}, cfg("audited"))
         resume_as(graph, approve(), cfg("audited"))
     with open_store(db_url) as store:

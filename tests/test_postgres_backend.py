@@ -440,3 +440,32 @@ def test_missing_psycopg_names_the_extra() -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == 'PostgreSQL support needs psycopg: pip install "langgraph-hitl[postgres]"'
+
+
+def test_link_nonces_one_winner_across_stores_and_purge(store_url: str) -> None:
+    """`Store.nonces`: of many stores claiming one nonce at once exactly one wins; purge forgets
+    only expired nonces."""
+    import threading
+
+    from langgraph_hitl.store import open_store
+
+    stores = [open_store(store_url) for _ in range(4)]
+    try:
+        barrier, wins = threading.Barrier(len(stores)), []
+
+        def claim(store: Any) -> None:
+            barrier.wait()
+            wins.append(store.nonces.claim_nonce("n-1", 2e9))
+
+        threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(wins) == [False, False, False, True]
+        assert stores[0].nonces.claim_nonce("old", 100.0)
+        assert stores[1].nonces.purge(before=1000.0) == 1  # "old" expired; "n-1" kept
+        assert not stores[2].nonces.claim_nonce("n-1", 2e9) and stores[3].nonces.claim_nonce("old", 100.0)
+    finally:
+        for s in stores:
+            s.close()

@@ -117,10 +117,10 @@ def test_pause_in_one_process_resume_by_thread_id_in_another(db_url: str, door: 
             import sys; sys.path.insert(0, {str(TESTS)!r})
             from graphs import build
             from langgraph.types import Command
-            from langgraph_hitl import open_checkpointer
+            from langgraph_hitl import open_checkpointer, open_store
             from langgraph_hitl.testing import authenticated
-            with open_checkpointer({db_url!r}) as saver:
-                graph = build(store={db_url!r}).compile(checkpointer=saver)
+            with open_checkpointer({db_url!r}) as saver, open_store({db_url!r}) as store:
+                graph = build(store=store).compile(checkpointer=saver)
                 config = {{"configurable": {{"thread_id": "ticket-7"}}}}
                 graph.invoke(Command(resume={{"type": "approve"}}), authenticated(config, "alice"))
         """)
@@ -144,10 +144,10 @@ def test_a_plain_resume_between_two_stages_is_settled_by_refresh(db_url: str) ->
 
     from langgraph_hitl.testing import authenticated
 
-    with Approvals.open(build(store=db_url), db_url) as hitl:
+    with Approvals.open(build(), db_url) as hitl:
         first = hitl.start("prod", action("delete_record", id=1, env="prod")).pending[0]
         config = {"configurable": {"thread_id": "prod"}}
-        raw = build(store=db_url).compile(checkpointer=hitl.graph.checkpointer)
+        raw = build(store=hitl.store).compile(checkpointer=hitl.graph.checkpointer)
         raw.invoke(Command(resume={"type": "approve"}), authenticated(config, "alice"))
         assert hitl.get(first.request_id).status == "pending"  # nobody told the index yet
         [second] = hitl.refresh("prod")

@@ -17,7 +17,7 @@ import pytest
 
 from langgraph_hitl import Approvals, AsyncApprovals, ConflictError
 from langgraph_hitl._events import DECISION_EVENTS
-from langgraph_hitl._runner import interrupt_items
+from langgraph_hitl.approvals.graphs import interrupt_items
 
 from graphs import action, build, count_effects
 

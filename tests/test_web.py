@@ -638,6 +638,24 @@ def test_link_with_burned_nonce_is_refused(
     assert hitl.get(rid).status == "pending"
 
 
+def test_links_are_one_time_across_servers_on_every_backend(store_url: str, signer: LinkSigner) -> None:
+    """Without a `nonce_store`, the app keeps used nonces in the store's migrated table: a link a
+    second server on the same database already used is refused, on Postgres as on SQLite (0.1
+    fell back to an in-memory store on Postgres, so a link could be replayed on another server)."""
+    from langgraph_hitl.store import open_store
+
+    with TestClient(make_app(store_url, link_signer=signer), follow_redirects=False) as client:
+        hitl: Approvals = client.app.state.approvals  # type: ignore[attr-defined]
+        rid = hitl.start("lnk", action("send_email", to="a@x.test")).pending[0].request_id
+        token = signer.make_token(rid, "bob", "reject")
+        with open_store(store_url) as other_server:
+            signer.redeem(token, store=other_server.nonces)  # used there (and that server died)
+        login(client, "bob")
+        resp = link_post(client, token)
+        assert resp.status_code == 409 and "already used" in resp.text
+        assert hitl.get(rid).status == "pending"
+
+
 def test_link_refusals(client: TestClient, hitl: Approvals, signer: LinkSigner) -> None:
     """Tampered links, links needing a typed phrase, non-approvers and missing CSRF are refused."""
     rid = start_delete(hitl, "lnk-verify")

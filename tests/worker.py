@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from langgraph_hitl import Approvals, HITLError  # noqa: E402
-from langgraph_hitl._runner import _Core  # noqa: E402
+from langgraph_hitl.approvals.core import _Core  # noqa: E402
 from langgraph_hitl.store.inbox import Inbox  # noqa: E402
 
 from graphs import build  # noqa: E402

@@ -27,7 +27,7 @@ from ._errors import CLIError, ExitCode
 from ._notifier import open_notifier
 from ._outcome import decision_words
 from ._render import SHORT, approvers_text, console, print_json, refusal_reason, text
-from ._settings import Settings, load_graph
+from ._settings import Settings, graph_from_spec
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,7 +50,7 @@ _DID = {
 def open_runner(settings: Settings, command_name: str, notifier: Any = None) -> Iterator[Approvals]:
     """`Approvals` over the settings' graph and database, announcing through `notifier`."""
     spec = settings.require_graph(command_name)
-    graph = load_graph(spec)
+    graph = graph_from_spec(spec)
     from ..approvals import Approvals
 
     with Approvals.open(

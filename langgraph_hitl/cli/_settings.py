@@ -26,7 +26,7 @@ __all__ = [
     "ENV_WEBHOOK_SECRET",
     "ENV_WEBHOOK_URL",
     "Settings",
-    "load_graph",
+    "graph_from_spec",
     "resolve_settings",
 ]
 
@@ -262,7 +262,7 @@ def _parse_flat_toml(text: str) -> dict[str, Any]:
     return out
 
 
-def load_graph(spec: str) -> Any:
+def graph_from_spec(spec: str) -> Any:
     """Import the graph named by `spec` (see `langgraph_hitl.graphspec.load_graph`).
 
     Raises:

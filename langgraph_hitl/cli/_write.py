@@ -38,7 +38,7 @@ from ._decide import open_runner, run_decision
 from ._errors import CLIError, ExitCode
 from ._notifier import build_notifier, close_notifier, open_notifier
 from ._render import SHORT, console, print_json, text
-from ._settings import load_graph
+from ._settings import graph_from_spec
 
 __all__ = ["approve", "edit", "expire", "recover", "reject", "respond", "serve"]
 
@@ -280,7 +280,7 @@ def serve(
         raise CLIError(
             msg, code=ExitCode.ERROR, hint='Install it: pip install "langgraph-hitl[web]".'
         ) from None
-    loaded = load_graph(settings.graph) if settings.graph else None
+    loaded = graph_from_spec(settings.graph) if settings.graph else None
     notifier = build_notifier(settings)
     try:
         try:

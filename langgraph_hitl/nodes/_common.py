@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import threading
 import unicodedata
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
 from .._canonical import iso, now_iso, stable_id
-
-_OPENED: dict[str, Any] = {}
-_OPEN_LOCK = threading.Lock()
 
 
 def run_config() -> RunnableConfig | None:
@@ -40,18 +36,31 @@ def step_key(config: RunnableConfig | None, node: str) -> str:
     )
 
 
-def resolve_store(explicit: Any, config: RunnableConfig | None) -> Any:
-    """The store a node should write to: its own (object or URL, opened once), else the runner's."""
-    if isinstance(explicit, str):
-        with _OPEN_LOCK:
-            store = _OPENED.get(explicit)
-            if store is None:
-                from ..store import open_store
+def as_store(value: Any, *, where: str) -> Any:
+    """`value` if a node can write through it (a `Store`, a log or ledger object, or None).
 
-                store = _OPENED[explicit] = open_store(explicit)
-            return store
+    Nodes never open a database themselves: who opens it closes it, and a node cannot know when
+    the last run is over.
+
+    Raises:
+        TypeError: `value` is a URL (or other text), naming the fix.
+    """
+    if isinstance(value, str | bytes):
+        text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        shown = text if len(text) <= 80 else f"{text[:77]}..."
+        msg = (
+            f"{where}={shown!r} is a URL; nodes take a store object, never a URL. Open it once and pass "
+            f"it: `store = open_store({shown!r})` (`from langgraph_hitl import open_store`; close it when "
+            "you are done), or leave it out under Approvals, which hands the nodes its own."
+        )
+        raise TypeError(msg)
+    return value
+
+
+def resolve_store(explicit: Any, config: RunnableConfig | None) -> Any:
+    """The store a node should write to: its own, else the runner's."""
     if explicit is not None:
-        return explicit
+        return as_store(explicit, where="store")
     conf = (config or {}).get("configurable") or {}
     return conf.get("hitl_store")
 
@@ -69,10 +78,10 @@ def runner_store(config: RunnableConfig | None) -> Any:
     A remote client can put any JSON in `configurable`, never a `Store` object: what this
     returns was put there by `Approvals` in this process.
     """
-    from ..store import Store
+    from ..types import StoreLike
 
     store = ((config or {}).get("configurable") or {}).get("hitl_store")
-    return store if isinstance(store, Store) else None
+    return store if isinstance(store, StoreLike) else None
 
 
 SEAL_KEY_ENV = "LANGGRAPH_HITL_AUDIT_KEY"
@@ -93,7 +102,7 @@ def seal_key_of(config: RunnableConfig | None, explicit: Any = None) -> bytes:
     key = getattr(store, "seal_key", None) if store is not None else None
     if isinstance(key, bytes) and key:
         return key
-    from ..store import audit_key_from_env
+    from .._keys import audit_key_from_env
 
     return audit_key_from_env() or _PROCESS_KEY
 

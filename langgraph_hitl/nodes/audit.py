@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from .._events import in_subgraph, trusted_events
-from ._common import event_time, resolve_store, runner_store, seal_key_of, thread_id_of
+from ._common import as_store, event_time, resolve_store, runner_store, seal_key_of, thread_id_of
 from ._view import view
 
 __all__ = ["AuditNode"]
@@ -26,18 +26,19 @@ class AuditNode:
     subgraph has finished.
 
     Args:
-        log: An `AuditLog`, a `Store`, or a store URL such as `sqlite:///hitl.db`; None uses
+        log: An `AuditLog` or a `Store` (from `open_store(url)`; a URL is refused); None uses
             the runner's store when `Approvals` drives the graph (and writes nothing otherwise).
         name: The node's name in the graph.
 
     Example:
         ```python
-        builder.add_node("audit", AuditNode("sqlite:///hitl.db"))
+        store = open_store("sqlite:///hitl.db")  # closed by whoever opened it
+        builder.add_node("audit", AuditNode(store))
         ```
     """
 
     def __init__(self, log: Any = None, *, name: str = "audit") -> None:
-        self.log = log
+        self.log = as_store(log, where="log")
         self.name = name
 
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from .._canonical import check_json
 from .._events import make_event, trusted_events
 from ..errors import PolicyError
 from ..receipts import action_digest, seal
-from ._common import event_time, resolve_store, seal_key_of, thread_id_of
+from ._common import as_store, event_time, resolve_store, seal_key_of, thread_id_of
 from ._view import view
 from .review import authorize
 
@@ -58,7 +58,7 @@ class ExecuteNode:
 
     Args:
         handlers: Action name -> handler.
-        ledger: A `Ledger`, a `Store`, or a store URL such as `sqlite:///hitl.db`; None uses
+        ledger: A `Ledger` or a `Store` (from `open_store(url)`; a URL is refused); None uses
             the runner's store when `Approvals` drives the graph.
         action_key: The state key holding the action.
         name: The node's name in the graph.
@@ -88,7 +88,7 @@ class ExecuteNode:
         self.handlers = dict(handlers)
         self._keyed = {k: _takes(v, "idempotency_key") for k, v in handlers.items()}
         self._receipted = {k: _takes(v, "receipts") for k, v in handlers.items()}
-        self.ledger = ledger
+        self.ledger = as_store(ledger, where="ledger")
         self.action_key = action_key
         self.name = name
 

@@ -68,7 +68,7 @@ def add_approval_flow(
         approvers: Who may decide at the first review (default: the policy's requirement).
         second_approvers: Who may decide at the second review (default: the same rule).
         store: Where `ExecuteNode` and `AuditNode` record and where every node's seal key comes
-            from (a `Store` or store URL); None uses the runner's store.
+            from (a `Store` from `open_store(url)`; a URL is refused); None uses the runner's store.
         revise_to: The node that handles a revision request (default: `source`).
         requested_by: Who proposes actions when state has no `requested_by`.
         action_key: The state key holding the action.

@@ -13,7 +13,7 @@ from ..errors import PolicyError
 from ..policy import Policy
 from ..receipts import action_digest, seal
 from ..types import ActionRequest, Assessment
-from ._common import event_time, seal_key_of, step_key, thread_id_of
+from ._common import as_store, event_time, seal_key_of, step_key, thread_id_of
 from ._view import view
 from .review import requester_of
 
@@ -47,8 +47,8 @@ class ClassifyAndGateNode:
         confidence_key: The state key holding the model's confidence, for confidence bands.
         requested_by: Who proposes actions when state has no `requested_by` (the agent's name).
         name: The node's name in the graph (used in audit events).
-        store: Where the seal key comes from when no runner drives the graph (a `Store` or
-            store URL; give the same one as `ExecuteNode`'s).
+        store: Where the seal key comes from when no runner drives the graph (a `Store` from
+            `open_store(url)`, the same as `ExecuteNode`'s; a URL is refused).
         max_args_bytes: The largest arguments accepted, as canonical JSON (default 256 KB, as for
             edits). A larger action is denied and replaced in state by its name with empty args,
             so later checkpoints do not carry it; pass a reference (an id, a URL) instead.
@@ -82,7 +82,7 @@ class ClassifyAndGateNode:
         self.confidence_key = confidence_key
         self.requested_by = requested_by
         self.name = name
-        self.store = store
+        self.store = as_store(store, where="store")
         if not isinstance(max_args_bytes, int) or max_args_bytes < 1:
             msg = f"max_args_bytes={max_args_bytes!r}; use a positive number of bytes."
             raise PolicyError(msg)

@@ -32,7 +32,8 @@ from ..types import (
     OnTimeout,
     ReviewRequest,
 )
-from ._common import decided_at_of, decider_of, event_time, seal_key_of, step_key, thread_id_of
+from ._agent_inbox import agent_inbox_view, on_langgraph_server
+from ._common import as_store, decided_at_of, decider_of, event_time, seal_key_of, step_key, thread_id_of
 from ._view import view
 
 __all__ = ["ReviewNode", "SecondReviewNode", "review_condition"]
@@ -199,8 +200,8 @@ class ReviewNode:
             asked again. Without a policy every edit is reviewed again.
         name: The node's name in the graph.
         action_key: The state key holding the action.
-        store: Where receipts are sealed from when no runner drives the graph (a `Store` or
-            store URL; give the same one as `ExecuteNode`'s).
+        store: Where receipts are sealed from when no runner drives the graph (a `Store` from
+            `open_store(url)`, the same as `ExecuteNode`'s; a URL is refused).
         trust_answer_identity: Development only: take the decider from the answer's
             `approver` field when the run's config names nobody.
 
@@ -254,7 +255,7 @@ class ReviewNode:
         self.policy = policy
         self.name = name or self.default_name
         self.action_key = action_key
-        self.store = store
+        self.store = as_store(store, where="store")
         self.trust_answer_identity = trust_answer_identity
 
     # -- before interrupt(): pure, derived from state -------------------------------------------------
@@ -342,7 +343,7 @@ class ReviewNode:
             next((r["message"] for r in reversed(mine) if r["effect"] == "refused"), None) if mine else None
         )
         phrase = assessment.get("verify_phrase")
-        return {
+        request: ReviewRequest = {
             "action_requests": [
                 {
                     "name": action["name"],
@@ -392,6 +393,8 @@ class ReviewNode:
                 ],
             },
         }
+        # Agent Inbox reads `arguments` and `description` only, and only from LangGraph Server.
+        return agent_inbox_view(request) if on_langgraph_server(config) else request
 
     # -- the node --------------------------------------------------------------------------------------
 

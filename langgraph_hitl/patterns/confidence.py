@@ -7,7 +7,7 @@ hint, not a probability: start strict, then move the thresholds with the approva
 (approved unmodified > 95 % of the time: relax; modified > 30 %: fix the agent).
 `read_confidence` pulls the number out of whatever the model returned.
 
-**Confirmation levels** are the seed's three kinds of friction, expressed as gate modes:
+**Confirmation levels** are three kinds of friction, expressed as gate modes:
 
 | level     | gate mode | what the reviewer does                    | how to get it                               |
 |-----------|-----------|-------------------------------------------|---------------------------------------------|
@@ -46,7 +46,7 @@ from ..types import Reversibility
 __all__ = ["ConfirmationLevel", "confirmation_level", "confirmation_policy", "read_confidence"]
 
 ConfirmationLevel = Literal["info", "confirm", "verify"]
-"""The seed's confirmation levels.
+"""The three confirmation levels.
 
 - `info`: just notify; the action runs (gate mode `notify`).
 - `confirm`: a person says yes or no before it runs (gate mode `hard`).

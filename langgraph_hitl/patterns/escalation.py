@@ -454,7 +454,7 @@ def create_escalation_chain(
         sensitive: `sensitive(task, answer) -> bool | str`; true (or a reason) sends a model's
             answer straight to the next human level.
         state_schema: Your state TypedDict; it must include `EscalationState`'s keys.
-        store: A `Store` or store URL for the final `AuditNode`; None uses the runner's store.
+        store: A `Store` (from `open_store(url)`) for the final `AuditNode`; None uses the runner's store.
         requested_by: Who asks (may never approve at a human level).
 
     Returns:

@@ -381,7 +381,7 @@ def create_approval_pipeline(
         stages: The stages, in order (at least one; unique names).
         state_schema: Your state TypedDict; it must include `PipelineState`'s keys (subclass it).
         max_revisions: Revisions allowed per stage; one more request counts as a rejection.
-        store: A `Store` or store URL the final `AuditNode` writes the trail to; None uses the
+        store: A `Store` (from `open_store(url)`) the final `AuditNode` writes the trail to; None uses the
             runner's store when `Approvals` drives the graph (and writes nothing otherwise).
         requested_by: Who proposes the outputs; that name may never approve them.
         task: What the pipeline is for, shown to reviewers.

@@ -15,10 +15,8 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -28,59 +26,35 @@ from .audit import AuditLog, VerifyResult
 from .feedback import FeedbackStore
 from .inbox import Inbox, RequestRow
 from .ledger import Ledger, LedgerEntry
+from .nonces import LinkNonces
 from .schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 
 if TYPE_CHECKING:
     pass
 
-AUDIT_KEY_ENV = "LANGGRAPH_HITL_AUDIT_KEY"
-AUDIT_KEY_FILE_ENV = "LANGGRAPH_HITL_AUDIT_KEY_FILE"
-
-
-def audit_key_from(path: str | os.PathLike[str], *, source: str) -> bytes:
-    """The audit key in a file (one line; a trailing newline is dropped), e.g. a mounted secret.
-
-    Raises:
-        CheckpointerError: The file cannot be read or is empty, naming `source` (where the path came from).
-    """
-    try:
-        key = Path(path).expanduser().read_bytes().rstrip(b"\r\n")
-    except OSError as exc:
-        msg = f"Cannot read the audit key file {str(path)!r} (from {source}): {exc.strerror or exc}."
-        raise CheckpointerError(msg) from None
-    if not key:
-        msg = f"The audit key file {str(path)!r} (from {source}) is empty; put the key on its first line."
-        raise CheckpointerError(msg)
-    return key
-
-
-def audit_key_from_env() -> bytes | None:
-    """`LANGGRAPH_HITL_AUDIT_KEY`, else the file `LANGGRAPH_HITL_AUDIT_KEY_FILE` names, else None."""
-    if os.environ.get(AUDIT_KEY_ENV):
-        return os.environ[AUDIT_KEY_ENV].encode("utf-8")
-    if os.environ.get(AUDIT_KEY_FILE_ENV):
-        return audit_key_from(os.environ[AUDIT_KEY_FILE_ENV], source=AUDIT_KEY_FILE_ENV)
-    return None
-
-
-"""The environment variable `open_store` reads the audit key from when none is passed."""
+from .._keys import AUDIT_KEY_ENV, AUDIT_KEY_FILE_ENV, audit_key_from, audit_key_from_env
 
 __all__ = [
+    "AUDIT_KEY_ENV",
+    "AUDIT_KEY_FILE_ENV",
     "AuditLog",
     "Backend",
     "FeedbackStore",
     "Inbox",
     "Ledger",
     "LedgerEntry",
+    "LinkNonces",
     "RequestRow",
     "Store",
     "VerifyResult",
+    "audit_key_from",
+    "audit_key_from_env",
     "open_store",
 ]
 
 
 class Store:
-    """The inbox, audit log, ledger and feedback tables over one database connection.
+    """The inbox, audit log, ledger, feedback and link-nonce tables over one database connection.
 
     Use `open_store(url)`; a `Store` is a context manager that closes its connection.
     Writes that must land together (an inbox row and its audit event) share
@@ -106,6 +80,8 @@ class Store:
         self.audit = AuditLog(backend, hmac_key=hmac_key, clock=self.clock)
         self.ledger = Ledger(backend, clock=self.clock)
         self.feedback = FeedbackStore(backend, clock=self.clock, audit=self.audit)
+        self.nonces = LinkNonces(backend, clock=self.clock)
+        """Used approval-link nonces: pass as `LinkSigner.redeem(store=...)`."""
 
     def setup(self) -> None:
         """Create or migrate the tables (idempotent; safe from several processes at once).

@@ -1,6 +1,6 @@
 """Reviewer feedback (`hitl_feedback`): a 0-1 score of a given kind, a comment, optionally sent to LangSmith.
 
-The seed's "measuring the gates" pattern: besides approving or rejecting, reviewers rate
+Measuring the gates: besides approving or rejecting, reviewers rate
 what the agent produced (`correctness`, `helpfulness`, ...). Scores stay in our table;
 `forward_to_langsmith()` copies the ones not yet sent to LangSmith's feedback API, and only
 when `LANGSMITH_API_KEY` is set, so nothing leaves the machine by default.

@@ -193,3 +193,17 @@ POSTGRES_MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 
 POSTGRES_MIGRATIONS.append((3, _leases("DOUBLE PRECISION")))
+
+
+def _nonces(float_type: str) -> list[str]:
+    """Version 4: used approval-link nonces, so a one-time link works once across every server
+    on the database (before, only a SQLite file kept them, in a table made outside the migrations)."""
+    return [
+        "CREATE TABLE IF NOT EXISTS hitl_link_nonces "
+        f"(nonce TEXT PRIMARY KEY, expires_at {float_type} NOT NULL, used_at {float_type} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS hitl_link_nonces_expiry ON hitl_link_nonces (expires_at)",
+    ]
+
+
+SQLITE_MIGRATIONS.append((4, _nonces("REAL")))
+POSTGRES_MIGRATIONS.append((4, _nonces("DOUBLE PRECISION")))

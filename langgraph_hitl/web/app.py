@@ -28,7 +28,7 @@ from ..store import open_store
 from .auth import Authenticator, SessionCodec, load_approvers
 from .deps import CsrfError, LoginRequired, WebState, login_url, render
 from .middleware import BodyLimit, install_session_middleware
-from .service import InboxService, load_graph
+from .service import InboxService, resolve_graph
 from .sessions import SessionStore
 from .textsafe import visible
 from .throttle import FailureThrottle, Throttled
@@ -61,18 +61,11 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def _nonce_store(link_signer: Any, nonce_store: Any, approvals: Approvals, stack: ExitStack) -> Any:
+def _nonce_store(link_signer: Any, nonce_store: Any, approvals: Approvals) -> Any:
+    """Where used link nonces go: yours, else the store's table (every server on the database shares it)."""
     if link_signer is None or nonce_store is not None:
         return nonce_store
-    from ..notify.links import MemoryNonceStore, SQLiteNonceStore
-
-    path = getattr(approvals.store.backend, "path", None)
-    if isinstance(path, str) and path:
-        store = SQLiteNonceStore(path)
-        stack.callback(store.close)
-        return store
-    log.warning("approval links use an in-memory nonce store; pass nonce_store= when running several servers")
-    return MemoryNonceStore()
+    return approvals.store.nonces
 
 
 def create_app(
@@ -103,7 +96,8 @@ def create_app(
         secret_key: Signs session cookies and CSRF tokens. None reads `$HITL_WEB_SECRET`, else a random
             key is made (sessions then end when the process restarts).
         link_signer: A `notify.LinkSigner` to accept one-time approval links at `/links/{token}`.
-        nonce_store: Where used link nonces are kept; defaults to a table in the SQLite database.
+        nonce_store: Where used link nonces are kept; defaults to the store's `hitl_link_nonces` table
+            (SQLite or Postgres), shared by every server on the database.
         links_need_sign_in: A link is opened and redeemed only by its own approver, signed in (the
             default). Pass False only if every link reaches its approver alone (a direct message).
         title: The name shown in the page header.
@@ -150,7 +144,7 @@ def create_app(
     if link_signer is not None and not hasattr(link_signer, "redeem"):
         msg = f"link_signer must be a notify.LinkSigner, got {type(link_signer).__name__}."
         raise TypeError(msg)
-    resolved = load_graph(graph)
+    resolved = resolve_graph(graph)
     key = secret_key.encode("utf-8") if isinstance(secret_key, str) else secret_key
     web = WebState(
         title=title,
@@ -173,7 +167,7 @@ def create_app(
             else:
                 store = stack.enter_context(open_store(db, hmac_key=hmac_key))
                 approvals = Approvals(None, store)
-            web.nonce_store = _nonce_store(link_signer, nonce_store, approvals, stack)
+            web.nonce_store = _nonce_store(link_signer, nonce_store, approvals)
             web.sessions = SessionStore(approvals.store.backend, web.codec, clock=approvals.store.clock)
             web.service = InboxService(approvals, can_decide=resolved is not None)
             app.state.approvals = approvals
@@ -195,11 +189,11 @@ def create_app(
     install_session_middleware(app, web, cookie=SESSION_COOKIE)
     _install_handlers(app)
 
-    from . import api, docs, links, pages, reports
+    from . import api, docs, link_routes, pages, reports
 
     app.include_router(pages.router)
     app.include_router(reports.router)
-    app.include_router(links.router)
+    app.include_router(link_routes.router)
     app.include_router(docs.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")

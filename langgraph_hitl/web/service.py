@@ -19,14 +19,14 @@ from ..errors import AuthorizationError, HITLError
 from ..store.audit import VerifyResult
 from .outcome import Records, call_ids, outcome
 
-__all__ = ["InboxService", "ReadOnlyInboxError", "load_graph"]
+__all__ = ["InboxService", "ReadOnlyInboxError", "resolve_graph"]
 
 
 class ReadOnlyInboxError(HITLError):
     """The inbox was started without a graph, so it can show requests but not decide them."""
 
 
-def load_graph(graph: Any) -> Any:
+def resolve_graph(graph: Any) -> Any:
     """Resolve a graph given as `"path/to/file.py:attr"` or `"package.module:attr"`; anything else is returned as is.
 
     Raises:

@@ -2,7 +2,8 @@
 
 LangGraph can pause a run, but it cannot list paused runs, knows nothing of who answers,
 has no deadlines, lets a bad answer wedge a thread and lets two concurrent answers both
-run. `Approvals` closes those gaps (guarantees G1, G2, G3, G6, G8).
+run. `Approvals` closes those gaps (guarantees G1, G2, G3, G6, G8). Its operations are
+`flow`'s, performed here with plain calls; `AsyncApprovals` performs the same ones awaited.
 
 Example:
     ```python
@@ -15,110 +16,23 @@ Example:
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from langgraph.types import Command, StreamMode
+from langgraph.types import StreamMode
 
-from ._runner import (
-    PLAIN,
-    Page,
-    PendingRequest,
-    RecoveryReport,
-    RunOptions,
-    RunResult,
-    _Core,
-    interrupt_items,
-    leased,
-    log,
-    run_to_end,
-)
-from .checkpoint import open_checkpointer, redact
-from .errors import CheckpointerError, ConflictError, NotPendingError
-from .store import Store, open_store
-from .store.inbox import RequestRow
-from .store.lease import DEFAULT_TTL, hold
-from .types import SYSTEM_TIMEOUT, Decision
+from ..checkpoint import open_checkpointer
+from ..store import Store, open_store
+from ..store.lease import DEFAULT_TTL, hold
+from . import drive, flow
+from .core import _Core, leased
+from .flow import Db, Effect, GetState, Index, Run
+from .graphs import compile_on
+from .models import Page, PendingRequest, RecoveryReport, RunResult
+from .streams import RunStream
 
-__all__ = ["Approvals", "Page", "PendingRequest", "RecoveryReport", "RunResult", "RunStream"]
-
-
-def _compile(graph: Any, saver: Any, url: str) -> Any:
-    """`graph` on `saver`: a builder is compiled with it; a compiled graph gets it, unless it has another."""
-    from langgraph.checkpoint.base import BaseCheckpointSaver
-    from langgraph.graph import StateGraph
-
-    if isinstance(graph, StateGraph):
-        return graph.compile(checkpointer=saver)
-    if hasattr(graph, "copy") and hasattr(graph, "get_state"):
-        own = getattr(graph, "checkpointer", None)
-        if isinstance(own, BaseCheckpointSaver) and own is not saver:
-            msg = (
-                f"The graph was compiled with its own checkpointer ({type(own).__name__}), but the runner keeps "
-                f"checkpoints in {redact(url)!r}, beside its inbox; replacing yours would silently leave your "
-                "threads behind. Pass the StateGraph builder, or a graph compiled without a checkpointer "
-                "(builder.compile()), and open() compiles it with the checkpointer for that URL."
-            )
-            raise CheckpointerError(msg)
-        return graph.copy(update={"checkpointer": saver})
-    msg = f"Approvals needs a StateGraph builder or a compiled graph, got {type(graph).__name__}."
-    raise TypeError(msg)
-
-
-class RunStream:
-    """LangGraph's stream parts of one runner call, as it runs; `result` once it has ended.
-
-    Returned by `Approvals.stream` and `Approvals.decide_stream`. Iterating it runs the graph
-    (`graph.stream` with the runner's config), and when the run pauses or ends it is indexed
-    exactly as by `start` / `decide`: its questions are in the inbox and its audit rows in the log
-    before the iteration stops. Stop early (`break`) and close it, or use it in a `with` block:
-    the run stops where it is and what it left is indexed (a decision the graph had not yet taken
-    goes back to pending).
-
-    The runner's lease on the thread lives in the stream's own context, so your loop body and
-    other streams never share it.
-    """
-
-    def __init__(self, steps: Generator[Any, None, None]) -> None:
-        self._steps = steps
-        self._context = contextvars.copy_context()
-        self._open = True
-        self.result: RunResult | None = None
-        """Where the thread stands (as `start` / `decide` return it), once the stream has ended."""
-
-    def __iter__(self) -> RunStream:
-        return self
-
-    def __next__(self) -> Any:
-        if not self._open:
-            raise StopIteration
-        try:
-            item = self._context.run(next, self._steps)
-        except BaseException:
-            self._open = False
-            raise
-        if isinstance(item, RunResult):  # the steps' last item: let them finish (and release the lease)
-            self.result, self._open = item, False
-            self._context.run(next, self._steps, None)
-            raise StopIteration
-        return item
-
-    def close(self) -> None:
-        """Stop the run where it is and index what it left (nothing happens if it has ended)."""
-        if self._open:
-            self._open = False
-            self._context.run(self._steps.close)
-
-    def __enter__(self) -> RunStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
+__all__ = ["Approvals"]
 
 
 class Approvals(_Core):
@@ -162,7 +76,7 @@ class Approvals(_Core):
                 was compiled with a checkpointer of its own.
         """
         with open_checkpointer(url) as saver:
-            compiled = _compile(graph, saver, url)
+            compiled = compile_on(graph, saver, url)
             store = open_store(url, clock=clock, hmac_key=hmac_key)
             try:
                 yield cls(compiled, store, notifier=notifier, name=name, lease_s=lease_s)
@@ -177,17 +91,25 @@ class Approvals(_Core):
     def _state(self, thread_id: str) -> Any:
         return self.graph.get_state(self._config(thread_id), subgraphs=True)
 
-    def _drive(self, input: Any, config: dict[str, Any], run: RunOptions) -> Generator[Any, None, None]:
-        """Run the graph once: `invoke`, or `stream` when the caller reads the parts."""
-        if run.stream_mode is None:
-            self.graph.invoke(input, config, **run.graph_kwargs())
-            return
-        yield from self.graph.stream(input, config, **run.graph_kwargs())
-
     def _held(self, steps: Generator[Any, None, None]) -> Generator[Any, None, None]:
         """`steps` as one lease owner (what `leased` does for a method), for a stream."""
         with hold(self.store.backend, ttl=self.lease_s):
             yield from steps
+
+    def _perform(self, effect: Effect) -> Any:
+        """Do one effect of a flow (see `flow`): a store step, a snapshot, an index, an `invoke`."""
+        if isinstance(effect, Db):
+            return effect.fn(*effect.args, **effect.kwargs)
+        if isinstance(effect, GetState):
+            return self._state(effect.thread_id)
+        if isinstance(effect, Index):
+            return self._index_state(
+                effect.thread_id, effect.state, resumed=effect.resumed, expired=effect.expired
+            )
+        return self.graph.invoke(effect.input, effect.config, **effect.run.graph_kwargs())
+
+    def _stream(self, effect: Run) -> Iterator[Any]:
+        return self.graph.stream(effect.input, effect.config, **effect.run.graph_kwargs())  # type: ignore[no-any-return]
 
     # -- starting -----------------------------------------------------------------------------------------
 
@@ -214,7 +136,10 @@ class Approvals(_Core):
         """
         run = self._options(config, context, thread_id=thread_id, call="start")
         self._check_start(thread_id, input)
-        return run_to_end(self._started(thread_id, input, abandon=abandon, run=run))
+        return cast(
+            RunResult,
+            drive.run(self._perform, flow.started(self, thread_id, input, abandon=abandon, run=run)),
+        )
 
     def stream(
         self,
@@ -253,29 +178,15 @@ class Approvals(_Core):
             config, context, thread_id=thread_id, call="stream", stream_mode=stream_mode, subgraphs=subgraphs
         )
         self._check_start(thread_id, input)
-        return RunStream(self._held(self._started(thread_id, input, abandon=abandon, run=run)))
-
-    def _started(
-        self, thread_id: str, input: Any, *, abandon: bool, run: RunOptions
-    ) -> Generator[Any, None, None]:
-        """The one start path: claim the thread, run the graph, index what it left; the `RunResult` last."""
-        if not self.store.inbox.claim_start(thread_id, graph=self.name):  # one run of a thread at a time
-            self._raise_busy(thread_id)
-        try:
-            self._prepare_start(thread_id, self._state(thread_id), abandon=abandon, input=input)
-        except BaseException:
-            self.store.inbox.mark_thread(thread_id, "idle", graph=self.name)
-            raise
-        try:
-            yield from self._drive(input, self._config(thread_id, run=run), run)
-        except (Exception, GeneratorExit) as exc:
-            # Whatever the run left (a question asked before the failure, or nothing) is indexed
-            # and the thread marked idle: never left in flight for a run that is over, a stream
-            # closed early included.
-            self._index_state(thread_id, self._state(thread_id))
-            self._raise_start_failure(thread_id, exc)
-        state = self._state(thread_id)
-        yield self._result(thread_id, state, self._index_state(thread_id, state))
+        return RunStream(
+            self._held(
+                drive.steps(
+                    self._perform,
+                    self._stream,
+                    flow.started(self, thread_id, input, abandon=abandon, run=run),
+                )
+            )
+        )
 
     # -- deciding -----------------------------------------------------------------------------------------
 
@@ -306,7 +217,7 @@ class Approvals(_Core):
         row = self._row(request_id)
         run = self._options(config, context, thread_id=row.thread_id, call="decide")
         valid, approver = self._validate(row, decision, approver)
-        return run_to_end(self._decided(row, valid, approver, run))
+        return cast(RunResult, drive.run(self._perform, flow.decided(self, row, valid, approver, run)))
 
     def decide_stream(
         self,
@@ -337,39 +248,10 @@ class Approvals(_Core):
             subgraphs=subgraphs,
         )  # fmt: skip
         valid, approver = self._validate(row, decision, approver)
-        return RunStream(self._held(self._decided(row, valid, approver, run)))
-
-    def _decided(
-        self, row: RequestRow, valid: list[Decision], approver: str, run: RunOptions
-    ) -> Generator[Any, None, None]:
-        """The one decide path after validation: still live, claim, resume, notify; the `RunResult` last."""
-        self._check_live(row, self._state(row.thread_id))
-        claimed = self._claim(row, valid, approver)
-        answer = self._answer(row, valid)
-        result: Any = None
-        for result in self._resume(claimed, answer, run=run):
-            if not isinstance(result, RunResult):
-                yield result
-        self._notify("on_decision", row.request_id, answer, thread_id=row.thread_id)
-        yield result
-
-    def _resume(
-        self, claimed: RequestRow, decision: dict[str, Any], *, expired: bool = False, run: RunOptions = PLAIN
-    ) -> Generator[Any, None, None]:
-        request_id, thread_id, interrupt_id = claimed.request_id, claimed.thread_id, claimed.interrupt_id
-        config = self._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at, run=run)
-        try:
-            yield from self._drive(Command(resume={interrupt_id: decision}), config, run)
-        except BaseException as exc:
-            state = self._state(thread_id)
-            if interrupt_id in {iid for iid, _, _ in interrupt_items(state)}:
-                self._release(claimed, exc)  # the graph never took the answer
-            else:
-                self._index_state(thread_id, state, resumed=request_id, expired=expired)
-            raise
-        state = self._state(thread_id)
-        yield self._result(
-            thread_id, state, self._index_state(thread_id, state, resumed=request_id, expired=expired)
+        return RunStream(
+            self._held(
+                drive.steps(self._perform, self._stream, flow.decided(self, row, valid, approver, run))
+            )
         )
 
     # -- keeping threads moving ---------------------------------------------------------------------------
@@ -383,8 +265,7 @@ class Approvals(_Core):
         indexed) again with a fresh interrupt id.
         """
         run = self._options(config, context, thread_id=thread_id, call="refresh")
-        self._continue(thread_id, RecoveryReport(), run)
-        return self._index_state(thread_id, self._state(thread_id))
+        return cast(list[PendingRequest], drive.run(self._perform, flow.refreshed(self, thread_id, run)))
 
     @leased
     def expire_overdue(
@@ -403,31 +284,7 @@ class Approvals(_Core):
         """
         run = self._options(config, context, thread_id=None, call="expire_overdue")
         moment = self.clock() if now is None else now
-        done: list[str] = []
-        while True:
-            rows = [r for r in self.store.inbox.overdue(moment, limit=100) if r.request_id not in done]
-            if not rows:
-                return done
-            for row in rows:
-                self._expire(row, run)
-                done.append(row.request_id)
-
-    def _expire(self, row: RequestRow, run: RunOptions) -> None:
-        """Resolve one overdue request, unless it was decided, cancelled or changed meanwhile."""
-        decision = self._timeout_decision(row)
-        try:
-            self._check_live(row, self._state(row.thread_id))
-        except ConflictError:
-            return  # decided meanwhile by another process; not ours to expire
-        except NotPendingError:
-            self._reask(row.thread_id, run)  # stale: the thread's action changed; ask about what it is now
-            return
-        try:
-            claimed = self._claim(row, decision, SYSTEM_TIMEOUT)
-        except (ConflictError, NotPendingError):
-            return  # decided or cancelled meanwhile; not ours to expire
-        run_to_end(self._resume(claimed, self._answer(row, decision), expired=True, run=run))
-        self._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
+        return cast(list[str], drive.run(self._perform, flow.expired_overdue(self, moment, run)))
 
     @leased
     def recover(self, *, older_than: float = 0.0, config: Any = None, context: Any = None) -> RecoveryReport:
@@ -440,60 +297,9 @@ class Approvals(_Core):
         `config` and `context` go with every run it drives, as in `expire_overdue`.
         """
         run = self._options(config, context, thread_id=None, call="recover")
-        report = RecoveryReport()
-        cutoff = self.clock() - older_than
-        for row, lease_until in self.store.inbox.deciding(older_than=cutoff):
-            try:
-                self._recover_claim(row, lease_until, report, run)
-            except Exception as exc:  # one thread's failure must not stop the others' recovery
-                log.exception("recover: request %s on thread %s failed", row.request_id, row.thread_id)
-                report.failed[row.thread_id] = f"{type(exc).__name__}: {exc}"
-        for thread_id, updated_at, lease_until in self.store.inbox.threads_in_flight(older_than=cutoff):
-            if thread_id in report.failed:
-                continue
-            try:
-                if not self.store.inbox.claim_thread(thread_id, updated_at, lease_until):
-                    continue
-                self._continue(thread_id, report, run)
-                self._index_state(thread_id, self._state(thread_id))
-                report.reindexed.append(thread_id)
-            except Exception as exc:
-                log.exception("recover: thread %s failed", thread_id)
-                report.failed[thread_id] = f"{type(exc).__name__}: {exc}"
-        return report
-
-    def _recover_claim(
-        self, row: RequestRow, lease_until: float | None, report: RecoveryReport, run: RunOptions
-    ) -> None:
-        if row.decided_at is None or not self.store.inbox.renew_claim(
-            row.request_id, row.decided_at, lease_until
-        ):
-            return
-        state = self._state(row.thread_id)
-        expired = row.decided_by == "system:timeout"
-        if row.interrupt_id in {iid for iid, _, _ in interrupt_items(state)} and row.decision is not None:
-            run_to_end(self._resume(row, row.decision, expired=expired, run=run))
-            report.redriven.append(row.request_id)
-        else:
-            self._continue(row.thread_id, report, run)
-            self._index_state(
-                row.thread_id, self._state(row.thread_id), resumed=row.request_id, expired=expired
-            )
-            report.already_resumed.append(row.request_id)
-
-    def _reask(self, thread_id: str, run: RunOptions) -> None:
-        """Index the question a thread asks now, if no process is driving it (it is then marked in flight)."""
-        if self.store.inbox.take_idle_thread(thread_id):
-            self._continue(thread_id, RecoveryReport(), run)
-            self._index_state(thread_id, self._state(thread_id))
-
-    def _continue(self, thread_id: str, report: RecoveryReport, run: RunOptions) -> None:
-        state = self._state(thread_id)
-        # A crash after a task's writes were saved but before the next checkpoint leaves `next`
-        # empty and the finished task in `tasks`: the run is unfinished all the same.
-        if (state.next or state.tasks) and not state.interrupts:
-            self.graph.invoke(None, self._config(thread_id, run=run), **run.graph_kwargs())
-            report.continued.append(thread_id)
+        return cast(
+            RecoveryReport, drive.run(self._perform, flow.recovered(self, self.clock() - older_than, run))
+        )
 
     # -- reading ------------------------------------------------------------------------------------------
 

@@ -64,10 +64,11 @@ def _benchmarks(quick: bool) -> dict[str, list[str]]:
         ),
         "cli": ["bench_cli.py", *(["--runs", "3"] if quick else [])],
         "audit": ["bench_audit.py", "--events", "20000" if quick else "1000000"],
+        "commits": ["bench_commits.py", "--decisions", "5" if quick else "20"],
     }
 
 
-TIMEOUTS = {"gate": 300, "pause": 300, "inbox": 600, "workers": 600, "cli": 300, "audit": 600}
+TIMEOUTS = {"gate": 300, "pause": 300, "inbox": 600, "workers": 600, "cli": 300, "audit": 600, "commits": 300}
 
 
 def run_one(name: str, argv: list[str]) -> dict[str, Any]:
@@ -239,6 +240,18 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             )
     else:
         absent("pause", "Pause and decide")
+    commits = _get(results, "commits", "result")
+    if commits:
+        out.append(
+            (
+                "Commits per decision (SQLite, counted per connection)",
+                f"LangGraph's checkpoint writes {_num(commits['langgraph_per_decision'])}",
+                f"langgraph-hitl's own {_num(commits['ours_per_decision'])}",
+                f"{_num(commits['ours_per_decision'])}",
+                "≤ 2",
+                _mark(commits["ours_per_decision"] <= 2),
+            )
+        )
     inbox = _get(results, "inbox", "result", "sizes")
     if inbox:
         for size, r in sorted(inbox.items(), key=lambda kv: int(kv[0])):

@@ -5,10 +5,34 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Literal
 
 from .errors import CheckpointerError
 
-__all__ = ["connect_sqlite", "sqlite_path_from_url"]
+__all__ = ["URL_HINT", "connect_sqlite", "database_kind", "sqlite_path_from_url"]
+
+URL_HINT = "Use sqlite:///path.db (embedded, default) or postgresql://user@host/db (extra [postgres])."
+"""What a database URL may look like, for every error about one."""
+
+
+def database_kind(url: object, *, what: str = "database") -> Literal["sqlite", "postgres"]:
+    """Which backend a URL names: the one place that reads a URL's scheme.
+
+    `sqlite:` (then `sqlite_path_from_url` reads the path), or `postgresql://` / `postgres://`.
+
+    Raises:
+        CheckpointerError: Empty, not text, or another scheme, naming `what` and the forms allowed.
+    """
+    if not isinstance(url, str) or not url:
+        msg = f"{what.capitalize()} URL {url!r} is empty or not text. {URL_HINT}"
+        raise CheckpointerError(msg)
+    if url.startswith("sqlite:"):
+        return "sqlite"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgres"
+    shown = url.split("@")[-1] if "@" in url else url  # never echo a password
+    msg = f"Unsupported {what} URL {shown!r}. {URL_HINT}"
+    raise CheckpointerError(msg)
 
 
 def sqlite_path_from_url(url: str) -> str:

@@ -28,12 +28,12 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._sqlite import connect_sqlite, sqlite_path_from_url
+from ._sqlite import URL_HINT, connect_sqlite, database_kind, sqlite_path_from_url
 from .errors import CheckpointerError
 
 __all__ = ["aopen_checkpointer", "open_checkpointer", "redact"]
 
-_HINT = "Use sqlite:///path.db (embedded, default) or postgresql://user@host/db (extra [postgres])."
+_HINT = URL_HINT
 
 
 def redact(url: str) -> str:
@@ -73,15 +73,13 @@ def _postgres_import(name: str) -> Any:
 
 
 def _kind(url: str) -> str:
-    if not isinstance(url, str) or not url:
-        msg = f"Checkpointer URL {url!r} is empty or not text. {_HINT}"
-        raise CheckpointerError(msg)
-    if url.startswith("sqlite:"):
-        return "sqlite"
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgres"
-    msg = f"Unsupported checkpointer URL {redact(url)!r}. {_HINT}"
-    raise CheckpointerError(msg)
+    try:
+        return database_kind(url, what="checkpointer")
+    except CheckpointerError:
+        if isinstance(url, str) and url:
+            msg = f"Unsupported checkpointer URL {redact(url)!r}. {_HINT}"
+            raise CheckpointerError(msg) from None
+        raise
 
 
 @contextmanager

@@ -232,3 +232,24 @@ def test_open_checkpointer_pool_size_serves_concurrent_threads(pg_url: str, size
         assert [graph.get_state(config(f"t{n}")).values["steps"] for n in range(8)] == [["x"] * 3] * 8
     assert saver.conn.closed  # the pool is closed on exit
     assert PG_TABLES <= pg_tables(pg_url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgres:db", "postgresql:/db", "mysql://u:s3cret@h/db", "", "SQLITE:///x.db", " sqlite:///x.db"],
+)
+def test_one_reading_of_database_urls_for_checkpoints_store_and_cli(url: str) -> None:
+    """The checkpointer, the store and the CLI read a URL's scheme in one place
+    (`_sqlite.database_kind`): what one refuses the others refuse, naming the forms allowed and
+    never echoing a password (0.1's store took `postgres:db`, which its checkpointer refused)."""
+    from langgraph_hitl.cli._settings import Settings
+    from langgraph_hitl.store import open_store
+
+    for door in (
+        lambda: open_checkpointer(url).__enter__(),
+        lambda: open_store(url),
+        lambda: Settings(db=url, graph=None).require_database(),
+    ):
+        with pytest.raises(CheckpointerError, match=r"sqlite:///path\.db.*postgresql://") as info:
+            door()
+        assert "s3cret" not in str(info.value)

@@ -96,9 +96,9 @@ class Settings:
 
     def require_database(self) -> str:
         """The database URL, after checking that a SQLite file exists (the CLI never creates one)."""
-        if self.db.startswith("sqlite:"):
-            from .._sqlite import sqlite_path_from_url
+        from .._sqlite import database_kind, sqlite_path_from_url
 
+        if database_kind(self.db) == "sqlite":
             path = sqlite_path_from_url(self.db)
             if path != ":memory:" and not Path(path).expanduser().is_file():
                 msg = f"No database at {str(Path(path).expanduser().resolve())!r} (from {self.db!r})."

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .._sqlite import database_kind
 from ..errors import CheckpointerError
 from ._db import Backend, SQLiteBackend, sqlite_path_from_url
 from .audit import AuditLog, VerifyResult
@@ -176,8 +177,8 @@ def open_store(
         setup: Create or migrate the tables first (default True).
         hmac_key: Key the audit chain's hashes with HMAC-SHA256 instead of plain sha256; None
             takes `LANGGRAPH_HITL_AUDIT_KEY` from the environment, or reads the file named by
-            `LANGGRAPH_HITL_AUDIT_KEY_FILE`, so the CLI, the web inbox and nodes given a store
-            URL all use the key the runner uses.
+            `LANGGRAPH_HITL_AUDIT_KEY_FILE`, so the CLI, the web inbox and the runner all use
+            the same key.
         clock: Returns the current epoch time; tests pass a `FakeClock`.
 
     Raises:
@@ -185,18 +186,12 @@ def open_store(
     """
     if hmac_key is None:
         hmac_key = audit_key_from_env()
-    if url.startswith("sqlite:"):
+    if database_kind(url, what="store") == "sqlite":
         backend: Backend = SQLiteBackend(sqlite_path_from_url(url))
-    elif url.startswith(("postgresql:", "postgres:")):
+    else:
         from .postgres import PostgresBackend
 
         backend = PostgresBackend(url)
-    else:
-        msg = (
-            f"Unsupported store URL {url!r}. Use sqlite:///path.db (embedded) "
-            "or postgresql://user@host/db (needs the [postgres] extra)."
-        )
-        raise CheckpointerError(msg)
     store = Store(backend, url=url, hmac_key=hmac_key, clock=clock)
     if setup:
         try:

@@ -28,7 +28,6 @@ from .feedback import FeedbackStore
 from .inbox import Inbox, RequestRow
 from .ledger import Ledger, LedgerEntry
 from .nonces import LinkNonces
-from .schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 
 if TYPE_CHECKING:
     pass
@@ -91,8 +90,7 @@ class Store:
         fingerprint of the key, never the key). Opening it with another key fails; opening it
         without one still reads, but refuses to append, so unkeyed rows never enter a keyed chain.
         """
-        migrations = POSTGRES_MIGRATIONS if self.backend.name == "postgres" else SQLITE_MIGRATIONS
-        self.backend.apply_migrations(migrations)
+        self.backend.apply_migrations(self.backend.migrations)
         self._check_audit_key()
 
     def _check_audit_key(self) -> None:

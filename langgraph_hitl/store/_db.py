@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from .._sqlite import connect_sqlite, sqlite_path_from_url
+from .schema import SQLITE_MIGRATIONS
 
 __all__ = ["Backend", "SQLiteBackend", "sqlite_path_from_url"]
 
@@ -31,6 +32,8 @@ class Backend:
     (Postgres; SQLite's `BEGIN IMMEDIATE` already serializes writers)."""
     now_sql: str = ""
     """An SQL expression for the database's clock in epoch seconds (leases are timed by it, not a host's)."""
+    migrations: Sequence[tuple[int, Sequence[str]]] = ()
+    """The schema's versions in this dialect (`store.schema`), applied by `Store.setup()`."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement inside the current transaction (or alone) and return its rows."""
@@ -41,7 +44,9 @@ class Backend:
         raise NotImplementedError
 
     _lock: threading.RLock
+    """Serializes the connection between threads; `transaction()` holds it for a whole transaction."""
     _depth: int
+    """How deep the current thread's `transaction()` blocks are nested (0: none open)."""
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -64,6 +69,12 @@ class Backend:
     def _outermost_transaction(self) -> AbstractContextManager[Any]:
         """Begin, commit or roll back one transaction on the connection (the backend's own syntax)."""
         raise NotImplementedError
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection (its locks would stall another
+        connection's reads, e.g. `verify()`'s prefetch thread)."""
+        return self._depth > 0
 
     def lock_audit_chain(self) -> None:
         """Serialize appends to the audit hash chain for the rest of the transaction."""
@@ -116,6 +127,7 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
+    migrations = SQLITE_MIGRATIONS
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = path

@@ -128,7 +128,7 @@ class ChainVerifier:
         expect, prev = 1, GENESIS_HASH
         while True:
             if fast is not None:
-                threaded = not _in_transaction(self.backend)
+                threaded = not self.backend.in_transaction
                 with contextlib.closing(
                     _batches(self.backend, fast, batch, expect - 1, threaded=threaded)
                 ) as aggs:
@@ -211,14 +211,6 @@ class ChainVerifier:
                 ok=False, checked=result.checked, first_bad_seq=seq, reason=reason, head_hash=result.head_hash
             )
         return result
-
-
-def _in_transaction(backend: Backend) -> bool:
-    """Whether a transaction is open on the connection (its lock would stall a prefetch thread)."""
-    flag = getattr(backend, "in_transaction", None)
-    if flag is None:  # SQLiteBackend: ask the sqlite3 connection
-        flag = getattr(getattr(backend, "conn", None), "in_transaction", False)
-    return bool(flag)
 
 
 def _batches(

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointerError
 from ._db import Backend, Row
+from .schema import POSTGRES_MIGRATIONS
 
 if TYPE_CHECKING:
     import psycopg
@@ -172,6 +173,7 @@ class PostgresBackend(Backend):
     """
 
     name = "postgres"
+    migrations = POSTGRES_MIGRATIONS
     for_update = " FOR UPDATE"
     now_sql = "(extract(epoch FROM clock_timestamp())::double precision)"
     skip_locked = " FOR UPDATE SKIP LOCKED"
@@ -261,11 +263,6 @@ class PostgresBackend(Backend):
     def _outermost_transaction(self) -> Any:
         """psycopg's own transaction block: BEGIN, then COMMIT, or ROLLBACK on an exception."""
         return self._live_conn().transaction()
-
-    @property
-    def in_transaction(self) -> bool:
-        """True inside `transaction()` on this backend."""
-        return self._depth > 0
 
     def lock_audit_chain(self) -> None:
         """Take the audit chain's advisory lock until the current transaction ends.

@@ -2,18 +2,32 @@
 
 - `flow`: the operations (start, decide, resume, refresh, expire, recover), written once as
   generators of effects;
-- `sync` / `aio`: the two runners, which perform those effects with plain calls or awaited;
+- `sync` / `aio`: the two runners, which perform those effects with plain calls or awaited
+  (`drive`);
 - `core`: the steps on the store they share (checks, index, claim, receipts, release), and
   `reading` the reads; `options` checks what callers pass; `graphs` reads the graph's snapshots;
-- `models`: what they return; `streams`: `RunStream` and `AsyncRunStream`.
+- `models`: what they return (no LangGraph import, so the CLI's reading commands use it too);
+  `streams`: `RunStream` and `AsyncRunStream`.
+
+Names are imported on first use, so `from langgraph_hitl.approvals.models import PendingRequest`
+does not import LangGraph.
 """
 
 from __future__ import annotations
 
-from .aio import AsyncApprovals
-from .models import Page, PendingRequest, RecoveryReport, RunResult
-from .streams import AsyncRunStream, RunStream
-from .sync import Approvals
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Approvals": "sync",
+    "AsyncApprovals": "aio",
+    "AsyncRunStream": "streams",
+    "Page": "models",
+    "PendingRequest": "models",
+    "RecoveryReport": "models",
+    "RunResult": "models",
+    "RunStream": "streams",
+}
 
 __all__ = [
     "Approvals",
@@ -25,3 +39,24 @@ __all__ = [
     "RunResult",
     "RunStream",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'langgraph_hitl.approvals' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .aio import AsyncApprovals
+    from .models import Page, PendingRequest, RecoveryReport, RunResult
+    from .streams import AsyncRunStream, RunStream
+    from .sync import Approvals

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from ..types import RISKS
 from ._errors import CLIError, ExitCode
 from ._render import SHORT
 from ._settings import Settings
@@ -27,9 +28,6 @@ __all__ = [
     "unknown_thread",
     "usage_error",
 ]
-
-RISKS = ("low", "medium", "high", "critical")
-"""The risk levels, lowest first."""
 
 
 @contextmanager

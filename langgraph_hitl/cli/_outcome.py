@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..types import SYSTEM_TIMEOUT
 from ._calls import CallView, calls_of
 from ._render import SHORT, refusal_reason
 
@@ -168,7 +169,7 @@ def outcome_of(store: Store, row: RequestRow, history: Sequence[Mapping[str, Any
     """`row`'s status and each call's decision and outcome."""
     views = calls_of(row.payload)
     on_timeout = row.payload["hitl"].get("on_timeout")
-    who = None if row.decided_by == "system:timeout" else row.decided_by
+    who = None if row.decided_by == SYSTEM_TIMEOUT else row.decided_by
     refused = _graph_refusal(row, history)
     calls = []
     for view, decision in zip(views, _decisions(row, len(views)), strict=False):

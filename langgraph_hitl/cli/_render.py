@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._canonical import iso
 from ._safe import json_visible, visible
 
 if TYPE_CHECKING:
@@ -93,24 +92,10 @@ def approvers_text(approvers: Sequence[str] | None) -> str:
 
 
 def request_dict(row: RequestRow) -> dict[str, Any]:
-    """A request as plain JSON, the same shape as `PendingRequest.to_dict()`."""
-    return {
-        "request_id": row.request_id,
-        "thread_id": row.thread_id,
-        "node": row.node,
-        "stage": row.stage,
-        "action": row.action,
-        "risk": row.risk,
-        "status": row.status,
-        "approvers": row.approvers,
-        "requested_by": row.requested_by,
-        "created_at": iso(row.created_at),
-        "deadline": iso(row.deadline) if row.deadline else None,
-        "decided_by": row.decided_by,
-        "decision": row.decision,
-        "payload": row.payload,
-        "interrupt_id": row.interrupt_id,
-    }
+    """A request as plain JSON: `PendingRequest.to_dict()`, the one read model (no LangGraph import)."""
+    from ..approvals.models import PendingRequest
+
+    return PendingRequest.from_row(row).to_dict()
 
 
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..approvals import PendingRequest, RunResult
 from ..errors import AuthorizationError, ConflictError, DecisionError, NotPendingError
+from ..types import RISKS
 from .deps import check_csrf, client_of, page_user, render, safe_next, session_of, state_of
 from .forms import CallDecisionError, build_form_decision, call_of
 from .outcome import STATE_TEXT, refusal_of
@@ -30,7 +31,6 @@ __all__ = ["build_form_decision", "router"]
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
-_RISKS = ("low", "medium", "high", "critical")
 User = Annotated[str, Depends(page_user)]
 
 
@@ -86,7 +86,7 @@ def inbox(
 ) -> Response:
     """Pending requests, newest first, filtered by risk, by "mine" and by thread (its exact id)."""
     service = state_of(request).inbox
-    risk_filter = risk if risk in _RISKS else None
+    risk_filter = risk if risk in RISKS else None
     filters: dict[str, Any] = {
         "approver": user if mine else None,
         "risk": risk_filter,
@@ -112,7 +112,7 @@ def inbox(
             "mine": mine,
             "thread": thread,
             "thread_url": thread_url(thread) if thread else "",
-            "risks": _RISKS,
+            "risks": RISKS,
             "next_cursor": page.next_cursor,
             "paged": cursor is not None,
             "nav": "inbox",

@@ -30,7 +30,7 @@ from ..receipts import Receipt, action_digest, issue
 from ..store import Store
 from ..store.inbox import RequestRow
 from ..store.lease import DEFAULT_TTL, hold
-from ..types import SYSTEM_TIMEOUT, AuditEvent, Decision
+from ..types import SYSTEM_TIMEOUT, AuditEvent, Decision, Notifier
 from .graphs import checkpoint_config, checkpointed_trail, interrupt_items, trail_sources
 from .models import PLAIN, PendingRequest, RunOptions, RunResult
 from .options import check_start, raise_busy, raise_start_failure, run_options
@@ -93,7 +93,13 @@ class _Core(Reading):
     those flows (calling the graph, and the database, in their own way)."""
 
     def __init__(
-        self, graph: Any, store: Store, *, notifier: Any = None, name: str = "", lease_s: float = DEFAULT_TTL
+        self,
+        graph: Any,
+        store: Store,
+        *,
+        notifier: Notifier | None = None,
+        name: str = "",
+        lease_s: float = DEFAULT_TTL,
     ) -> None:
         if isinstance(lease_s, bool) or not isinstance(lease_s, int | float) or not lease_s > 0:
             msg = f"lease_s={lease_s!r}: give the lease length in seconds, a positive number (default 30)."

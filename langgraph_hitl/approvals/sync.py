@@ -25,6 +25,7 @@ from langgraph.types import StreamMode
 from ..checkpoint import open_checkpointer
 from ..store import Store, open_store
 from ..store.lease import DEFAULT_TTL, hold
+from ..types import Notifier
 from . import drive, flow
 from .core import _Core, leased
 from .flow import Db, Effect, GetState, Index, Run
@@ -55,7 +56,7 @@ class Approvals(_Core):
         url: str = "sqlite:///hitl.db",
         *,
         clock: Callable[[], float] | None = None,
-        notifier: Any = None,
+        notifier: Notifier | None = None,
         hmac_key: bytes | None = None,
         name: str = "",
         lease_s: float = DEFAULT_TTL,
@@ -84,7 +85,13 @@ class Approvals(_Core):
                 store.close()
 
     def __init__(
-        self, graph: Any, store: Store, *, notifier: Any = None, name: str = "", lease_s: float = DEFAULT_TTL
+        self,
+        graph: Any,
+        store: Store,
+        *,
+        notifier: Notifier | None = None,
+        name: str = "",
+        lease_s: float = DEFAULT_TTL,
     ) -> None:
         super().__init__(graph, store, notifier=notifier, name=name, lease_s=lease_s)
 

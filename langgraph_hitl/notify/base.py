@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from ..errors import HITLError
-from ..types import ReviewRequest
+from ..types import Notifier
 
 __all__ = ["DeliveryStats", "Layout", "Notifier", "NotifierConfigError", "WebhookEvent"]
 
@@ -24,19 +23,6 @@ WebhookEvent = Literal["pending", "decided", "timed_out"]
 
 class NotifierConfigError(HITLError, ValueError):
     """A notifier option is invalid (raised when the notifier is built, never during a run)."""
-
-
-class Notifier(Protocol):
-    """What the runner calls when a request is raised, decided or times out; must not block or raise."""
-
-    def on_pending(self, request: ReviewRequest, *, thread_id: str | None) -> None:
-        """A review request was raised and awaits a decision."""
-
-    def on_decision(self, request_id: str, decision: Mapping[str, Any], *, thread_id: str | None) -> None:
-        """A reviewer decided `request_id`."""
-
-    def on_timeout(self, request_id: str, *, thread_id: str | None, outcome: str) -> None:
-        """Nobody decided `request_id` in time; `outcome` is what the runner did instead."""
 
 
 @dataclass(frozen=True)

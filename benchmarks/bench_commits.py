@@ -40,7 +40,9 @@ def _transactions(statements: list[str]) -> list[list[str]]:
             out.append(current)
             current = None
         elif current is not None and verb in ("INSERT", "UPDATE", "DELETE"):
-            table = next((w for w in words[1:6] if w.lower().startswith(("hitl_", "checkpoints", "writes"))), "?")
+            table = next(
+                (w for w in words[1:6] if w.lower().startswith(("hitl_", "checkpoints", "writes"))), "?"
+            )
             current.append(f"{verb} {table}")
     return out
 
@@ -49,9 +51,10 @@ def measure(decisions: int) -> dict[str, Any]:
     """Decide `decisions` requests, counting each one's commits by owner."""
     counts: dict[str, list[int]] = defaultdict(list)
     ours_example: list[list[str]] = []
-    with tempfile.TemporaryDirectory(prefix="hitl-commits-") as tmp, Approvals.open(
-        approval_graph(), f"sqlite:///{tmp}/commits.db"
-    ) as hitl:
+    with (
+        tempfile.TemporaryDirectory(prefix="hitl-commits-") as tmp,
+        Approvals.open(approval_graph(), f"sqlite:///{tmp}/commits.db") as hitl,
+    ):
         for i in range(3):  # warm up: compile caches, first-use setup
             rid = hitl.start(f"warm-{i}", action("delete_record", id=i)).pending[0].request_id
             hitl.decide(rid, {"type": "approve"}, approver="alice")

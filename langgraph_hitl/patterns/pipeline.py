@@ -43,282 +43,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, get_type_hints
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
-from .._canonical import args_hash, check_json
-from .._events import make_event
 from ..errors import PolicyError
 from ..nodes import AuditNode, ReviewNode
-from ..nodes._common import event_time, run_config, seal_key_of, step_key, thread_id_of
+from ..nodes._common import run_config
 from ..nodes._view import view
-from ..nodes.review import authorized_in, bind_action
+from ..nodes.review import authorized_in
 from ..policy import Policy
-from ..receipts import action_digest, seal
-from ..types import ActionRequest, Assessment, DecisionRecord
-from .stages import PipelineState, Stage, StageResult
+from ._pipeline_nodes import FinishNode, StageNode, revisions
+from .stages import PipelineState, Stage
 
 __all__ = ["create_approval_pipeline"]
-
-
-def _revisions(decisions: list[DecisionRecord], review: str) -> int:
-    return sum(1 for d in decisions if d["node"] == review and d["effect"] == "revision_requested")
-
-
-def _last_decision(decisions: list[DecisionRecord], review: str) -> DecisionRecord | None:
-    return next((d for d in reversed(decisions) if d["node"] == review), None)
-
-
-def _stage_output(action: dict[str, Any]) -> Any:
-    args = action.get("args") or {}
-    return args["output"] if "output" in args else args
-
-
-def _close(
-    state: dict[str, Any], stage: Stage, number: int, config: RunnableConfig, store: Any
-) -> StageResult | None:
-    """The final result of a reviewed stage that was waiting for review, or None.
-
-    An approved output passes on only with receipts for exactly that output (G9); otherwise the
-    stage counts as rejected, naming why.
-    """
-    result: dict[str, Any] = dict((state.get("stage_results") or {}).get(stage.name) or {})
-    if result.get("status") != "awaiting_review":
-        return None
-    last = _last_decision(state.get("decisions") or [], f"review_{stage.name}")
-    refusal = (
-        authorized_in(state, config, store=store)
-        if last and last["effect"] in ("approved", "edited")
-        else None
-    )
-    if refusal is not None:
-        result.update(status="rejected", approver=None, message=f"not passed on: {refusal}")
-    elif last is not None and last["effect"] in ("approved", "edited"):
-        result.update(
-            status=last["effect"],
-            approver=last["approver"],
-            message=last["message"],
-            output=_stage_output(state.get("action") or {}),
-        )
-    else:
-        result.update(
-            status="rejected",
-            approver=last["approver"] if last else None,
-            message=last["message"] if last else None,
-        )
-    result["stage"] = number
-    return result  # type: ignore[return-value]
-
-
-class _StageNode:
-    def __init__(
-        self, stages: Sequence[Stage], index: int, *, requested_by: str, task: str | None, store: Any = None
-    ) -> None:
-        self.stages, self.index, self.requested_by, self.task, self.store = (
-            stages,
-            index,
-            requested_by,
-            task,
-            store,
-        )
-        self.stage = stages[index]
-
-    def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        state = view(state)
-        stage, number, total = self.stage, self.index + 1, len(self.stages)
-        review = f"review_{stage.name}"
-        results: dict[str, Any] = {}
-        if self.index == 0:
-            value = state.get("input")
-        else:
-            prev = self.stages[self.index - 1]
-            closed = _close(state, prev, number - 1, config, self.store)
-            if closed is not None:
-                results[prev.name] = closed
-            value = (closed or (state.get("stage_results") or {}).get(prev.name) or {}).get("output")
-        decisions: list[DecisionRecord] = state.get("decisions") or []
-        last = decisions[-1] if decisions else None
-        revising = last is not None and last["node"] == review and last["effect"] == "revision_requested"
-        asked = [
-            d["message"] or ""
-            for d in decisions
-            if d["node"] == review and d["effect"] == "revision_requested"
-        ]
-        instructions = "\n".join(asked) if revising else None
-        previous = (
-            ((state.get("stage_results") or {}).get(stage.name) or {}).get("output") if revising else None
-        )
-        revision = _revisions(decisions, review)
-        output = stage.call(value, instructions, previous)
-        try:
-            check_json(output, where=f"Stage {stage.name!r} output")
-        except TypeError as exc:
-            raise PolicyError(str(exc)) from None
-        requester = state.get("requested_by") or self.requested_by
-        action: ActionRequest = {
-            "name": stage.name,
-            "args": {"output": output},
-            "description": stage.description or f"Output of stage {number} of {total}: {stage.name}",
-        }
-        occurrence = step_key(config, stage.name)
-        action_id = action_digest(action, thread_id=thread_id_of(config), occurrence=occurrence)[:32]
-        key = seal_key_of(config, self.store)
-        results[stage.name] = {
-            "stage": number,
-            "name": stage.name,
-            "output": output,
-            "revisions": revision,
-            "status": "awaiting_review" if stage.reviewed else "done",
-        }
-        update: dict[str, Any] = {
-            "stage_results": results,
-            "pipeline_status": "running",
-            "requested_by": requester,
-        }
-        if not stage.reviewed:
-            update["audit_trail"] = [
-                seal(
-                    make_event(
-                        "executed",
-                        action_id=action_id,
-                        actor=requester,
-                        thread_id=thread_id_of(config),
-                        action=action,
-                        outcome="success",
-                        detail={"stage": number, "name": stage.name, "step": f"{number} of {total}"},
-                        ts=event_time(config),
-                    ),
-                    key,
-                )
-            ]
-            return update
-        assessment: Assessment = {
-            "action_name": stage.name,
-            "args_hash": args_hash(action["args"]),
-            "risk": "medium",
-            "reversibility": "partially_reversible",
-            "mode": "hard",
-            "reasons": [
-                f"stage {number} of {total} ({stage.name}) needs sign-off before the pipeline continues"
-            ],
-            "required_approvals": 1,
-            "approvers": list(stage.approvers) if stage.approvers else None,
-            "escalation": [],
-            "timeout_s": stage.timeout,
-            "on_timeout": "reject",
-            "allowed_decisions": list(stage.allowed_decisions),
-            "verify_phrase": None,
-            "impact": "Nothing leaves the pipeline until its last stage is done; a rejection stops it here.",
-            "policy_version": "pipeline",
-        }
-        context = {
-            "task": self.task or "approval pipeline",
-            "stage": stage.name,
-            "step": number,
-            "total_steps": total,
-            "revision": revision,
-            "instructions": instructions,
-            "input": value,
-            "stages": [s.name for s in self.stages],
-        }
-        update.update(
-            action=action,
-            status="proposed",
-            **bind_action(
-                action, assessment, config, occurrence=occurrence, requested_by=requester, store=self.store
-            ),
-            review_message=None,
-            hitl_context=context,
-            audit_trail=[
-                seal(
-                    make_event(
-                        "proposed",
-                        action_id=action_id,
-                        actor=requester,
-                        thread_id=thread_id_of(config),
-                        action=action,
-                        assessment=dict(assessment),
-                        ts=event_time(config),
-                        detail={"stage": number, "revision": revision, "instructions": instructions},
-                    ),
-                    key,
-                )
-            ],
-        )
-        return update
-
-
-class _FinishNode:
-    def __init__(self, stages: Sequence[Stage], *, max_revisions: int, store: Any = None) -> None:
-        self.stages, self.max_revisions, self.store = stages, max_revisions, store
-
-    def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        state = view(state)
-        for number, stage in enumerate(self.stages, start=1):
-            closed = _close(state, stage, number, config, self.store)
-            if closed is None:
-                continue
-            if closed["status"] != "rejected":
-                return {
-                    "stage_results": {stage.name: closed},
-                    "pipeline_status": "completed",
-                    "output": closed.get("output"),
-                    "stopped_at": None,
-                }
-            return self._stop(state, config, stage, number, closed)
-        last = self.stages[-1]
-        output = ((state.get("stage_results") or {}).get(last.name) or {}).get("output")
-        return {"pipeline_status": "completed", "output": output, "stopped_at": None}
-
-    def _stop(
-        self, state: dict[str, Any], config: RunnableConfig, stage: Stage, number: int, closed: StageResult
-    ) -> dict[str, Any]:
-        decisions: list[DecisionRecord] = state.get("decisions") or []
-        last = _last_decision(decisions, f"review_{stage.name}")
-        update: dict[str, Any] = {
-            "stage_results": {stage.name: closed},
-            "pipeline_status": "rejected",
-            "output": None,
-        }
-        effect = last["effect"] if last else "rejected"
-        if effect == "revision_requested":
-            reason = f"revision limit reached: {self.max_revisions} revision(s) allowed, counted as rejected"
-            update["audit_trail"] = [
-                seal(
-                    make_event(
-                        "rejected",
-                        action_id=state.get("action_id") or "",
-                        actor="policy",
-                        thread_id=thread_id_of(config),
-                        action=state.get("action"),
-                        assessment=state.get("assessment"),
-                        decision="rejected",
-                        detail={
-                            "stage": number,
-                            "reason": "max_revisions",
-                            "max_revisions": self.max_revisions,
-                        },
-                        ts=event_time(config),
-                    ),
-                    seal_key_of(config, self.store),
-                )
-            ]
-        elif effect == "timed_out":
-            reason = "nobody decided in time (timeout): rejected"
-        elif str(closed.get("message") or "").startswith("not passed on"):
-            reason = str(closed["message"])  # approved in state, but no receipts cover this output (G9)
-        else:
-            message = last["message"] if last else None
-            reason = f"{effect} by {last['approver'] if last else 'policy'}" + (
-                f": {message}" if message else ""
-            )
-        update["stopped_at"] = {
-            "stage": number,
-            "name": stage.name,
-            "reason": reason,
-            "by": last["approver"] if last else None,
-        }
-        return update
 
 
 def _after_review(
@@ -335,7 +71,7 @@ def _after_review(
         if status == "proposed":  # an invalid answer or an edit that needs another look: ask again
             return review
         if status == "revision_requested":
-            within = _revisions(state.get("decisions") or [], review) <= max_revisions
+            within = revisions(state.get("decisions") or [], review) <= max_revisions
             return stage.name if within else "finish"
         return "finish"
 
@@ -359,6 +95,28 @@ _REQUIRED_KEYS = (
     "requested_by",
     "hitl_context",
 )
+
+
+def _checked(stages: list[Stage], max_revisions: int, state_schema: type[Any] | None) -> type[Any]:
+    """The state schema to build on, once the stages and options are known to be usable."""
+    if not stages or not all(isinstance(s, Stage) for s in stages):
+        msg = f"create_approval_pipeline needs a non-empty list of Stage(...), got {stages!r}."
+        raise PolicyError(msg)
+    names = [s.name for s in stages]
+    nodes = names + [f"review_{s.name}" for s in stages if s.reviewed]
+    dupes = sorted({n for n in nodes if nodes.count(n) > 1})
+    if dupes:
+        msg = f"Stage names clash: {dupes!r} (a reviewed stage X also adds node 'review_X'). Rename them."
+        raise PolicyError(msg)
+    if not isinstance(max_revisions, int) or isinstance(max_revisions, bool) or max_revisions < 0:
+        msg = f"max_revisions={max_revisions!r}; use 0 or a positive whole number (default 3)."
+        raise PolicyError(msg)
+    schema = state_schema or PipelineState
+    missing = [k for k in _REQUIRED_KEYS if k not in get_type_hints(schema, include_extras=True)]
+    if missing:
+        msg = f"state_schema {schema.__name__} lacks {missing!r}; subclass PipelineState: class S(PipelineState): ..."
+        raise PolicyError(msg)
+    return schema
 
 
 def create_approval_pipeline(
@@ -399,29 +157,13 @@ def create_approval_pipeline(
         ```
     """
     stages = list(stages)
-    if not stages or not all(isinstance(s, Stage) for s in stages):
-        msg = f"create_approval_pipeline needs a non-empty list of Stage(...), got {stages!r}."
-        raise PolicyError(msg)
-    names = [s.name for s in stages]
-    nodes = names + [f"review_{s.name}" for s in stages if s.reviewed]
-    dupes = sorted({n for n in nodes if nodes.count(n) > 1})
-    if dupes:
-        msg = f"Stage names clash: {dupes!r} (a reviewed stage X also adds node 'review_X'). Rename them."
-        raise PolicyError(msg)
-    if not isinstance(max_revisions, int) or isinstance(max_revisions, bool) or max_revisions < 0:
-        msg = f"max_revisions={max_revisions!r}; use 0 or a positive whole number (default 3)."
-        raise PolicyError(msg)
-    schema = state_schema or PipelineState
-    missing = [k for k in _REQUIRED_KEYS if k not in get_type_hints(schema, include_extras=True)]
-    if missing:
-        msg = f"state_schema {schema.__name__} lacks {missing!r}; subclass PipelineState: class S(PipelineState): ..."
-        raise PolicyError(msg)
+    schema = _checked(stages, max_revisions, state_schema)
     edit_policy = Policy({s.name: "fully_reversible" for s in stages}, version="pipeline")
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(schema)
     for i, stage in enumerate(stages):
         builder.add_node(
             stage.name,
-            _StageNode(stages, i, requested_by=requested_by, task=task, store=store),
+            StageNode(stages, i, requested_by=requested_by, task=task, store=store),
             retry_policy=stage.retry,
         )
         if stage.reviewed:
@@ -436,7 +178,7 @@ def create_approval_pipeline(
                 store=store,
             )
             builder.add_node(f"review_{stage.name}", review)
-    builder.add_node("finish", _FinishNode(stages, max_revisions=max_revisions, store=store))
+    builder.add_node("finish", FinishNode(stages, max_revisions=max_revisions, store=store))
     audit: Any = AuditNode(store)
     builder.add_node("audit", audit)
     builder.add_edge(START, stages[0].name)

@@ -277,25 +277,9 @@ class Policy:
         """
         name = action["name"]
         args = action["args"]
-        reasons: list[str] = []
-        if name in self.actions:
-            reversibility = self.actions[name]
-            risk, mode, why = _REVERSIBILITY[reversibility]
-            reasons.append(f"{name}: {why}")
-        else:
-            reversibility = "irreversible_high"
-            risk, mode = "high", self.unknown
-            reasons.append(f"{name}: unknown action, gated as irreversible (fail closed)")
-        for rule in self.rules:
-            if not rule.matches(action):
-                continue
-            changed = False
-            if rule.risk is not None and RISK_ORDER[rule.risk] > RISK_ORDER[risk]:
-                risk, changed = rule.risk, True
-            if rule.mode is not None and MODE_ORDER[rule.mode] > MODE_ORDER[mode]:
-                mode, changed = rule.mode, True
-            if changed:
-                reasons.insert(0, f"rule {rule.name}: {rule.reason or rule.name}")
+        reversibility, risk, mode, reasons = self._table(name)
+        risk, mode = self._apply_rules(action, risk, mode, reasons)
+        # The risk sets a floor: a medium risk is at least a soft gate, a high one at least hard.
         if RISK_ORDER[risk] >= RISK_ORDER["medium"] and MODE_ORDER[mode] < MODE_ORDER["soft"]:
             mode = "soft" if risk == "medium" else "hard"
         if RISK_ORDER[risk] >= RISK_ORDER["high"] and mode == "soft":
@@ -306,33 +290,9 @@ class Policy:
             mode = "verify"
             reasons.append(f"{name}: always manual, type the confirmation phrase")
         if confidence is not None and self.confidence is not None and mode != "deny":
-            band = self.confidence.band(confidence)
-            if band == "reject":
-                mode = "deny"
-                reasons.insert(
-                    0, f"confidence {confidence:.2f} below {self.confidence.auto_reject_below}: denied"
-                )
-            elif band == "approve" and mode in ("soft", "notify"):
-                mode = "auto"
-                reasons.insert(
-                    0, f"confidence {confidence:.2f} at or above {self.confidence.auto_approve_at}"
-                )
-            elif band == "ask" and MODE_ORDER[mode] < MODE_ORDER["soft"]:
-                mode = "soft"
-                reasons.insert(0, f"confidence {confidence:.2f} is uncertain: a person decides")
+            mode = _apply_confidence(self.confidence, confidence, mode, reasons)
         req = self.requirement(risk)
-        on_timeout: OnTimeout = req.on_timeout or ("approve" if mode == "soft" else "reject")
-        if on_timeout == "approve" and mode != "soft":
-            on_timeout = "reject"
-        timeout_s = req.timeout_s
-        if (
-            timeout_s is None
-            and mode == "soft"
-            and on_timeout == "approve"
-            and self.soft_timeout_s is not None
-        ):
-            timeout_s = float(self.soft_timeout_s)  # a soft gate proceeds unless someone objects in time
-            reasons.append(f"soft gate: proceeds after {timeout_s:g} s unless a reviewer objects")
+        on_timeout, timeout_s = self._timeout(req, mode, reasons)
         return {
             "action_name": name,
             "args_hash": args_hash(args),
@@ -350,6 +310,78 @@ class Policy:
             "impact": self.impacts.get(name, _IMPACT[reversibility]),
             "policy_version": self.version,
         }
+
+    def _table(self, name: str) -> tuple[Reversibility, Risk, GateMode, list[str]]:
+        """What the reversibility table says of `name`: its class, risk, mode and the reason why."""
+        if name in self.actions:
+            reversibility = self.actions[name]
+            risk, mode, why = _REVERSIBILITY[reversibility]
+            return reversibility, risk, mode, [f"{name}: {why}"]
+        # Unknown actions fail closed: gated as irreversible, at the `unknown` mode.
+        return (
+            "irreversible_high",
+            "high",
+            self.unknown,
+            [f"{name}: unknown action, gated as irreversible (fail closed)"],
+        )
+
+    def _apply_rules(
+        self, action: ActionRequest, risk: Risk, mode: GateMode, reasons: list[str]
+    ) -> tuple[Risk, GateMode]:
+        """`risk` and `mode` as every matching rule raises them (never lowers them).
+
+        The reason of each rule that raised one goes first in `reasons`.
+        """
+        for rule in self.rules:
+            if not rule.matches(action):
+                continue
+            changed = False
+            if rule.risk is not None and RISK_ORDER[rule.risk] > RISK_ORDER[risk]:
+                risk, changed = rule.risk, True
+            if rule.mode is not None and MODE_ORDER[rule.mode] > MODE_ORDER[mode]:
+                mode, changed = rule.mode, True
+            if changed:
+                reasons.insert(0, f"rule {rule.name}: {rule.reason or rule.name}")
+        return risk, mode
+
+    def _timeout(
+        self, req: Requirement, mode: GateMode, reasons: list[str]
+    ) -> tuple[OnTimeout, float | None]:
+        """What happens when nobody decides in time, and when: only a soft gate may approve on timeout."""
+        on_timeout: OnTimeout = req.on_timeout or ("approve" if mode == "soft" else "reject")
+        if on_timeout == "approve" and mode != "soft":
+            on_timeout = "reject"
+        timeout_s = req.timeout_s
+        if (
+            timeout_s is None
+            and mode == "soft"
+            and on_timeout == "approve"
+            and self.soft_timeout_s is not None
+        ):
+            timeout_s = float(self.soft_timeout_s)  # a soft gate proceeds unless someone objects in time
+            reasons.append(f"soft gate: proceeds after {timeout_s:g} s unless a reviewer objects")
+        return on_timeout, timeout_s
+
+
+def _apply_confidence(
+    bands: ConfidenceBands, confidence: float, mode: GateMode, reasons: list[str]
+) -> GateMode:
+    """`mode` as the model's confidence moves it; the reason goes first in `reasons`.
+
+    Below the bands the action is denied; above them a soft or notify gate runs without review;
+    in between a person decides. Hard and verify gates are never loosened.
+    """
+    band = bands.band(confidence)
+    if band == "reject":
+        reasons.insert(0, f"confidence {confidence:.2f} below {bands.auto_reject_below}: denied")
+        return "deny"
+    if band == "approve" and mode in ("soft", "notify"):
+        reasons.insert(0, f"confidence {confidence:.2f} at or above {bands.auto_approve_at}")
+        return "auto"
+    if band == "ask" and MODE_ORDER[mode] < MODE_ORDER["soft"]:
+        reasons.insert(0, f"confidence {confidence:.2f} is uncertain: a person decides")
+        return "soft"
+    return mode
 
 
 def stricter(old: Assessment, new: Assessment) -> bool:

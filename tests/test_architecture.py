@@ -62,6 +62,11 @@ LAYERS: list[tuple[str, ...]] = [
         "_events",
         "graphspec",
         "_sqlite",
+        "_storable",
+        "request_rules",
+        "agent_inbox",
+        "_name_checks",
+        "_lookalikes",
     ),
     ("policy",),  # 2. pure policy
     ("nodes", "patterns", "functional"),  # 3. graph nodes, never opening a database

@@ -89,7 +89,7 @@ def delete(args: dict[str, Any], *, idempotency_key: str) -> str:
 POLICY = Policy({"delete_record": "irreversible_high"})
 
 
-def build(shape: str, schema: str, store: str) -> StateGraph[Any, Any, Any, Any]:
+def build(shape: str, schema: str, store: Any) -> StateGraph[Any, Any, Any, Any]:
     flow_schema = FLOW_SCHEMAS[schema]
     if shape == "flat":
         from langgraph_hitl import add_approval_flow
@@ -166,7 +166,12 @@ async def run_async(graph: Any, mode: str, payload: Any, config: dict[str, Any])
     return await graph.aget_state(config)
 
 
-def scenario(mode: str, shape: str, schema: str, saver: str, url: str, store: str) -> None:
+def scenario(mode: str, shape: str, schema: str, saver: str, url: str, store_url: str) -> None:
+    with open_store(store_url) as store:  # nodes take a store object, opened (and closed) here
+        _scenario(mode, shape, schema, saver, url, store)
+
+
+def _scenario(mode: str, shape: str, schema: str, saver: str, url: str, store: Any) -> None:
     builder = build(shape, schema, store)
     config = {"configurable": {"thread_id": f"{mode}-{shape}-{schema}"}}
     expected = 1 if shape in ("flat", "subgraph") else 2
@@ -192,9 +197,8 @@ def scenario(mode: str, shape: str, schema: str, saver: str, url: str, store: st
         state = asyncio.run(go())
     assert not state.next and not state.interrupts, state
     assert sorted(RAN) == list(range(1, expected + 1)), RAN
-    with open_store(store) as log:
-        rows = [(e["event"], (e.get("args") or {}).get("id")) for e in log.audit.query(limit=1000)]
-        assert log.audit.verify().ok
+    rows = [(e["event"], (e.get("args") or {}).get("id")) for e in store.audit.query(limit=1000)]
+    assert store.audit.verify().ok
     for action in range(1, expected + 1):
         story = [event for event, ident in rows if ident == action]
         assert [e for e in story if e in ("proposed", "approved", "executed")] == [

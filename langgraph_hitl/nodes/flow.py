@@ -86,23 +86,7 @@ def add_approval_flow(
             no handler runs are denied at the gate, before anyone is asked.
     """
     names = {n: f"{prefix}{n}" for n in FLOW_NODES}
-    taken = [n for n in names.values() if n in builder.nodes]
-    if taken:
-        msg = f"Nodes {taken!r} already exist in the graph; pass prefix='...' to add another approval flow."
-        raise PolicyError(msg)
-    if source not in builder.nodes:
-        msg = (
-            f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
-        )
-        raise PolicyError(msg)
-    missing = sorted(name for name in policy.actions if name not in handlers)
-    if missing:
-        msg = (
-            f"The policy lists {missing!r} but handlers has nothing to run them with, so an approval "
-            f"would fail after a person gave it. Add a handler for each (handlers: "
-            f"{', '.join(sorted(handlers)) or 'none'}), or remove them from the policy."
-        )
-        raise PolicyError(msg)
+    _check_flow(builder, names, source=source, policy=policy, handlers=handlers)
     builder.add_node(
         names["classify_and_gate"],
         _node(
@@ -135,6 +119,47 @@ def add_approval_flow(
         _node(ExecuteNode(handlers, ledger=store, action_key=action_key, name=names["execute"])),
     )
     builder.add_node(names["audit"], _node(AuditNode(store, name=names["audit"])))
+    _add_edges(builder, names, source=source, target=target, revise_to=revise_to or source)
+    return builder
+
+
+def _check_flow(
+    builder: StateGraph[Any, Any, Any, Any],
+    names: dict[str, str],
+    *,
+    source: str,
+    policy: Policy,
+    handlers: Mapping[str, Handler],
+) -> None:
+    """Refuse a flow that cannot be wired, or whose approvals could not run, before adding anything."""
+    taken = [n for n in names.values() if n in builder.nodes]
+    if taken:
+        msg = f"Nodes {taken!r} already exist in the graph; pass prefix='...' to add another approval flow."
+        raise PolicyError(msg)
+    if source not in builder.nodes:
+        msg = (
+            f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
+        )
+        raise PolicyError(msg)
+    missing = sorted(name for name in policy.actions if name not in handlers)
+    if missing:
+        msg = (
+            f"The policy lists {missing!r} but handlers has nothing to run them with, so an approval "
+            f"would fail after a person gave it. Add a handler for each (handlers: "
+            f"{', '.join(sorted(handlers)) or 'none'}), or remove them from the policy."
+        )
+        raise PolicyError(msg)
+
+
+def _add_edges(
+    builder: StateGraph[Any, Any, Any, Any],
+    names: dict[str, str],
+    *,
+    source: str,
+    target: str,
+    revise_to: str,
+) -> None:
+    """The routes of the diagram in `add_approval_flow`'s docstring, between the nodes in `names`."""
     builder.add_edge(source, names["classify_and_gate"])
     builder.add_conditional_edges(
         names["classify_and_gate"],
@@ -147,7 +172,7 @@ def add_approval_flow(
             "second_review": names["second_review"],
             "execute": names["execute"],
             "audit": names["audit"],
-            "revise": revise_to or source,
+            "revise": revise_to,
         }
     )
     builder.add_conditional_edges(names["review"], review_condition, review_map)
@@ -156,4 +181,3 @@ def add_approval_flow(
         names["execute"], execute_condition, _paths({"review": names["review"], "audit": names["audit"]})
     )
     builder.add_edge(names["audit"], target)
-    return builder

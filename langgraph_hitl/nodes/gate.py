@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -12,10 +12,10 @@ from ..decisions import MAX_ARGS_BYTES, args_problem
 from ..errors import PolicyError
 from ..policy import Policy
 from ..receipts import action_digest, seal
-from ..types import ActionRequest, Assessment
+from ..types import ActionRequest, Assessment, AuditEvent
 from ._common import as_store, event_time, seal_key_of, step_key, thread_id_of
 from ._view import view
-from .review import requester_of
+from .authorization import requester_of
 
 __all__ = ["ClassifyAndGateNode", "risk_condition"]
 
@@ -93,31 +93,7 @@ class ClassifyAndGateNode:
         state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         thread_id = thread_id_of(config)
         ts = event_time(config)
-        raw: Any = state.get(self.action_key)
-        problem = _malformed(raw, self.action_key, self.max_args_bytes)
-        if problem is not None:
-            action: ActionRequest = {
-                "name": str(raw.get("name")) if isinstance(raw, dict) else "<malformed>",
-                "args": {},
-            }
-            assessment = self._denied(action, problem)
-        else:
-            action = {"name": raw["name"], "args": raw["args"]}
-            if isinstance(raw.get("description"), str):
-                action["description"] = raw["description"]
-            confidence = state.get(self.confidence_key)
-            if (
-                not isinstance(confidence, (int, float))
-                or isinstance(confidence, bool)
-                or not 0 <= confidence <= 1
-            ):
-                confidence = None
-            if self.executable is not None and action["name"] not in self.executable:
-                known = ", ".join(sorted(self.executable)) or "none"
-                # Nobody is asked to approve what cannot run: the answer would be wasted.
-                assessment = self._denied(action, f"no handler for {action['name']!r} (handlers: {known})")
-            else:
-                assessment = self.policy.assess(action, confidence=confidence)
+        action, assessment = self._assess(state)
         occurrence = step_key(config, self.name)
         digest = action_digest(action, thread_id=thread_id, occurrence=occurrence)
         action_id = digest[:32]
@@ -128,50 +104,9 @@ class ClassifyAndGateNode:
         assessment = seal(  # type: ignore[assignment]
             {**assessment, "digest": digest, "occurrence": occurrence, "requested_by": proposer}, key
         )
-        mode = assessment["mode"]
-        events = [
-            make_event(
-                "proposed",
-                action_id=action_id,
-                actor=requester,
-                thread_id=thread_id,
-                action=dict(action),
-                assessment=dict(assessment),
-                detail={"mode": mode, "reasons": assessment["reasons"]},
-                ts=ts,
-            )
-        ]
-        if mode in ("auto", "notify"):
-            status = "approved"
-            events.append(
-                make_event(
-                    "auto_approved" if mode == "auto" else "notified",
-                    action_id=action_id,
-                    actor="auto",
-                    thread_id=thread_id,
-                    action=dict(action),
-                    assessment=dict(assessment),
-                    decision="approved",
-                    ts=ts,
-                )
-            )
-        elif mode == "deny":
-            status = "denied"
-            events.append(
-                make_event(
-                    "denied",
-                    action_id=action_id,
-                    actor="policy",
-                    thread_id=thread_id,
-                    action=dict(action),
-                    assessment=dict(assessment),
-                    decision="rejected",
-                    detail={"reasons": assessment["reasons"]},
-                    ts=ts,
-                )
-            )
-        else:
-            status = "proposed"
+        status, events = _gate_events(
+            action, assessment, action_id=action_id, requester=requester, thread_id=thread_id, ts=ts
+        )
         return {
             "action": action,
             "action_id": action_id,
@@ -183,6 +118,29 @@ class ClassifyAndGateNode:
             "requested_by": requester,
             "audit_trail": [seal(e, key) for e in events],
         }
+
+    def _assess(self, state: Mapping[str, Any]) -> tuple[ActionRequest, Assessment]:
+        """The action in state as the gate keeps it, and its assessment (not yet sealed).
+
+        A malformed action is kept as its name with empty args and denied; so is an action no
+        handler runs.
+        """
+        raw: Any = state.get(self.action_key)
+        problem = _malformed(raw, self.action_key, self.max_args_bytes)
+        if problem is not None:
+            action: ActionRequest = {
+                "name": str(raw.get("name")) if isinstance(raw, dict) else "<malformed>",
+                "args": {},
+            }
+            return action, self._denied(action, problem)
+        action = {"name": raw["name"], "args": raw["args"]}
+        if isinstance(raw.get("description"), str):
+            action["description"] = raw["description"]
+        if self.executable is not None and action["name"] not in self.executable:
+            known = ", ".join(sorted(self.executable)) or "none"
+            # Nobody is asked to approve what cannot run: the answer would be wasted.
+            return action, self._denied(action, f"no handler for {action['name']!r} (handlers: {known})")
+        return action, self.policy.assess(action, confidence=_confidence(state.get(self.confidence_key)))
 
     def _denied(self, action: ActionRequest, problem: str) -> Assessment:
         return {
@@ -202,6 +160,52 @@ class ClassifyAndGateNode:
             "impact": "Not run.",
             "policy_version": self.policy.version,
         }
+
+
+def _confidence(value: Any) -> float | None:
+    """The model's confidence, when it is a number in [0, 1]; anything else is no confidence."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        return None
+    return value
+
+
+def _gate_events(
+    action: ActionRequest,
+    assessment: Assessment,
+    *,
+    action_id: str,
+    requester: str,
+    thread_id: str | None,
+    ts: str,
+) -> tuple[str, list[AuditEvent]]:
+    """The status the gate leaves, and its audit events: `proposed`, then what the gate did about it."""
+    mode = assessment["mode"]
+
+    def event(
+        name: str, actor: str, *, decision: str | None = None, detail: dict[str, Any] | None = None
+    ) -> AuditEvent:
+        return make_event(
+            name,
+            action_id=action_id,
+            actor=actor,
+            thread_id=thread_id,
+            action=dict(action),
+            assessment=dict(assessment),
+            decision=decision,
+            detail=detail,
+            ts=ts,
+        )
+
+    events = [event("proposed", requester, detail={"mode": mode, "reasons": assessment["reasons"]})]
+    if mode in ("auto", "notify"):
+        events.append(event("auto_approved" if mode == "auto" else "notified", "auto", decision="approved"))
+        return "approved", events
+    if mode == "deny":
+        events.append(
+            event("denied", "policy", decision="rejected", detail={"reasons": assessment["reasons"]})
+        )
+        return "denied", events
+    return "proposed", events
 
 
 def risk_condition(state: dict[str, Any]) -> Literal["execute", "review", "audit"]:

@@ -168,64 +168,15 @@ def compute_stats(
     Raises:
         ValueError: A threshold is out of range, or `since` is not a time.
     """
-    if min_samples < 1:
-        msg = f"min_samples must be at least 1, got {min_samples}."
-        raise ValueError(msg)
-    for name, value in (("relax_above", relax_above), ("upstream_above", upstream_above)):
-        if not 0 <= value <= 1:
-            msg = f"{name} is a rate from 0 to 1, got {value!r}."
-            raise ValueError(msg)
+    _check_thresholds(min_samples, relax_above, upstream_above)
     start = _epoch(since)
     since_text = (
         None
         if start is None
         else datetime.fromtimestamp(start, tz=timezone.utc).isoformat(timespec="microseconds")
     )
-
-    counts: dict[str, dict[str, dict[str, int]]] = {
-        k: defaultdict(_zero) for k in ("totals", "gates", "actions", "approvers")
-    }
-    marks = ", ".join("?" * len(DECISION_EVENTS))
-    sql = (
-        f"SELECT r.node AS node, a.action AS action, r.action_name AS action_name, a.actor AS actor, "
-        f"a.event AS event, COUNT(*) AS n FROM hitl_audit a LEFT JOIN hitl_requests r "
-        f"ON r.request_id = a.request_id WHERE a.event IN ({marks})"
-    )
-    params: list[object] = list(DECISION_EVENTS)
-    if since_text is not None:
-        sql += " AND a.ts >= ?"
-        params.append(since_text)
-    sql += " GROUP BY r.node, a.action, r.action_name, a.actor, a.event"
-    for row in backend.execute(sql, params):
-        event, n = row["event"], int(row["n"])
-        counts["totals"][""][event] += n
-        counts["actions"][row["action"] or row["action_name"] or "(unknown)"][event] += n
-        if row["node"] is not None and event != "auto_approved":
-            counts["gates"][row["node"]][event] += n
-        if event not in _NOT_DECISIONS and _is_person(row["actor"]):
-            counts["approvers"][row["actor"]][event] += n
-
-    durations: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in counts}
-    sql = (
-        "SELECT node, action_name, decided_by, created_at, decided_at FROM hitl_requests "
-        "WHERE decided_at IS NOT NULL AND decided_by IS NOT NULL"
-    )
-    params = []
-    if start is not None:
-        sql += " AND created_at >= ?"
-        params.append(start)
-    for row in backend.execute(sql, params):
-        if not _is_person(row["decided_by"]):
-            continue
-        seconds = max(0.0, float(row["decided_at"]) - float(row["created_at"]))
-        for scope, key in (
-            ("totals", ""),
-            ("gates", row["node"]),
-            ("actions", row["action_name"]),
-            ("approvers", row["decided_by"]),
-        ):
-            durations[scope][key].append(seconds)
-
+    counts = _count_events(backend, since_text)
+    durations = _decision_times(backend, start)
     thresholds: Thresholds = {
         "min_samples": min_samples,
         "relax_above": relax_above,
@@ -257,6 +208,69 @@ def compute_stats(
         "approvers": groups["approvers"],
         "flags": flags,
     }
+
+
+def _check_thresholds(min_samples: int, relax_above: float, upstream_above: float) -> None:
+    if min_samples < 1:
+        msg = f"min_samples must be at least 1, got {min_samples}."
+        raise ValueError(msg)
+    for name, value in (("relax_above", relax_above), ("upstream_above", upstream_above)):
+        if not 0 <= value <= 1:
+            msg = f"{name} is a rate from 0 to 1, got {value!r}."
+            raise ValueError(msg)
+
+
+_SCOPES = ("totals", "gates", "actions", "approvers")
+
+
+def _count_events(backend: Backend, since_text: str | None) -> dict[str, dict[str, dict[str, int]]]:
+    """Decision events from the audit log, counted per scope (`totals`, `gates`, ...) -> key -> event."""
+    counts: dict[str, dict[str, dict[str, int]]] = {k: defaultdict(_zero) for k in _SCOPES}
+    marks = ", ".join("?" * len(DECISION_EVENTS))
+    sql = (
+        f"SELECT r.node AS node, a.action AS action, r.action_name AS action_name, a.actor AS actor, "
+        f"a.event AS event, COUNT(*) AS n FROM hitl_audit a LEFT JOIN hitl_requests r "
+        f"ON r.request_id = a.request_id WHERE a.event IN ({marks})"
+    )
+    params: list[object] = list(DECISION_EVENTS)
+    if since_text is not None:
+        sql += " AND a.ts >= ?"
+        params.append(since_text)
+    sql += " GROUP BY r.node, a.action, r.action_name, a.actor, a.event"
+    for row in backend.execute(sql, params):
+        event, n = row["event"], int(row["n"])
+        counts["totals"][""][event] += n
+        counts["actions"][row["action"] or row["action_name"] or "(unknown)"][event] += n
+        if row["node"] is not None and event != "auto_approved":
+            counts["gates"][row["node"]][event] += n
+        if event not in _NOT_DECISIONS and _is_person(row["actor"]):
+            counts["approvers"][row["actor"]][event] += n
+    return counts
+
+
+def _decision_times(backend: Backend, start: float | None) -> dict[str, dict[str, list[float]]]:
+    """Seconds from question to a person's decision, from the inbox, per scope -> key."""
+    durations: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in _SCOPES}
+    sql = (
+        "SELECT node, action_name, decided_by, created_at, decided_at FROM hitl_requests "
+        "WHERE decided_at IS NOT NULL AND decided_by IS NOT NULL"
+    )
+    params: list[object] = []
+    if start is not None:
+        sql += " AND created_at >= ?"
+        params.append(start)
+    for row in backend.execute(sql, params):
+        if not _is_person(row["decided_by"]):
+            continue
+        seconds = max(0.0, float(row["decided_at"]) - float(row["created_at"]))
+        for scope, key in (
+            ("totals", ""),
+            ("gates", row["node"]),
+            ("actions", row["action_name"]),
+            ("approvers", row["decided_by"]),
+        ):
+            durations[scope][key].append(seconds)
+    return durations
 
 
 def _zero() -> dict[str, int]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Mapping
-from contextlib import ExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,27 +123,10 @@ def create_app(
         uvicorn.run(app, host="127.0.0.1", port=8000)
         ```
     """
-    if approvers is None:
-        approvers = os.environ.get(TOKENS_ENV) or None
-    if approvers is None:
-        msg = (
-            "create_app needs approvers: approvers={'alice': '<token>'}, or the path of a tokens file "
-            f"with one 'alice:<token>' line per approver, or that path in ${TOKENS_ENV}."
-        )
-        raise ValueError(msg)
-    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1024:
-        msg = (
-            f"max_body_bytes={max_body_bytes!r}: use a whole number of bytes, at least 1024 (default 2 MiB)."
-        )
-        raise ValueError(msg)
-    if not isinstance(auth_failures, tuple) or len(auth_failures) != 2:
-        msg = f"auth_failures={auth_failures!r}: use (limit, window_s), e.g. (10, 300.0)."
-        raise ValueError(msg)
+    approvers = _approvers_or_env(approvers)
+    _check_options(max_body_bytes, auth_failures, link_signer)
     if secret_key is None:
         secret_key = os.environ.get(SECRET_ENV) or None
-    if link_signer is not None and not hasattr(link_signer, "redeem"):
-        msg = f"link_signer must be a notify.LinkSigner, got {type(link_signer).__name__}."
-        raise TypeError(msg)
     resolved = resolve_graph(graph)
     key = secret_key.encode("utf-8") if isinstance(secret_key, str) else secret_key
     web = WebState(
@@ -155,27 +138,15 @@ def create_app(
         link_signer=link_signer,
         links_need_sign_in=links_need_sign_in,
     )
-    name = graph if isinstance(graph, str) else ""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with ExitStack() as stack:
-            if resolved is not None:
-                approvals = stack.enter_context(
-                    Approvals.open(resolved, db, name=name, hmac_key=hmac_key, notifier=notifier)
-                )
-            else:
-                store = stack.enter_context(open_store(db, hmac_key=hmac_key))
-                approvals = Approvals(None, store)
-            web.nonce_store = _nonce_store(link_signer, nonce_store, approvals)
-            web.sessions = SessionStore(approvals.store.backend, web.codec, clock=approvals.store.clock)
-            web.service = InboxService(approvals, can_decide=resolved is not None)
-            app.state.approvals = approvals
-            try:
-                yield
-            finally:
-                web.service = None
-
+    lifespan = _lifespan(
+        web,
+        db=db,
+        graph=resolved,
+        name=graph if isinstance(graph, str) else "",
+        hmac_key=hmac_key,
+        notifier=notifier,
+        nonce_store=nonce_store,
+    )
     app = FastAPI(
         title=f"{title} (langgraph-hitl web inbox)",
         description="Decide paused LangGraph runs. Authenticate API calls with `Authorization: Bearer <token>`.",
@@ -199,6 +170,69 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     docs.mount_assets(app)
     return app
+
+
+def _approvers_or_env(
+    approvers: Mapping[str, str] | str | os.PathLike[str] | None,
+) -> Mapping[str, str] | str | os.PathLike[str]:
+    """`approvers`, else the tokens file named by `$HITL_WEB_TOKENS`; neither is an error that says the fix."""
+    if approvers is None:
+        approvers = os.environ.get(TOKENS_ENV) or None
+    if approvers is None:
+        msg = (
+            "create_app needs approvers: approvers={'alice': '<token>'}, or the path of a tokens file "
+            f"with one 'alice:<token>' line per approver, or that path in ${TOKENS_ENV}."
+        )
+        raise ValueError(msg)
+    return approvers
+
+
+def _check_options(max_body_bytes: int, auth_failures: tuple[int, float], link_signer: Any) -> None:
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1024:
+        msg = (
+            f"max_body_bytes={max_body_bytes!r}: use a whole number of bytes, at least 1024 (default 2 MiB)."
+        )
+        raise ValueError(msg)
+    if not isinstance(auth_failures, tuple) or len(auth_failures) != 2:
+        msg = f"auth_failures={auth_failures!r}: use (limit, window_s), e.g. (10, 300.0)."
+        raise ValueError(msg)
+    if link_signer is not None and not hasattr(link_signer, "redeem"):
+        msg = f"link_signer must be a notify.LinkSigner, got {type(link_signer).__name__}."
+        raise TypeError(msg)
+
+
+def _lifespan(
+    web: WebState,
+    *,
+    db: str,
+    graph: Any,
+    name: str,
+    hmac_key: bytes | None,
+    notifier: Any,
+    nonce_store: Any,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open one `Approvals` (or, without a graph, only the store) for the app's life; close it after."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            if graph is not None:
+                approvals = stack.enter_context(
+                    Approvals.open(graph, db, name=name, hmac_key=hmac_key, notifier=notifier)
+                )
+            else:
+                store = stack.enter_context(open_store(db, hmac_key=hmac_key))
+                approvals = Approvals(None, store)
+            web.nonce_store = _nonce_store(web.link_signer, nonce_store, approvals)
+            web.sessions = SessionStore(approvals.store.backend, web.codec, clock=approvals.store.clock)
+            web.service = InboxService(approvals, can_decide=graph is not None)
+            app.state.approvals = approvals
+            try:
+                yield
+            finally:
+                web.service = None
+
+    return lifespan
 
 
 def _install_handlers(app: FastAPI) -> None:

@@ -52,9 +52,14 @@ DECISION_EVENTS: dict[str, str] = {
 """Decision type -> audit event name."""
 
 
-def decision_event_id(action_id: str, request_id: str, decision_type: str) -> str:
-    """The event id of the decision `decision_type` on `request_id`."""
-    return stable_id(action_id, DECISION_EVENTS.get(decision_type, decision_type), request_id)
+def decision_event_id(action_id: str, request_id: str, decision_type: str, *, actor: str) -> str:
+    """The event id of `actor`'s decision `decision_type` on `request_id`.
+
+    The runner's claim and the review node compute the same id for the same person's decision,
+    so it is one row; another person's answer to the same question (a plain resume racing the
+    runner) is a row of its own, never merged into the first one.
+    """
+    return stable_id(action_id, DECISION_EVENTS.get(decision_type, decision_type), request_id, actor)
 
 
 def make_event(

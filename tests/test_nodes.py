@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import operator
+from collections import UserString
+from pathlib import Path
 from typing import Annotated, Any
 
 import pydantic
@@ -383,3 +385,8 @@ def test_nodes_refuse_a_store_url_naming_the_fix(make: Any) -> None:
         TypeError, match=r"is a URL; nodes take a store object.*open_store\('sqlite:///x.db'\)"
     ):
         make("sqlite:///x.db")
+    for other in (Path("x.db"), bytearray(b"sqlite:///x.db"), UserString("sqlite:///x.db")):
+        with pytest.raises(TypeError, match="is a URL"):
+            make(other)
+    with pytest.raises(TypeError, match="is not a store"):
+        make(42)

@@ -189,3 +189,15 @@ def test_settle_ignores_events_that_are_not_a_person_deciding_this_thread(db_url
         assert inbox.settle_decided("t", [{**base, "event": "approved", "thread_id": "t"}]) == []  # once
         settled = hitl.get(rid)
         assert (settled.status, settled.decision) == ("resumed", {"type": "reject", "approver": "mallory"})
+
+
+def test_a_thread_id_no_thread_can_have_is_a_clear_error(db_url: str) -> None:
+    """A lone surrogate in a thread id is a ValueError naming it, from pending() and resume()
+    alike (it escaped as a bare UnicodeEncodeError from the database driver)."""
+    with Approvals.open(build(), db_url) as hitl:
+        for call in (
+            lambda: hitl.pending(thread_id="t\ud800"),
+            lambda: hitl.resume("t\ud800", {"type": "approve"}, approver="alice"),
+        ):
+            with pytest.raises(ValueError, match=r"not valid UTF-8"):
+                call()

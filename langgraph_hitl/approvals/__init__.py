@@ -4,8 +4,11 @@
   generators of effects;
 - `sync` / `aio`: the two runners, which perform those effects with plain calls or awaited
   (`drive`);
-- `core`: the steps on the store they share (checks, index, claim, receipts, release), and
-  `reading` the reads; `options` checks what callers pass; `graphs` reads the graph's snapshots;
+- `core`: the steps on the store they share (checks, index, claim, release), `receipting` what a
+  claim writes, `answered` who really answered (a plain resume racing the runner), and `reading`
+  the reads; `options` checks what callers pass; `graphs` reads the graph's snapshots;
+- `langgraph_server`: `ServerInbox`, the client of LangGraph Server (`server_requests` its
+  helpers), and `ended_reviews`: `record_ended_reviews`;
 - `models`: what they return (no LangGraph import, so the CLI's reading commands use it too);
   `streams`: `RunStream` and `AsyncRunStream`.
 

@@ -25,16 +25,20 @@ from typing import Any, TypeVar, cast
 from .._canonical import iso
 from .._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
 from ..decisions import decider, validate_decision
-from ..errors import HITLError, NotPendingError, ThreadStateError
-from ..receipts import Receipt, action_digest, issue
+from ..errors import ConflictError, HITLError, NotPendingError, ThreadStateError
+from ..receipts import Receipt
 from ..store import Store
 from ..store.inbox import RequestRow
 from ..store.lease import DEFAULT_TTL, hold
 from ..types import SYSTEM_TIMEOUT, AuditEvent, Decision, Notifier
+from .answered import answers_in, lost_to, settle_lost_claim
 from .graphs import checkpoint_config, checkpointed_trail, interrupt_items, trail_sources
 from .models import PLAIN, PendingRequest, RunOptions, RunResult
 from .options import check_start, raise_busy, raise_start_failure, run_options
 from .reading import Reading
+from .receipting import effect_of as _effect
+from .receipting import gate_of as _gate_of
+from .receipting import receipt_for
 
 __all__ = ["_Core", "leased", "log"]
 
@@ -67,23 +71,6 @@ def _utf8(text: str) -> str:
     """`text` with what a database cannot store (lone surrogates; NUL, which Postgres refuses) escaped,
     so a refusal can be recorded whatever it refuses."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
-
-
-def _effect(row: RequestRow, kind: str) -> str:
-    """What a decision does, for the audit row: a soft gate's timeout approves."""
-    if kind == "timeout" and row.payload["hitl"].get("on_timeout") == "approve":
-        return "approved"
-    return DECISION_EVENTS[kind]
-
-
-def _gate_of(row: RequestRow) -> dict[str, Any]:
-    """What the audit log records about the gate a request went through."""
-    hitl = row.payload["hitl"]
-    return {
-        "risk": hitl.get("risk"),
-        "reversibility": hitl.get("reversibility"),
-        "policy_version": hitl.get("policy_version"),
-    }
 
 
 class _Core(Reading):
@@ -184,16 +171,24 @@ class _Core(Reading):
         items = interrupt_items(state)
         if events is None:
             events = self._audit_trail(thread_id, state)
+        claimed = self.store.inbox.get(resumed) if resumed is not None else None
+        lost = lost_to(self.store, claimed, state) if claimed is not None else []
         with self.store.transaction():
-            if resumed is not None:
+            if lost and claimed is not None:  # another answer reached the graph first (G11)
+                settle_lost_claim(self.store, claimed, lost, ts=iso(self.clock()))
+            elif resumed is not None:
                 (self.store.inbox.mark_expired if expired else self.store.inbox.mark_resumed)(resumed)
             new = self.store.inbox.index(thread_id, items, graph=self.name)
+            asked = {p["hitl"]["request_id"] for _, _, p in items}
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
                 key, ts = self.store.seal_key, iso(self.clock())
 
                 def admit(fresh: list[Any]) -> list[AuditEvent]:
                     kept = trusted_events(fresh, key=key, thread_id=thread_id, ts=ts)
-                    self.store.inbox.settle_decided(thread_id, kept)  # answered by a plain resume
+                    # Answered by a plain resume; a question the thread asks now is open, whatever
+                    # an event copied into its state says.
+                    settled = [e for e in kept if e.get("request_id") not in asked]
+                    self.store.inbox.settle_decided(thread_id, settled)
                     return cast(list[AuditEvent], kept)
 
                 self.store.audit.append(events, admit=admit)
@@ -204,6 +199,14 @@ class _Core(Reading):
             for req in pending:
                 if req.request_id in new:
                     self._notify("on_pending", req.payload, thread_id=thread_id)
+        if lost and claimed is not None:
+            msg = (
+                f"The decision by {claimed.decided_by!r} on request {claimed.request_id} did not take effect: "
+                f"{lost[-1]['actor']!r} answered it first (not through this runner), and the graph acted on "
+                f"that answer. Thread {thread_id!r} now waits on "
+                f"{', '.join(p.request_id for p in pending) or 'nothing'}."
+            )
+            raise ConflictError(msg)
         return pending
 
     def _audit_trail(self, thread_id: str, state: Any) -> list[Any]:
@@ -267,6 +270,17 @@ class _Core(Reading):
     def _check_live(self, row: RequestRow, state: Any) -> None:
         live = {iid for iid, _, _ in interrupt_items(state)}
         if row.interrupt_id not in live:
+            answered = answers_in(self.store, row, state)
+            if answered:  # answered with plain LangGraph: record who, never count it as cancelled
+                with self.store.transaction():
+                    self.store.audit.append(cast(list[AuditEvent], answered))
+                    self.store.inbox.settle_decided(row.thread_id, answered)
+                msg = (
+                    f"Request {row.request_id} was already decided by {answered[-1]['actor']!r} (answered "
+                    f"with plain LangGraph, not through this runner); thread {row.thread_id!r} has moved on. "
+                    f"refresh({row.thread_id!r}) lists what it asks now."
+                )
+                raise ConflictError(msg)
             # Cancel only this request: the snapshot may have been read while another process was
             # resuming the thread, and its other questions are that process's to index.
             if not self.store.inbox.cancel(row.request_id):
@@ -319,7 +333,7 @@ class _Core(Reading):
                             "edited_action": decision.get("edited_action"),
                             **({"receipt": receipt} if receipt is not None else {}),
                         },
-                        event_id=decision_event_id(action_id, row.request_id, kind),
+                        event_id=decision_event_id(action_id, row.request_id, kind, actor=approver),
                     )
                 )
             self.store.audit.append(events)
@@ -345,32 +359,7 @@ class _Core(Reading):
         self, row: RequestRow, index: int, decision: Decision, approver: str, decided_at: str
     ) -> Receipt | None:
         """The receipt the node will keep for an approving decision (the same fields, the same MAC)."""
-        hitl = row.payload["hitl"]
-        calls = hitl.get("calls") or []
-        if index >= len(calls):
-            return None
-        call = calls[index]
-        kind = decision["type"]
-        if kind not in ("approve", "edit") and not (kind == "timeout" and _effect(row, kind) == "approved"):
-            return None  # only approvals (a soft gate's timeout included) are receipts
-        edited = decision.get("edited_action")
-        digest = (
-            action_digest(edited, thread_id=row.thread_id, occurrence=call["occurrence"])
-            if kind == "edit" and edited
-            else call["digest"]
-        )
-        return issue(
-            request_id=row.request_id,
-            digest=digest,
-            approver=approver,
-            stage=row.stage,
-            decision=kind,
-            gate=call,
-            decided_at=decided_at,
-            thread_id=row.thread_id,
-            occurrence=call["occurrence"],
-            key=self.store.seal_key,
-        )
+        return receipt_for(row, index, decision, approver, decided_at, key=self.store.seal_key)
 
     def _timeout_decision(self, row: RequestRow) -> list[Decision]:
         hitl = row.payload["hitl"]

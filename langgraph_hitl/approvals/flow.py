@@ -180,7 +180,10 @@ def _expire(core: _Core, row: RequestRow, run: RunOptions) -> Flow:
         claimed = yield db(core._claim, row, decision, SYSTEM_TIMEOUT)
     except (ConflictError, NotPendingError):
         return  # decided or cancelled meanwhile; not ours to expire
-    yield from resumed(core, claimed, core._answer(row, decision), expired=True, run=run)
+    try:
+        yield from resumed(core, claimed, core._answer(row, decision), expired=True, run=run)
+    except ConflictError:
+        return  # a person's answer reached the graph first: recorded as theirs, no timeout happened
     core._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
 
 
@@ -220,7 +223,11 @@ def _recover_claim(
     state = yield GetState(row.thread_id)
     expired = row.decided_by == SYSTEM_TIMEOUT
     if row.interrupt_id in live_interrupts(state) and row.decision is not None:
-        yield from resumed(core, row, row.decision, expired=expired, run=run)
+        try:
+            yield from resumed(core, row, row.decision, expired=expired, run=run)
+        except ConflictError:  # another answer reached the graph first; recorded as such
+            report.already_resumed.append(row.request_id)
+            return
         report.redriven.append(row.request_id)
     else:
         yield from continued(core, row.thread_id, report, run)

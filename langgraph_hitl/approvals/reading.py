@@ -44,9 +44,8 @@ class Reading:
         thread_id: str | None = None,
     ) -> Page:
         """`Approvals.pending` (documented there), for both runners."""
-        if thread_id is not None and (not isinstance(thread_id, str) or not thread_id):
-            msg = f"thread_id={thread_id!r}: give the thread's id, a non-empty string."
-            raise ValueError(msg)
+        if thread_id is not None:
+            _check_thread_id(thread_id)
         if risk is not None and risk not in RISKS:
             msg = f"risk={risk!r}. Allowed: {', '.join(RISKS)}."
             raise ValueError(msg)
@@ -64,6 +63,7 @@ class Reading:
             NotPendingError: The thread is unknown, finished, or waits on nothing (or not on `interrupt_id`).
             DecisionError: It waits on several requests and `interrupt_id` names none of them.
         """
+        _check_thread_id(thread_id)
         rows, _ = self.store.inbox.pending(limit=500, thread_id=thread_id)
         if interrupt_id is not None:
             rows = [r for r in rows if r.interrupt_id == interrupt_id]
@@ -107,3 +107,17 @@ class Reading:
         from ..store.metrics import compute_stats
 
         return compute_stats(self.store.backend, **kwargs)
+
+
+def _check_thread_id(thread_id: object) -> None:
+    """A thread id the inbox can look up: non-empty text that is valid UTF-8 (else `ValueError` naming it)."""
+    if not isinstance(thread_id, str) or not thread_id:
+        msg = f"thread_id={thread_id!r}: give the thread's id, a non-empty string."
+        raise ValueError(msg)
+    try:
+        thread_id.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = (
+            f"thread_id={ascii(thread_id)[:80]} is not valid UTF-8 (a lone surrogate): no thread can have it."
+        )
+        raise ValueError(msg) from None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import unicodedata
+from collections import UserString
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -45,8 +47,15 @@ def as_store(value: Any, *, where: str) -> Any:
     Raises:
         TypeError: `value` is a URL (or other text), naming the fix.
     """
-    if isinstance(value, str | bytes):
-        text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+    if value is None:
+        return None
+    if not isinstance(value, str | bytes | bytearray | os.PathLike | UserString) and any(
+        hasattr(value, name) for name in ("seal_key", "audit", "append", "begin", "transaction")
+    ):
+        return value  # a Store, an AuditLog or a Ledger (or an object shaped like one)
+    if isinstance(value, str | bytes | bytearray | os.PathLike | UserString):
+        raw = os.fspath(value) if isinstance(value, os.PathLike) else value
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw)
         shown = text if len(text) <= 80 else f"{text[:77]}..."
         msg = (
             f"{where}={shown!r} is a URL; nodes take a store object, never a URL. Open it once and pass "
@@ -54,7 +63,11 @@ def as_store(value: Any, *, where: str) -> Any:
             "you are done), or leave it out under Approvals, which hands the nodes its own."
         )
         raise TypeError(msg)
-    return value
+    msg = (
+        f"{where}={value!r:.80} is not a store: pass what open_store(url) returns (or an AuditLog / Ledger), "
+        "or leave it out under Approvals, which hands the nodes its own."
+    )
+    raise TypeError(msg)
 
 
 def resolve_store(explicit: Any, config: RunnableConfig | None) -> Any:

@@ -181,13 +181,29 @@ class ReviewNode:
         }
         return action, occurrence, digest, seal(bound, key)  # type: ignore[return-value]
 
+    def _escalations(self, state: dict[str, Any], config: RunnableConfig | None, action_id: str) -> int:
+        """How often this node's question about `action_id` escalated: counted from the sealed
+        `escalated` events of this thread (G11), never from the unsealed `decisions` records, which
+        a client can write with `update_state` to hand the question to another tier."""
+        key, thread = seal_key_of(config, self.store), thread_id_of(config)
+        return sum(
+            1
+            for e in state.get("audit_trail") or []
+            if isinstance(e, dict)
+            and e.get("event") == "escalated"
+            and e.get("action_id") == action_id
+            and (e.get("detail") or {}).get("node") == self.name
+            and e.get("thread_id") == thread
+            and sealed(e, key)
+        )
+
     def build_request(self, state: dict[str, Any], config: RunnableConfig | None) -> ReviewRequest:
         """The exact question this node asks for `state` (deterministic)."""
         action, occurrence, digest, assessment = self.current(state, config)
         action_id = digest[:32]
         decisions: list[DecisionRecord] = state.get("decisions") or []
         mine = [r for r in decisions if r["action_id"] == action_id and r["node"] == self.name]
-        level = sum(1 for r in mine if r["effect"] == "escalated")
+        level = self._escalations(state, config, action_id)
         approvers = deciders(self.approvers, assessment, level)
         asked_by = requesters(state, assessment)
         exclude = list(asked_by)

@@ -229,7 +229,9 @@ def decision_event(
                 "stage": hitl["stage"],
                 **(detail or {}),
             },
-            event_id=decision_event_id(action_id, hitl["request_id"], kind),
+            event_id=decision_event_id(
+                action_id, hitl["request_id"], kind, actor=decision.get("approver") or "unknown"
+            ),
             ts=event_time(config),
         ),
         key,

@@ -85,7 +85,9 @@ def apply_decisions(
                     decision=effect,
                     detail=detail,
                     ts=ts,
-                    event_id=decision_event_id(asked_id, hitl["request_id"], kind),
+                    event_id=decision_event_id(
+                        asked_id, hitl["request_id"], kind, actor=who or SYSTEM_TIMEOUT
+                    ),
                 ),
                 key,
             )
@@ -252,7 +254,7 @@ def refusal(
         request_id=hitl["request_id"],
         decision="refused",
         detail={"message": error, "node": node},
-        event_id=decision_event_id(hitl["action_id"], hitl["request_id"], "invalid"),
+        event_id=decision_event_id(hitl["action_id"], hitl["request_id"], "invalid", actor=who or "unknown"),
         ts=event_time(config),
     )
     return rec, seal(event, seal_key_of(config))

@@ -22,9 +22,9 @@ from typing import Any, cast
 from langgraph.types import StreamMode
 
 from ..checkpoint import aopen_checkpointer
+from ..protocols import Notifier
 from ..store import Store, open_store
 from ..store.lease import DEFAULT_TTL, hold
-from ..types import Notifier
 from . import drive, flow
 from .core import _Core, leased
 from .flow import Db, Effect, GetState, Index, Run

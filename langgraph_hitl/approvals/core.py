@@ -26,11 +26,12 @@ from .._canonical import iso
 from .._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
 from ..decisions import decider, validate_decision
 from ..errors import ConflictError, HITLError, NotPendingError, ThreadStateError
+from ..protocols import Notifier
 from ..receipts import Receipt
 from ..store import Store
 from ..store.inbox import RequestRow
 from ..store.lease import DEFAULT_TTL, hold
-from ..types import SYSTEM_TIMEOUT, AuditEvent, Decision, Notifier
+from ..types import SYSTEM_TIMEOUT, AuditEvent, Decision
 from .answered import answers_in, lost_to, settle_lost_claim
 from .graphs import checkpoint_config, checkpointed_trail, interrupt_items, trail_sources
 from .models import PLAIN, PendingRequest, RunOptions, RunResult

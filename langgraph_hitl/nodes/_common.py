@@ -91,7 +91,7 @@ def runner_store(config: RunnableConfig | None) -> Any:
     A remote client can put any JSON in `configurable`, never a `Store` object: what this
     returns was put there by `Approvals` in this process.
     """
-    from ..types import StoreLike
+    from ..protocols import StoreLike
 
     store = ((config or {}).get("configurable") or {}).get("hitl_store")
     return store if isinstance(store, StoreLike) else None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import HITLError
-from ..types import Notifier
+from ..protocols import Notifier
 
 __all__ = ["DeliveryStats", "Layout", "Notifier", "NotifierConfigError", "WebhookEvent"]
 

@@ -1,4 +1,4 @@
-"""The seed's human-in-the-loop patterns as prebuilt parts, built from the same nodes and policy.
+"""Human-in-the-loop patterns as prebuilt parts (pipelines, escalation, confidence bands, tool gates), built from the same nodes and policy.
 
 Each part gets identity checks, timeouts, refusal of invalid answers, audit events and the
 runner's recovery for free, because it asks through `ReviewNode` / the `ReviewRequest` shape.

@@ -2,15 +2,19 @@
 
 The vendored langchain tests (`test_hitl_middleware_langchain.py`) pin the compatibility; these pin
 what this package adds, one regression test per difference issue 21 listed for `ToolGateMiddleware`
-(numbered 1-7), the stricter options, and an agent driven by `Approvals` on SQLite.
+(numbered 1-7), the stricter options, an agent driven by `Approvals` on SQLite, and the approval
+integrity findings of the adversarial review (F1-F4).
 """
 
 from __future__ import annotations
 
 import json
+import string
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.tools import tool
@@ -24,7 +28,7 @@ from langgraph_hitl import Approvals, Policy, Requirement
 from langgraph_hitl.patterns import HumanInTheLoopMiddleware
 from langgraph_hitl.patterns._hitl_tools import notice
 from langgraph_hitl.patterns.hitl_middleware import EDIT_NOTICE
-from langgraph_hitl.testing import resume_as
+from langgraph_hitl.testing import authenticated, resume_as
 
 RAN: list[tuple[str, Any]] = []
 
@@ -66,6 +70,12 @@ def delete_record(id: int) -> str:
 
 TOOLS = [send_email, draft_email, search, ask_user, delete_record]
 CFG: Any = {"configurable": {"thread_id": "t"}}
+SETTINGS: dict[str, Any] = {
+    "max_examples": 25,
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -77,8 +87,10 @@ def call(name: str, args: dict[str, Any], id: str) -> ToolCall:
     return ToolCall(name=name, args=args, id=id)
 
 
-def agent(*calls: ToolCall, checkpointer: Any = "memory", **options: Any) -> Any:
-    """An agent whose model makes `calls` in one turn, then answers; gated by the middleware with `options`."""
+def agent(
+    *calls: ToolCall, checkpointer: Any = "memory", interrupt_before: list[str] | None = None, **options: Any
+) -> Any:
+    """An agent whose model makes `calls` in one turn (message id "0"), then answers; gated by the middleware with `options`."""
     model = FakeToolCallingModel(tool_calls=[list(calls), []])
     options.setdefault("interrupt_on", {"send_email": True, "delete_record": True})
     return create_agent(
@@ -86,6 +98,7 @@ def agent(*calls: ToolCall, checkpointer: Any = "memory", **options: Any) -> Any
         TOOLS,
         middleware=[HumanInTheLoopMiddleware(**options)],
         checkpointer=InMemorySaver() if checkpointer == "memory" else checkpointer,
+        interrupt_before=interrupt_before,
     )
 
 
@@ -536,3 +549,197 @@ def test_hitl_middleware_edit_to_a_tool_the_agent_lacks_raises() -> None:
     with pytest.raises(ValueError, match="'nope', which is not an available tool"):
         a.invoke(Command(resume={"decisions": [edit]}), CFG)
     assert RAN == []
+
+
+# -- F1: the tools step runs only the call that was reviewed ----------------------------------------------
+
+ADDRESSES = st.text(alphabet=string.ascii_letters + "@.", min_size=1, max_size=24)
+SWAPS = st.one_of(
+    st.builds(lambda to: ("send_email", {"to": to}), ADDRESSES.filter(lambda to: to != "bob")),
+    st.builds(lambda id: ("delete_record", {"id": id}), st.integers(-(10**9), 10**9)),
+)
+"""A call that replaces the reviewed `send_email(to="bob")` under the same ids: other arguments, or another gated tool."""
+
+
+def swap(a: Any, name: str, args: dict[str, Any], call_id: str) -> None:
+    """Replace the turn's AIMessage (same message id, same tool-call id) with one making another call."""
+    a.update_state(CFG, {"messages": [AIMessage("", id="0", tool_calls=[call(name, args, call_id)])]})
+
+
+@settings(**SETTINGS)
+@given(changed=SWAPS, verdict=st.sampled_from(["approve", "reject"]))
+def test_hitl_middleware_call_changed_after_approval_is_asked_again(changed: Any, verdict: str) -> None:
+    """(F1) An approved call changed with `update_state` at a breakpoint does not run: it is asked about afresh, as changed."""
+    RAN.clear()
+    a = agent(call("send_email", {"to": "bob"}, "c1"), interrupt_before=["tools"])
+    a.invoke({"messages": [HumanMessage("mail bob")]}, CFG)
+    a.invoke(Command(resume={"decisions": [{"type": "approve"}]}), CFG)
+    name, args = changed
+    swap(a, name, args, "c1")
+    out = a.invoke(None, CFG)
+    assert RAN == []
+    again = ask(out)
+    assert [(r["name"], r["args"]) for r in again["action_requests"]] == [(name, args)]
+    assert "changed after it was reviewed" in again["hitl"]["context"]["refused"]
+    a.invoke(Command(resume={"decisions": [{"type": verdict}]}), CFG)
+    assert RAN == ([(name, next(iter(args.values())))] if verdict == "approve" else [])
+    assert tool_messages(a)["c1"].status == ("success" if verdict == "approve" else "error")
+
+
+@settings(**{**SETTINGS, "max_examples": 10})
+@given(other=st.integers(-(10**9), 10**9).filter(lambda id: id != 7))
+def test_hitl_middleware_second_approver_sees_and_approves_only_the_changed_call(other: int) -> None:
+    """(F1) Between two approvals, a changed call is asked about afresh: the first approval does not count for it."""
+    RAN.clear()
+    policy = Policy(
+        {"delete_record": "irreversible_high"}, requirements={"high": Requirement(required_approvals=2)}
+    )
+    a = agent(call("delete_record", {"id": 7}, "d1"), policy=policy)
+    a.invoke({"messages": [HumanMessage("delete 7")]}, CFG)
+    second = ask(resume_as(a, {"decisions": [{"type": "approve"}]}, CFG, user="alice"))
+    assert second["action_requests"][0]["args"] == {"id": 7} and second["hitl"]["stage"] == 2
+    swap(a, "delete_record", {"id": other}, "d1")
+    again = ask(a.invoke(None, authenticated(CFG, "bob")))
+    assert again["action_requests"][0]["args"] == {"id": other}
+    assert again["hitl"]["stage"] == 1 and "alice" not in again["hitl"]["exclude_approvers"]
+    resume_as(a, {"decisions": [{"type": "approve"}]}, CFG, user="bob")
+    assert RAN == []
+    reply = tool_messages(a)["d1"]
+    assert reply.status == "error" and "needs another approval" in reply.content
+
+
+# -- F2: tool-call ids shared by several calls of a turn -----------------------------------------------------
+
+CALLS = {"search": {"q": "x"}, "send_email": {"to": "bob"}, "delete_record": {"id": 7}}
+
+
+@settings(**SETTINGS)
+@given(
+    names=st.lists(st.sampled_from(sorted(CALLS)), min_size=2, max_size=3),
+    mode=st.sampled_from(["batched", "per_call"]),
+)
+def test_hitl_middleware_calls_sharing_an_id_never_run_when_one_is_gated(names: list[str], mode: str) -> None:
+    """(F2) Calls sharing a tool-call id with a gated call never run (none of them), each is told why; others run."""
+    RAN.clear()
+    policy = Policy(
+        {
+            "search": "fully_reversible",
+            "send_email": "irreversible_low",
+            "delete_record": "irreversible_high",
+        },
+        requirements={"high": Requirement(required_approvals=2)},
+    )
+    calls = [call(name, CALLS[name], "dup") for name in names]
+    a = agent(*calls, call("search", {"q": "other"}, "s1"), policy=policy, interrupt_mode=mode)
+    out = a.invoke({"messages": [HumanMessage("go")]}, CFG)
+    assert "__interrupt__" not in out
+    replies = [m for m in a.get_state(CFG).values["messages"] if isinstance(m, ToolMessage)]
+    if names == ["search"] * len(names):  # nothing gated: they run, as langchain's would
+        assert sorted(RAN) == sorted([("search", "x")] * len(names) + [("search", "other")])
+        return
+    assert RAN == [("search", "other")]
+    shared = [m for m in replies if m.tool_call_id == "dup"]
+    assert len(shared) == len(names)
+    assert all(m.status == "error" and f"shared by {len(names)} calls" in m.content for m in shared)
+
+
+def test_hitl_middleware_shared_ids_through_approvals(db_url: str) -> None:
+    """(F2) Under `Approvals`, a two-approver call sharing a safe call's id is not asked about and never runs."""
+    policy = Policy(
+        {"search": "fully_reversible", "delete_record": "irreversible_high"},
+        requirements={"high": Requirement(required_approvals=2)},
+    )
+    graph = agent(
+        call("search", {"q": "x"}, "dup"),
+        call("delete_record", {"id": 7}, "dup"),
+        checkpointer=None,
+        policy=policy,
+        interrupt_on={"delete_record": True, "search": False},
+    )
+    with Approvals.open(graph, db_url) as hitl:
+        run = hitl.start("t1", {"messages": [HumanMessage("go")]})
+        assert run.status == "done" and hitl.pending().items == []
+        events = [(e["event"], e["actor"]) for e in hitl.history("t1")]
+    assert RAN == [] and events.count(("denied", "policy")) == 2
+
+
+# -- F3: an answer naming someone else is never saved, so it is never replayed --------------------------------
+
+
+@settings(**SETTINGS)
+@given(
+    sender=st.sampled_from(["mallory", "bob", None]),
+    named=st.sampled_from(["alice", "Alice", " alice "]),
+    kind=st.sampled_from(["approve", "edit"]),
+    mode=st.sampled_from(["batched", "per_call"]),
+    listed=st.booleans(),
+)
+def test_hitl_middleware_ask_again_never_saves_an_answer_naming_someone_else(
+    sender: str | None, named: str, kind: str, mode: str, listed: bool
+) -> None:
+    """(F3) With `ask_again`, an answer whose `approver` is not its sender raises unsaved; the named person's reject wins."""
+    assume(sender is not None or not listed)
+    RAN.clear()
+    options: dict[str, Any] = {"approvers": ["alice", "mallory"], "require_approver": True} if listed else {}
+    a = agent(call("send_email", {"to": "bob"}, "c1"), on_invalid="ask_again", interrupt_mode=mode, **options)
+    first = a.invoke({"messages": [HumanMessage("mail bob")]}, CFG)["__interrupt__"][0]
+    forged: dict[str, Any] = {"type": kind, "approver": named}
+    if kind == "edit":
+        forged["edited_action"] = {"name": "send_email", "args": {"to": "eve@evil"}}
+    with pytest.raises(ValueError, match="submitted by|may not decide"):
+        answer = forged if mode == "per_call" else {"decisions": [forged]}
+        if sender is None:
+            a.invoke(Command(resume=answer), CFG)
+        else:
+            resume_as(a, answer, CFG, user=sender)
+    assert [i.id for i in a.get_state(CFG).interrupts] == [first.id]
+    reject = {"type": "reject", "message": "no"}
+    resume_as(a, reject if mode == "per_call" else {"decisions": [reject]}, CFG, user="alice")
+    assert RAN == []
+    assert [(d["type"], d["approver"]) for d in a.get_state(CFG).values["decisions"]] == [("reject", "alice")]
+
+
+def test_hitl_middleware_ask_again_saves_only_nameless_wrong_answers() -> None:
+    """(F3) With `ask_again`, a wrong answer naming its sender raises unsaved; a nameless one is refused and asked again, and anyone may answer next."""
+    a = agent(call("send_email", {"to": "bob"}, "c1"), on_invalid="ask_again")
+    first = a.invoke({"messages": [HumanMessage("mail bob")]}, CFG)["__interrupt__"][0]
+    twice = {"decisions": [{"type": "approve", "approver": "alice"}] * 2}
+    with pytest.raises(ValueError, match=r"has 1 action\(s\) to decide; got 2"):
+        resume_as(a, twice, CFG, user="alice")
+    assert [i.id for i in a.get_state(CFG).interrupts] == [first.id]
+    again = ask(resume_as(a, {"decisions": [{"type": "approve"}] * 2}, CFG, user="alice"))
+    assert "got 2 decision(s)" in again["hitl"]["context"]["refused"]
+    resume_as(a, {"decisions": [{"type": "approve"}]}, CFG, user="bob")
+    assert RAN == [("send_email", "bob")]
+    decisions = a.get_state(CFG).values["decisions"]
+    assert [(d["approver"], d["effect"]) for d in decisions] == [(None, "refused"), ("bob", "approved")]
+
+
+# -- F4: an edit never softens the gate of the tool it writes --------------------------------------------------
+
+
+@settings(**SETTINGS)
+@given(
+    allowed=st.lists(
+        st.sampled_from(["approve", "edit", "reject", "respond"]), min_size=1, max_size=4, unique=True
+    ),
+    on_invalid=st.sampled_from(["raise", "ask_again"]),
+)
+def test_hitl_middleware_edit_into_a_tool_that_may_not_be_approved_is_refused(
+    allowed: list[str], on_invalid: str
+) -> None:
+    """(F4) An edit may switch tools only into one whose `interrupt_on` entry lets a reviewer approve or edit; else it raises unsaved."""
+    RAN.clear()
+    interrupt_on: Any = {"send_email": True, "delete_record": {"allowed_decisions": allowed}}
+    a = agent(call("send_email", {"to": "bob"}, "c1"), interrupt_on=interrupt_on, on_invalid=on_invalid)
+    first = a.invoke({"messages": [HumanMessage("mail bob")]}, CFG)["__interrupt__"][0]
+    edit = {"type": "edit", "edited_action": {"name": "delete_record", "args": {"id": 7}}}
+    if {"approve", "edit"} & set(allowed):
+        a.invoke(Command(resume={"decisions": [edit]}), CFG)
+        assert RAN == [("delete_record", 7)]
+        return
+    with pytest.raises(ValueError, match="tool 'delete_record', whose allowed decisions are"):
+        a.invoke(Command(resume={"decisions": [edit]}), CFG)
+    assert [i.id for i in a.get_state(CFG).interrupts] == [first.id] and RAN == []
+    a.invoke(Command(resume={"decisions": [{"type": "reject"}]}), CFG)
+    assert RAN == [] and tool_messages(a)["c1"].status == "error"

@@ -446,8 +446,9 @@ def test_tool_gate_node_checks_options() -> None:
 
 
 def test_tool_gate_middleware_mixed_turn_with_create_agent(db_url: str, server: FakeOpenAI) -> None:
-    """The same scenario through create_agent: one question (re-asked after a bad answer), then a
-    ToolMessage for every call in the model's next request."""
+    """The same scenario through create_agent: one question (re-asked after a bad answer that names
+    nobody; one that names its approver raises unsaved), then a ToolMessage for every call in the
+    model's next request."""
     from langchain.agents import create_agent
 
     from langgraph_hitl.patterns import ToolGateMiddleware
@@ -457,7 +458,9 @@ def test_tool_gate_middleware_mixed_turn_with_create_agent(db_url: str, server: 
         agent = create_agent(chat(server), TOOLS, middleware=[ToolGateMiddleware(POLICY)], checkpointer=saver)
         req = ask(agent.invoke({"messages": [("user", "Tidy up churn")]}, cfg()))
         assert [a["name"] for a in req["action_requests"]] == ["send_email", "delete_record"]
-        again = ask(resume_as(agent, {"type": "approve", "approver": "alice"}, cfg()))
+        with pytest.raises(pydantic.ValidationError, match=r"has 2 action\(s\) to decide; got 1"):
+            resume_as(agent, {"type": "approve", "approver": "alice"}, cfg())
+        again = ask(resume_as(agent, {"type": "approve"}, cfg(), user="alice"))
         assert "has 2 action(s) to decide; got 1" in again["hitl"]["context"]["refused"]
         out = resume_as(
             agent,
@@ -518,6 +521,88 @@ def test_tool_gate_middleware_refused_answer_never_replays_as_an_approvers(
     assert [(d["approver"], d["effect"]) for d in out["decisions"]] == [("alice", "approved")]
 
 
+def scripted_agent(*calls: tuple[str, dict[str, Any], str], **options: Any) -> Any:
+    """A create_agent agent with `ToolGateMiddleware(POLICY)` whose model makes `calls` (message id "0"), then answers."""
+    from langchain.agents import create_agent
+    from langgraph.checkpoint.memory import InMemorySaver
+    from vendored.langchain_hitl.model import FakeToolCallingModel
+
+    from langgraph_hitl.patterns import ToolGateMiddleware
+
+    model = FakeToolCallingModel(tool_calls=[[{"name": n, "args": a, "id": i} for n, a, i in calls], []])
+    return create_agent(
+        model, TOOLS, middleware=[ToolGateMiddleware(POLICY)], checkpointer=InMemorySaver(), **options
+    )
+
+
+def replies(agent: Any) -> list[ToolMessage]:
+    return [m for m in agent.get_state(cfg()).values["messages"] if isinstance(m, ToolMessage)]
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [("send_email", {"to": "eve@evil", "body": "hi"}), ("delete_record", {"id": 7})],
+    ids=["other-args", "other-tool"],
+)
+def test_tool_gate_middleware_call_changed_after_approval_is_not_run(changed: tuple[str, Any]) -> None:
+    """(F1) An approved call changed with `update_state` at a breakpoint (same ids) is not run; the model is told why."""
+    agent = scripted_agent(
+        ("send_email", {"to": "team@corp", "body": "hi"}, "c_mail"), interrupt_before=["tools"]
+    )
+    agent.invoke({"messages": [("user", "Email the team")]}, cfg())
+    resume_as(agent, {"type": "approve"}, cfg(), user="alice")
+    name, args = changed
+    swapped = AIMessage(content="", id="0", tool_calls=[{"name": name, "args": args, "id": "c_mail"}])
+    agent.update_state(cfg(), {"messages": [swapped]})
+    agent.invoke(None, cfg())
+    assert RAN == []
+    [reply] = replies(agent)
+    assert reply.status == "error" and "changed after it was reviewed" in reply.content
+
+
+def test_tool_gate_middleware_calls_sharing_an_id_with_a_gated_call_never_run() -> None:
+    """(F2) A safe call and a gated call sharing one id are both denied when assessed: no question, neither runs."""
+    agent = scripted_agent(
+        ("search", {"q": "x"}, "dup"),
+        ("send_email", {"to": "team@corp", "body": "hi"}, "dup"),
+        ("search", {"q": "other"}, "s1"),
+    )
+    out = agent.invoke({"messages": [("user", "go")]}, cfg())
+    assert "__interrupt__" not in out and RAN == [("search", "other")]
+    shared = [m for m in replies(agent) if m.tool_call_id == "dup"]
+    assert len(shared) == 2 and all("shared by 2 calls" in m.content for m in shared)
+
+
+def test_tool_gate_middleware_answer_naming_someone_else_is_never_saved() -> None:
+    """(F3) bob's approve naming alice raises unsaved, so it cannot replay as alice's when she rejects."""
+    agent = scripted_agent(("send_email", {"to": "x@evil", "body": "hi"}, "c_mail"))
+    first = agent.invoke({"messages": [("user", "Email")]}, cfg())["__interrupt__"][0]
+    with pytest.raises(pydantic.ValidationError, match="names approver 'alice' but was submitted by 'bob'"):
+        resume_as(agent, {"type": "approve", "approver": "alice"}, cfg(), user="bob")
+    assert [i.id for i in agent.get_state(cfg()).interrupts] == [first.id]
+    out = resume_as(agent, {"type": "reject", "message": "no"}, cfg(), user="alice")
+    assert RAN == []
+    assert [(d["type"], d["approver"]) for d in out["decisions"]] == [("reject", "alice")]
+
+
+def test_tool_gate_node_runs_only_recorded_calls() -> None:
+    """`ToolGateNode` runs calls from its sealed record: a swap at a breakpoint runs the approved call, not the swapped one."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    model = Scripted(
+        turn(("send_email", {"to": "team@corp", "body": "hi"}, "c_mail")), AIMessage(content="ok")
+    )
+    graph = build(model).compile(checkpointer=InMemorySaver(), interrupt_before=["tools"])
+    graph.invoke({"messages": [HumanMessage("go")]}, cfg())
+    resume_as(graph, {"type": "approve", "approver": "alice"}, cfg())
+    [ai] = [m for m in graph.get_state(cfg()).values["messages"] if isinstance(m, AIMessage)]
+    swapped = {"name": "send_email", "args": {"to": "eve@evil", "body": "hi"}, "id": "c_mail"}
+    graph.update_state(cfg(), {"messages": [AIMessage(content="", id=ai.id, tool_calls=[swapped])]})
+    while graph.get_state(cfg()).next:
+        graph.invoke(None, cfg())
+    assert RAN == [("send_email", "team@corp")]
+
+
 def test_tool_gate_middleware_refuses_bad_max_asks() -> None:
     """max_asks must be positive."""
     from langgraph_hitl.patterns import ToolGateMiddleware
@@ -546,3 +631,20 @@ def test_patterns_exports_resolve_and_extras_stay_lazy() -> None:
         ).stdout.split()
     }
     assert not loaded & {"langchain", "langchain_openai", "openai"}
+
+
+def test_tool_gate_node_edit_into_a_reject_only_gate_runs_nothing(db_url: str) -> None:
+    """An edit turning a call into one whose gate only lets reviewers reject (here `medium`) is
+    refused: the edited call does not run (the gate would otherwise get softer through an edit)."""
+    policy = Policy(
+        {"send_email": "irreversible_low", "delete_record": "irreversible_high"},
+        requirements={"medium": Requirement(allowed_decisions=["reject"])},
+    )
+    model = Scripted(turn(("delete_record", {"id": 7}, "c1")), AIMessage(content="done"))
+    with open_checkpointer(db_url) as saver:
+        graph = build(model, policy).compile(checkpointer=saver)
+        ask(graph.invoke({"messages": [HumanMessage("clean up")]}, cfg()))
+        edit = {"name": "send_email", "args": {"to": "bob@example.com", "body": "hi"}}
+        out = resume_as(graph, {"type": "edit", "edited_action": edit, "approver": "alice"}, cfg())
+    assert RAN == [] and "__interrupt__" not in out
+    assert [c["state"] for c in out["tool_gate"]["calls"]] == ["denied"]

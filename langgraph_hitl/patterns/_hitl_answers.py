@@ -2,16 +2,21 @@
 
 Every question is an `interrupt()` whose `response_schema` runs the package's whole decision
 check (`decisions.validate_decision`, with the decider taken from the run's config) inside
-LangGraph's resume, before the answer is saved:
+LangGraph's resume, before the answer is saved. LangGraph replays a hook's earlier answers
+under the identity of whoever resumes it last, so an answer is saved only if what it decides
+does not depend on who sent it:
 
 - with `raise_invalid` (langchain's behaviour), any failure raises: `invoke` gets a
   `pydantic.ValidationError` (a `ValueError`) with langchain's message where langchain has one,
   nothing is saved, and the question stays answerable;
-- otherwise only "this person may not decide" raises; an answer that is wrong in itself (a
-  decision type not allowed, a wrong count or phrase) is saved, refused, recorded and asked
-  again in the same hook. That loop is sound because such a refusal does not depend on who
-  sent it: LangGraph replays a hook's earlier answers under the identity of whoever resumes it
-  last, so a check that depends on identity must never be decided from a replayed answer.
+- otherwise an answer that is wrong in itself (a decision type not allowed, a wrong count or
+  phrase) is saved, refused, recorded and asked again in the same hook: it is refused whoever
+  replays it. Everything else raises as above: an answer from someone who may not decide, and an
+  answer that names an `approver` (one naming someone other than its sender could otherwise be
+  replayed under that person's identity and count as theirs; one naming its sender would fail
+  on replay under anyone else and wedge the thread): an answer saved to be refused names nobody;
+- in every mode an edit that writes a call its own gate forbids approving raises
+  (`_interrupt_on.edit_problem`): a gate never gets softer through an edit.
 
 An answer that settles part of a question (the first of two approvers) ends the hook: what is
 left is asked again by a later step, one question per step, for the same reason.
@@ -31,7 +36,7 @@ from ..decisions import RESPONSE_SCHEMA, validate_decision
 from ..errors import AuthorizationError, DecisionError
 from ..nodes._common import run_config
 from ..types import DecisionRecord, ReviewRequest
-from ._interrupt_on import check_langchain_answer, decision_schema
+from ._interrupt_on import check_langchain_answer, decision_schema, edit_problem
 from ._toolcalls import ToolGateRecord, ToolReviewCore
 
 __all__ = ["Asker"]
@@ -54,17 +59,15 @@ _BATCH_SCHEMA: dict[str, Any] = _inlined(_RESPONSE, _RESPONSE.get("$defs", {}))
 """What clients are shown for a batched question: langchain's `HITLResponse`."""
 
 
-def _without_approver(answer: Any) -> Any:
-    """`answer` without `approver` fields: whether they match the sender is checked when it is applied."""
+def _names_approver(answer: Any) -> bool:
+    """Whether `answer` (one decision, langchain's batch or a list) names an `approver` anywhere."""
     if isinstance(answer, BaseModel):
         answer = answer.model_dump(exclude_none=True)
     if isinstance(answer, dict) and isinstance(answer.get("decisions"), list):
-        return {**answer, "decisions": [_without_approver(d) for d in answer["decisions"]]}
+        return any(_names_approver(d) for d in answer["decisions"])
     if isinstance(answer, list):
-        return [_without_approver(d) for d in answer]
-    if isinstance(answer, dict):
-        return {k: v for k, v in answer.items() if k != "approver"}
-    return answer
+        return any(_names_approver(d) for d in answer)
+    return isinstance(answer, dict) and answer.get("approver") is not None
 
 
 class Asker:
@@ -84,14 +87,17 @@ class Asker:
             if who is None:
                 msg = f"Refused: {why}."
                 raise AuthorizationError(msg)
-            validate_decision(
-                answer if self.raise_invalid else _without_approver(answer), request, approver=who
-            )
-        except AuthorizationError as exc:
+            try:
+                decisions = validate_decision(answer, request, approver=who)
+            except DecisionError:
+                if self.raise_invalid or _names_approver(answer):
+                    raise
+                return answer  # wrong whoever sends it and names nobody: saved, refused, asked again
+            problem = edit_problem(decisions, self.core.edit_policy)
+            if problem is not None:
+                raise DecisionError(problem)
+        except (AuthorizationError, DecisionError) as exc:
             raise ValueError(str(exc)) from None
-        except DecisionError as exc:
-            if self.raise_invalid:
-                raise ValueError(str(exc)) from None
         except ValueError:
             raise
         except Exception as exc:  # anything else LangGraph would not treat as an invalid resume

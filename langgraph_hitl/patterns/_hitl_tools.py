@@ -5,13 +5,20 @@ that still needs a person is asked about here, one question per task: the per-ca
 of `interrupt_mode="per_call"`, and in batched mode the follow-ups a turn's one question left
 open (a second approver, an edit the policy gates more strictly) or a call no question covered
 (an `AIMessage` put in state by hand). A call runs only when a sealed record clears it, with
-receipts for exactly the call that runs; otherwise it is asked about, never run on trust.
+receipts for exactly the call that runs; otherwise it is asked about, never run on trust:
+
+- the record's entry for a call is found by its tool-call id, so the call in the request must be
+  the one the entry reviewed (same name and arguments, G9): a call changed in state after its
+  review (`update_state` keeping the ids) is a new call, assessed and asked about afresh;
+- a tool-call id shared by several calls of one turn matches no entry soundly, so none of those
+  calls runs when any of them is gated (`deny_shared_ids`); each gets a `ToolMessage` saying why.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -23,13 +30,80 @@ from langgraph.types import Command
 
 from .._canonical import stable_id
 from ..nodes._common import run_config, runner_store, seal_key_of, thread_id_of
+from ..receipts import action_digest
+from ..types import Assessment
 from ._hitl_answers import Asker
+from ._interrupt_on import edit_problem
 from ._toolcalls import CallReview, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
 
-__all__ = ["Prepared", "ToolStep", "context_of", "notice", "with_update"]
+__all__ = [
+    "CHANGED",
+    "Prepared",
+    "ToolStep",
+    "context_of",
+    "deny_shared_ids",
+    "notice",
+    "same_call",
+    "shared_id",
+    "with_update",
+]
 
 Prepared = tuple[ToolCallRequest, Action | None, dict[str, list[Any]]]
 """The request to run, the reviewer's call when it replaced the model's, and state updates to add."""
+
+
+CHANGED = "the call changed after it was reviewed (same tool-call id, another tool or other arguments)"
+"""Why a call whose record entry reviewed another call is asked about again, or refused."""
+
+_RUNS_UNREVIEWED = ("auto", "notify")
+
+
+def _digest(call: Mapping[str, Any]) -> str | None:
+    """The digest of `call`'s name and arguments (None if they cannot be serialized)."""
+    try:
+        return action_digest(
+            {"name": call.get("name"), "args": call.get("args")}, thread_id=None, occurrence=""
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def same_call(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two tool calls name the same tool with the same arguments (canonical JSON, as digests do)."""
+    digest = _digest(a)
+    return digest is not None and digest == _digest(b)
+
+
+def shared_id(call_id: Any, count: int) -> str:
+    """Why calls sharing a tool-call id do not run."""
+    return (
+        f"tool call id {call_id!r} is shared by {count} calls of this turn, so a result or an approval "
+        "cannot be matched to one of them: none of them runs"
+    )
+
+
+def deny_shared_ids(calls: Sequence[Mapping[str, Any]], gates: Sequence[Assessment]) -> list[Assessment]:
+    """`gates` (one per call, in order), with every call that shares its id with a gated call denied.
+
+    Calls sharing an id are left alone when none of them needs review: they would run anyway.
+    """
+    counts = Counter(c.get("id") for c in calls if c.get("id") is not None)
+    blocked = {
+        call_id
+        for call_id, n in counts.items()
+        if n > 1
+        and any(
+            g["mode"] not in _RUNS_UNREVIEWED
+            for c, g in zip(calls, gates, strict=True)
+            if c.get("id") == call_id
+        )
+    }
+    return [
+        {**g, "mode": "deny", "reasons": [shared_id(c.get("id"), counts[c.get("id")]), *g["reasons"]]}
+        if c.get("id") in blocked
+        else g
+        for c, g in zip(calls, gates, strict=True)
+    ]
 
 
 def context_of(messages: Any) -> dict[str, Any]:
@@ -113,9 +187,12 @@ class ToolStep:
         raise NotImplementedError
 
     def _one_call(
-        self, request: ToolCallRequest, gated: Any, *, entry: CallReview | None
+        self, request: ToolCallRequest, gated: Any, *, entry: CallReview | None, refused: str | None = None
     ) -> tuple[ToolGateRecord, list[dict[str, Any]]]:
-        """A record of this call alone (its entry in the turn's record, or assessed now) and its events."""
+        """A record of this call alone (its entry in the turn's record, or assessed now) and its events.
+
+        `refused` says why an earlier review does not cover the call (shown in the question's context).
+        """
         state = request.state if isinstance(request.state, Mapping) else {}
         messages = state.get("messages") or []
         call = dict(request.tool_call)
@@ -144,39 +221,68 @@ class ToolStep:
             context=context_of(messages),
             assess=lambda _call: gated,
         )
+        if refused is not None and one["status"] == "pending":
+            one = self.core.ask(one, context_of(messages), refused=refused)
         return one, events
+
+    def _shares_id(self, request: ToolCallRequest, state: Mapping[str, Any]) -> ToolMessage | None:
+        """A refusal when the call shares its id with another call of its turn and any of them is gated."""
+        call_id = request.tool_call.get("id")
+        ai = last_ai_message(state.get("messages") or [])
+        if call_id is None or ai is None:
+            return None
+        same = [c for c in ai.tool_calls if c.get("id") == call_id]
+        if len(same) < 2:
+            return None
+        runtime = get_runtime()
+        if all(self._gate(c, state, runtime)["mode"] in _RUNS_UNREVIEWED for c in same):
+            return None
+        return _not_run(request, shared_id(call_id, len(same)))
 
     def _prepare(self, request: ToolCallRequest) -> Prepared | Any:
         """The request to run (the reviewer's call after an edit), or the result to return instead."""
+        state = request.state if isinstance(request.state, Mapping) else {}
+        refused = self._shares_id(request, state)
+        if refused is not None:
+            return refused
         if self.interrupt_mode == "per_call":
             return self._per_call(request)
-        state = request.state if isinstance(request.state, Mapping) else {}
         ai = last_ai_message(state.get("messages") or [])
         record: ToolGateRecord | None = state.get("tool_gate")
+        changed = None
         if record is not None and ai is not None and record["key"] == turn_key(ai):
             entry = next((c for c in record["calls"] if c["call"]["id"] == request.tool_call.get("id")), None)
-            if entry is not None:
-                config = run_config()
-                cleared = ToolReviewCore.runnable(
-                    record, set(), thread_id=thread_id_of(config), key=seal_key_of(config)
-                )
-                if entry["run"] is not None and any(r == entry["run"] for r in cleared):
-                    return self._approved(request, entry["call"], entry["run"], {})
-                if entry["state"] == "pending":
-                    return self._ask_one(request, *self._one_call(request, None, entry=entry))
-                if entry["state"] in ("rejected", "responded", "denied"):
-                    return _not_run(request, f"it was {entry['state']} at review")
-        # No record clears the call (nothing was asked this turn, or the record changed): gate it now.
+            if entry is not None and entry["state"] in ("rejected", "responded", "denied"):
+                return _not_run(request, f"it was {entry['state']} at review")
+            if entry is not None and not same_call(request.tool_call, entry["call"]):
+                changed = CHANGED  # G9: its review was of another call; this one is asked about afresh
+            elif entry is not None:
+                settled = self._settled(request, record, entry)
+                if settled is not None:
+                    return settled
+        # No record clears the call (nothing was asked this turn, or the record or call changed): gate it now.
         gated = self._gate(request.tool_call, state, get_runtime(), request)
-        if gated["mode"] in ("auto", "notify"):
+        if gated["mode"] in _RUNS_UNREVIEWED:
             return request, None, {}
-        return self._ask_one(request, *self._one_call(request, gated, entry=None))
+        return self._ask_one(request, *self._one_call(request, gated, entry=None, refused=changed))
+
+    def _settled(self, request: ToolCallRequest, record: ToolGateRecord, entry: CallReview) -> Prepared | Any:
+        """The call as its (unchanged) record entry settles it: run, ask its open question, or None."""
+        config = run_config()
+        cleared = ToolReviewCore.runnable(
+            record, set(), thread_id=thread_id_of(config), key=seal_key_of(config)
+        )
+        if entry["run"] is not None and any(r == entry["run"] for r in cleared):
+            return self._approved(request, entry["run"], {})
+        if entry["state"] == "pending":
+            return self._ask_one(request, *self._one_call(request, None, entry=entry))
+        return None
 
     def _per_call(self, request: ToolCallRequest) -> Prepared | Any:
         call = request.tool_call
         state = request.state if isinstance(request.state, Mapping) else {}
         gated = self._gate(call, state, get_runtime(), request)
-        if gated["mode"] in ("auto", "notify"):
+        if gated["mode"] in _RUNS_UNREVIEWED:
             return request, None, {}
         if call.get("id") is None:
             msg = (
@@ -226,7 +332,7 @@ class ToolStep:
         [c] = one["calls"]
         cleared = ToolReviewCore.runnable(one, set(), thread_id=thread_id_of(config), key=seal_key_of(config))
         if c["run"] is not None and any(r == c["run"] for r in cleared):
-            return self._approved(request, c["call"], c["run"], update)
+            return self._approved(request, c["run"], update)
         if replies:  # the record may hold a stand-in id (see `_one_call`): answer the call the model sent
             reply = replies[0].model_copy(update={"tool_call_id": request.tool_call.get("id") or ""})
             return with_update(reply, update)
@@ -237,11 +343,16 @@ class ToolStep:
         )
         return with_update(_not_run(request, why or f"it was {c['state']}"), update)
 
-    @staticmethod
-    def _approved(request: ToolCallRequest, asked: Any, run: Any, update: dict[str, list[Any]]) -> Prepared:
-        """The request for the call that runs: as asked, or the reviewer's (another tool, if they chose one)."""
-        if run["name"] == asked["name"] and run["args"] == asked["args"]:
+    def _approved(self, request: ToolCallRequest, run: Any, update: dict[str, list[Any]]) -> Prepared | Any:
+        """The request for the cleared call `run`: as the model sent it, or the reviewer's (maybe another tool).
+
+        What runs is always `run`, the call the receipts name, never the request's call on trust.
+        """
+        if same_call(run, request.tool_call):
             return request, None, update
+        problem = edit_problem([{"type": "edit", "edited_action": run}], self.core.edit_policy)
+        if problem is not None:  # an edit never softens a gate, even if the rules changed since the answer
+            return with_update(_not_run(request, problem), update)
         executed: Action = {"name": run["name"], "args": run["args"]}
         call: Any = {**request.tool_call, "name": run["name"], "args": run["args"]}
         if run["name"] == request.tool_call["name"]:

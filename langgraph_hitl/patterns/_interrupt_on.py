@@ -11,6 +11,8 @@ and audit. This module holds the langchain side of that mapping:
   policy only makes a gate stricter: it can review or deny a call `interrupt_on` lets run, narrow
   the decisions offered, and ask for named or more approvers, never the reverse;
 - `answer_message`, `describe`, `check_langchain_answer`: langchain's texts and errors;
+- `edit_problem`: an edit may not write a call its own gate forbids a reviewer to approve (an
+  edit approves the call it writes, so a gate never gets softer through an edit);
 - `decision_schema`: the per-call answer schema, built as langchain builds it so clients see the
   same JSON schema.
 """
@@ -53,6 +55,7 @@ __all__ = [
     "check_langchain_answer",
     "decision_schema",
     "describe",
+    "edit_problem",
     "gate",
     "resolve_interrupt_on",
 ]
@@ -71,6 +74,7 @@ EDIT_NOTICE = (
 """langchain 1.4.7's default text prepended to the result of a call a reviewer edited."""
 
 _REVIEW_MODES = ("soft", "hard", "verify")
+_APPROVING = ("approve", "edit")
 
 
 def resolve_interrupt_on(
@@ -270,6 +274,28 @@ def check_langchain_answer(answer: Any, request: Mapping[str, Any]) -> None:
                 f"Expected one of {allowed} based on the tool's configuration."
             )
             raise ValueError(msg)
+
+
+def edit_problem(decisions: Sequence[Mapping[str, Any]], policy: Policy) -> str | None:
+    """Why an edit among `decisions` may not be taken, or None.
+
+    An edit is its author's approval of the call it writes, so the written call's own gate (its
+    `interrupt_on` entry and the policy, as `policy` assesses it) must let a reviewer approve or
+    edit it: an edit into a tool whose entry allows only `reject` (or `respond`) is refused.
+    """
+    for decision in decisions:
+        edited = decision.get("edited_action") if decision.get("type") == "edit" else None
+        if not isinstance(edited, Mapping) or not isinstance(edited.get("args"), dict):
+            continue
+        assessed = policy.assess({"name": edited["name"], "args": edited["args"]})
+        allowed = list(assessed["allowed_decisions"])
+        if assessed["mode"] in _REVIEW_MODES and not any(d in allowed for d in _APPROVING):
+            return (
+                f"The edit writes a call to tool '{edited['name']}', whose allowed decisions are {allowed}: "
+                "an edit approves the call it writes, and that tool's calls may not be approved. "
+                "Edit into a tool that allows approve or edit, or decide the call as it is."
+            )
+    return None
 
 
 # -- the per-call answer schema, as langchain 1.4.7 builds it --------------------------------------------

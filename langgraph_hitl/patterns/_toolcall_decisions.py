@@ -205,7 +205,9 @@ def apply_edit(
     detail["receipt"] = receipt
     new = edit_policy.assess({"name": edited["name"], "args": edited["args"]})
     detail["edited_to"] = {"name": edited["name"], "args": edited["args"]}
-    if new["mode"] == "deny":
+    allowed = new.get("allowed_decisions") or ["approve", "reject"]
+    if new["mode"] == "deny" or not {"approve", "edit"} & set(allowed):
+        # Denied, or a gate that only lets reviewers reject: an edit into it cannot approve it.
         c["assessment"], c["state"], c["run"] = new, "denied", None
         return "rejected"
     c["run"], c["digest"], c["action_id"] = new_call, digest, digest[:32]

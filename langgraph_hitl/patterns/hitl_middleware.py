@@ -18,8 +18,12 @@ nobody is named), bound to the exact call by a receipt, and written to the audit
 - an invalid answer is refused *before* LangGraph saves it: `invoke` raises a
   `pydantic.ValidationError` (a `ValueError`) carrying langchain's message, and the same question
   stays answerable (langchain raises after saving it, which wedges the thread);
-- `wrap_tool_call` runs only calls its own sealed record clears: an edit or approval planted in
-  state does not run;
+- `wrap_tool_call` runs only calls its own sealed record clears, and only the call it reviewed:
+  an edit or approval planted in state does not run, a call changed in state after its review
+  (`update_state` keeping its ids) is asked about afresh, and calls sharing one tool-call id do
+  not run when any of them is gated (their results and approvals could not be told apart);
+- an edit may not write a call its own `interrupt_on` entry forbids approving (e.g. a tool that
+  allows only `reject`): the answer is refused like any other invalid one;
 - a question that needs more than one answer (a policy's second approver, an edit the policy
   gates more strictly) is asked again per call, in the tools step.
 
@@ -56,7 +60,7 @@ from ..nodes._common import run_config
 from ..policy import Policy
 from ..types import AuditEvent, DecisionRecord
 from ._hitl_answers import Asker
-from ._hitl_tools import ToolStep, context_of, notice, with_update
+from ._hitl_tools import ToolStep, context_of, deny_shared_ids, notice, with_update
 from ._interrupt_on import (
     ANONYMOUS,
     EDIT_NOTICE,
@@ -93,8 +97,10 @@ OnInvalid = Literal["raise", "ask_again"]
   reason; the answer is not saved and the question stays open for a valid one.
 - `ask_again` (this package's): the refusal is recorded (`decisions`, audit) and the question is
   asked again with the reason in `hitl.context.refused`; after `max_asks` the calls are rejected.
-  An answer from someone who may not decide is still refused with an error: it cannot be asked
-  again soundly, since LangGraph replays earlier answers of a node under the resumer's identity.
+  An answer from someone who may not decide, an answer that names an `approver` (whether or not
+  it is the sender) and an edit its tool's gate forbids are still refused with an error: such an
+  answer cannot be asked again soundly, since LangGraph replays earlier answers of a node under
+  the resumer's identity (a forged name would count as that person's approval).
 """
 
 Unlisted = Literal["run", "review"]
@@ -263,12 +269,13 @@ class HumanInTheLoopMiddleware(ToolStep, AgentMiddleware[HumanInTheLoopState, An
         if record is not None and record["key"] == turn_key(ai):
             return None  # asked already; what is left is asked per call, in the tools step
         config, context = run_config(), context_of(messages)
+        gates = iter(deny_shared_ids(ai.tool_calls, [self._gate(c, state, runtime) for c in ai.tool_calls]))
         record, denied, events = self.core.assess_turn(
             ai,
             requester=self.core.requested_by,
             config=config,
             context=context,
-            assess=lambda call: self._gate(call, state, runtime),
+            assess=lambda _call: next(gates),  # assess_turn takes the turn's calls in order
         )
         if record["status"] != "pending" and not denied:
             return None

@@ -15,7 +15,10 @@ same answers as `ToolGateNode`; the hooks split the work so `interrupt()` stays 
   base policy, so a replay gives the same questions;
 - rejected, answered and denied calls get a `ToolMessage`, so the agent's router sends only
   the approved calls to the tools; `wrap_tool_call` runs an edited call as the reviewer wrote
-  it and tells the model so.
+  it and tells the model so. It runs only the call the record reviewed: a call changed in
+  state after its review (`update_state` keeping its ids) is not run, and calls sharing a
+  tool-call id with a gated call are denied when assessed (neither result nor approval could be
+  matched to one of them).
 
 Example:
     ```python
@@ -45,6 +48,7 @@ from ..nodes._common import run_config, seal_key_of, thread_id_of
 from ..policy import Policy
 from ..types import Assessment, AuditEvent, DecisionRecord
 from ._hitl_answers import Asker
+from ._hitl_tools import CHANGED, deny_shared_ids, same_call, shared_id
 from ._toolcalls import ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
 from .llm import LLMRiskClassifier
 from .toolgate import EDIT_NOTICE
@@ -138,16 +142,27 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
             return response
         if ai.id is None:  # the key needs a stable id; this node has no interrupt, so a random one is fine
             ai.id = f"hitl-{uuid.uuid4()}"
-        record, _, events = self.core.assess_turn(
-            ai,
-            requester=self.core.requested_by,
-            config=run_config(),
-            context=_context(state.get("messages") or []),
-        )
+        record, _, events = self._assess_turn(ai, run_config(), _context(state.get("messages") or []))
         update: dict[str, Any] = {"tool_gate": record, "audit_trail": events}
         if isinstance(response, ExtendedModelResponse) and response.command is not None:
             update = {**dict(response.command.update or {}), **update}
         return ExtendedModelResponse(model_response=inner, command=Command(update=update))
+
+    def _assess_turn(self, ai: AIMessage, config: Any, context: dict[str, Any]) -> Any:
+        """The turn's record: each call assessed once by the policy, calls sharing a gated call's id denied."""
+        policy = self.core.policy
+        gates = deny_shared_ids(
+            ai.tool_calls,
+            [policy.assess({"name": c["name"], "args": dict(c.get("args") or {})}) for c in ai.tool_calls],
+        )
+        assessed = iter(gates)
+        return self.core.assess_turn(
+            ai,
+            requester=self.core.requested_by,
+            config=config,
+            context=context,
+            assess=lambda _call: next(assessed),  # assess_turn takes the turn's calls in order
+        )
 
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         """Call the model, then assess the tool calls it asked for."""
@@ -169,9 +184,7 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         record: ToolGateRecord | None = state.get("tool_gate")
         out: dict[str, Any] = {"messages": [], "decisions": [], "audit_trail": []}
         if record is None or record["key"] != turn_key(ai):  # the turn came from elsewhere: assess it here
-            record, _, events = self.core.assess_turn(
-                ai, requester=self.core.requested_by, config=config, context=context
-            )
+            record, _, events = self._assess_turn(ai, config, context)
             out["audit_trail"] += events
         answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
         out["messages"] += [
@@ -214,11 +227,22 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
     # -- the tools node: run what the reviewer approved --------------------------------------------------
 
     def _prepare(self, request: Any) -> tuple[Any, dict[str, Any] | None] | ToolMessage:
+        """The request that runs the call the gate cleared (the reviewer's after an edit), or why not.
+
+        G9: the call must be the one its record entry reviewed (a call changed in state after its
+        review is not run), its id must be its turn's only call with that id, and what runs is
+        the entry's cleared call, never the request's on trust.
+        """
         state = request.state if isinstance(request.state, dict) else {}
         record: ToolGateRecord | None = state.get("tool_gate")
+        ai = last_ai_message(state.get("messages") or [])
+        if record is not None and (ai is None or record["key"] != turn_key(ai)):
+            record = None  # the record of another turn clears nothing in this one
         call_id = request.tool_call.get("id")
-        calls = record["calls"] if record else []
-        entry = next((c for c in calls if c["call"]["id"] == call_id), None)
+        entries = [c for c in (record["calls"] if record else []) if c["call"]["id"] == call_id]
+        if len(entries) > 1:
+            return _not_run(request, f"Not run: {shared_id(call_id, len(entries))}.")
+        entry = entries[0] if entries else None
         config = run_config()
         cleared = (
             ToolReviewCore.runnable(record, set(), thread_id=thread_id_of(config), key=seal_key_of(config))
@@ -230,15 +254,12 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
             or entry["run"] is None
             or not any(r is entry["run"] or r == entry["run"] for r in cleared)
         ):
-            return ToolMessage(
-                content="Not run: this call was not approved by the tool gate.",
-                name=request.tool_call["name"],
-                tool_call_id=call_id or "",
-                status="error",
-            )
-        if entry["state"] != "edited":
-            return request, None
+            return _not_run(request, "Not run: this call was not approved by the tool gate.")
+        if not same_call(request.tool_call, entry["call"]):
+            return _not_run(request, f"Not run: {CHANGED}. Propose it again if it is still needed.")
         run = entry["run"]
+        if same_call(run, request.tool_call):
+            return request, None
         call = {**request.tool_call, "name": run["name"], "args": run["args"]}
         if run["name"] == request.tool_call["name"]:
             return request.override(tool_call=call), run
@@ -274,6 +295,15 @@ class ToolGateMiddleware(AgentMiddleware[ToolGateAgentState, Any, Any]):
         if isinstance(prepared, ToolMessage):
             return prepared
         return self._annotate(await handler(prepared[0]), prepared[1])
+
+
+def _not_run(request: Any, content: str) -> ToolMessage:
+    return ToolMessage(
+        content=content,
+        name=request.tool_call["name"],
+        tool_call_id=request.tool_call.get("id") or "",
+        status="error",
+    )
 
 
 def _denied(c: Any) -> BaseMessage:

@@ -14,7 +14,8 @@ of threads are paused, each thread has the checkpoints and writes a real run lea
 the scan reads real msgpack blobs. The file grows 1k -> 10k -> 100k and is measured at each size.
 
 Beside the first page it times `pending(thread_id=...)` (one paused thread, a different one
-each time) and checks with `EXPLAIN QUERY PLAN` that it searches an index.
+each time; `EXPLAIN QUERY PLAN` must show an index search), the first page filtered by approver
+and by risk, and the second page by cursor.
 
     python benchmarks/bench_inbox.py                           # 1k, 10k, 100k; scan at 1k and 10k
     python benchmarks/bench_inbox.py --sizes 1000 --scan-sizes 1000 --lists 20
@@ -191,6 +192,26 @@ def measure_by_thread(runners: dict[int, Approvals], *, lists: int) -> dict[int,
     return times
 
 
+def measure_filtered(runners: dict[int, Approvals], *, lists: int) -> dict[int, dict[str, list[float]]]:
+    """Time the first page filtered by approver and by risk, and the page after the first (by
+    cursor), round-robin like the first page; each must come back full."""
+    times: dict[int, dict[str, list[float]]] = {t: {"approver": [], "risk": [], "next": []} for t in runners}
+    cursors = {t: hitl.pending(limit=PAGE).next_cursor for t, hitl in runners.items()}
+    calls = {
+        "approver": lambda hitl, t: hitl.pending(approver="alice", limit=PAGE),
+        "risk": lambda hitl, t: hitl.pending(risk="high", limit=PAGE),
+        "next": lambda hitl, t: hitl.pending(limit=PAGE, cursor=cursors[t]),
+    }
+    for _ in range(lists):
+        for threads, hitl in runners.items():
+            for name, call in calls.items():
+                started = time.perf_counter()
+                page = call(hitl, threads)
+                times[threads][name].append(time.perf_counter() - started)
+                assert len(page.items) == PAGE, (name, threads, len(page.items))
+    return times
+
+
 def measure_scan(hitl: Approvals, threads: int, *, scans: int) -> list[float]:
     """Time the scan `scans` times; check that it finds every paused thread."""
     out = []
@@ -244,7 +265,7 @@ def build(tmp: Path, sizes: list[int]) -> tuple[dict[int, Path], dict[str, float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
     parser.add_argument("--scan-sizes", type=int, nargs="*", default=[1_000, 10_000])
     parser.add_argument("--lists", type=int, default=300, help="timed first-page listings per size")
     parser.add_argument("--scans", type=int, default=3, help="timed scans per size")
@@ -262,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             lists = measure_lists(runners, lists=args.lists)
             by_thread = measure_by_thread(runners, lists=args.lists)
+            filtered = measure_filtered(runners, lists=args.lists)
             for n, hitl in runners.items():
                 res: dict[str, Any] = {
                     "threads": n,
@@ -272,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                         sorted(lists[n])[int(len(lists[n]) * 0.95) - 1] * 1000, 3
                     ),
                     "by_thread_ms": round(statistics.median(by_thread[n]) * 1000, 3),
+                    **{
+                        f"{name}_page_ms": round(statistics.median(ts) * 1000, 3)
+                        for name, ts in filtered[n].items()
+                    },
                     "by_thread_plan": thread_plan(hitl, _prefix(1) + "s-paused-0"),
                 }
                 if n in args.scan_sizes:

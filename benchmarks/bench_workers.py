@@ -6,7 +6,11 @@ the whole list starting at its own offset, so workers mostly take different requ
 where their walks meet, as workers sharing one queue do. Throughput counts successful
 decisions over the wall time from release to the last worker's exit from its loop (process
 start-up excluded). Each run also checks what must be zero: double decisions (a request won
-twice, or with more than one decision event in the audit log) and "database is locked" errors.
+twice, or with more than one decision event in the audit log) and "database is locked" errors,
+and reports two shares that tell "does not scale" from "out of CPU": `lock_wait_share`, the
+part of the workers' time spent waiting for the store's write locks (SQLite's BEGIN IMMEDIATE,
+Postgres's advisory locks; LangGraph's saver not counted), and `cpu_share`, the workers' CPU
+time over wall time times the machine's cores (the database server's own CPU not counted).
 
     python benchmarks/bench_workers.py                  # throwaway Postgres cluster (needs initdb)
     python benchmarks/bench_workers.py --pg-url postgresql://user@host/db --requests 200
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +71,51 @@ def build() -> StateGraph[Any, Any, Any, Any]:
 # -- the worker process -----------------------------------------------------------------------------
 
 
+LOCK_WAIT = [0.0]
+"""Seconds this worker spent waiting for the store's write locks (see `_time_lock_waits`)."""
+
+
+def _time_lock_waits() -> None:
+    """Count the time the runner's store waits for its write locks: SQLite's `BEGIN IMMEDIATE`
+    (the busy handler waits there while another process writes) and Postgres's advisory locks on
+    the audit chain and the inbox (where writers queue). LangGraph's own saver is not counted."""
+    from langgraph_hitl.store._db import SQLiteBackend
+    from langgraph_hitl.store.postgres import PostgresBackend
+
+    begin = SQLiteBackend._outermost_transaction
+
+    @contextmanager
+    def timed_begin(self: Any) -> Iterator[Any]:
+        started = time.perf_counter()
+        with begin(self) as value:
+            LOCK_WAIT[0] += time.perf_counter() - started
+            yield value
+
+    SQLiteBackend._outermost_transaction = timed_begin  # type: ignore[method-assign,assignment]
+    for name in ("lock_audit_chain", "lock_inbox"):
+        original = getattr(PostgresBackend, name)
+
+        def timed(self: Any, _original: Any = original) -> Any:
+            started = time.perf_counter()
+            try:
+                return _original(self)
+            finally:
+                LOCK_WAIT[0] += time.perf_counter() - started
+
+        setattr(PostgresBackend, name, timed)
+
+
 def worker(url: str, worker_id: int, rids: list[str]) -> None:
     """Decide every request in `rids`, starting at this worker's offset; print the outcome as JSON."""
     approver = f"approver{worker_id}"
+    _time_lock_waits()
     with Approvals.open(build(), url) as hitl:
         print("ready", flush=True)
         if sys.stdin.readline().strip() != "go":
             raise SystemExit("no go")
         wins, lost, locked, errors = [], 0, 0, []
-        started = time.perf_counter()
+        LOCK_WAIT[0] = 0.0
+        cpu_started, started = time.process_time(), time.perf_counter()
         for rid in rids:
             try:
                 hitl.decide(rid, {"type": "approve"}, approver=approver)
@@ -89,11 +131,16 @@ def worker(url: str, worker_id: int, rids: list[str]) -> None:
                     locked += 1
                 else:
                     errors.append(f"{type(exc).__name__}: {exc}"[:300])
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(
-        json.dumps({"wins": wins, "lost": lost, "locked": locked, "errors": errors, "seconds": elapsed}),
+        json.dumps(
+            {
+                "wins": wins, "lost": lost, "locked": locked, "errors": errors, "seconds": elapsed,
+                "cpu_seconds": cpu, "lock_wait_seconds": LOCK_WAIT[0],
+            }
+        ),
         flush=True,
-    )
+    )  # fmt: skip
 
 
 # -- the parent -------------------------------------------------------------------------------------
@@ -167,6 +214,10 @@ def run_config(url: str, workers: int, requests: int, logs: Path) -> dict[str, A
         "double_decisions": sum(1 for n in won.values() if n > 1) + sum(1 for n in events.values() if n > 1),
         "database_locked": sum(out["locked"] for out in outs) + locked_in_logs,
         "undecided": undecided,
+        "lock_wait_share": round(
+            sum(o["lock_wait_seconds"] for o in outs) / sum(o["seconds"] for o in outs), 3
+        ),
+        "cpu_share": round(sum(o["cpu_seconds"] for o in outs) / (elapsed * (os.cpu_count() or 1)), 3),
         "errors": [e for out in outs for e in out["errors"]][:5],
     }
 

@@ -68,7 +68,15 @@ def _benchmarks(quick: bool) -> dict[str, list[str]]:
     }
 
 
-TIMEOUTS = {"gate": 300, "pause": 300, "inbox": 1800, "workers": 600, "cli": 300, "audit": 600, "commits": 300}
+TIMEOUTS = {
+    "gate": 300,
+    "pause": 300,
+    "inbox": 1800,
+    "workers": 600,
+    "cli": 300,
+    "audit": 600,
+    "commits": 300,
+}
 
 
 def run_one(name: str, argv: list[str]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from langgraph.types import StreamMode
 from ..checkpoint import aopen_checkpointer
 from ..protocols import Notifier
 from ..store import Store, open_store
+from ..store.inbox import RequestRow
 from ..store.lease import DEFAULT_TTL, hold
 from . import drive, flow
 from .core import _Core, leased
@@ -79,7 +80,7 @@ class AsyncApprovals(_Core):
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     async def _index(
-        self, thread_id: str, state: Any, *, resumed: str | None = None, expired: bool = False
+        self, thread_id: str, state: Any, *, resumed: RequestRow | None = None, expired: bool = False
     ) -> list[PendingRequest]:
         """`_index_state`, with the trails of paused subgraphs read here by the async saver: a worker
         thread blocking on the event loop for them could starve the loop's own executor."""

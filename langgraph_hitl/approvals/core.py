@@ -159,11 +159,12 @@ class _Core(Reading):
         thread_id: str,
         state: Any,
         *,
-        resumed: str | None = None,
+        resumed: RequestRow | None = None,
         expired: bool = False,
         events: list[Any] | None = None,
     ) -> list[PendingRequest]:
-        """Index the thread's questions, audit its events, settle `resumed`: one transaction.
+        """Index the thread's questions, audit its events, settle `resumed` (the claimed row the
+        run just resumed, as claimed: no second read): one transaction.
 
         The events are the root's and those of approval flows paused inside subgraphs, so these
         are recorded when they pause, before any decision on them; `events` is them read
@@ -172,13 +173,14 @@ class _Core(Reading):
         items = interrupt_items(state)
         if events is None:
             events = self._audit_trail(thread_id, state)
-        claimed = self.store.inbox.get(resumed) if resumed is not None else None
+        claimed = resumed
         lost = lost_to(self.store, claimed, state) if claimed is not None else []
         with self.store.transaction():
             if lost and claimed is not None:  # another answer reached the graph first (G11)
                 settle_lost_claim(self.store, claimed, lost, ts=iso(self.clock()))
-            elif resumed is not None:
-                (self.store.inbox.mark_expired if expired else self.store.inbox.mark_resumed)(resumed)
+            elif claimed is not None:
+                mark = self.store.inbox.mark_expired if expired else self.store.inbox.mark_resumed
+                mark(claimed.request_id)
             new = self.store.inbox.index(thread_id, items, graph=self.name)
             asked = {p["hitl"]["request_id"] for _, _, p in items}
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row

@@ -66,7 +66,8 @@ class Index:
 
     thread_id: str
     state: Any
-    resumed: str | None = None
+    resumed: RequestRow | None = None
+    """The claimed request the run just resumed (its decider is who the graph should have heard)."""
     expired: bool = False
 
 
@@ -129,7 +130,7 @@ def resumed(
 ) -> Flow:
     """Deliver a claimed decision to the graph and index what it asks next; a resume the graph
     never took puts the request back to pending."""
-    request_id, thread_id, interrupt_id = claimed.request_id, claimed.thread_id, claimed.interrupt_id
+    thread_id, interrupt_id = claimed.thread_id, claimed.interrupt_id
     config = core._config(thread_id, decider=claimed.decided_by, decided_at=claimed.decided_at, run=run)
     try:
         yield Run(Command(resume={interrupt_id: decision}), config, run)
@@ -138,10 +139,10 @@ def resumed(
         if interrupt_id in live_interrupts(state):
             yield db(core._release, claimed, exc)  # the graph never took the answer
         else:
-            yield Index(thread_id, state, resumed=request_id, expired=expired)
+            yield Index(thread_id, state, resumed=claimed, expired=expired)
         raise
     state = yield GetState(thread_id)
-    pending = yield Index(thread_id, state, resumed=request_id, expired=expired)
+    pending = yield Index(thread_id, state, resumed=claimed, expired=expired)
     return core._result(thread_id, state, pending)
 
 
@@ -231,7 +232,7 @@ def _recover_claim(
         report.redriven.append(row.request_id)
     else:
         yield from continued(core, row.thread_id, report, run)
-        yield Index(row.thread_id, (yield GetState(row.thread_id)), resumed=row.request_id, expired=expired)
+        yield Index(row.thread_id, (yield GetState(row.thread_id)), resumed=row, expired=expired)
         report.already_resumed.append(row.request_id)
 
 

@@ -207,3 +207,7 @@ def _nonces(float_type: str) -> list[str]:
 
 SQLITE_MIGRATIONS.append((4, _nonces("REAL")))
 POSTGRES_MIGRATIONS.append((4, _nonces("DOUBLE PRECISION")))
+
+# Versions are applied in this order; keep each list sorted whichever module appended last.
+SQLITE_MIGRATIONS.sort(key=lambda migration: migration[0])
+POSTGRES_MIGRATIONS.sort(key=lambda migration: migration[0])

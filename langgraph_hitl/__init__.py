@@ -26,9 +26,13 @@ _EXPORTS: dict[str, str] = {
     "NotPendingError": "errors",
     "PolicyError": "errors",
     "ThreadStateError": "errors",
+    "HaltedError": "errors",
+    "ReversalError": "approvals.reversal_parts",
     "AuditEventError": "store.audit_events",
     "FeedbackError": "store.feedback",
     "ForwardError": "store.feedback",
+    "PruneError": "store.retention",
+    "PolicyFileError": "policy_files",
     "GraphSpecError": "graphspec",
     "LinkError": "notify.links",
     "NotifierConfigError": "notify.base",
@@ -49,10 +53,14 @@ _EXPORTS: dict[str, str] = {
     "Policy": "policy",
     "Requirement": "policy",
     "Rule": "policy",
+    "RubberStampRule": "rubber_stamp",
+    "CedarEngine": "policy_engine",
+    "with_engine": "policy_engine",
     # nodes
     "AuditNode": "nodes",
     "ClassifyAndGateNode": "nodes",
     "ExecuteNode": "nodes",
+    "Handler": "nodes.handlers",
     "HITLState": "nodes",
     "HITLModel": "nodes",
     "HITLDataclass": "nodes",
@@ -104,6 +112,7 @@ __all__ = [
     "AuditLog",
     "AuditNode",
     "AuthorizationError",
+    "CedarEngine",
     "CheckpointerError",
     "ClassifyAndGateNode",
     "ConfidenceBands",
@@ -121,6 +130,8 @@ __all__ = [
     "HITLError",
     "HITLModel",
     "HITLState",
+    "HaltedError",
+    "Handler",
     "HumanLevel",
     "LLMRiskClassifier",
     "LinkError",
@@ -131,12 +142,16 @@ __all__ = [
     "PipelineState",
     "Policy",
     "PolicyError",
+    "PolicyFileError",
+    "PruneError",
     "ReceiptError",
     "Requirement",
+    "ReversalError",
     "Reversibility",
     "ReviewNode",
     "ReviewRequest",
     "Risk",
+    "RubberStampRule",
     "Rule",
     "RunResult",
     "RunStream",
@@ -162,6 +177,7 @@ __all__ = [
     "review_condition",
     "risk_condition",
     "tool_gate_condition",
+    "with_engine",
 ]
 
 
@@ -181,6 +197,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .approvals import Approvals, AsyncApprovals, AsyncRunStream, PendingRequest, RunResult, RunStream
+    from .approvals.reversal_parts import ReversalError
     from .checkpoint import aopen_checkpointer, open_checkpointer
     from .errors import (
         AuditIntegrityError,
@@ -188,6 +205,7 @@ if TYPE_CHECKING:
         CheckpointerError,
         ConflictError,
         DecisionError,
+        HaltedError,
         HITLError,
         NotPendingError,
         PolicyError,
@@ -208,6 +226,7 @@ if TYPE_CHECKING:
         review_condition,
         risk_condition,
     )
+    from .nodes.handlers import Handler
     from .notify.base import NotifierConfigError
     from .notify.links import LinkError
     from .notify.signing import SignatureError
@@ -229,10 +248,14 @@ if TYPE_CHECKING:
         tool_gate_condition,
     )
     from .policy import ConfidenceBands, Policy, Requirement, Rule
+    from .policy_engine import CedarEngine, with_engine
+    from .policy_files import PolicyFileError
     from .receipts import ReceiptError
+    from .rubber_stamp import RubberStampRule
     from .store import AuditLog, Store, open_store
     from .store.audit_events import AuditEventError
     from .store.feedback import FeedbackError, ForwardError
+    from .store.retention import PruneError
     from .types import (
         ActionRequest,
         Assessment,

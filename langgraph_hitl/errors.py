@@ -14,11 +14,14 @@ HITLError
  ├── AuditIntegrityError                       the audit log's hash chain does not verify
  ├── CheckpointerError      (ValueError)       a checkpointer URL is unsupported or cannot be opened
  ├── ThreadStateError       (RuntimeError)     a thread is missing, finished, or paused where it should not be
+ ├── HaltedError            (RuntimeError)     a stop switch is on: no handler starts under its scope
  │   defined beside the part that raises them:
  ├── GraphSpecError         (ValueError)       graphspec: a `file.py:attr` graph spec names no graph
+ ├── PolicyFileError        (ValueError)       policy_files: a policy file is unreadable or invalid (a PolicyError)
  ├── AuditEventError        (ValueError)       store.audit: an audit event is malformed
  ├── FeedbackError          (ValueError)       store.feedback: a feedback score or kind is invalid
  ├── ForwardError           (RuntimeError)     store.feedback: forwarding feedback to LangSmith failed
+ ├── ReversalError          (ValueError)       approvals.reversal: an action cannot be reversed (no compensation, ...)
  ├── ReadOnlyInboxError                        web.service: the inbox was started without a graph
  ├── NotifierConfigError    (ValueError)       notify: a webhook notifier is misconfigured
  ├── SignatureError         (ValueError)       notify: a webhook signature is missing, wrong or stale
@@ -37,6 +40,7 @@ __all__ = [
     "ConflictError",
     "DecisionError",
     "HITLError",
+    "HaltedError",
     "NotPendingError",
     "PolicyError",
     "ThreadStateError",
@@ -84,3 +88,10 @@ class CheckpointerError(HITLError, ValueError):
 
 class ThreadStateError(HITLError, RuntimeError):
     """A thread does not exist, has finished, or is paused where new input was given (G8)."""
+
+
+class HaltedError(HITLError, RuntimeError):
+    """A halt (the stop switch, `Approvals.halt`) covers the action: its handler was not started.
+
+    Nothing is lost: the thread stays where it was, and continues once the halt is lifted.
+    """

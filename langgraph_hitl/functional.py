@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .nodes.execute import Handler
+from .nodes.handlers import HandlerLike
 from .policy import Policy
 
 __all__ = ["approval_flow", "request_approval"]
@@ -35,7 +35,7 @@ _OUTCOME_KEYS = ("status", "result", "review_message", "action", "action_id", "d
 
 def approval_flow(
     policy: Policy,
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[str, HandlerLike],
     *,
     approvers: Sequence[str] | None = None,
     second_approvers: Sequence[str] | None = None,

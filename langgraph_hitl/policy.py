@@ -20,12 +20,14 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from ._canonical import args_hash
 from .errors import PolicyError
+from .policy_bands import ConfidenceBands
 from .types import (
     DECISION_TYPES,
     RISK_ORDER,
@@ -121,6 +123,7 @@ class Requirement:
             None derives it from the gate mode: soft gates approve, every other gate rejects.
         allowed_decisions: Decision types reviewers may send.
         escalation: Later reviewer tiers, tried in order when a request escalates.
+        review_after_s: How long an executed action with a compensation is listed as reversible.
     """
 
     approvers: Sequence[str] | None = None
@@ -129,8 +132,12 @@ class Requirement:
     on_timeout: OnTimeout | None = None
     allowed_decisions: Sequence[str] = ("approve", "edit", "reject", "respond")
     escalation: Sequence[Sequence[str]] = ()
+    review_after_s: float | None = None
 
     def __post_init__(self) -> None:
+        if self.review_after_s is not None and not self.review_after_s > 0:
+            msg = f"review_after_s={self.review_after_s!r}; use a positive number of seconds or None."
+            raise PolicyError(msg)
         if self.required_approvals not in (1, 2):
             msg = f"required_approvals={self.required_approvals!r}; use 1, or 2 for four-eyes."
             raise PolicyError(msg)
@@ -153,35 +160,6 @@ class Requirement:
         if self.approvers is not None and (isinstance(self.approvers, str) or not self.approvers):
             msg = f"approvers={self.approvers!r}; give a non-empty list of names, or None for anyone."
             raise PolicyError(msg)
-
-
-@dataclass(frozen=True)
-class ConfidenceBands:
-    """Route by the model's self-reported confidence (a noisy hint: calibrate with the metrics).
-
-    At or above `auto_approve_at` an action that would be soft-gated runs without review;
-    below `auto_reject_below` it is denied; in between a person is asked. Hard and verify
-    gates are never loosened by confidence.
-    """
-
-    auto_approve_at: float = 0.85
-    auto_reject_below: float = 0.3
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.auto_reject_below <= self.auto_approve_at <= 1.0:
-            msg = (
-                f"ConfidenceBands(auto_approve_at={self.auto_approve_at}, auto_reject_below="
-                f"{self.auto_reject_below}): need 0 <= auto_reject_below <= auto_approve_at <= 1."
-            )
-            raise PolicyError(msg)
-
-    def band(self, confidence: float) -> str:
-        """`approve`, `ask` or `reject` for a confidence in [0, 1]."""
-        if confidence >= self.auto_approve_at:
-            return "approve"
-        if confidence < self.auto_reject_below:
-            return "reject"
-        return "ask"
 
 
 _DEFAULT_REQUIREMENTS: dict[str, Requirement] = {
@@ -260,6 +238,24 @@ class Policy:
             if not isinstance(rule, Rule):
                 msg = f"rules holds a {type(rule).__name__}; use Rule(...)."
                 raise PolicyError(msg)
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, predicates: Mapping[str, Callable[..., Any]] | None = None
+    ) -> Policy:
+        """The policy in a TOML (or, with pyyaml, YAML) file; `predicates` are the named predicates
+        its rules may call. Raises `PolicyFileError` naming the file, line, key and fix (`policy_files`)."""
+        from .policy_files import load_policy
+
+        return load_policy(path, predicates=predicates)
+
+    def to_file(
+        self, path: str | os.PathLike[str], *, predicates: Mapping[str, Callable[..., Any]] | None = None
+    ) -> None:
+        """Write the policy as TOML or YAML (by the suffix), so that `from_file` reads it back the same."""
+        from .policy_files import dump_policy
+
+        dump_policy(self, path, predicates=predicates)
 
     def requirement(self, risk: str) -> Requirement:
         """The requirement in force for `risk`."""

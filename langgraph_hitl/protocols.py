@@ -37,6 +37,18 @@ class Notifier(Protocol):
 
     A notifier may implement only the hooks it needs: the runner calls each one it has, and logs
     (never raises) what one raises. `notify.WebhookNotifier` and `notify.SlackNotifier` are two.
+
+    Optional hooks, looked up by name (a notifier without them keeps working):
+
+    - `on_executed(request_id: str, *, thread_id: str | None, action: str, outcome: str)`: the
+      handler of an action that review request `request_id` approved ran; `action` is the action's
+      name, `outcome` is `executed` (it returned) or `failed` (it raised, had no handler, or its
+      outcome is unknown after a crash). Called once per execution, after the run (`start`,
+      `decide`, `recover`, ...) that recorded it in the audit log; actions nobody reviewed
+      (auto-approved) are not announced.
+    - `on_halt(event: dict)`: the stop switch was set or lifted (`Approvals.halt` / `unhalt`), after
+      it committed. `event` is plain JSON: `{"event": "halted" | "unhalted", "halt": {"id", "scope",
+      "reason", "actor", "created_at", "lifted_at", "lifted_by"}, "actor", "reason", "ts"}`.
     """
 
     def on_pending(self, request: ReviewRequest, *, thread_id: str | None) -> None:

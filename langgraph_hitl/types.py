@@ -129,9 +129,19 @@ AuditEventName = Literal[
     "denied",
     "feedback",
     "cancelled",
+    "halted",
+    "unhalted",
+    "reversal_requested",
+    "reversed",
+    "reversal_failed",
+    "shadow_differs",
+    "shadow_error",
 ]
 """The audit log's event names. `refused`: an answer that was not accepted (or a row that was
-not admitted); `cancelled`: a review ended without a decision."""
+not admitted, or an execution a halt stopped: detail `reason` `halted`); `cancelled`: a review
+ended without a decision; `halted` / `unhalted`: the stop switch set or lifted;
+`reversal_requested` / `reversed` / `reversal_failed`: an executed action's compensation;
+`shadow_differs` / `shadow_error`: a shadow policy decided otherwise, or failed (`shadow.py`)."""
 
 AUDIT_EVENT_NAMES: tuple[AuditEventName, ...] = get_args(AuditEventName)
 """Every audit event name."""
@@ -239,6 +249,8 @@ class HITLContext(TypedDict):
     """Why the previous answer to this question was refused, if it was."""
     calls: NotRequired[list[CallRules]]
     """Per-action rules, aligned with `action_requests`; each decision is checked against its own."""
+    rubber_stamp: NotRequired[dict[str, Any]]
+    """The policy's rubber-stamp rule (`RubberStampRule.as_json()`): a flagged approver types a phrase."""
 
 
 class ReviewRequest(TypedDict):

@@ -68,12 +68,25 @@ LAYERS: list[tuple[str, ...]] = [
         "agent_inbox",
         "_name_checks",
         "_lookalikes",
+        "telemetry",
     ),
-    ("policy",),  # 2. pure policy
+    (  # 2. pure policy
+        "policy",
+        "shadow",
+        "policy_engine",
+        "rubber_stamp",
+        "policy_bands",
+        "policy_rules",
+        "policy_files",
+        "_policy_text",
+        "_policy_schema",
+        "policy_lint",
+        "tool_annotations",
+    ),
     ("nodes", "patterns", "functional"),  # 3. graph nodes, never opening a database
     ("store", "checkpoint"),  # 4. persistence
     ("approvals", "server"),  # 5. the runners
-    ("cli", "web", "notify"),  # 6. interfaces, optional extras
+    ("cli", "web", "notify", "mcp_server"),  # 6. interfaces, optional extras
     ("testing",),  # 7. helpers for users' tests
 ]
 """DESIGN.md's layers: a module may import its own layer and those below, never one above.

@@ -8,7 +8,20 @@ from pathlib import Path
 
 import langgraph_hitl
 
-HEAVY = ("fastapi", "typer", "psycopg", "langchain_openai", "playwright", "uvicorn", "httpx")
+HEAVY = (
+    "fastapi",
+    "typer",
+    "psycopg",
+    "langchain_openai",
+    "playwright",
+    "uvicorn",
+    "httpx",
+    "standardwebhooks",
+    "cloudevents",
+    "cedarpy",
+    "mcp",
+    "mcp_types",
+)
 
 
 def test_all_exports_resolve() -> None:

@@ -31,12 +31,14 @@ from .core import _Core, leased
 from .flow import Db, Effect, GetState, Index, Run
 from .graphs import checkpoint_config, checkpointed_trail, compile_on, trail_sources
 from .models import Page, PendingRequest, RecoveryReport, RunResult
+from .oversight import AsyncOversight
+from .shadowing import ShadowPolicy, ShadowRunner
 from .streams import AsyncRunStream
 
 __all__ = ["AsyncApprovals"]
 
 
-class AsyncApprovals(_Core):
+class AsyncApprovals(AsyncOversight, ShadowRunner, _Core):
     """Async twin of `Approvals`: `await start / decide / expire_overdue / recover`; `astream` and
     `adecide_stream` for `async for`."""
 
@@ -52,13 +54,15 @@ class AsyncApprovals(_Core):
         hmac_key: bytes | None = None,
         name: str = "",
         lease_s: float = DEFAULT_TTL,
+        shadow_policy: ShadowPolicy = None,
     ) -> AsyncIterator[AsyncApprovals]:
         """Open async checkpoints and the inbox at `url`; see `Approvals.open`."""
         async with aopen_checkpointer(url) as saver:
             compiled = compile_on(graph, saver, url)
             store = await asyncio.to_thread(open_store, url, clock=clock, hmac_key=hmac_key)
             try:
-                yield cls(compiled, store, notifier=notifier, name=name, lease_s=lease_s)
+                runner = cls(compiled, store, notifier=notifier, name=name, lease_s=lease_s)
+                yield runner._shadowed(shadow_policy)
             finally:
                 await asyncio.to_thread(store.close)
 

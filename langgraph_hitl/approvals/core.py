@@ -24,15 +24,18 @@ from typing import Any, TypeVar, cast
 
 from .._canonical import iso
 from .._events import DECISION_EVENTS, decision_event_id, make_event, trusted_events
-from ..decisions import decider, validate_decision
+from ..decisions import decider
 from ..errors import ConflictError, HITLError, NotPendingError, ThreadStateError
 from ..protocols import Notifier
 from ..receipts import Receipt
+from ..rubber_stamp import validate_reviewed
 from ..store import Store
 from ..store.inbox import RequestRow
 from ..store.lease import DEFAULT_TTL, hold
+from ..telemetry import current_traceparent
 from ..types import SYSTEM_TIMEOUT, AuditEvent, Decision
 from .answered import answers_in, lost_to, settle_lost_claim
+from .executions import RAN, announce_executions
 from .graphs import checkpoint_config, checkpointed_trail, interrupt_items, trail_sources
 from .models import PLAIN, PendingRequest, RunOptions, RunResult
 from .options import check_start, raise_busy, raise_start_failure, run_options
@@ -80,6 +83,10 @@ class _Core(Reading):
     `flow` orders them into the runner's operations; `Approvals` and `AsyncApprovals` drive
     those flows (calling the graph, and the database, in their own way)."""
 
+    tracer_provider: Any = None
+    """An OpenTelemetry `TracerProvider` for this runner's spans and its graph's nodes' (None: the
+    global one, `opentelemetry.trace.set_tracer_provider`); see `telemetry`."""
+
     def __init__(
         self,
         graph: Any,
@@ -120,6 +127,8 @@ class _Core(Reading):
         if decider is not None:
             conf["hitl_decider"] = decider
             conf["hitl_decided_at"] = iso(decided_at if decided_at is not None else self.clock())
+        if self.tracer_provider is not None:
+            conf["hitl_tracer_provider"] = self.tracer_provider
         if run.config is None:
             return {"configurable": conf}
         return {**run.config, "configurable": {**(run.config.get("configurable") or {}), **conf}}
@@ -175,13 +184,14 @@ class _Core(Reading):
             events = self._audit_trail(thread_id, state)
         claimed = resumed
         lost = lost_to(self.store, claimed, state) if claimed is not None else []
+        ran: list[dict[str, Any]] = []  # executions this run recorded, announced once (`on_executed`)
         with self.store.transaction():
             if lost and claimed is not None:  # another answer reached the graph first (G11)
                 settle_lost_claim(self.store, claimed, lost, ts=iso(self.clock()))
             elif claimed is not None:
                 mark = self.store.inbox.mark_expired if expired else self.store.inbox.mark_resumed
                 mark(claimed.request_id)
-            new = self.store.inbox.index(thread_id, items, graph=self.name)
+            new = self.store.inbox.index(thread_id, items, graph=self.name, traceparent=current_traceparent())
             asked = {p["hitl"]["request_id"] for _, _, p in items}
             if events:  # G11: only what langgraph-hitl's nodes sealed for this thread becomes a row
                 key, ts = self.store.seal_key, iso(self.clock())
@@ -192,6 +202,7 @@ class _Core(Reading):
                     # an event copied into its state says.
                     settled = [e for e in kept if e.get("request_id") not in asked]
                     self.store.inbox.settle_decided(thread_id, settled)
+                    ran.extend(e for e in kept if e.get("event") in RAN)
                     return cast(list[AuditEvent], kept)
 
                 self.store.audit.append(events, admit=admit)
@@ -202,6 +213,8 @@ class _Core(Reading):
             for req in pending:
                 if req.request_id in new:
                     self._notify("on_pending", req.payload, thread_id=thread_id)
+            if ran and hasattr(self.notifier, "on_executed"):  # else no lookup at all
+                announce_executions(self.store, ran, self._notify)
         if lost and claimed is not None:
             msg = (
                 f"The decision by {claimed.decided_by!r} on request {claimed.request_id} did not take effect: "
@@ -245,7 +258,7 @@ class _Core(Reading):
             self.store.inbox._raise_not_pending(row.request_id)
         try:
             who = decider(approver)
-            return validate_decision(decision, row.payload, approver=who), who
+            return validate_reviewed(decision, row.payload, approver=who, store=self.store), who
         except HITLError as exc:
             self._audit_refusal(row, approver, decision, str(exc))
             raise

@@ -24,7 +24,9 @@ from ..store.inbox import RequestRow
 from ..types import SYSTEM_TIMEOUT, Decision
 from .core import _Core, log
 from .graphs import live_interrupts
+from .halting import approving_timeout_halted
 from .models import PLAIN, PendingRequest, RecoveryReport, RunOptions
+from .tracing import operation, reviewed
 
 __all__ = [
     "Db",
@@ -88,7 +90,13 @@ Flow = Generator[Effect, Any, Any]
 
 
 def started(core: _Core, thread_id: str, input: Any, *, abandon: bool, run: RunOptions) -> Flow:
-    """The one start path: claim the thread, run the graph, index what it left."""
+    """The one start path (in a `hitl.start` span when tracing is on, see `tracing`)."""
+    flow = _started(core, thread_id, input, abandon=abandon, run=run)
+    return (yield from operation(core, "start", flow, thread_id=thread_id))
+
+
+def _started(core: _Core, thread_id: str, input: Any, *, abandon: bool, run: RunOptions) -> Flow:
+    """Claim the thread, run the graph, index what it left."""
     if not (yield db(core.store.inbox.claim_start, thread_id, graph=core.name)):  # one run at a time
         core._raise_busy(thread_id)
     try:
@@ -115,8 +123,9 @@ def decided(core: _Core, row: RequestRow, valid: list[Decision], approver: str, 
     yield db(core._check_live, row, (yield GetState(row.thread_id)))
     claimed = yield db(core._claim, row, valid, approver)
     answer = core._answer(row, valid)
-    result = yield from resumed(core, claimed, answer, run=run)
-    core._notify("on_decision", row.request_id, answer, thread_id=row.thread_id)
+    with reviewed(core, claimed, valid):  # the review span, current for the resumed run and the hook
+        result = yield from resumed(core, claimed, answer, run=run)
+        core._notify("on_decision", row.request_id, answer, thread_id=row.thread_id)
     return result
 
 
@@ -147,24 +156,35 @@ def resumed(
 
 
 def refreshed(core: _Core, thread_id: str, run: RunOptions) -> Flow:
-    """Run the paused node again so its question is asked (and indexed) anew."""
+    """Run the paused node again so its question is asked (and indexed) anew (a `hitl.refresh` span)."""
+    return (yield from operation(core, "refresh", _refreshed(core, thread_id, run), thread_id=thread_id))
+
+
+def _refreshed(core: _Core, thread_id: str, run: RunOptions) -> Flow:
     yield from continued(core, thread_id, RecoveryReport(), run)
     pending: list[PendingRequest] = yield Index(thread_id, (yield GetState(thread_id)))
     return pending
 
 
 def expired_overdue(core: _Core, moment: float, run: RunOptions) -> Flow:
-    """Resolve every request past its deadline with its `on_timeout` (G6); the ids resolved."""
+    """Resolve every request past its deadline with its `on_timeout` (G6); the ids resolved.
+
+    Under a halt no timeout approves: a soft gate's overdue request stays pending (a person may
+    decide it) until the halt is lifted; timeouts that reject or escalate go ahead."""
     done: list[str] = []
+    held: list[str] = []
     while True:
         rows = [
             r for r in (yield db(core.store.inbox.overdue, moment, limit=100)) if r.request_id not in done
         ]
         if not rows:
-            return done
+            return [r for r in done if r not in held]
         for row in rows:
-            yield from _expire(core, row, run)
             done.append(row.request_id)
+            if (yield db(approving_timeout_halted, core.store, row)):
+                held.append(row.request_id)  # a halt: no timeout approves; a person may still decide
+                continue
+            yield from _expire(core, row, run)
 
 
 def _expire(core: _Core, row: RequestRow, run: RunOptions) -> Flow:
@@ -182,14 +202,20 @@ def _expire(core: _Core, row: RequestRow, run: RunOptions) -> Flow:
     except (ConflictError, NotPendingError):
         return  # decided or cancelled meanwhile; not ours to expire
     try:
-        yield from resumed(core, claimed, core._answer(row, decision), expired=True, run=run)
+        with reviewed(core, claimed, decision):  # the review span ends in a timeout (or an escalation)
+            yield from resumed(core, claimed, core._answer(row, decision), expired=True, run=run)
+            core._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
     except ConflictError:
         return  # a person's answer reached the graph first: recorded as theirs, no timeout happened
-    core._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
 
 
 def recovered(core: _Core, cutoff: float, run: RunOptions) -> Flow:
-    """Finish what a crash interrupted (G3): claims older than `cutoff`, then threads in flight."""
+    """Finish what a crash interrupted (G3), in a `hitl.recover` span."""
+    return (yield from operation(core, "recover", _recovered(core, cutoff, run)))
+
+
+def _recovered(core: _Core, cutoff: float, run: RunOptions) -> Flow:
+    """Claims older than `cutoff`, then threads in flight."""
     report = RecoveryReport()
     for row, lease_until in (yield db(core.store.inbox.deciding, older_than=cutoff)):
         try:

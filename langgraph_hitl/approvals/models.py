@@ -43,6 +43,9 @@ class PendingRequest:
     payload: ReviewRequest
     interrupt_id: str = ""
     """LangGraph's id of the interrupt that asks it (pass it to `resume(..., interrupt_id=...)`)."""
+    halted: str | None = None
+    """The active halt covering its action (`halted (SCOPE) by NAME: REASON`), or None: nothing
+    runs until it is lifted (see `Approvals.halt`)."""
 
     @classmethod
     def from_row(cls, row: RequestRow) -> PendingRequest:
@@ -83,6 +86,7 @@ class PendingRequest:
             "decision": self.decision,
             "payload": self.payload,
             "interrupt_id": self.interrupt_id,
+            "halted": self.halted,
         }
 
 

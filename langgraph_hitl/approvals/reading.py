@@ -10,6 +10,7 @@ from ..identity import canonical
 from ..store import Store
 from ..store.inbox import RequestRow
 from ..types import RISKS
+from .halting import mark_halted
 from .models import Page, PendingRequest
 
 __all__ = ["Reading"]
@@ -53,7 +54,7 @@ class Reading:
         rows, nxt = self.store.inbox.pending(
             approver=who, risk=risk, limit=limit, cursor=cursor, thread_id=thread_id
         )
-        return Page([PendingRequest.from_row(r) for r in rows], nxt)
+        return Page(mark_halted(self.store, [PendingRequest.from_row(r) for r in rows], rows), nxt)
 
     def _thread_request(self, thread_id: str, interrupt_id: str | None) -> str:
         """The request id the thread waits on, for `resume()`: its one pending request, or the one
@@ -96,7 +97,8 @@ class Reading:
         Raises:
             NotPendingError: No such request.
         """
-        return PendingRequest.from_row(self._row(request_id))
+        row = self._row(request_id)
+        return mark_halted(self.store, [PendingRequest.from_row(row)], [row])[0]
 
     def _read_history(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's audit events, oldest first."""
@@ -106,7 +108,7 @@ class Reading:
         """Approval metrics per gate, action and approver (see `store.metrics.compute_stats`)."""
         from ..store.metrics import compute_stats
 
-        return compute_stats(self.store.backend, **kwargs)
+        return compute_stats(self.store.backend, **{"clock": self.store.clock, **kwargs})
 
 
 def _check_thread_id(thread_id: object) -> None:

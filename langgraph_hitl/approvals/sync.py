@@ -24,19 +24,21 @@ from langgraph.types import StreamMode
 
 from ..checkpoint import open_checkpointer
 from ..protocols import Notifier
-from ..store import Store, open_store
+from ..store import open_store
 from ..store.lease import DEFAULT_TTL, hold
 from . import drive, flow
 from .core import _Core, leased
 from .flow import Db, Effect, GetState, Index, Run
 from .graphs import compile_on
 from .models import Page, PendingRequest, RecoveryReport, RunResult
+from .oversight import Oversight
+from .shadowing import ShadowPolicy, ShadowRunner
 from .streams import RunStream
 
 __all__ = ["Approvals"]
 
 
-class Approvals(_Core):
+class Approvals(Oversight, ShadowRunner, _Core):
     """The runner: start runs, list and decide requests, expire, recover.
 
     Build it with `Approvals.open(builder, url)`, which opens the checkpointer and the store
@@ -60,6 +62,7 @@ class Approvals(_Core):
         hmac_key: bytes | None = None,
         name: str = "",
         lease_s: float = DEFAULT_TTL,
+        shadow_policy: ShadowPolicy = None,
     ) -> Iterator[Approvals]:
         """Open checkpoints and inbox at `url` and yield a runner for `graph`.
 
@@ -71,6 +74,7 @@ class Approvals(_Core):
             notifier: Receives `on_pending`, `on_decision`, `on_timeout` (e.g. `notify.WebhookNotifier`).
             hmac_key: Keys the audit chain's hashes.
             name: The graph's name, recorded with its requests.
+            shadow_policy: A candidate `Policy` the graph's gates also assess with, never routing (`shadow`).
 
         Raises:
             CheckpointerError: The URL is unsupported or the database cannot be opened, or `graph`
@@ -80,20 +84,10 @@ class Approvals(_Core):
             compiled = compile_on(graph, saver, url)
             store = open_store(url, clock=clock, hmac_key=hmac_key)
             try:
-                yield cls(compiled, store, notifier=notifier, name=name, lease_s=lease_s)
+                runner = cls(compiled, store, notifier=notifier, name=name, lease_s=lease_s)
+                yield runner._shadowed(shadow_policy)
             finally:
                 store.close()
-
-    def __init__(
-        self,
-        graph: Any,
-        store: Store,
-        *,
-        notifier: Notifier | None = None,
-        name: str = "",
-        lease_s: float = DEFAULT_TTL,
-    ) -> None:
-        super().__init__(graph, store, notifier=notifier, name=name, lease_s=lease_s)
 
     def _state(self, thread_id: str) -> Any:
         return self.graph.get_state(self._config(thread_id), subgraphs=True)

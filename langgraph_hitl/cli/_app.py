@@ -153,4 +153,10 @@ def stats(
     _read.run_stats(settings_of(ctx, db, None), since=since, min_samples=min_samples, as_json=as_json)
 
 
-from . import _write  # noqa: E402,F401  (registers approve, reject, edit, respond, expire, recover, serve)
+from . import (  # noqa: E402,F401  (they register their commands)
+    _evidence,  # evidence, audit-prune
+    _oversight,  # halt, unhalt, halts, reverse, reversible
+    _policy,  # policy check, policy backtest
+    _reviewers,  # reviewers
+    _write,  # approve, reject, edit, respond, expire, recover, serve
+)

@@ -40,12 +40,15 @@ class ExitCode(IntEnum):
     """The database or checkpointer cannot be opened or used."""
     AUDIT_BROKEN = 8
     """The audit log's hash chain does not verify."""
+    BACKTEST_FAILED = 9
+    """`policy backtest --fail-on-looser` / `--fail-on-overruled`: the candidate would do what they forbid."""
 
 
 EPILOG = (
     "Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 not found / not pending, "
     "4 conflict (someone else decided), 5 decision refused, 6 not authorized, "
-    "7 database/checkpointer error, 8 audit log failed verification."
+    "7 database/checkpointer error, 8 audit log failed verification, "
+    "9 a policy backtest failed its --fail-on-* check."
 )
 
 _PENDING_HINT = "The request is still pending; `langgraph-hitl show REQUEST` lists what it accepts."

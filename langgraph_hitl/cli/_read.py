@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ._common import RISKS, check_target, check_thread, find_request, open_db, unknown_thread, usage_error
 from ._errors import CLIError, ExitCode
+from ._halt_lines import halt_notes, print_halt_notes
 from ._outcome import outcome_of
 from ._render import audit_table, console, pending_table, print_json, request_dict, stats_view, text
 from ._safe import JsonLines, json_visible
@@ -48,10 +49,13 @@ def run_pending(
         except ValueError as exc:
             raise usage_error(str(exc), "Pass the cursor exactly as `pending` printed it.") from None
         now = store.clock()
+        halted = halt_notes(store, rows)
     if as_json:
-        print_json({"items": [request_dict(r) for r in rows], "next_cursor": next_cursor})
+        items = [{**request_dict(r), "halted": halted.get(r.request_id)} for r in rows]
+        print_json({"items": items, "next_cursor": next_cursor})
         return
     out = console()
+    print_halt_notes(out, halted)
     filtered = approver or risk or cursor
     if not rows:
         where = "" if thread is None else f" on thread {thread!r}"
@@ -83,9 +87,12 @@ def run_show(
         history = store.audit.query(thread_id=row.thread_id)
         outcome = outcome_of(store, row, history)
         now = store.clock()
+        halted = halt_notes(store, [row] if row.status == "pending" else [])
     if as_json:
-        print_json({"request": request_dict(row), "outcome": outcome.to_dict(), "history": history})
+        request_json = {**request_dict(row), "halted": halted.get(row.request_id)}
+        print_json({"request": request_json, "outcome": outcome.to_dict(), "history": history})
         return
+    print_halt_notes(console(), halted)
     show_request(console(), row, outcome, history, now)
 
 
@@ -173,6 +180,7 @@ def _verify(store: Store, *, as_json: bool) -> None:
                 "first_bad_seq": result.first_bad_seq,
                 "reason": result.reason,
                 "head_hash": result.head_hash,
+                "cut_seq": result.cut_seq,
             }
         )
     if not result.ok:
@@ -180,11 +188,17 @@ def _verify(store: Store, *, as_json: bool) -> None:
         raise CLIError(
             msg,
             code=ExitCode.AUDIT_BROKEN,
-            hint=f"Rows 1-{result.checked} verify; restore from a backup and find out who wrote to the database.",
+            hint=f"Rows {result.cut_seq + 1}-{result.cut_seq + result.checked} verify; restore from a backup "
+            "and find out who wrote to the database.",
         )
     if not as_json:
+        pruned = (
+            f", from the signed checkpoint at seq {result.cut_seq} (older rows archived)"
+            if result.cut_seq
+            else ""
+        )
         console().print(
-            f"Audit log verified: {result.checked} events, hash chain intact (head {result.head_hash[:16]})."
+            f"Audit log verified: {result.checked} events{pruned}, hash chain intact (head {result.head_hash[:16]})."
         )
 
 

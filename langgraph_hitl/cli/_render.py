@@ -269,3 +269,19 @@ def stats_view(out: Console, stats: Mapping[str, Any]) -> None:
         out.print(table)
     for note in stats.get("flags") or []:
         out.print(Text("flag ", style="yellow") + text(note["message"]))
+    _policy_lifecycle_lines(out, stats)
+
+
+def _policy_lifecycle_lines(out: Console, stats: Mapping[str, Any]) -> None:
+    """Rubber-stamp flags (the `reviewers` command shows every approver) and shadow mode's findings."""
+    from rich.text import Text
+
+    for who, found in (stats.get("reviewers") or {}).items():
+        for flag in found.get("flags") or []:
+            said = f"reviewer {who} {flag['flag']}: {flag['message']}"
+            out.print(Text("flag ", style="yellow") + text(said))
+    shadow = stats.get("shadow") or {}
+    if shadow.get("differs") or shadow.get("errors"):
+        ways = ", ".join(f"{n} {d}" for d, n in (shadow.get("directions") or {}).items())
+        said = f"{shadow['differs']} proposal(s) gated differently ({ways}); {shadow['errors']} error(s)"
+        out.print(text(f"shadow policy: {said}"))

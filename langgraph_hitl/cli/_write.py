@@ -9,7 +9,7 @@ of `Approvals.resume` (several need `--interrupt-id`), through the same path.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -265,10 +265,51 @@ def serve(
     graph: GraphOption = None,
     webhook_url: WebhookUrlOption = None,
     webhook_secret: WebhookSecretOption = None,
+    slack_users: Annotated[
+        str | None,
+        typer.Option(
+            "--slack-users",
+            metavar="FILE",
+            show_default=False,
+            help="Answer Slack's Approve/Reject buttons at /slack/interactions as these people: a file of "
+            "'U0123ABCD = alice' lines. Default: $HITL_SLACK_USERS. The app's secrets come from "
+            "$HITL_SLACK_SIGNING_SECRET and $HITL_SLACK_BOT_TOKEN.",
+        ),
+    ] = None,
+    mcp: Annotated[
+        bool,
+        typer.Option(
+            "--mcp",
+            help="Also serve the tools of `langgraph-hitl mcp` at /mcp (MCP streamable HTTP, needs the [mcp] "
+            "extra), each request deciding as the approver its bearer token names.",
+        ),
+    ] = False,
+    mcp_hosts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp-host",
+            metavar="NAME",
+            show_default=False,
+            help="A Host name MCP clients reach this server by, besides loopback and --host (repeatable; "
+            "implies --mcp); '*' leaves the Host/Origin check to a proxy in front.",
+        ),
+    ] = None,
+    operators: Annotated[
+        str | None,
+        typer.Option(
+            "--operators",
+            metavar="NAME,...",
+            show_default=False,
+            help="Approvers who may halt and lift halts on the Operations page (comma-separated). "
+            "Default: nobody.",
+        ),
+    ] = None,
 ) -> None:
     """Start the web inbox (needs the [web] extra).
 
-    With --graph it can decide requests, not only list them; with a webhook it announces them.
+    With --graph it can decide requests, not only list them; with a webhook it announces them;
+    with --slack-users (and the [slack] extra) it answers the buttons of Slack review messages;
+    with --mcp (and the [mcp] extra) it serves MCP clients at /mcp, behind the approvers' tokens.
     """
     settings = settings_of(ctx, db, graph, webhook_url=webhook_url, webhook_secret=webhook_secret)
     try:
@@ -280,6 +321,8 @@ def serve(
         raise CLIError(
             msg, code=ExitCode.ERROR, hint='Install it: pip install "langgraph-hitl[web]".'
         ) from None
+    slack = _slack_settings(slack_users)
+    mcp_option = _mcp_option(mcp, mcp_hosts, host)
     loaded = graph_from_spec(settings.graph) if settings.graph else None
     notifier = build_notifier(settings)
     try:
@@ -290,6 +333,9 @@ def serve(
                 approvers=approvers,
                 hmac_key=settings.audit_key,
                 notifier=notifier,
+                slack=slack,
+                mcp=mcp_option,
+                operators=[n for n in operators.split(",") if n.strip()] if operators is not None else None,
             )
         except ValueError as exc:
             hint = (
@@ -300,3 +346,40 @@ def serve(
     finally:
         if notifier is not None:
             close_notifier(notifier)
+
+
+def _mcp_option(on: bool, names: list[str] | None, host: str) -> bool | list[str]:
+    """`create_app(mcp=...)`: False, or the Host names beyond loopback (--mcp-host, and --host unless a wildcard)."""
+    if not on and not names:
+        return False
+    try:
+        import mcp.server.streamable_http_manager  # noqa: F401
+
+        from ..web.mcp_http import allowed_hosts
+    except ImportError as exc:
+        msg = f"The MCP endpoint is not available: {exc}."
+        hint = 'Install it: pip install "langgraph-hitl[mcp]".'
+        raise CLIError(msg, code=ExitCode.ERROR, hint=hint) from None
+    extra = [*(names or []), *([host] if host not in ("0.0.0.0", "::", "") else [])]
+    try:
+        allowed_hosts(extra)
+    except ValueError as exc:
+        raise CLIError(str(exc), code=ExitCode.USAGE, hint="Pass --mcp-host inbox.example.com.") from None
+    return extra or True
+
+
+def _slack_settings(users_file: str | None) -> Any:
+    """The Slack app's settings from --slack-users and the environment, or None (Slack off)."""
+    from ..web.slack import SlackSettings
+
+    try:
+        return SlackSettings.from_env(users_file)
+    except ValueError as exc:
+        hint = (
+            "Set HITL_SLACK_SIGNING_SECRET and HITL_SLACK_BOT_TOKEN to the Slack app's signing secret and "
+            "bot token, and list people as 'U0123ABCD = alice' lines in the users file."
+        )
+        raise CLIError(str(exc), code=ExitCode.USAGE, hint=hint) from None
+
+
+from . import _mcp  # noqa: E402,F401  (registers mcp, the inbox as an MCP server)

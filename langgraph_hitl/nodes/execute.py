@@ -11,22 +11,20 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
-from .._canonical import check_json
+from .._canonical import check_json, stable_id
 from .._events import make_event, trusted_events
-from ..errors import PolicyError
+from ..errors import HaltedError, PolicyError
 from ..receipts import action_digest, seal
+from ..telemetry import traced_execution
 from ._common import as_store, event_time, resolve_store, seal_key_of, thread_id_of
 from ._view import view
+from .handlers import Handler, HandlerLike, compensation_of, do_of
 from .review import authorize
 
 __all__ = ["ExecuteNode", "Handler", "execute_condition"]
 
-Handler = Callable[..., Any]
-"""`handler(args)`, `handler(args, *, idempotency_key)` or `handler(args, *, idempotency_key, receipts)`;
-returns a JSON-able result."""
 
-
-def _takes(fn: Handler, name: str) -> bool:
+def _takes(fn: HandlerLike, name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -75,7 +73,7 @@ class ExecuteNode:
 
     def __init__(
         self,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, HandlerLike],
         *,
         ledger: Any = None,
         action_key: str = "action",
@@ -85,13 +83,16 @@ class ExecuteNode:
         if bad:
             msg = f"handlers {bad!r} are not callable; map each action name to a function."
             raise PolicyError(msg)
-        self.handlers = dict(handlers)
-        self._keyed = {k: _takes(v, "idempotency_key") for k, v in handlers.items()}
-        self._receipted = {k: _takes(v, "receipts") for k, v in handlers.items()}
+        self.handlers = {k: do_of(v) for k, v in handlers.items()}
+        self.compensations = {k: u for k, v in handlers.items() if (u := compensation_of(v)) is not None}
+        """Action name -> its compensation (`Handler(undo=...)`), which `Approvals.reverse` runs."""
+        self._keyed = {k: _takes(v, "idempotency_key") for k, v in self.handlers.items()}
+        self._receipted = {k: _takes(v, "receipts") for k, v in self.handlers.items()}
         self.ledger = as_store(ledger, where="ledger")
         self.action_key = action_key
         self.name = name
 
+    @traced_execution  # a span per call when OpenTelemetry is configured (see `telemetry`)
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         if state.get("status") != "approved":
@@ -166,7 +167,7 @@ class ExecuteNode:
         run: _Run,
         store: Any,
         ledger: Any,
-        handler: Handler,
+        handler: HandlerLike,
         outcome: Callable[[str, Any, str, dict[str, Any]], dict[str, Any]],
     ) -> dict[str, Any]:
         action, action_id = run.action, run.action_id
@@ -176,9 +177,9 @@ class ExecuteNode:
             if audit is not None:  # G4: the approval is in the log before the effect happens
                 audit.append(run.state.get("audit_trail") or [], admit=partial(self._admit, run, store))
             if ledger is not None:
-                entry = ledger.begin(
-                    action_id, idempotency_key=action_id, action=action["name"], thread_id=run.thread_id
-                )
+                entry = _begin(run, ledger, audit)
+        if isinstance(entry, HaltedError):
+            raise entry  # after the refusal committed; the thread stays before this node (see `_begin`)
         keyed = self._keyed[action["name"]]
         if entry is not None:
             if entry.status == "completed":
@@ -212,6 +213,40 @@ class ExecuteNode:
         if ledger is not None:
             ledger.complete(action_id, result)
         return outcome("executed", result, "executed", {"receipts": [r["approver"] for r in run.receipts]})
+
+
+def _begin(run: _Run, ledger: Any, audit: Any) -> Any:
+    """The ledger entry to run, or the `HaltedError` of a halt covering the action.
+
+    A halted action is not started and nothing is counted: a `refused` event (detail `reason`
+    `halted`, one per action and halt) is written in the transaction that checked the halt, and
+    the node then raises, so LangGraph keeps the thread before this node. Once the halt is
+    lifted, `Approvals.resume_halted()` (or `start(thread_id, None)`) runs it again, receipts
+    checked anew.
+    """
+    try:
+        return ledger.begin(
+            run.action_id, idempotency_key=run.action_id, action=run.action["name"], thread_id=run.thread_id
+        )
+    except HaltedError as exc:
+        halt = getattr(exc, "halt", None)
+        if audit is not None:
+            detail = {"reason": "halted", "error": str(exc)}
+            if halt is not None:
+                detail.update(halt_id=halt.id, scope=str(halt.scope), halted_by=halt.actor)
+            event = make_event(
+                "refused",
+                action_id=run.action_id,
+                actor="executor",
+                thread_id=run.thread_id,
+                action=run.action,
+                assessment=run.state.get("assessment") or {},
+                detail=detail,
+                event_id=stable_id(run.action_id, "refused", "halted", str(getattr(halt, "id", ""))),
+                ts=run.ts,
+            )
+            audit.append([event])
+        return exc
 
 
 @dataclass(frozen=True)

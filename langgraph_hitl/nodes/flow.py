@@ -10,8 +10,9 @@ from langgraph.graph import StateGraph
 from ..errors import PolicyError
 from ..policy import Policy
 from .audit import AuditNode
-from .execute import ExecuteNode, Handler, execute_condition
+from .execute import ExecuteNode, execute_condition
 from .gate import ClassifyAndGateNode, risk_condition
+from .handlers import HandlerLike, compensation_of
 from .review import ReviewNode, SecondReviewNode, review_condition
 
 __all__ = ["add_approval_flow", "FLOW_NODES"]
@@ -35,7 +36,7 @@ def add_approval_flow(
     source: str,
     target: str,
     policy: Policy,
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[str, HandlerLike],
     approvers: Sequence[str] | None = None,
     second_approvers: Sequence[str] | None = None,
     store: Any = None,
@@ -129,7 +130,7 @@ def _check_flow(
     *,
     source: str,
     policy: Policy,
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[str, HandlerLike],
 ) -> None:
     """Refuse a flow that cannot be wired, or whose approvals could not run, before adding anything."""
     taken = [n for n in names.values() if n in builder.nodes]
@@ -141,7 +142,12 @@ def _check_flow(
             f"source={source!r} is not a node of this graph; add it first. Nodes: {', '.join(builder.nodes)}."
         )
         raise PolicyError(msg)
-    missing = sorted(name for name in policy.actions if name not in handlers)
+    # `reverse:NAME` gates the compensation of NAME (`Handler(undo=...)`), which `Approvals.reverse` runs.
+    missing = sorted(
+        n
+        for n in policy.actions
+        if n not in handlers and not (n.startswith("reverse:") and compensation_of(handlers.get(n[8:])))
+    )
     if missing:
         msg = (
             f"The policy lists {missing!r} but handlers has nothing to run them with, so an approval "

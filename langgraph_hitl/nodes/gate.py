@@ -11,11 +11,15 @@ from .._events import make_event
 from ..decisions import MAX_ARGS_BYTES, args_problem
 from ..errors import PolicyError
 from ..policy import Policy
+from ..policy_engine import assess_for
 from ..receipts import action_digest, seal
+from ..telemetry import traced_gate
 from ..types import ActionRequest, Assessment, AuditEvent
 from ._common import as_store, event_time, seal_key_of, step_key, thread_id_of
+from ._halted import halt_over, harden
 from ._view import view
 from .authorization import requester_of
+from .shadow_gate import observe
 
 __all__ = ["ClassifyAndGateNode", "risk_condition"]
 
@@ -54,6 +58,8 @@ class ClassifyAndGateNode:
             so later checkpoints do not carry it; pass a reference (an id, a URL) instead.
         executable: The action names that have a handler (`add_approval_flow` passes its
             handlers'); any other action is denied before a person is asked about it.
+        shadow_policy: A candidate policy assessed beside `policy` on every proposal, never routing;
+            each difference is a `shadow_differs` audit event (see `shadow`). Default: the runner's.
 
     Example:
         ```python
@@ -73,9 +79,13 @@ class ClassifyAndGateNode:
         store: Any = None,
         max_args_bytes: int = MAX_ARGS_BYTES,
         executable: Collection[str] | None = None,
+        shadow_policy: Policy | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             msg = f"ClassifyAndGateNode needs a Policy, got {type(policy).__name__}. Build one with Policy({{...}})."
+            raise PolicyError(msg)
+        if shadow_policy is not None and not isinstance(shadow_policy, Policy):
+            msg = f"shadow_policy is a {type(shadow_policy).__name__}; pass the candidate Policy, or None."
             raise PolicyError(msg)
         self.policy = policy
         self.action_key = action_key
@@ -88,12 +98,22 @@ class ClassifyAndGateNode:
             raise PolicyError(msg)
         self.max_args_bytes = max_args_bytes
         self.executable = None if executable is None else frozenset(executable)
+        self.shadow_policy = shadow_policy
 
+    @traced_gate  # a span per call when OpenTelemetry is configured (see `telemetry`)
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         thread_id = thread_id_of(config)
         ts = event_time(config)
         action, assessment = self._assess(state)
+        observe(  # shadow mode: audits what a candidate policy would decide; never changes the run
+            self.shadow_policy, config, self.store, action=action, enforced=assessment, node=self.name,
+            confidence=_confidence(state.get(self.confidence_key)),
+            requester=state.get("requested_by") or self.requested_by,
+        )  # fmt: skip
+        halt = halt_over(self.store, config, action["name"], thread_id)
+        if halt is not None:  # the stop switch: nothing is auto-approved under a halt
+            assessment = harden(assessment, halt)
         occurrence = step_key(config, self.name)
         digest = action_digest(action, thread_id=thread_id, occurrence=occurrence)
         action_id = digest[:32]
@@ -105,8 +125,9 @@ class ClassifyAndGateNode:
             {**assessment, "digest": digest, "occurrence": occurrence, "requested_by": proposer}, key
         )
         status, events = _gate_events(
-            action, assessment, action_id=action_id, requester=requester, thread_id=thread_id, ts=ts
-        )
+            action, assessment, action_id=action_id, requester=requester, thread_id=thread_id, ts=ts,
+            confidence=_confidence(state.get(self.confidence_key)),
+        )  # fmt: skip
         return {
             "action": action,
             "action_id": action_id,
@@ -140,7 +161,9 @@ class ClassifyAndGateNode:
             known = ", ".join(sorted(self.executable)) or "none"
             # Nobody is asked to approve what cannot run: the answer would be wasted.
             return action, self._denied(action, f"no handler for {action['name']!r} (handlers: {known})")
-        return action, self.policy.assess(action, confidence=_confidence(state.get(self.confidence_key)))
+        confidence = _confidence(state.get(self.confidence_key))
+        requester = state.get("requested_by") or self.requested_by  # an engine's principal
+        return action, assess_for(self.policy, action, confidence=confidence, requester=requester)
 
     def _denied(self, action: ActionRequest, problem: str) -> Assessment:
         return {
@@ -177,8 +200,11 @@ def _gate_events(
     requester: str,
     thread_id: str | None,
     ts: str,
+    confidence: float | None = None,
 ) -> tuple[str, list[AuditEvent]]:
-    """The status the gate leaves, and its audit events: `proposed`, then what the gate did about it."""
+    """The status the gate leaves, and its audit events: `proposed` (with the approvals needed and
+    the confidence the gate was given, so `policy backtest` replays it faithfully), then what the
+    gate did about it."""
     mode = assessment["mode"]
 
     def event(
@@ -196,7 +222,14 @@ def _gate_events(
             ts=ts,
         )
 
-    events = [event("proposed", requester, detail={"mode": mode, "reasons": assessment["reasons"]})]
+    proposed: dict[str, Any] = {
+        "mode": mode,
+        "reasons": assessment["reasons"],
+        "required_approvals": assessment["required_approvals"],
+    }
+    if confidence is not None:
+        proposed["confidence"] = confidence
+    events = [event("proposed", requester, detail=proposed)]
     if mode in ("auto", "notify"):
         events.append(event("auto_approved" if mode == "auto" else "notified", "auto", decision="approved"))
         return "approved", events

@@ -21,11 +21,13 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from .._canonical import stable_id
-from ..decisions import RESPONSE_SCHEMA, call_rules, validate_decision
+from ..decisions import RESPONSE_SCHEMA, call_rules
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list
 from ..policy import Policy
+from ..policy_engine import assess_for
 from ..receipts import action_digest, counting, enough, seal, sealed
+from ..rubber_stamp import rule_for, validate_reviewed
 from ..types import (
     DECISION_TYPES,
     ActionRequest,
@@ -36,7 +38,7 @@ from ..types import (
     ReviewRequest,
 )
 from ._agent_inbox import agent_inbox_view, on_langgraph_server
-from ._common import as_store, decider_of, seal_key_of, step_key, thread_id_of
+from ._common import as_store, decider_of, runner_store, seal_key_of, step_key, thread_id_of
 from ._view import view
 from .authorization import (
     authorize,
@@ -164,7 +166,8 @@ class ReviewNode:
         old = state.get("assessment")
         if isinstance(old, dict) and old.get("digest") == digest and sealed(old, key):
             return action, occurrence, digest, old  # type: ignore[return-value]
-        fresh = self.policy.assess(action) if self.policy is not None else fixed_assessment(action)
+        who = requester_of(state)  # a policy engine's principal (`policy_engine`)
+        fresh = assess_for(self.policy, action, requester=who) if self.policy else fixed_assessment(action)
         if not isinstance(old, dict):
             why = "no gate assessed this action before review"
         elif not sealed(old, key):
@@ -248,6 +251,9 @@ class ReviewNode:
                 )
             ],
         }
+        rubber_stamp = rule_for(self.policy, action)
+        if rubber_stamp is not None:  # a flagged approver types a phrase (`rubber_stamp.py`)
+            hitl["rubber_stamp"] = rubber_stamp.as_json()
         request = review_request(action, allowed, hitl)
         # Agent Inbox reads `arguments` and `description` only, and only from LangGraph Server.
         return agent_inbox_view(request) if on_langgraph_server(config) else request
@@ -266,7 +272,8 @@ class ReviewNode:
             who, why = decider_of(config, answer, trust_answer=self.trust_answer_identity)
             if who is None:
                 return self._refused(state, request, config, f"Refused: {why}.", None)
-            decision = validate_decision(answer, request, approver=who)[0]
+            store = self.store or runner_store(config)  # rubber-stamp flags are read from the store
+            decision = validate_reviewed(answer, request, approver=who, store=store)[0]
         except HITLError as exc:
             return self._refused(state, request, config, str(exc), answer, who)
         except Exception as exc:  # an answer that breaks validation itself is still just refused

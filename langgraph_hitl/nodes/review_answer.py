@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 
 from .._events import DECISION_EVENTS, decision_event_id, make_event
 from ..policy import Policy, stricter
+from ..policy_engine import assess_for
 from ..receipts import action_digest, counting, enough, issue, seal
 from ..types import ActionRequest, Assessment, Decision, DecisionRecord, ReviewRequest
 from ._common import decided_at_of, event_time, thread_id_of
@@ -117,7 +118,7 @@ def _edited(
         }
         rereview = True
     else:
-        fresh = policy.assess(new_action)
+        fresh = assess_for(policy, new_action, requester=old.get("requested_by") or requester_of(state))
         rereview = stricter(old, fresh)
     gate = gate_for(old, fresh, why="edited by a reviewer")
     proposer = old.get("requested_by") or requester_of(state)

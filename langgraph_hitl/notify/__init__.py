@@ -3,9 +3,10 @@
 Install the extra: `pip install 'langgraph-hitl[notify]'` (httpx is imported only
 when a `WebhookNotifier` is built, never by `import langgraph_hitl`).
 
-- `WebhookNotifier` posts `pending`, `decided` and `timed_out` events as JSON (or
-  Slack messages) signed with `X-HITL-Signature: t=<unix>,v1=<hex>`, on a background
-  thread with retries; it never blocks or breaks a graph run.
+- `WebhookNotifier` posts `pending`, `decided`, `timed_out` and `executed` events as JSON,
+  Slack messages or CloudEvents 1.0 (`layout`), signed with `X-HITL-Signature:
+  t=<unix>,v1=<hex>` or as Standard Webhooks (`signing="standard"`, `whsec_` secrets), on a
+  background thread with retries; it never blocks or breaks a graph run.
 - `sign` / `verify_signature` make and check that header (HMAC-SHA256 over
   `f"{t}.".encode() + body`, constant-time, with a replay window).
 - `LinkSigner` makes approval links bound to one request, approver and decision, that
@@ -30,7 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from .base import DeliveryStats, Layout, Notifier, NotifierConfigError, WebhookEvent
+from .base import DeliveryStats, Layout, Notifier, NotifierConfigError, Signing, WebhookEvent
 from .links import (
     LinkClaim,
     LinkDecision,
@@ -58,6 +59,7 @@ __all__ = [
     "NotifierConfigError",
     "SQLiteNonceStore",
     "SignatureError",
+    "Signing",
     "WebhookEvent",
     "WebhookNotifier",
     "sign",

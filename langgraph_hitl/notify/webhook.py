@@ -1,7 +1,8 @@
 """`WebhookNotifier`: signed, retried webhook deliveries on a background thread.
 
-Each event becomes one JSON POST signed with `X-HITL-Signature` (see `signing`).
-The `on_*` methods only enqueue: they never block a graph run and never raise.
+Each event becomes one POST: the JSON envelope, a Slack message, or a CloudEvent
+(`cloud_events`), signed with `X-HITL-Signature` (`signing`) or as Standard Webhooks do
+(`standard_webhooks`). The `on_*` methods only enqueue: they never block a graph run and never raise.
 A single worker thread delivers, retrying connection errors, timeouts, 5xx and 429
 with exponential backoff and bounded jitter; other 4xx answers are final.
 
@@ -12,23 +13,24 @@ The notifier checks its options and builds each event's body on the caller's thr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 from ..types import ReviewRequest
-from .base import DeliveryStats, Layout, NotifierConfigError
+from .base import DeliveryStats, Layout, NotifierConfigError, Signing
+from .cloud_events import DEFAULT_SOURCE, cloudevent_framer
 from .links import LinkSigner
+from .signers import make_signer
 from .webhook_bodies import WebhookBodies
-from .webhook_delivery import DeliveryWorker
+from .webhook_delivery import DeliveryWorker, json_frame
 
 __all__ = ["WebhookNotifier"]
 
 
 def _option_problem(
     url: object,
-    secret: object,
     timeout_s: float,
     max_attempts: object,
     backoff_s: float,
@@ -40,16 +42,14 @@ def _option_problem(
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         return f"url {url!r:.80} is not an http(s) URL; pass e.g. 'https://hooks.example.com/hitl'."
-    if not secret:
-        return "secret is empty; pass the shared secret the receiver verifies with (a long random string)."
     if not (isinstance(max_attempts, int) and max_attempts >= 1):
         return f"max_attempts={max_attempts!r} must be an integer >= 1 (1 disables retries)."
     if not timeout_s > 0:
         return f"timeout_s={timeout_s!r} must be a positive number of seconds."
     if not 0 <= backoff_s <= max_backoff_s:
         return f"backoff_s={backoff_s!r} must be >= 0 and <= max_backoff_s={max_backoff_s!r}."
-    if layout not in ("json", "slack"):
-        return f"layout={layout!r} is not allowed. Allowed: json, slack."
+    if layout not in get_args(Layout):
+        return f"layout={layout!r:.40} is not allowed. Allowed: {', '.join(get_args(Layout))}."
     if not (isinstance(queue_size, int) and queue_size >= 1):
         return f"queue_size={queue_size!r} must be an integer >= 1."
     return None
@@ -60,12 +60,19 @@ class WebhookNotifier:
 
     Args:
         url: Where to POST, an http(s) URL.
-        secret: Shared secret for `X-HITL-Signature`; receivers check it with `verify_signature`.
+        secret: The shared secret, or several, newest first, while one rotates (each delivery is
+            signed with every one, so receivers holding either verify). With `signing="hitl"`
+            any long random text; with `signing="standard"` a `whsec_<base64>` secret.
         timeout_s: Seconds each HTTP attempt may take.
         max_attempts: Attempts per event before it counts as failed (1 means no retries).
         backoff_s: Delay before the first retry; it doubles each time, with jitter in [delay/2, delay].
         max_backoff_s: Cap on a single delay (also on a receiver's `Retry-After`).
-        layout: `json` for the event envelope, `slack` for a Slack message.
+        layout: `json` for the event envelope, `slack` for a Slack message, `cloudevents` or
+            `cloudevents-binary` for a CloudEvents 1.0 event in structured or binary content mode
+            (see `Layout`).
+        signing: `hitl` for `X-HITL-Signature` (receivers check it with `verify_signature`),
+            `standard` for Standard Webhooks headers (any Standard Webhooks library checks them).
+        cloudevents_source: The CloudEvents `source` attribute: a URI-reference naming this producer.
         link_signer: With `base_url`, adds one-time Approve/Reject links per approver to `pending` events.
         base_url: The page that redeems approval links.
         link_approvers: Who gets links when a request names no approvers (anyone may decide).
@@ -94,12 +101,14 @@ class WebhookNotifier:
         self,
         url: str,
         *,
-        secret: str | bytes,
+        secret: str | bytes | Sequence[str | bytes],
         timeout_s: float = 5.0,
         max_attempts: int = 5,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         layout: Layout = "json",
+        signing: Signing = "hitl",
+        cloudevents_source: str = DEFAULT_SOURCE,
         link_signer: LinkSigner | None = None,
         base_url: str | None = None,
         link_approvers: Iterable[str] = (),
@@ -108,9 +117,9 @@ class WebhookNotifier:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
     ) -> None:
-        problem = _option_problem(
-            url, secret, timeout_s, max_attempts, backoff_s, max_backoff_s, layout, queue_size
-        )
+        problem = _option_problem(url, timeout_s, max_attempts, backoff_s, max_backoff_s, layout, queue_size)
+        if problem is None and not (isinstance(cloudevents_source, str) and cloudevents_source.strip()):
+            problem = f"cloudevents_source={cloudevents_source!r:.80} must be a non-empty URI-reference, e.g. 'urn:acme:billing-agent'."
         if problem is None and (link_signer is None) != (base_url is None):
             problem = "approval links need both link_signer and base_url; pass both or neither."
         if problem is None and layout == "slack" and link_signer is not None and not slack_channels:
@@ -121,6 +130,8 @@ class WebhookNotifier:
         if problem is not None:
             msg = f"WebhookNotifier: {problem}"
             raise NotifierConfigError(msg)
+        signer = make_signer(signing, secret)
+        self.cloudevents_source = cloudevents_source
         try:
             import httpx  # noqa: F401  (fail now, with the fix, rather than on the worker thread)
         except ImportError as exc:
@@ -136,7 +147,8 @@ class WebhookNotifier:
         )
         self._worker = DeliveryWorker(
             url,
-            secret=secret,
+            signer=signer,
+            frame=self._frame,
             timeout_s=timeout_s,
             max_attempts=max_attempts,
             backoff_s=backoff_s,
@@ -164,6 +176,13 @@ class WebhookNotifier:
     def layout(self, value: Layout) -> None:
         self._bodies.layout = value
 
+    def _frame(self, envelope: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The body's document and content headers for the current layout."""
+        if self.layout in ("cloudevents", "cloudevents-binary"):
+            binary = self.layout == "cloudevents-binary"
+            return cloudevent_framer(binary=binary, source=self.cloudevents_source)(envelope)
+        return json_frame(envelope)
+
     # -- the Notifier interface -------------------------------------------------------------
 
     def on_pending(self, request: ReviewRequest, *, thread_id: str | None) -> None:
@@ -178,6 +197,11 @@ class WebhookNotifier:
     def on_timeout(self, request_id: str, *, thread_id: str | None, outcome: str) -> None:
         """Announce that `request_id` timed out and what the runner did (event `timed_out`); never raises."""
         self._worker.submit("timed_out", lambda: self._bodies.timed_out(request_id, thread_id, outcome))
+
+    def on_executed(self, request_id: str, *, thread_id: str | None, action: str, outcome: str) -> None:
+        """Announce that the action `request_id` approved was run (event `executed`; `outcome`:
+        `executed` or `failed`); returns at once, never raises."""
+        self._worker.submit("executed", lambda: self._bodies.executed(request_id, thread_id, action, outcome))
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -56,6 +56,15 @@ class WebhookBodies:
             return slack_timed_out_message(request_id, outcome)
         return self.envelope("timed_out", thread_id, request_id, outcome=outcome)
 
+    def executed(self, request_id: str, thread_id: str | None, action: str, outcome: str) -> dict[str, Any]:
+        """The `executed` event's body: the action a request approved was run (`outcome`: `executed`
+        or `failed`)."""
+        if self.layout == "slack":
+            text = f"Request {request_id}: {action} {'ran' if outcome == 'executed' else outcome}"
+            mrkdwn = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}]}
+        return self.envelope("executed", thread_id, request_id, action=action, outcome=outcome)
+
     def envelope(
         self, event: str, thread_id: str | None, request_id: str | None, **extra: Any
     ) -> dict[str, Any]:

@@ -1,15 +1,18 @@
 """How `WebhookNotifier` delivers: a bounded queue and one worker thread that signs, posts and retries.
 
-`submit` only enqueues: it never blocks a graph run and never raises. The worker, started with
-the first event, signs each attempt with `X-HITL-Signature` (see `signing`), retries connection
-errors, timeouts, 5xx and 429 with exponential backoff and bounded jitter (honouring a
-receiver's `Retry-After` up to `max_backoff_s`), and treats other 4xx answers as final.
+`submit` only enqueues: it never blocks a graph run and never raises. It frames the body (the
+JSON envelope, or a CloudEvent: `cloud_events`) and takes the trace context of the span active
+then (`trace_context`). The worker, started with the first event, signs each attempt (`signers`:
+`X-HITL-Signature` or Standard Webhooks), retries connection errors, timeouts, 5xx and 429 with
+exponential backoff and bounded jitter (honouring a receiver's `Retry-After` up to
+`max_backoff_s`), and treats other 4xx answers as final.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import random
 import threading
@@ -20,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .base import DeliveryStats
-from .signing import SIGNATURE_HEADER, sign
+from .cloud_events import Frame
+from .signers import SignHeaders
+from .trace_context import trace_headers
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DeliveryWorker", "redact"]
+__all__ = ["DeliveryWorker", "dumps", "json_frame", "redact"]
 
 logger = logging.getLogger("langgraph_hitl.notify")
 
@@ -35,12 +40,60 @@ class _Delivery:
     event: str
     delivery_id: str
     body: bytes
+    headers: dict[str, str]
+    """Content type, CloudEvents attributes and trace context, fixed when the event was enqueued."""
 
 
 def redact(url: str) -> str:
-    """Scheme and host only: webhook URLs (Slack's in particular) embed their own secret."""
+    """Scheme, host and port only: webhook URLs (Slack's in particular) embed their own secret, in
+    the path or the query, or as `user:password@` before the host.
+
+    Example:
+        >>> redact("https://bot:hunter2@hooks.example.com:8443/T0/B0/XyZ?token=abc")
+        'https://hooks.example.com:8443/…'
+    """
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+
+
+def json_frame(envelope: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The `json` and `slack` layouts: the payload is the body."""
+    return envelope, {"Content-Type": "application/json"}
+
+
+def _text(document: Any, *, ascii_only: bool) -> str:
+    return json.dumps(document, ensure_ascii=ascii_only, separators=(",", ":"), default=str, allow_nan=False)
+
+
+def _plain(value: Any, seen: tuple[int, ...] = ()) -> Any:
+    """`value` with what JSON cannot hold made text: NaN and infinities, and keys that are not
+    strings. A cycle has no JSON form at all: `ValueError`, so the event counts as failed."""
+    if isinstance(value, dict | list | tuple):
+        if id(value) in seen or len(seen) > 200:
+            msg = "the payload refers to itself (a cycle) or nests more than 200 levels deep"
+            raise ValueError(msg)
+        inner = (*seen, id(value))
+        if isinstance(value, dict):
+            return {str(k): _plain(v, inner) for k, v in value.items()}
+        return [_plain(v, inner) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def dumps(document: Any) -> bytes:
+    """Compact UTF-8 JSON that any receiver parses: values JSON cannot hold become text (see
+    `_plain`, and `str()` for other objects), and text UTF-8 cannot carry (lone surrogates) goes
+    as `\\udXXX` escapes; such a value costs its fidelity, never the delivery."""
+    try:
+        text = _text(document, ascii_only=False)
+    except (TypeError, ValueError):
+        document = _plain(document)
+        text = _text(document, ascii_only=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _text(document, ascii_only=True).encode("ascii")
 
 
 class DeliveryWorker:
@@ -50,7 +103,8 @@ class DeliveryWorker:
         self,
         url: str,
         *,
-        secret: str | bytes,
+        signer: SignHeaders,
+        frame: Frame = json_frame,
         timeout_s: float,
         max_attempts: int,
         backoff_s: float,
@@ -60,7 +114,8 @@ class DeliveryWorker:
         sleep: Callable[[float], object] | None,
     ) -> None:
         self.url = url
-        self._secret = secret
+        self._signer = signer
+        self._frame = frame
         self._timeout_s = float(timeout_s)
         self._max_attempts = max_attempts
         self._backoff_s = float(backoff_s)
@@ -147,7 +202,9 @@ class DeliveryWorker:
         try:
             payload = build()
             delivery_id = str(payload.get("delivery_id") or uuid.uuid4().hex)
-            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+            document, headers = self._frame(payload)
+            body = dumps(document)
+            headers.update(trace_headers())
         except Exception as exc:
             logger.error("Webhook %s event could not be built, not sent: %r", event, exc)
             with self._lock:
@@ -159,7 +216,7 @@ class DeliveryWorker:
                 self._stats = replace(self._stats, dropped=self._stats.dropped + 1)
                 return
             try:
-                self._queue.put_nowait(_Delivery(event, delivery_id, body))
+                self._queue.put_nowait(_Delivery(event, delivery_id, body, headers))
             except queue.Full:
                 logger.warning(
                     "Webhook %s (%s) dropped: %d deliveries already queued for %s. Raise queue_size or check the receiver.",
@@ -258,8 +315,8 @@ class DeliveryWorker:
         import httpx
 
         headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(item.body, secret=self._secret, timestamp=int(self._clock())),
+            **item.headers,
+            **self._signer(item.delivery_id, int(self._clock()), item.body),
             "X-HITL-Event": item.event,
             "X-HITL-Delivery": item.delivery_id,
             "X-HITL-Attempt": str(attempt),

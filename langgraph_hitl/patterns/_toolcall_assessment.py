@@ -122,7 +122,9 @@ def _proposal_events(
             )
         )
 
-    events = [event("proposed", actor=requester, detail={"tool_call_id": call["id"], "mode": mode})]
+    proposed = {"tool_call_id": call["id"], "mode": mode, "reasons": assessment["reasons"]}
+    proposed["required_approvals"] = assessment["required_approvals"]  # what `policy backtest` replays
+    events = [event("proposed", actor=requester, detail=proposed)]
     if state == "safe":
         events.append(
             event("auto_approved" if mode == "auto" else "notified", actor="auto", decision="approved")

@@ -92,9 +92,12 @@ class ToolGateNode:
         gate_key: The state key holding the gate's record.
         trust_answer_identity: Development only: take the decider from the answer's `approver`
             field when the run's config names nobody (see `ReviewNode`).
+        tool_annotations: The tools' MCP annotations (`{name: annotations}` or the tools of
+            `list_tools()`), as reversibility hints the policy can only make stricter (see
+            `langgraph_hitl.tool_annotations`).
 
     Raises:
-        PolicyError: `policy` is not a `Policy`, or bad `approvers` / `timeout`.
+        PolicyError: `policy` is not a `Policy`, bad `approvers` / `timeout`, or bad `tool_annotations`.
 
     Example:
         ```python
@@ -116,7 +119,12 @@ class ToolGateNode:
         messages_key: str = "messages",
         gate_key: str = "tool_gate",
         trust_answer_identity: bool = False,
+        tool_annotations: Any = None,
     ) -> None:
+        if tool_annotations is not None:
+            from ..tool_annotations import policy_with_tool_annotations
+
+            policy = policy_with_tool_annotations(policy, tool_annotations)
         self.core = ToolReviewCore(
             policy,
             name=name,

@@ -25,9 +25,11 @@ from ..errors import CheckpointerError
 from ._db import Backend, SQLiteBackend, sqlite_path_from_url
 from .audit import AuditLog, VerifyResult
 from .feedback import FeedbackStore
+from .halts import Halt, Halts, HaltScope
 from .inbox import Inbox, RequestRow
 from .ledger import Ledger, LedgerEntry
 from .nonces import LinkNonces
+from .reviewers import Reviewers
 
 if TYPE_CHECKING:
     pass
@@ -40,6 +42,9 @@ __all__ = [
     "AuditLog",
     "Backend",
     "FeedbackStore",
+    "Halt",
+    "HaltScope",
+    "Halts",
     "Inbox",
     "Ledger",
     "LedgerEntry",
@@ -78,10 +83,15 @@ class Store:
         self.clock: Callable[[], float] = clock or time.time
         self.inbox = Inbox(backend, clock=self.clock)
         self.audit = AuditLog(backend, hmac_key=hmac_key, clock=self.clock)
-        self.ledger = Ledger(backend, clock=self.clock)
+        self.audit.seal_key_source = lambda: self.seal_key  # checks pruning cuts' signatures
+        self.halts = Halts(backend, clock=self.clock, audit=self.audit)
+        """The stop switch (`store.halts`): no handler starts under an active halt."""
+        self.ledger = Ledger(backend, clock=self.clock, halts=self.halts)
         self.feedback = FeedbackStore(backend, clock=self.clock, audit=self.audit)
         self.nonces = LinkNonces(backend, clock=self.clock)
         """Used approval-link nonces: pass as `LinkSigner.redeem(store=...)`."""
+        self.reviewers = Reviewers(backend, clock=self.clock)
+        """Approvers' recent decisions, for rubber-stamp detection (`rubber_stamp.py`)."""
 
     def setup(self) -> None:
         """Create or migrate the tables (idempotent; safe from several processes at once).

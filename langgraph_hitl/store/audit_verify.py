@@ -14,6 +14,7 @@ from typing import Any
 from .._canonical import canonical_json
 from ..errors import AuditIntegrityError
 from ._db import Backend
+from .audit_cuts import cuts
 from .audit_events import COLUMNS, GENESIS_HASH, HASHED
 
 __all__ = ["ChainVerifier", "VerifyResult", "hexdigest"]
@@ -61,6 +62,9 @@ class VerifyResult:
     """Why that row failed, None when `ok`."""
     head_hash: str = GENESIS_HASH
     """The hash of the last good row; record it to detect later truncation (`verify(anchor=...)`)."""
+    cut_seq: int = 0
+    """Rows up to this seq were pruned (archived, `store.retention`); 0 when none were. The chain
+    is verified from the signed checkpoint of that cut: `checked` counts the rows after it."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -84,6 +88,8 @@ class ChainVerifier:
     keyed_without_key: bool
     _keyed: bool
     _digest_many: Callable[[Iterator[bytes]], Iterator[str]]
+    seal_key_source: Callable[[], bytes] | None = None
+    """Returns the store's seal key, which signs pruning cuts (`Store` sets it)."""
 
     def _digest(self, data: bytes) -> str:
         return next(iter(self._digest_many(iter((data,)))))
@@ -117,15 +123,47 @@ class ChainVerifier:
                 "the log is keyed and was opened without its key: pass hmac_key=... or set "
                 "LANGGRAPH_HITL_AUDIT_KEY to verify it"))  # fmt: skip
             return result.raise_for_status() if raise_on_error else result
-        result = self._verify_chain(batch)
+        start = self._start()
+        stray = None if isinstance(start, VerifyResult) else self._row_below(start[0])
+        start = start if stray is None else stray  # (a failed VerifyResult is falsy: no `or`)
+        result = start if isinstance(start, VerifyResult) else self._verify_chain(batch, *start)
         if result.ok and anchor is not None:
             result = self._check_anchor(result, anchor)
         return result.raise_for_status() if raise_on_error else result
 
-    def _verify_chain(self, batch: int) -> VerifyResult:
+    def _start(self) -> tuple[int, str] | VerifyResult:
+        """Where the chain starts: `(1, GENESIS_HASH)`, or just after the last pruning cut once
+        every cut's signature checks out (a failed result names the first cut that does not)."""
+        recorded = cuts(self.backend)
+        if not recorded:
+            return 1, GENESIS_HASH
+        key = self.seal_key_source() if self.seal_key_source is not None else None
+        for cut in recorded:
+            if key is None or not cut.authentic(key):
+                why = "no seal key to check it with" if key is None else "its signature does not verify"
+                reason = (
+                    f"the pruning checkpoint at seq {cut.seq} cannot be trusted ({why}): a cut was forged "
+                    "or written with another key; restore the rows from the archive or a backup"
+                )
+                return VerifyResult(
+                    ok=False, checked=0, first_bad_seq=cut.seq + 1, reason=reason, cut_seq=cut.seq
+                )
+        return recorded[-1].seq + 1, recorded[-1].head_hash
+
+    def _row_below(self, first: int) -> VerifyResult | None:
+        """A failed result when a row sits below where the chain starts (a seq below 1, or at or
+        below the last cut): `query()` would show it, yet no chain covers it, so it was inserted."""
+        low = self.backend.execute("SELECT MIN(seq) AS s FROM hitl_audit")[0]["s"]
+        if low is None or int(low) >= first:
+            return None
+        where = f"at or below the pruning checkpoint at seq {first - 1}" if first > 1 else "below seq 1"
+        reason = f"row {low} lies {where}, outside the hash chain: it was inserted there (pruned rows are in their archive)"
+        return VerifyResult(ok=False, checked=0, first_bad_seq=int(low), reason=reason, cut_seq=first - 1)
+
+    def _verify_chain(self, batch: int, expect: int = 1, prev: str = GENESIS_HASH) -> VerifyResult:
         fast = _FAST_VERIFY.get(self.backend.name)
         raw = f"SELECT {COLUMNS} FROM hitl_audit WHERE seq > ? ORDER BY seq LIMIT ?"
-        expect, prev = 1, GENESIS_HASH
+        cut = expect - 1
         while True:
             if fast is not None:
                 threaded = not self.backend.in_transaction
@@ -136,16 +174,25 @@ class ChainVerifier:
                         if agg is None or not self._batch_verifies(agg, expect, prev):
                             break  # the reference path below decides this batch
                         if not agg["n"]:
-                            return VerifyResult(ok=True, checked=expect - 1, head_hash=prev)
+                            return VerifyResult(
+                                ok=True, checked=expect - 1 - cut, head_hash=prev, cut_seq=cut
+                            )
                         expect, prev = expect + int(agg["n"]), agg["hashes"][-64:]
             rows = self.backend.execute(raw, (expect - 1, batch))
             if not rows:
-                return VerifyResult(ok=True, checked=expect - 1, head_hash=prev)
+                return VerifyResult(ok=True, checked=expect - 1 - cut, head_hash=prev, cut_seq=cut)
             for row in rows:
                 reason = self._row_problem(row, expect, prev)
                 if reason is not None:
+                    if cut and expect == cut + 1:
+                        reason += f" (the log was pruned through seq {cut}: row {expect} must link to that checkpoint)"
                     return VerifyResult(
-                        ok=False, checked=expect - 1, first_bad_seq=expect, reason=reason, head_hash=prev
+                        ok=False,
+                        checked=expect - 1 - cut,
+                        first_bad_seq=expect,
+                        reason=reason,
+                        head_hash=prev,
+                        cut_seq=cut,
                     )
                 expect, prev = expect + 1, row["hash"]
 
@@ -191,24 +238,36 @@ class ChainVerifier:
 
     def _check_anchor(self, result: VerifyResult, anchor: tuple[int, str]) -> VerifyResult:
         seq, expected = anchor
-        if seq < 1:
+        if seq < 1 or seq < result.cut_seq:  # pruned rows are checked in their archive
             return result
-        rows = self.backend.execute("SELECT hash FROM hitl_audit WHERE seq = ?", (seq,))
+        if seq == result.cut_seq:
+            rows = [{"hash": cuts(self.backend)[-1].head_hash}]
+        else:
+            rows = self.backend.execute("SELECT hash FROM hitl_audit WHERE seq = ?", (seq,))
+        last = result.cut_seq + result.checked
         if not rows:
-            reason = f"the log ends at seq {result.checked} but the anchor names seq {seq}: rows were removed from the end"
+            reason = (
+                f"the log ends at seq {last} but the anchor names seq {seq}: rows were removed from the end"
+            )
             return VerifyResult(
                 ok=False,
                 checked=result.checked,
-                first_bad_seq=result.checked + 1,
+                first_bad_seq=last + 1,
                 reason=reason,
                 head_hash=result.head_hash,
+                cut_seq=result.cut_seq,
             )
         if rows[0]["hash"] != expected:
             reason = (
                 f"row {seq}'s hash differs from the anchor's: the log was rewritten from there or earlier"
             )
             return VerifyResult(
-                ok=False, checked=result.checked, first_bad_seq=seq, reason=reason, head_hash=result.head_hash
+                ok=False,
+                checked=result.checked,
+                first_bad_seq=seq,
+                reason=reason,
+                head_hash=result.head_hash,
+                cut_seq=result.cut_seq,
             )
         return result
 

@@ -54,12 +54,18 @@ class Inbox(InboxReading, ThreadMarks):
     # -- writing --------------------------------------------------------------------------------------
 
     def index(
-        self, thread_id: str, items: Sequence[tuple[str, str, ReviewRequest]], *, graph: str = ""
+        self,
+        thread_id: str,
+        items: Sequence[tuple[str, str, ReviewRequest]],
+        *,
+        graph: str = "",
+        traceparent: str | None = None,
     ) -> list[str]:
         """Index paused questions of `thread_id`: `(interrupt_id, checkpoint_ns, payload)` each.
 
         Rows already indexed are left alone (their deadline keeps counting from the first
-        indexing). Returns the request ids that are new.
+        indexing). `traceparent` (the W3C trace context of the run that asked) goes with new rows.
+        Returns the request ids that are new.
         """
         now = self.clock()
         new: list[str] = []
@@ -76,7 +82,9 @@ class Inbox(InboxReading, ThreadMarks):
                     if self._ask_again(known[0], interrupt_id, payload):
                         new.append(rid)
                     continue
-                self._insert(thread_id, interrupt_id, ns, payload, graph=graph, now=now)
+                self._insert(
+                    thread_id, interrupt_id, ns, payload, graph=graph, now=now, traceparent=traceparent
+                )
                 new.append(rid)
         return new
 
@@ -93,7 +101,15 @@ class Inbox(InboxReading, ThreadMarks):
         return True
 
     def _insert(
-        self, thread_id: str, interrupt_id: str, ns: str, payload: ReviewRequest, *, graph: str, now: float
+        self,
+        thread_id: str,
+        interrupt_id: str,
+        ns: str,
+        payload: ReviewRequest,
+        *,
+        graph: str,
+        now: float,
+        traceparent: str | None = None,
     ) -> None:
         """A new pending row, with its approvers indexed for "pending for approver X"."""
         hitl = payload["hitl"]
@@ -103,8 +119,8 @@ class Inbox(InboxReading, ThreadMarks):
         approvers = hitl.get("approvers")
         first = payload["action_requests"][0]
         self.db.execute(
-            f"INSERT INTO hitl_requests ({COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?, ?, NULL, NULL, ?) "
+            f"INSERT INTO hitl_requests ({COLUMNS}, traceparent) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?, ?, NULL, NULL, ?, ?) "
             "ON CONFLICT (request_id) DO NOTHING",
             (
                 rid,
@@ -125,6 +141,7 @@ class Inbox(InboxReading, ThreadMarks):
                 now,
                 now + float(timeout) if timeout else None,
                 seq,
+                traceparent,
             ),
         )
         if approvers:
@@ -228,7 +245,7 @@ class Inbox(InboxReading, ThreadMarks):
             updated = self.db.execute(
                 "UPDATE hitl_requests SET status = 'deciding', decided_by = ?, decision = ?, decided_at = ?, "
                 f"lease_owner = ?, lease_until = {self.db.now_sql} + ? "
-                f"WHERE request_id = ? AND status = 'pending' RETURNING {COLUMNS}",
+                f"WHERE request_id = ? AND status = 'pending' RETURNING {COLUMNS}, traceparent",
                 (
                     approver,
                     canonical_json(decision),

@@ -45,6 +45,8 @@ class RequestRow:
     seq: int
     checkpoint_ns: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    traceparent: str | None = None
+    """The W3C trace context of the run that asked (read by `Inbox.claim` only; see `telemetry`)."""
 
     @property
     def action(self) -> ActionRequest:
@@ -82,4 +84,5 @@ class RequestRow:
             resumed_at=None if row["resumed_at"] is None else float(row["resumed_at"]),
             seq=int(row["seq"]),
             checkpoint_ns=row["checkpoint_ns"],
+            traceparent=row.get("traceparent"),
         )

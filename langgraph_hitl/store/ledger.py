@@ -106,9 +106,13 @@ class Ledger:
         clock: Returns the epoch time.
     """
 
-    def __init__(self, backend: Backend, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, backend: Backend, *, clock: Callable[[], float] = time.time, halts: Any = None
+    ) -> None:
         self.backend = backend
         self.clock = clock
+        self.halts = halts
+        """The stop switch (`store.halts.Halts`): checked in the transaction that starts an entry."""
 
     def held(self) -> AbstractContextManager[str]:
         """A block whose `started` entries stay leased however long their handler runs (see
@@ -136,6 +140,7 @@ class Ledger:
             ValueError: `action_id` or `idempotency_key` is empty.
             ConflictError: Another live process is running the handler now (its lease, renewed by
                 its heartbeat, has not ended): the handler must not be called again.
+            HaltedError: A halt covers the action (`store.halts`): nothing was started or counted.
         """
         for name, value in (
             ("action_id", action_id),
@@ -146,6 +151,10 @@ class Ledger:
                 msg = f"Ledger.begin() needs a non-empty string {name}, got {value!r}."
                 raise ValueError(msg)
         with self.backend.transaction():
+            if self.halts is not None:  # a finished entry starts nothing; any other start waits for the halt
+                known = self.get(action_id)
+                if known is None or known.status == "started":
+                    self.halts.check(action=action, thread_id=thread_id)
             inserted = self.backend.execute(
                 f"INSERT INTO hitl_ledger ({_COLUMNS}, lease_owner, lease_until) "
                 f"VALUES (?, ?, ?, ?, 'started', NULL, NULL, 1, ?, NULL, ?, {self.backend.now_sql} + ?) "

@@ -10,7 +10,10 @@ returns plain JSON-able dicts per gate (review node), per action and per approve
   human decisions only: a timeout's delay is its deadline, not a reviewer's speed);
 - flags, for gates and actions with at least `min_samples` decisions:
   `relax` when approved unmodified more than 95% of the time (the gate is too conservative),
-  `upstream` when edited more than 30% of the time (the agent's proposals need work).
+  `upstream` when edited more than 30% of the time (the agent's proposals need work);
+- `reviewers`: each approver's recent decisions against the size of what they were shown, with
+  rubber-stamp flags and their evidence (`rubber_stamp.py`; thresholds from `rubber_stamp=`);
+- `shadow`: what a shadow policy would have gated differently (`store.shadow_log`).
 
 Example:
     ```python
@@ -26,14 +29,18 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Literal
 
 from typing_extensions import TypedDict
 
+from ..rubber_stamp import ReviewerProfile, RubberStampRule
 from ._db import Backend
+from .reviewers import Reviewers
+from .shadow_log import ShadowStats, shadow_summary
 
 __all__ = ["DECISION_EVENTS", "Flag", "FlagNote", "GroupStats", "Stats", "Thresholds", "compute_stats"]
 
@@ -142,6 +149,12 @@ class Stats(TypedDict):
     """Per person who decided (`system:*` actors and policy auto-approvals excluded)."""
     flags: list[FlagNote]
     """Every flag raised, gates first, then actions, by name."""
+    reviewers: dict[str, ReviewerProfile]
+    """Per approver (lookalike spellings together): recent decisions, timings and rubber-stamp flags."""
+    rubber_stamp: dict[str, object]
+    """The rubber-stamp thresholds used (`RubberStampRule.as_json()`)."""
+    shadow: ShadowStats
+    """Shadow mode's differences and errors in the window."""
 
 
 def compute_stats(
@@ -151,6 +164,8 @@ def compute_stats(
     min_samples: int = 20,
     relax_above: float = 0.95,
     upstream_above: float = 0.30,
+    rubber_stamp: RubberStampRule | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Stats:
     """Approval metrics per gate, action and approver, with tuning flags.
 
@@ -161,6 +176,9 @@ def compute_stats(
         min_samples: Fewest decisions a gate or action needs before it can be flagged.
         relax_above: Flag `relax` when the approval rate is above this.
         upstream_above: Flag `upstream` when the edit rate is above this.
+        rubber_stamp: The thresholds that flag an approver (default `RubberStampRule()`); its
+            `lookback_s` and `window` bound the decisions looked at, not `since`.
+        clock: Returns the epoch time the look-back window ends at (the store's clock).
 
     Returns:
         A `Stats` dict.
@@ -169,6 +187,7 @@ def compute_stats(
         ValueError: A threshold is out of range, or `since` is not a time.
     """
     _check_thresholds(min_samples, relax_above, upstream_above)
+    rule = rubber_stamp if rubber_stamp is not None else RubberStampRule()
     start = _epoch(since)
     since_text = (
         None
@@ -207,6 +226,9 @@ def compute_stats(
         "actions": groups["actions"],
         "approvers": groups["approvers"],
         "flags": flags,
+        "reviewers": Reviewers(backend, clock=clock).profiles(rule),
+        "rubber_stamp": rule.as_json(),
+        "shadow": shadow_summary(backend, since_text),
     }
 
 

@@ -11,6 +11,7 @@ Tables:
 - `hitl_feedback`: reviewers' scores and comments on runs.
 - `hitl_secret` (v2): the store's random seal key, with which the package's nodes seal the
   receipts, assessments and audit events they keep in graph state (G9, G11).
+- `hitl_audit_cuts` (v5): signed checkpoints of the audit chain's head where old rows were pruned.
 """
 
 from __future__ import annotations
@@ -207,6 +208,116 @@ def _nonces(float_type: str) -> list[str]:
 
 SQLITE_MIGRATIONS.append((4, _nonces("REAL")))
 POSTGRES_MIGRATIONS.append((4, _nonces("DOUBLE PRECISION")))
+
+_CUTS = """CREATE TABLE IF NOT EXISTS hitl_audit_cuts (
+    cut_seq        {bigint} PRIMARY KEY,
+    head_hash      TEXT NOT NULL,
+    cut_ts         TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    archive_sha256 TEXT NOT NULL,
+    mac            TEXT NOT NULL
+)"""
+_CUT_REFUSED = (
+    "hitl_audit_cuts: a cut names an audit row by its hash, below the newest row, above the last cut"
+)
+_DELETE_REFUSED = "hitl_audit is append-only: DELETE refused above the last recorded cut"
+
+
+def _cuts_sqlite() -> list[str]:
+    """Version 5 (retention): signed checkpoints of the chain head at each prune cut; the audit
+    table then lets DELETE through only for rows at or below the last cut (and no INSERT OR
+    REPLACE over a row), and the cuts table itself is append-only and accepts only a cut that
+    names a real row by its hash."""
+    last_cut = "(SELECT COALESCE(MAX(cut_seq), 0) FROM hitl_audit_cuts)"
+    return [
+        _CUTS.replace("{bigint}", "INTEGER"),
+        "DROP TRIGGER IF EXISTS hitl_audit_no_delete",
+        f"""CREATE TRIGGER hitl_audit_no_delete BEFORE DELETE ON hitl_audit WHEN OLD.seq > {last_cut}
+           BEGIN SELECT RAISE(ABORT, '{_DELETE_REFUSED}'); END""",
+        # INSERT OR REPLACE deletes the row it collides with without firing DELETE triggers:
+        """CREATE TRIGGER IF NOT EXISTS hitl_audit_no_replace BEFORE INSERT ON hitl_audit
+           WHEN EXISTS (SELECT 1 FROM hitl_audit WHERE seq = NEW.seq)
+             OR EXISTS (SELECT 1 FROM hitl_audit WHERE event_id = NEW.event_id)
+           BEGIN SELECT RAISE(ABORT, 'hitl_audit is append-only: an INSERT over an existing row refused'); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS hitl_audit_cuts_check BEFORE INSERT ON hitl_audit_cuts
+           WHEN NOT EXISTS (SELECT 1 FROM hitl_audit WHERE seq = NEW.cut_seq AND hash = NEW.head_hash)
+             OR NEW.cut_seq >= (SELECT MAX(seq) FROM hitl_audit) OR NEW.cut_seq <= {last_cut}
+           BEGIN SELECT RAISE(ABORT, '{_CUT_REFUSED}'); END""",
+        """CREATE TRIGGER IF NOT EXISTS hitl_audit_cuts_no_update BEFORE UPDATE ON hitl_audit_cuts
+           BEGIN SELECT RAISE(ABORT, 'hitl_audit_cuts is append-only: UPDATE refused'); END""",
+        """CREATE TRIGGER IF NOT EXISTS hitl_audit_cuts_no_delete BEFORE DELETE ON hitl_audit_cuts
+           BEGIN SELECT RAISE(ABORT, 'hitl_audit_cuts is append-only: DELETE refused'); END""",
+    ]
+
+
+def _cuts_postgres() -> list[str]:
+    """Version 5 on Postgres: the same rules as `_cuts_sqlite`, in trigger functions."""
+    last_cut = "(SELECT COALESCE(MAX(cut_seq), 0) FROM hitl_audit_cuts)"
+    return [
+        _CUTS.replace("{bigint}", "BIGINT"),
+        f"""CREATE OR REPLACE FUNCTION hitl_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF TG_OP = 'DELETE' AND OLD.seq <= {last_cut} THEN RETURN OLD; END IF;
+             IF TG_OP = 'DELETE' THEN RAISE EXCEPTION '{_DELETE_REFUSED}'; END IF;
+             RAISE EXCEPTION 'hitl_audit is append-only: % refused', TG_OP;
+           END $$""",
+        "DROP TRIGGER IF EXISTS hitl_audit_append_only ON hitl_audit",
+        """CREATE TRIGGER hitl_audit_append_only BEFORE UPDATE OR DELETE ON hitl_audit
+           FOR EACH ROW EXECUTE FUNCTION hitl_audit_guard()""",
+        f"""CREATE OR REPLACE FUNCTION hitl_audit_cuts_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF TG_OP <> 'INSERT' THEN RAISE EXCEPTION 'hitl_audit_cuts is append-only: % refused', TG_OP; END IF;
+             IF NOT EXISTS (SELECT 1 FROM hitl_audit WHERE seq = NEW.cut_seq AND hash = NEW.head_hash)
+                OR NEW.cut_seq >= (SELECT MAX(seq) FROM hitl_audit) OR NEW.cut_seq <= {last_cut} THEN
+               RAISE EXCEPTION '{_CUT_REFUSED}';
+             END IF;
+             RETURN NEW;
+           END $$""",
+        """CREATE TRIGGER hitl_audit_cuts_guard BEFORE INSERT OR UPDATE OR DELETE ON hitl_audit_cuts
+           FOR EACH ROW EXECUTE FUNCTION hitl_audit_cuts_guard()""",
+        """CREATE TRIGGER hitl_audit_cuts_no_truncate BEFORE TRUNCATE ON hitl_audit_cuts
+           FOR EACH STATEMENT EXECUTE FUNCTION hitl_audit_refuse()""",
+    ]
+
+
+SQLITE_MIGRATIONS.append((5, _cuts_sqlite()))
+POSTGRES_MIGRATIONS.append((5, _cuts_postgres()))
+
+
+def _halts(float_type: str, serial: str) -> list[str]:
+    """Version 6: the stop switch (`store.halts`): one row per halt, lifted but never deleted."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS hitl_halts (
+            id          {serial},
+            scope_kind  TEXT NOT NULL CHECK (scope_kind IN ('all', 'graph', 'action')),
+            scope_value TEXT NOT NULL DEFAULT '',
+            reason      TEXT NOT NULL,
+            actor       TEXT NOT NULL,
+            created_at  {float_type} NOT NULL,
+            lifted_at   {float_type},
+            lifted_by   TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS hitl_halts_active ON hitl_halts (scope_kind, scope_value) WHERE lifted_at IS NULL",
+    ]
+
+
+SQLITE_MIGRATIONS.append((6, _halts("REAL", "INTEGER PRIMARY KEY AUTOINCREMENT")))
+POSTGRES_MIGRATIONS.append((6, _halts("DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY")))
+
+_TRACEPARENT = ["ALTER TABLE hitl_requests ADD COLUMN traceparent TEXT"]
+"""Version 7: the W3C `traceparent` of the run that asked each question (NULL without tracing), so
+the review span of a decision made in another process continues that trace (`telemetry`)."""
+SQLITE_MIGRATIONS.append((7, _TRACEPARENT))
+POSTGRES_MIGRATIONS.append((7, _TRACEPARENT))
+
+_DECIDERS = [
+    "CREATE INDEX IF NOT EXISTS hitl_requests_decided ON hitl_requests (decided_at, decided_by)",
+    "CREATE INDEX IF NOT EXISTS hitl_requests_decider ON hitl_requests (decided_by, decided_at)",
+]
+"""Version 8: who decided what, recently, so the rubber-stamp check at decide time reads an index
+range, not the whole inbox (`store.reviewers`)."""
+SQLITE_MIGRATIONS.append((8, _DECIDERS))
+POSTGRES_MIGRATIONS.append((8, _DECIDERS))
 
 # Versions are applied in this order; keep each list sorted whichever module appended last.
 SQLITE_MIGRATIONS.sort(key=lambda migration: migration[0])

@@ -12,8 +12,9 @@ uvicorn.run(app, host="127.0.0.1", port=8000)
 ```
 
 Pages: `/` (pending), `/requests/{id}` (detail, decision forms with one row per call of a
-multi-call request, and the outcome once decided), `/audit`, `/metrics`, `/links/{token}`
-(one-time approval links, for their own approver signed in). API: `/api/requests`,
+multi-call request, and the outcome once decided), `/audit`, `/metrics`, `/reversible`
+(executed actions that may be reversed), `/operations` (the stop switch, for `operators=`),
+`/links/{token}` (one-time approval links, for their own approver signed in). API: `/api/requests`,
 `/api/requests/{id}`, `/api/requests/{id}/decision`, `/api/audit`, `/api/stats`, documented at
 `/api/docs` (Swagger UI from local files, no CDN). Sessions live in the database and end at
 sign-out; bodies over the limit get 413 and repeated wrong tokens 429.

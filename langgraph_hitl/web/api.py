@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from ..approvals import PendingRequest, RunResult
 from ..decisions import DecisionBatchModel, DecisionModel
-from ..errors import AuthorizationError, ConflictError, DecisionError, HITLError, NotPendingError
+from ..errors import AuthorizationError, ConflictError, DecisionError, HaltedError, HITLError, NotPendingError
 from .deps import api_user, state_of
 from .forms import call_of
 from .outcome import refusal_of
@@ -105,6 +105,7 @@ _STATUS: dict[type[HITLError], int] = {
     DecisionError: 400,
     AuthorizationError: 403,
     ConflictError: 409,
+    HaltedError: 409,  # the decision is recorded; the handler waits for the halt to be lifted
     ReadOnlyInboxError: 503,
 }
 

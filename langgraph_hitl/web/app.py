@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from .deps import CsrfError, LoginRequired, WebState, login_url, render
 from .middleware import BodyLimit, install_session_middleware
 from .service import InboxService, resolve_graph
 from .sessions import SessionStore
+from .slack import SlackSettings
 from .textsafe import visible
 from .throttle import FailureThrottle, Throttled
 
@@ -83,6 +84,9 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     auth_failures: tuple[int, float] = (10, 300.0),
     notifier: Any = None,
+    slack: SlackSettings | None = None,
+    mcp: bool | Sequence[str] = False,
+    operators: Collection[str] | None = None,
 ) -> Any:
     """Build the web inbox: pages for people, a JSON API for tools, one-time approval links.
 
@@ -108,13 +112,23 @@ def create_app(
             `window_s` seconds, sign-in and API calls from it get 429 with `Retry-After`.
         notifier: Told about questions a decision here creates (a second review, an edited call
             asked again) and about decisions: a `notify.WebhookNotifier`, as `Approvals.open` takes.
+        slack: A `web.slack.SlackSettings`: answer the review messages' Slack buttons at
+            `POST /slack/interactions` (needs the [slack] extra). Off without it.
+        mcp: Serve the MCP tools of `langgraph-hitl mcp` at `/mcp` (streamable HTTP, needs the [mcp]
+            and [cli] extras), each request authenticated by its bearer token and deciding as its approver
+            (`web.mcp_http`). True accepts loopback `Host` names only; a list adds names clients
+            use (`["inbox.example.com"]`); `["*"]` leaves the Host/Origin check to a proxy.
+        operators: The approvers who may halt and lift halts on the Operations page
+            (`web.oversight`), e.g. `{"alice"}`; names are canonicalized like every approver's.
+            None: nobody may (the page answers 403 saying how to configure it).
 
     Returns:
         A `fastapi.FastAPI` app; serve it with `uvicorn.run(app)`.
 
     Raises:
         ValueError: No approvers (neither given nor in `$HITL_WEB_TOKENS`), a bad tokens file, a
-            malformed graph spec, or a bad `max_body_bytes` / `auth_failures`.
+            malformed graph spec, a bad `max_body_bytes` / `auth_failures`, or an operator who is
+            not an approver (or whose name could pass for another).
 
     Example:
         ```python
@@ -156,20 +170,43 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.hitl_web = web
+    app.state.hitl_operators = _operators(web, operators)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # inner: its 413 still gets the headers
     install_session_middleware(app, web, cookie=SESSION_COOKIE)
     _install_handlers(app)
 
-    from . import api, docs, link_routes, pages, reports
+    from . import api, docs, link_routes, oversight, oversight_reverse, pages, reports
 
     app.include_router(pages.router)
     app.include_router(reports.router)
     app.include_router(link_routes.router)
     app.include_router(docs.router)
     app.include_router(api.router)
+    app.include_router(oversight.router)
+    app.include_router(oversight_reverse.router)
+    if slack is not None:
+        from .slack_jobs import SlackApp
+        from .slack_routes import router as slack_router
+
+        app.state.hitl_slack = SlackApp(slack)
+        app.include_router(slack_router)
+    if mcp is not False:
+        from .mcp_http import mount_mcp
+
+        mount_mcp(app, web, mcp)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     docs.mount_assets(app)
     return app
+
+
+def _operators(web: WebState, operators: Collection[str] | None) -> Any:
+    """The checked operators, and the templates' halt banner and menu (`web.oversight`)."""
+    from .oversight import install_globals
+    from .oversight_views import Operators
+
+    checked = Operators(operators, web.auth.names)
+    install_globals(web, checked)
+    return checked
 
 
 def _approvers_or_env(

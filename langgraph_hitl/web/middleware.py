@@ -108,7 +108,7 @@ def install_session_middleware(app: FastAPI, web: WebState, *, cookie: str) -> N
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         path = request.url.path
-        is_page = not (path.startswith(("/api/", "/static/")) or path == "/openapi.json")
+        is_page = not (path.startswith(("/api/", "/static/")) or path in ("/openapi.json", "/mcp"))
         session: Any = None
         if is_page and web.sessions is not None:
             session = await run_in_threadpool(web.sessions.load, request.cookies.get(cookie))

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..approvals import PendingRequest, RunResult
-from ..errors import AuthorizationError, ConflictError, DecisionError, NotPendingError
+from ..errors import AuthorizationError, ConflictError, DecisionError, HaltedError, NotPendingError
 from ..types import RISKS
 from .deps import check_csrf, client_of, page_user, render, safe_next, session_of, state_of
 from .forms import CallDecisionError, build_form_decision, call_of
@@ -300,6 +300,8 @@ def decide(request: Request, request_id: str, user: User, form: FormData) -> Res
         return _detail(request, user, req, error=str(exc), call=call, form=form, status_code=400)
     except (ConflictError, NotPendingError) as exc:
         return _detail(request, user, service.get(req.request_id), error=str(exc), form=form, status_code=409)
+    except HaltedError as exc:  # the decision is recorded; a halt stopped the handler, which waits
+        return _detail(request, user, service.get(req.request_id), error=str(exc), status_code=409)
     except ReadOnlyInboxError as exc:
         return _detail(request, user, req, error=str(exc), form=form, status_code=503)
     flash, target = _after_decision(service, req, result)

@@ -95,6 +95,9 @@ def metrics_page(request: Request, user: User, since: str = "") -> Response:
             "since": since,
             "error": error,
             "thresholds": stats.get("thresholds") or {},
+            "reviewers": list((stats.get("reviewers") or {}).values()),  # rubber-stamp flags, with evidence
+            "rubber_stamp": stats.get("rubber_stamp") or {},
+            "shadow": stats.get("shadow") or {},
             "nav": "metrics",
         },
         status_code=400 if error else 200,

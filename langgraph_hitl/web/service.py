@@ -14,9 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..approvals import Approvals, Page, PendingRequest, RunResult
+from ..approvals.halting import mark_halted
+from ..approvals.reversal import Reversal, ReversibleAction
 from ..decisions import validate_decision
 from ..errors import AuthorizationError, HITLError
 from ..store.audit import VerifyResult
+from ..store.halts import Halt
 from .outcome import Records, call_ids, outcome
 
 __all__ = ["InboxService", "ReadOnlyInboxError", "resolve_graph"]
@@ -72,11 +75,19 @@ class InboxService:
                 approver=approver, risk=risk, limit=limit, cursor=cursor, thread_id=thread_id
             )
 
+    def peek(self, request_id: str) -> PendingRequest:
+        """One request, read without waiting for a decision in progress (`NotPendingError` if unknown).
+
+        A store read only (its connection serialises itself): for answers due within seconds,
+        like a Slack acknowledgement or a modal whose trigger expires.
+        """
+        return self.approvals.get(request_id)
+
     def thread(self, thread_id: str) -> list[PendingRequest]:
         """Every request of the thread, pending and decided, oldest first (an index lookup)."""
         with self._lock:
             rows = self.approvals.store.inbox.by_thread(thread_id)
-        return [PendingRequest.from_row(r) for r in rows]
+            return mark_halted(self.approvals.store, [PendingRequest.from_row(r) for r in rows], rows)
 
     def get(self, request_id: str) -> PendingRequest:
         """One request, whatever its status (`NotPendingError` if unknown)."""
@@ -88,16 +99,53 @@ class InboxService:
         with self._lock:
             return list(self.approvals.store.audit.query(thread_id=thread_id))
 
-    def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
-        """Decide through `Approvals.decide` (it validates and authorises; see its errors)."""
+    def _need_graph(self, doing: str = "resume runs") -> None:
         if not self.can_decide:
             msg = (
-                "This inbox was started without a graph, so it cannot resume runs. "
-                "Start it with create_app(graph='path/to/file.py:builder') to decide here."
+                f"This inbox was started without a graph, so it cannot {doing}. "
+                "Start it with create_app(graph='path/to/file.py:builder') to do it here."
             )
             raise ReadOnlyInboxError(msg)
+
+    def decide(self, request_id: str, decision: Any, *, approver: str) -> RunResult:
+        """Decide through `Approvals.decide` (it validates and authorises; see its errors)."""
+        self._need_graph()
         with self._lock:
             return self.approvals.decide(request_id, decision, approver=approver)
+
+    def halts(self, *, lifted: bool = False) -> list[Halt]:
+        """`Approvals.halts`: the active halts, oldest first (with `lifted`, all, newest first)."""
+        with self._lock:
+            return self.approvals.halts(lifted=lifted)
+
+    def halt(self, scope: str, *, reason: str, actor: str) -> Halt:
+        """`Approvals.halt` as `actor` (the signed-in operator; the caller checks who may)."""
+        with self._lock:
+            return self.approvals.halt(scope, reason=reason, actor=actor)
+
+    def unhalt(self, scope: str, *, reason: str, actor: str) -> Halt:
+        """`Approvals.unhalt` as `actor` (the signed-in operator; the caller checks who may)."""
+        with self._lock:
+            return self.approvals.unhalt(scope, reason=reason, actor=actor)
+
+    def resume_halted(self) -> list[str]:
+        """`Approvals.resume_halted`: continue the runs a lifted halt stopped (needs the graph)."""
+        self._need_graph("continue stopped runs")
+        with self._lock:
+            return self.approvals.resume_halted()
+
+    def reversible(self) -> list[ReversibleAction]:
+        """`Approvals.reversible`: executed actions inside their review window (none without a graph)."""
+        if not self.can_decide:
+            return []
+        with self._lock:
+            return self.approvals.reversible()
+
+    def reverse(self, target: str, *, approver: str, reason: str) -> Reversal:
+        """`Approvals.reverse` as `approver` (it checks the policy's `reverse:NAME` requirement)."""
+        self._need_graph("run compensations")
+        with self._lock:
+            return self.approvals.reverse(target, approver=approver, reason=reason)
 
     def outcome(self, req: PendingRequest) -> dict[str, Any]:
         """What became of `req`, in plain words, with each call's result (see `outcome.outcome`)."""

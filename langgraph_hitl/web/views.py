@@ -216,6 +216,7 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
         "urgency": urgency,
         "on_timeout": hitl.get("on_timeout", "reject"),
         "verify_phrase": hitl.get("verify_phrase"),
+        "rubber_stamp": bool(hitl.get("rubber_stamp")),  # a flagged approver types a phrase (rubber_stamp.py)
         "allowed": allowed_decisions(payload, 0),
         "escalation_level": hitl.get("escalation_level", 0),
         "task": context.get("task"),
@@ -227,6 +228,7 @@ def request_view(req: PendingRequest, now: float) -> dict[str, Any]:
         "has_context_extra": any(k not in _CONTEXT_KEYS for k in context),
         "decided_by": req.decided_by,
         "decision": req.decision,
+        "halted": req.halted if req.status == "pending" else None,  # the active halt covering it
     }
 
 

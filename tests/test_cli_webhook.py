@@ -156,7 +156,7 @@ def test_settings_precedence_for_the_webhook(tmp_path: Path, monkeypatch: pytest
     [
         (["--webhook-url", "http://127.0.0.1:9/h"], "", "A webhook URL is set (http://127.0.0.1:9/…) but no secret",
          "Pass --webhook-secret, set LANGGRAPH_HITL_WEBHOOK_SECRET, or add webhook_secret_file"),
-        (["--webhook-url", "ftp://x/h", "--webhook-secret", "s"], "", "url 'ftp://x/h' is not an http(s) URL",
+        (["--webhook-url", "ftp://x/h", "--webhook-secret", "s"], "", "url 'ftp://x/…' is not an http(s) URL",
          "Fix --webhook-url"),
         ([], 'webhook_secret = "s"\n', "webhook_secret is not read from the config file",
          'webhook_secret_file = "/run/secrets/hitl_webhook"'),

@@ -262,3 +262,12 @@ def test_docstring_examples_run(module: str) -> None:
     """Every Example in the Standard Webhooks, CloudEvents and trace context modules runs as shown."""
     result = doctest.testmod(importlib.import_module(f"langgraph_hitl.notify.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_mistyped_webhook_url_is_refused_without_showing_its_path() -> None:
+    """An incoming-webhook URL's path is its secret: a mistyped scheme is named, the path is not."""
+    secret_path = "/services/T0001/B0001/AbCdEfSeCrEt0123456789"
+    with pytest.raises(NotifierConfigError) as caught:
+        WebhookNotifier(f"htps://hooks.slack.com{secret_path}", secret="s" * 32)
+    assert "htps://hooks.slack.com/" in str(caught.value)
+    assert "AbCdEfSeCrEt" not in str(caught.value) and "T0001" not in str(caught.value)

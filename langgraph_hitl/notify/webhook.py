@@ -41,7 +41,9 @@ def _option_problem(
     """What is wrong with the notifier's options, with the fix, or None."""
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        return f"url {url!r:.80} is not an http(s) URL; pass e.g. 'https://hooks.example.com/hitl'."
+        shown = f"{parts.scheme}://{parts.netloc}/…" if parts is not None else type(url).__name__
+        # the path is left out: a webhook URL's path is often its secret (Slack's incoming webhooks)
+        return f"url {shown!r:.80} is not an http(s) URL; pass e.g. 'https://hooks.example.com/hitl'."
     if not (isinstance(max_attempts, int) and max_attempts >= 1):
         return f"max_attempts={max_attempts!r} must be an integer >= 1 (1 disables retries)."
     if not timeout_s > 0:

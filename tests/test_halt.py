@@ -427,3 +427,126 @@ def test_a_database_below_migration_6(tmp_path: Path) -> None:
         with open_store(url) as new:
             new.halts.halt("all", reason="after the upgrade", actor="alice")
         assert old.halts.blocking(action="x", thread_id=None) is not None
+
+
+def test_resume_halted_leaves_another_graphs_threads(store_url: str, effects: Path) -> None:
+    """Two runners (`name=` ops and billing) on one database, with the same node names: after
+    `unhalt`, billing's `resume_halted` does not continue ops' stopped thread through billing's
+    nodes and handlers; ops' own runner continues it, and ops' handler runs once."""
+
+    def billing_update(args: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        graphs.record_effect(idempotency_key, "billing_update", args)
+        return {}
+
+    billing = StateGraph(graphs.State)
+    billing.add_node("plan", graphs.plan)
+    billing.add_edge(START, "plan")
+    add_approval_flow(
+        billing,
+        source="plan",
+        target=END,
+        policy=Policy({"update_record": "partially_reversible"}),
+        handlers={"update_record": billing_update},
+    )
+    url = store_url
+    ops_graph = oversight_worker.builder().compile(interrupt_before=["execute"])
+    with (
+        Approvals.open(ops_graph, url, name="ops") as ops,
+        Approvals.open(billing.compile(interrupt_before=["execute"]), url, name="billing") as bill,
+    ):
+        ops.start("ops-1", UPDATE)
+        ops.halt("all", reason="incident", actor="alice")
+        with pytest.raises(HaltedError):
+            ops.start("ops-1", None)
+        ops.unhalt("all", reason="fixed", actor="alice")
+        assert bill.resume_halted() == []
+        assert asyncio.run(_async_resume(url)) == []
+        assert ops.resume_halted() == ["ops-1"]
+    conn = sqlite3.connect(effects)
+    assert [r[0] for r in conn.execute("SELECT action FROM calls")] == ["update_record"]
+    conn.close()
+
+
+async def _async_resume(url: str) -> list[str]:
+    async with AsyncApprovals.open(oversight_worker.builder(), url, name="other") as hitl:
+        return await hitl.resume_halted()
+
+
+def test_a_scope_differing_only_in_case_from_a_known_name_is_refused(store_url: str, effects: Path) -> None:
+    """Once the database has seen `update_record` and graph `ops`, a halt naming them in another
+    case or with lookalike letters is refused naming the real one (it would cover nothing); the
+    exact names and names never seen are accepted."""
+    with Approvals.open(oversight_worker.builder(), store_url, name="ops") as hitl:
+        hitl.start("t1", UPDATE)
+        for scope in ["action:Update_record", "action:UPDATE_RECORD", "action:update_rec0rd", "graph:OPS"]:
+            with pytest.raises(ValueError, match="differs from it only in case or lookalike letters"):
+                hitl.halt(scope, reason="typo", actor="alice")
+        assert hitl.halts() == []
+        hitl.halt("action:update_record", reason="exact", actor="alice")
+        hitl.halt("graph:ops", reason="exact", actor="alice")
+        hitl.halt("action:archive_record", reason="not seen yet", actor="alice")
+        assert len(hitl.halts()) == 3
+
+
+def test_a_halt_row_written_around_the_api_can_be_lifted(store_url: str) -> None:
+    """A row `all` with a stray name, written into the table directly, stops everything (the check
+    reads the kind) and `unhalt("all")` lifts it instead of answering that no halt is on."""
+    with open_store(store_url) as store:
+        with store.transaction():
+            store.backend.execute(
+                "INSERT INTO hitl_halts (scope_kind, scope_value, reason, actor, created_at) "
+                "VALUES ('all', 'x', 'forged', 'mallory', 1)"
+            )
+        assert store.halts.blocking(action="update_record", thread_id=None) is not None
+        lifted = store.halts.unhalt("all", reason="not ours", actor="alice")
+        assert lifted.lifted_by == "alice"
+        assert store.halts.blocking(action="update_record", thread_id=None) is None
+
+
+def test_resume_halted_does_not_push_a_later_breakpoint(tmp_path: Path, effects: Path) -> None:
+    """A thread the halt stopped, continued after unhalt, whose next action then waits at a static
+    breakpoint (`interrupt_before`): `resume_halted` leaves it there (the halt no longer holds it)."""
+    compiled = oversight_worker.builder().compile(interrupt_before=["execute"])
+    with Approvals.open(compiled, f"sqlite:///{tmp_path}/h.db", name="ops") as hitl:
+        hitl.start("t1", UPDATE)
+        hitl.halt("all", reason="incident", actor="alice")
+        with pytest.raises(HaltedError):
+            hitl.start("t1", None)
+        hitl.unhalt("all", reason="fixed", actor="alice")
+        assert hitl.resume_halted() == ["t1"]
+        hitl.start("t1", {"action": {"name": "update_record", "args": {"id": 2, "value": "y"}}})
+        assert hitl.graph.get_state({"configurable": {"thread_id": "t1"}}).next == ("execute",)
+        assert hitl.resume_halted() == []
+        assert len(_calls(effects)) == 1
+
+
+def test_a_halt_between_the_timeout_check_and_the_claim(
+    tmp_path: Path, effects: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A halt committing after `expire_overdue` looked for one and before it claims the request for
+    an approving timeout: the claim sees it (same lock, same transaction), so no timeout approves."""
+    from langgraph_hitl.approvals import flow, halting
+
+    clock = FakeClock()
+    with Approvals.open(_soft_graph(), f"sqlite:///{tmp_path}/h.db", clock=clock) as hitl:
+        hitl.start("t1", {"action": {"name": "send_email", "args": {"to": "a"}}})
+        request = hitl.pending().items[0]
+        clock.advance(120)
+        looks = []
+
+        def halt_right_after_looking(store: Any, row: Any) -> bool:
+            held = halting.approving_timeout_halted(store, row)
+            if not looks:
+                hitl.halt("all", reason="lands mid-expiry", actor="alice")
+            looks.append(held)
+            return held
+
+        with monkeypatch.context() as patched:
+            patched.setattr(flow, "approving_timeout_halted", halt_right_after_looking)
+            assert hitl.expire_overdue() == []
+        assert looks[0] is False  # it looked before the halt committed
+        assert hitl.get(request.request_id).status == "pending"
+        assert hitl.store.audit.query(event="timed_out") == []
+        hitl.unhalt("all", reason="thaw", actor="alice")
+        assert hitl.expire_overdue() == [request.request_id]
+        assert len(_calls(effects)) == 1

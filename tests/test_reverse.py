@@ -342,3 +342,30 @@ def test_cli_reverse_and_reversible(tmp_path: Path, effects: Path) -> None:
         "Nothing may be reversed now."
         in cli.invoke(app, ["reversible", "--db", url, "--graph", graph]).output
     )
+
+
+def test_reverse_leaves_another_graphs_action(tmp_path: Path, effects: Path) -> None:
+    """Two runners (`name=` ops and billing) on one database, both with an `update_record` that has a
+    compensation: billing neither lists nor reverses ops' action (its compensation and policy are
+    ops'); ops reverses it once."""
+    calls: list[str] = []
+
+    def billing_undo(args: dict[str, Any]) -> Any:
+        calls.append("billing")
+        return {}
+
+    url = f"sqlite:///{tmp_path}/r.db"
+    with (
+        Approvals.open(oversight_worker.builder(), url, name="ops") as ops,
+        Approvals.open(oversight_worker.builder(), url, name="billing") as bill,
+    ):
+        bill.graph.builder.nodes["execute"].runnable.func.compensations["update_record"] = billing_undo
+        ops.start("t1", UPDATE)
+        action_id = _executed_id(ops, "t1")
+        assert [a.action_id for a in ops.reversible()] == [action_id]
+        assert bill.reversible() == []
+        with pytest.raises(ReversalError, match="ran in graph 'ops'.*name='ops'"):
+            bill.reverse(action_id, approver="alice", reason="wrong runner")
+        assert calls == []
+        assert ops.reverse(action_id, approver="alice", reason="right runner").status == "reversed"
+        assert _undo_calls(effects)[1] == {f"reverse:{action_id}": 1}

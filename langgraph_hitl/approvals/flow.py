@@ -181,32 +181,44 @@ def expired_overdue(core: _Core, moment: float, run: RunOptions) -> Flow:
             return [r for r in done if r not in held]
         for row in rows:
             done.append(row.request_id)
-            if (yield db(approving_timeout_halted, core.store, row)):
+            if (yield db(approving_timeout_halted, core.store, row)) or (yield from _expire(core, row, run)):
                 held.append(row.request_id)  # a halt: no timeout approves; a person may still decide
-                continue
-            yield from _expire(core, row, run)
+
+
+def _claim_unless_halted(core: _Core, row: RequestRow, decision: list[Decision]) -> RequestRow | None:
+    """Claim `row` for its timeout, or None when that would approve under a halt: checked under the
+    lock `halt()` takes, in the claim's transaction, so a halt committing meanwhile is seen."""
+    with core.store.transaction():
+        core.store.backend.lock_audit_chain()
+        if approving_timeout_halted(core.store, row):
+            return None
+        return core._claim(row, decision, SYSTEM_TIMEOUT)
 
 
 def _expire(core: _Core, row: RequestRow, run: RunOptions) -> Flow:
-    """Resolve one overdue request, unless it was decided, cancelled or changed meanwhile."""
+    """Resolve one overdue request, unless it was decided, cancelled or changed meanwhile; True
+    when a halt holds it (its timeout would approve)."""
     decision = core._timeout_decision(row)
     try:
         yield db(core._check_live, row, (yield GetState(row.thread_id)))
     except ConflictError:
-        return  # decided meanwhile by another process; not ours to expire
+        return False  # decided meanwhile by another process; not ours to expire
     except NotPendingError:
         yield from _reask(core, row.thread_id, run)  # stale: the action changed; ask about what it is now
-        return
+        return False
     try:
-        claimed = yield db(core._claim, row, decision, SYSTEM_TIMEOUT)
+        claimed = yield db(_claim_unless_halted, core, row, decision)
     except (ConflictError, NotPendingError):
-        return  # decided or cancelled meanwhile; not ours to expire
+        return False  # decided or cancelled meanwhile; not ours to expire
+    if claimed is None:
+        return True
     try:
         with reviewed(core, claimed, decision):  # the review span ends in a timeout (or an escalation)
             yield from resumed(core, claimed, core._answer(row, decision), expired=True, run=run)
             core._notify("on_timeout", row.request_id, thread_id=row.thread_id, outcome=decision[0]["type"])
     except ConflictError:
-        return  # a person's answer reached the graph first: recorded as theirs, no timeout happened
+        pass  # a person's answer reached the graph first: recorded as theirs, no timeout happened
+    return False
 
 
 def recovered(core: _Core, cutoff: float, run: RunOptions) -> Flow:

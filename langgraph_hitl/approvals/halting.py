@@ -72,8 +72,11 @@ def _event(kind: str, halt: Halt, *, actor: str, reason: str) -> dict[str, Any]:
     }
 
 
-def _candidates(store: Store) -> list[str]:
-    """Threads a halt stopped (a `refused` event with reason `halted`), oldest first, once each."""
+def _candidates(store: Store, graph: str) -> list[str]:
+    """Threads of `graph` (the runner's `name=`) a halt stopped (a `refused` event with reason
+    `halted`) and still holds, oldest first, once each. A thread another named graph recorded is
+    left to its own runner: continued here it would run through this graph's nodes and handlers
+    (a runner or thread without a name cannot tell, and is continued as before)."""
     history = store.halts.history(limit=1000)
     if not history:
         return []
@@ -83,7 +86,20 @@ def _candidates(store: Store) -> list[str]:
         detail = event.get("detail") or {}
         if isinstance(detail, dict) and detail.get("reason") == "halted" and event.get("thread_id"):
             seen[event["thread_id"]] = None
-    return list(seen)
+    graphs = store.halts.graphs_of(list(seen))
+    ours = [t for t in seen if not graph or graphs.get(t, "") in ("", graph)]
+    return [t for t in ours if _still_stopped(store, t)]
+
+
+def _still_stopped(store: Store, thread_id: str) -> bool:
+    """Whether the thread's last step is still a halt's refusal (reversals of its earlier actions
+    aside): once it moved on, a later stop (a breakpoint, say) is not the halt's to continue."""
+    for event in store.audit.query(thread_id=thread_id, descending=True, limit=50):
+        detail = event.get("detail") or {}
+        if isinstance(detail, dict) and "reverses" in detail:
+            continue
+        return event["event"] == "refused" and isinstance(detail, dict) and detail.get("reason") == "halted"
+    return False
 
 
 def _stopped(state: Any) -> bool:
@@ -145,7 +161,7 @@ class HaltMethods:
         """
         runner: Any = self
         done = []
-        for thread_id in _candidates(runner.store):
+        for thread_id in _candidates(runner.store, runner.name):
             if not _stopped(runner._state(thread_id)):
                 continue
             try:
@@ -184,7 +200,7 @@ class AsyncHaltMethods:
         """`Approvals.resume_halted`, awaited."""
         runner: Any = self
         done = []
-        for thread_id in await runner._db(_candidates, runner.store):
+        for thread_id in await runner._db(_candidates, runner.store, runner.name):
             if not _stopped(await runner._state(thread_id)):
                 continue
             try:

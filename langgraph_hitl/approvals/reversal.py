@@ -124,6 +124,14 @@ def reverse_action(runner: Any, ident: str, approver: str, reason: str) -> Rever
         raise ValueError(msg)
     store = runner.store
     run = executed_action(store, ident, runner._row)
+    other = _other_graph(runner, run.thread_id)
+    if other:
+        msg = (
+            f"Action {run.name!r} (action id {run.action_id}) ran in graph {other!r}, not in this runner's "
+            f"{runner.name!r}: its compensation and policy are that graph's. Reverse it with a runner opened "
+            f"with name={other!r}."
+        )
+        raise ReversalError(msg)
     undo = compensation(runner.graph, run.name, run.action_id)
     key = REVERSE_PREFIX + run.action_id
     needed = _authorize(runner, run, who, reason[:2000])
@@ -138,6 +146,23 @@ def reverse_action(runner: Any, ident: str, approver: str, reason: str) -> Rever
         return Reversal(run.action_id, run.name, key, "pending", people, needed)
     with hold(store.backend, ttl=runner.lease_s):
         return _compensate(runner, run, undo, key, people, needed)
+
+
+def _other_graph(runner: Any, thread_id: str | None) -> str:
+    """The name of the other graph that ran `thread_id` ('' when it is this runner's, or either has no name)."""
+    if not runner.name or not thread_id:
+        return ""
+    graph: str = runner.store.halts.graphs_of([thread_id]).get(thread_id, "")
+    return graph if graph and graph != runner.name else ""
+
+
+def _listed(runner: Any, moment: float) -> list[ReversibleAction]:
+    """`reversible_actions` of this runner's graph (another named graph's actions are its runner's)."""
+    found = reversible_actions(runner.store, runner.graph, moment)
+    if not runner.name:
+        return found
+    graphs = runner.store.halts.graphs_of(sorted({a.thread_id for a in found if a.thread_id}))
+    return [a for a in found if graphs.get(a.thread_id or "", "") in ("", runner.name)]
 
 
 def _begin(runner: Any, run: Executed, key: str) -> Any:
@@ -249,7 +274,7 @@ class ReverseMethods:
     def reversible(self, *, now: float | None = None) -> list[ReversibleAction]:
         """Executed actions that may be reversed, soonest closing first (`Requirement.review_after_s`)."""
         runner: Any = self
-        return reversible_actions(runner.store, runner.graph, runner.clock() if now is None else now)
+        return _listed(runner, runner.clock() if now is None else now)
 
 
 class AsyncReverseMethods:
@@ -266,7 +291,5 @@ class AsyncReverseMethods:
         """`Approvals.reversible`, awaited."""
         runner: Any = self
         moment = runner.clock() if now is None else now
-        found: list[ReversibleAction] = await runner._db(
-            reversible_actions, runner.store, runner.graph, moment
-        )
+        found: list[ReversibleAction] = await runner._db(_listed, runner, moment)
         return found

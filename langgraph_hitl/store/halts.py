@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from .._canonical import iso
 from .._events import make_event
+from .._lookalikes import skeleton
 from .._name_checks import check_characters, check_scripts
 from ..errors import AuthorizationError, HaltedError, NotPendingError
 from ..identity import canonical
@@ -218,6 +219,7 @@ class Halts:
             found = self._active_for(parsed)
             if found is not None:
                 return found
+            self._refuse_near_miss(parsed)
             rows = self.backend.execute(
                 f"INSERT INTO hitl_halts (scope_kind, scope_value, reason, actor, created_at) "
                 f"VALUES (?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
@@ -252,6 +254,32 @@ class Halts:
             self._audit("unhalted", lifted, who, why)
         return lifted
 
+    def _refuse_near_miss(self, scope: HaltScope) -> None:
+        """Refuse a name the database has never seen that differs from one it has only in case or
+        lookalike letters (`action:Send_Email` for `send_email`): such a halt would cover nothing."""
+        if scope.kind == "all":
+            return
+        if scope.kind == "action":
+            known = "SELECT 1 FROM hitl_audit WHERE action = ? LIMIT 1"
+            names = "SELECT DISTINCT action AS name FROM hitl_audit WHERE action IS NOT NULL"
+        else:
+            known = "SELECT 1 FROM hitl_threads WHERE graph = ? LIMIT 1"
+            names = "SELECT DISTINCT graph AS name FROM hitl_threads"
+        if self.backend.execute(known, (scope.value,)):
+            return
+        shape = skeleton(scope.value.casefold())
+        for row in self.backend.execute(names):
+            name = row["name"] or ""
+            if name.startswith("reverse:"):
+                name = name[len("reverse:") :]
+            if name and name != scope.value and skeleton(name.casefold()) == shape:
+                msg = (
+                    f"Halt scope {ascii(str(scope))[:80]} names no {scope.kind} seen here, but {name!r} "
+                    f"differs from it only in case or lookalike letters: halt '{scope.kind}:{name}' "
+                    "(names match exactly, so the other would cover nothing)."
+                )
+                raise ValueError(msg)
+
     def _audit(self, event: str, halt: Halt, actor: str, reason: str) -> None:
         if self.audit is None:
             return
@@ -272,8 +300,8 @@ class Halts:
 
     def _active_for(self, scope: HaltScope) -> Halt | None:
         rows = self.backend.execute(
-            f"SELECT {_COLUMNS} FROM hitl_halts WHERE lifted_at IS NULL AND scope_kind = ? AND scope_value = ? "
-            "ORDER BY id LIMIT 1",
+            f"SELECT {_COLUMNS} FROM hitl_halts WHERE lifted_at IS NULL AND scope_kind = ? "
+            "AND (scope_kind = 'all' OR scope_value = ?) ORDER BY id LIMIT 1",  # `all` stops all, whatever its value
             (scope.kind, scope.value),
         )
         return Halt.from_db(rows[0]) if rows else None
@@ -319,6 +347,18 @@ class Halts:
         )
         return Halt.from_db(rows[0]) if rows else None
 
+    def graphs_of(self, thread_ids: list[str]) -> dict[str, str]:
+        """The graph (the runner's `name=`) recorded for each of `thread_ids` a runner has driven."""
+        found: dict[str, str] = {}
+        for start in range(0, len(thread_ids), 500):
+            chunk = thread_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.backend.execute(
+                f"SELECT thread_id, graph FROM hitl_threads WHERE thread_id IN ({marks})", tuple(chunk)
+            )
+            found.update((r["thread_id"], r["graph"] or "") for r in rows)
+        return found
+
     def check(self, *, action: str, thread_id: str | None) -> None:
         """Raise `HaltedError` if a halt covers `action` on `thread_id` (see `blocking`)."""
         halt = self.blocking(action=action, thread_id=thread_id)
@@ -331,7 +371,7 @@ def halted_error(halt: Halt, action: str) -> HaltedError:
     msg = (
         f"{action!r} was not started: {halt.describe()} (halt {halt.id}). Nothing is lost: the run stays "
         f"where it is; lift the halt with unhalt({str(halt.scope)!r}) (CLI: langgraph-hitl unhalt), "
-        "then resume_halted() continues it."
+        "then the runner's resume_halted() (the web inbox: Operations, Continue stopped runs) continues it."
     )
     err = HaltedError(msg)
     err.halt = halt  # type: ignore[attr-defined]

@@ -86,8 +86,12 @@ def _within(fn: Any, timeout_s: float) -> Any:
     threading.Thread(target=call, name="hitl-engine", daemon=True).start()
     if not done.wait(timeout_s):
         raise TimeoutError
-    if "error" in box:
-        raise box["error"]
+    error = box.get("error")
+    if isinstance(error, Exception):
+        raise error
+    if error is not None:  # SystemExit, a BaseException subclass: still the engine's failure, which denies
+        msg = f"{type(error).__name__}: {error}"
+        raise RuntimeError(msg) from error
     return box["value"]
 
 
@@ -162,7 +166,7 @@ def _as_rule(verdict: EngineVerdict | None, why: str, base: Assessment) -> Rule 
     if verdict is None:
         return Rule("policy-engine", mode="deny", reason=f"{why}: denied (fail closed)")
     reason = "; ".join(verdict.reasons) or "policy engine"
-    if not verdict.allowed:
+    if verdict.allowed is not True:  # False, or not a yes at all ("false", 1): denies
         return Rule("policy-engine", mode="deny", reason=f"{reason}: denied by the policy engine")
     risk = verdict.risk if verdict.risk in RISK_ORDER else None
     mode = verdict.mode if verdict.mode in MODE_ORDER else None

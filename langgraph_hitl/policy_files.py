@@ -157,6 +157,15 @@ def policy_from_text(
     if fmt == "yaml":
         _need_yaml(source)
     try:
+        return _policy_of(text, fmt, source, predicates or {})
+    except RecursionError:  # `[[[[...]]]]` thousands deep: a parser or a check ran out of stack
+        problem = FileProblem("", "the file nests lists or tables too deeply to read.", "flatten it.")
+        raise PolicyFileError(source, [problem]) from None
+
+
+def _policy_of(text: str, fmt: Literal["toml", "yaml"], source: str, predicates: Predicates) -> Policy:
+    """`policy_from_text` after its argument checks."""
+    try:
         data = parse_text(text, fmt)
     except TextError as exc:
         fix = "fix the syntax at that line."
@@ -168,7 +177,7 @@ def policy_from_text(
         )
         raise PolicyFileError(source, [problem])
     problems = _validate(data)
-    policy = _build(data, predicates or {}, problems)
+    policy = _build(data, predicates, problems)
     if problems or policy is None:
         located = [dataclasses.replace(p, line=p.line or _line(text, fmt, p.key)) for p in problems]
         raise PolicyFileError(source, located)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 __all__ = ["MAX_MATCH_CHARS", "MAX_PATTERN_CHARS", "MAX_SOURCE_CHARS", "Predicate", "RuleSyntaxError"]
@@ -250,15 +250,16 @@ def pattern_problem(pattern: str) -> str | None:
         re.compile(pattern)
     except re.error as exc:
         return f"pattern {pattern!r} is not a regular expression: {exc}."
-    if _UNSAFE.search(pattern):
+    ops = list(_walk(_parsed(pattern)))  # as `re` reads it: comments and verbose mode hide nothing
+    if _UNSAFE.search(pattern) or any(op in _UNSAFE_OPS for op, _ in ops):
         return f"pattern {pattern!r} uses a backreference, lookaround or conditional; these are not allowed."
     shape = _shape(pattern)
-    if _nested_repeat(shape):
+    if _nested_repeat(shape) or _parsed_nested_repeat(ops):
         return (
             f"pattern {pattern!r} repeats a group that itself repeats or alternates, which can take "
             "exponential time; write `a+` for `(a+)+` and `[ab]*` for `(a|b)*`."
         )
-    steps = _worst_steps(shape)
+    steps = max(_worst_steps(shape), _parsed_worst_steps(ops))
     if steps > MAX_STEPS:
         return (
             f"pattern {pattern!r} can take about {steps:.1e} steps on {MAX_MATCH_CHARS} characters (limit "
@@ -299,6 +300,58 @@ def _nested_repeat(shape: str) -> bool:
         if risky and _UNBOUNDED.fullmatch(repeat):
             return True
         shape = shape[: group.start()] + ("Q" if risky or repeat else "x") + shape[group.end() :]
+
+
+def _parsed(pattern: str) -> list[tuple[Any, Any]]:
+    """`pattern` as Python's own parser reads it, so that comments, verbose mode and odd
+    brackets cannot hide a repeat or a group from the checks (the text-level `_shape` alone can
+    be fooled: `(?x)(a|a #)\n)+b` is `(a|a)+b`)."""
+    try:
+        from re import _parser as sre_parse  # type: ignore[attr-defined]  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_parse
+    return list(sre_parse.parse(pattern).data)
+
+
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+_UNSAFE_OPS = frozenset({"GROUPREF", "GROUPREF_EXISTS", "ASSERT", "ASSERT_NOT"})
+
+
+def _walk(items: Any) -> Iterator[tuple[str, Any]]:
+    """Every (opcode name, argument) in a parsed pattern, depth first (sub-patterns are found
+    wherever they sit in an argument: a repeat's body, a group, a branch's alternatives)."""
+    for op, arg in items:
+        yield getattr(op, "name", str(op)), arg
+        yield from _inner(arg)
+
+
+def _inner(arg: Any) -> Iterator[tuple[str, Any]]:
+    if hasattr(arg, "data"):  # a sub-pattern
+        yield from _walk(arg.data)
+    elif isinstance(arg, (tuple, list)):
+        for part in arg:
+            yield from _inner(part)
+
+
+def _parsed_nested_repeat(ops: list[tuple[str, Any]]) -> bool:
+    """Whether a part that may repeat more than once holds a varying repeat or an alternation."""
+    for op, arg in ops:
+        if op in _REPEATS and arg[1] > 1:
+            for inner, inner_arg in _inner(arg[2]):
+                if inner == "BRANCH" or (inner in _REPEATS and inner_arg[1] != inner_arg[0]):
+                    return True
+    return False
+
+
+def _parsed_worst_steps(ops: list[tuple[str, Any]]) -> int:
+    """`_worst_steps` counted on the parsed pattern."""
+    from _sre import MAXREPEAT
+
+    steps = MAX_MATCH_CHARS
+    for op, arg in ops:
+        if op in _REPEATS:
+            steps *= MAX_MATCH_CHARS if arg[1] == MAXREPEAT else max(1, arg[1] - arg[0] + 1)
+    return steps
 
 
 def _constant(node: ast.expr) -> Any:

@@ -302,6 +302,17 @@ class _KeepMissing(dict[str, Any]):
         return "{" + key + "}"
 
 
+def _phrase(template: str, values: dict[str, Any]) -> str:
+    """`template` filled in with `values`; the template itself when the arguments do not fit it
+    (`{amount:.2f}` on text, `{customer.tier}` on a mapping) or fill it with blanks, so that
+    odd arguments can neither crash a decision nor make the phrase empty (fail closed)."""
+    try:
+        filled = template.format_map(_KeepMissing(values))
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return template
+    return filled if filled.strip() else template
+
+
 def confirmation_request(request: ReviewRequest, rule: RubberStampRule) -> ReviewRequest:
     """`request` with a typed phrase on every action that has none (the rule's `phrase`)."""
     hitl: Any = dict(request["hitl"])
@@ -309,7 +320,7 @@ def confirmation_request(request: ReviewRequest, rule: RubberStampRule) -> Revie
     phrases = []
     for asked in request["action_requests"]:
         values = {**dict(asked.get("args") or {}), "action": asked["name"], "request": rid}
-        phrases.append(rule.phrase.format_map(_KeepMissing(values)))
+        phrases.append(_phrase(rule.phrase, values))
     calls = [dict(c) for c in hitl.get("calls") or []]
     for call, phrase in zip(calls, phrases, strict=False):
         call["verify_phrase"] = call.get("verify_phrase") or phrase

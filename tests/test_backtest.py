@@ -198,3 +198,44 @@ def test_backtest_on_the_demo_database(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Replayed 3; not replayable 0" in proc.stdout and "read_record" in proc.stdout
+
+
+def test_a_candidate_asking_fewer_approvals_is_looser(db: str, tmp_path: Path) -> None:
+    """Same mode and risk, but one approval where two were needed: looser, and `--fail-on-looser` fails."""
+    fewer = Policy(
+        RECORDED.actions,
+        rules=RECORDED.rules,
+        requirements={**RECORDED.requirements, "critical": Requirement(required_approvals=1)},
+        version="fewer",
+    )
+    events = _events(120, RECORDED)
+    critical = sum(1 for e in events if e["event"] == "proposed" and e["risk"] == "critical")
+    report = _report(db, fewer, events)
+    assert critical and report["changes"]["looser"] == critical
+    assert report["by_action"]["delete_record"]["transitions"] == {"hard (2 -> 1 approvals)": critical}
+    path = tmp_path / "fewer.toml"
+    fewer.to_file(path)
+    assert main(["policy", "backtest", str(path), "--db", db, "--fail-on-looser"]) == 9
+
+
+def test_hand_written_rows_are_not_replayable_never_a_crash(db: str) -> None:
+    """A `proposed` row whose detail is not a table, or whose approvals count is not a number, is
+    counted (not replayable, or replayed on what it holds) instead of stopping the whole report."""
+    base = {"thread_id": "t", "action": "delete_record", "args": {"id": 1}, "ts": "2026-11-01T10:00:00+00:00"}
+    base |= {"risk": "high", "reversibility": "irreversible_high", "policy_version": "old", "actor": "agent"}
+    events = [
+        {**base, "event_id": "p1", "action_id": "a" * 32, "event": "proposed", "detail": "hand-written"},
+        {**base, "event_id": "p2", "action_id": "b" * 32, "event": "proposed", "detail": ["stage"]},
+        {**base, "event_id": "p3", "action_id": "c" * 32, "event": "proposed"}
+        | {"detail": {"mode": "hard", "reasons": [], "required_approvals": "2"}},
+        {
+            **base,
+            "event_id": "d3",
+            "action_id": "c" * 32,
+            "event": "approved",
+            "actor": "alice",
+            "request_id": "r3",
+        },
+    ]
+    report = _report(db, RECORDED, events)
+    assert report["not_replayable"] == {"no gate recorded": 2} and report["replayed"] == 1

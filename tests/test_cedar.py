@@ -260,3 +260,24 @@ def test_cedar_integration_example_runs() -> None:
     assert "50,000 to acme: denied" in proc.stdout and "payments-over-10k" in proc.stdout
     assert "900 to a new vendor: critical risk, hard gate" in proc.stdout
     assert "audit denied 2026-12+cedar-7" in proc.stdout
+
+
+class _Odd:
+    """An engine answering in ways a careless implementation might: a truthy non-bool, or a BaseException."""
+
+    version = "odd-1"
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def judge(self, action: Any, *, requester: str | None) -> EngineVerdict:
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return EngineVerdict(self.answer)
+
+
+@pytest.mark.parametrize("answer", ["false", 1, SystemExit(3), KeyboardInterrupt()])
+def test_engine_odd_answers_and_base_exceptions_deny(answer: Any) -> None:
+    """Only `allowed=True` allows; an engine raising a BaseException (SystemExit, say) denies too."""
+    judged = _assess(with_engine(BASE, _Odd(answer)), "search", q="x")
+    assert judged["mode"] == "deny", judged

@@ -341,3 +341,36 @@ def test_hostile_files_and_policies_fail_cleanly(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="not valid Unicode"):
         Policy({"a\ud800": "fully_reversible"}).to_file(tmp_path / "s.toml")
     assert not (tmp_path / "s.toml").exists()
+
+
+def test_patterns_that_hide_backtracking_from_the_text_checks_are_refused() -> None:
+    """Bounded repeats of varying groups, verbose-mode and inline comments cannot smuggle in a
+    pattern that backtracks for minutes (each of these took 4 to 130 s on 22 to 30 characters)."""
+    for pattern in [
+        "(a?){30}a{30}",  # a repeated group holding `?`
+        "(a|a){24}b",  # a bounded repeat of an alternation
+        "(?:a{1,2}){1,40}b",  # a bounded repeat of a bounded repeat
+        "(?x)(a|a #)\n)+b",  # verbose mode: the comment hides the group's end
+        "(a|a(?#(x))+b",  # an inline comment opens a bracket the text check counts
+        "(?#[)a*b*c*d*]",  # an inline comment opens a character class the text check swallows
+    ]:
+        assert pattern_problem(pattern), pattern
+    for pattern in [r"(ab){3}", r"(?:[ab]c){1,5}", r"(?i)^x[0-9]{2,4}$", r"(a+)?", r"^\d{3}-\d{4}$"]:
+        assert pattern_problem(pattern) is None, pattern
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.yaml", 'version: "1"\nactions: ' + "[" * 3000 + "]" * 3000 + "\n"),
+        ("deep.toml", 'version = "1"\nrules = ' + "[" * 3000 + "]" * 3000 + "\n"),
+        (
+            "deep2.yaml",
+            'version: "1"\nactions: {a: fully_reversible}\nrules: ' + "{a: " * 3000 + "1" + "}" * 3000,
+        ),
+    ],
+)
+def test_deeply_nested_files_are_a_policy_file_error(tmp_path: Path, name: str, text: str) -> None:
+    """Nesting thousands deep is refused as a bad file, never a `RecursionError`."""
+    err = _error(tmp_path, text, name)
+    assert "nests" in str(err) or err.problems

@@ -342,3 +342,24 @@ def test_rubber_stamp_cli_and_web_metrics_show_the_evidence(db_url: str) -> None
         page = client.get("/metrics").text
         assert 'id="reviewers"' in page and "12 of the last 12 decisions were approvals in under 5 s" in page
         assert "<em>streak</em> at 15 approvals in a row" in page
+
+
+def test_rubber_stamp_phrase_survives_arguments_that_do_not_fit_it() -> None:
+    """A phrase whose fields the arguments cannot fill, or fill with blanks, is asked for as written:
+    the decision is refused as any missing phrase is (no other exception), and the phrase is never empty."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    for n, (phrase, args) in enumerate(
+        [("PAY {to:.2f}", {"to": "abc"}), ("PAY {to.tier}", {"to": {}}), ("{to}", {"to": " "})]
+    ):
+        graph = _builder(rule=RubberStampRule(actions=["send_email"], phrase=phrase)).compile(
+            checkpointer=InMemorySaver()
+        )
+        config = authenticated({"configurable": {"thread_id": f"t-fit-{n}"}}, "bob")
+        graph.invoke({"action": {"name": "send_email", "args": args}}, config)
+        graph.invoke(Command(resume={"type": "approve"}), config)  # no store: everyone is flagged
+        asked = graph.get_state(config).interrupts[0].value["hitl"]
+        assert "must confirm approvals by typing the phrase" in asked["refused"], asked["refused"]
+        assert repr(phrase) in asked["refused"]
+        done = graph.invoke(Command(resume={"type": "approve", "verify": phrase}), config)
+        assert done["status"] == "executed"

@@ -269,3 +269,27 @@ def test_shadow_summary_on_the_web_metrics_page_and_the_cli(db_url: str) -> None
         page = client.get("/metrics").text
         assert 'id="shadow"' in page and "c-web (3)" in page
         assert re.search(r'<th scope="row">read_record</th><td class="num">3</td>', page)
+
+
+class Rewriting(Policy):
+    """A candidate that rewrites the action it assesses (normalising arguments in place, say)."""
+
+    def assess(self, action: Any, *, confidence: float | None = None) -> Any:
+        action["args"]["id"] = 777
+        action["name"] = "delete_record"
+        return super().assess(action, confidence=confidence)
+
+
+def test_shadow_policy_that_rewrites_the_action_never_changes_what_runs(db_url: str) -> None:
+    """The candidate assesses a copy: the handler gets the proposal as the enforced gate saw it."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    handlers = {name: (lambda args, name=name: seen.append((name, dict(args))) or "ok") for name in ACTIONS}
+    builder = StateGraph(State)
+    builder.add_node("agent", lambda state: {})
+    builder.add_edge(START, "agent")
+    add_approval_flow(builder, source="agent", target=END, policy=ENFORCED, handlers=handlers)
+    with Approvals.open(builder, db_url, shadow_policy=Rewriting(ACTIONS, version="rw")) as hitl:
+        run = hitl.start("t-rw", _action("read_record", id=1))
+        assert run.values["status"] == "executed"
+        assert seen == [("read_record", {"id": 1})]
+        assert run.values["action"] == {"name": "read_record", "args": {"id": 1}}

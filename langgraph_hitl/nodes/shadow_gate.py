@@ -14,6 +14,7 @@ logged (logger `langgraph_hitl.shadow`), since there is no audit log to write th
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -95,7 +96,8 @@ def _event(
     """The `shadow_differs` or `shadow_error` event for `action`, or None when both policies agree."""
     version = str(getattr(candidate, "version", "?"))
     try:
-        shadow = assess_for(candidate, action, confidence=confidence, requester=requester)
+        # A copy: a candidate that rewrites what it is given must not change what runs.
+        shadow = assess_for(candidate, copy.deepcopy(action), confidence=confidence, requester=requester)
     except Exception as exc:  # a broken candidate is a finding, not a failure of the run
         log.warning("shadow policy %s raised on %s: %r", version, action["name"], exc)
         name: str = "shadow_error"

@@ -189,6 +189,7 @@ class _Replay:
 
     def _one(self, row: dict[str, Any], decisions: list[tuple[str, str]]) -> None:
         detail = json.loads(row["detail"]) if row["detail"] else {}
+        detail = detail if isinstance(detail, dict) else {}  # a hand-written row: no gate recorded
         if row["policy_version"] == "pipeline" or "stage" in detail:
             self.pipeline += 1
             return
@@ -221,11 +222,12 @@ class _Replay:
         except Exception as exc:  # the gate would fail closed: count it as stricter, and say why
             self.errors[f"{type(exc).__name__}: {exc}"] += 1
             mode, risk, need, approvers = "deny", "critical", 0, None
-        self._tally(row, recorded, mode, risk)
+        recorded_need = detail.get("required_approvals")
+        if isinstance(recorded_need, bool) or not isinstance(recorded_need, int):
+            recorded_need = None  # an older or hand-written row: count the approvals it got
+        self._tally(row, recorded, mode, risk, (recorded_need, need))
         people = {who for who, what in decisions if what in ("approved", "edited")}
-        self._load(
-            recorded, detail.get("required_approvals", len(people) or 1), mode, need, approvers, decisions
-        )
+        self._load(recorded, recorded_need or len(people) or 1, mode, need, approvers, decisions)
         refused = [(who, what) for who, what in decisions if what in OVERRULED_EVENTS]
         if refused and recorded in REVIEWED_MODES and mode in ("auto", "notify"):
             who, what = refused[0]
@@ -242,9 +244,18 @@ class _Replay:
                 }
             )
 
-    def _tally(self, row: dict[str, Any], recorded: str, mode: str, risk: str) -> None:
-        old = (MODE_ORDER[recorded], RISK_ORDER[row["risk"]])
-        new = (MODE_ORDER[mode], RISK_ORDER[risk])
+    def _tally(
+        self, row: dict[str, Any], recorded: str, mode: str, risk: str, needs: tuple[Any, int]
+    ) -> None:
+        """Count the gate's change: mode first, then risk, then (for two gates that ask a person)
+        the approvals needed, so that a tier asking fewer people is looser although its mode
+        and risk are the same (an older log without the count compares on mode and risk)."""
+        was, now = needs
+        counted = (
+            recorded == mode and mode in REVIEWED_MODES and isinstance(was, int) and isinstance(now, int)
+        )
+        old = (MODE_ORDER[recorded], RISK_ORDER[row["risk"]], was if counted else 0)
+        new = (MODE_ORDER[mode], RISK_ORDER[risk], now if counted else 0)
         direction = "unchanged" if new == old else ("stricter" if new > old else "looser")
         self.changes[direction] += 1
         changes = self.by_action.setdefault(
@@ -254,6 +265,8 @@ class _Replay:
         changes[direction] += 1  # type: ignore[literal-required]
         if direction != "unchanged":
             step = f"{recorded} -> {mode}" if mode != recorded else f"{recorded} ({row['risk']} -> {risk})"
+            if old[:2] == new[:2]:
+                step = f"{recorded} ({was} -> {now} approvals)"
             changes["transitions"][step] = changes["transitions"].get(step, 0) + 1
 
     def _load(

@@ -25,8 +25,9 @@ $(DEMO_STAMP): pyproject.toml constraints.txt
 demo: $(DEMO_STAMP)
 	$(PY) examples/quickstart.py
 
+# Two workers (pytest-xdist), each test file on one worker: files share module fixtures and artifacts.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 soak: $(STAMP)
 	$(PY) -m pytest -m soak -s --durations=0 tests/test_faults.py tests/test_fuzz.py tests/test_integrity.py

@@ -550,3 +550,40 @@ def test_a_halt_between_the_timeout_check_and_the_claim(
         hitl.unhalt("all", reason="thaw", actor="alice")
         assert hitl.expire_overdue() == [request.request_id]
         assert len(_calls(effects)) == 1
+
+
+@pytest.mark.postgres
+def test_a_timeout_claim_takes_its_locks_in_the_order_a_decision_does(pg_url: str, effects: Path) -> None:
+    """The timeout's claim once took the audit chain's lock before the request's row, where a
+    decision takes the row first: on Postgres the two deadlocked (found by the fault suite). Here a
+    transaction holds the row, as a concurrent decision would, then asks for the chain's lock while
+    `expire_overdue` waits: both finish, nobody is aborted."""
+    import threading
+
+    clock = FakeClock()
+    with Approvals.open(_soft_graph(), pg_url, clock=clock) as hitl, open_store(pg_url) as other:
+        hitl.start("t-lock", {"action": {"name": "send_email", "args": {"to": "a"}}})
+        rid = hitl.pending().items[0].request_id
+        clock.advance(120)
+        errors: list[BaseException] = []
+
+        def expire() -> None:
+            try:
+                hitl.expire_overdue()
+            except BaseException as exc:  # a deadlock abort would land here
+                errors.append(exc)
+
+        worker = threading.Thread(target=expire)
+        with other.transaction():
+            other.backend.execute(
+                "SELECT request_id FROM hitl_requests WHERE request_id = ? FOR UPDATE", (rid,)
+            )
+            worker.start()
+            deadline = time.monotonic() + 30
+            while not other.backend.execute("SELECT 1 AS w FROM pg_locks WHERE NOT granted"):
+                assert time.monotonic() < deadline, "expire_overdue never waited for the row"
+                time.sleep(0.02)
+            other.backend.lock_audit_chain()  # a decision's next step; deadlocked before
+        worker.join(60)
+        assert not worker.is_alive() and errors == []
+        assert hitl.get(rid).status == "expired"

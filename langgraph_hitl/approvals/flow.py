@@ -185,14 +185,26 @@ def expired_overdue(core: _Core, moment: float, run: RunOptions) -> Flow:
                 held.append(row.request_id)  # a halt: no timeout approves; a person may still decide
 
 
+class _HeldByHalt(Exception):
+    """Rolls back a timeout's claim that a halt, seen inside the claim's transaction, holds."""
+
+
 def _claim_unless_halted(core: _Core, row: RequestRow, decision: list[Decision]) -> RequestRow | None:
     """Claim `row` for its timeout, or None when that would approve under a halt: checked under the
-    lock `halt()` takes, in the claim's transaction, so a halt committing meanwhile is seen."""
-    with core.store.transaction():
-        core.store.backend.lock_audit_chain()
-        if approving_timeout_halted(core.store, row):
-            return None
-        return core._claim(row, decision, SYSTEM_TIMEOUT)
+    lock `halt()` takes, in the claim's transaction, so a halt committing meanwhile is seen.
+
+    The claim comes first: it locks the request's row, then the audit chain (its rows), the order
+    every other claim takes them in; taking the chain's lock first deadlocked against a concurrent
+    `decide` of the same request on Postgres."""
+    try:
+        with core.store.transaction():
+            claimed = core._claim(row, decision, SYSTEM_TIMEOUT)
+            core.store.backend.lock_audit_chain()  # held already if the claim wrote audit rows
+            if approving_timeout_halted(core.store, row):
+                raise _HeldByHalt
+            return claimed
+    except _HeldByHalt:
+        return None
 
 
 def _expire(core: _Core, row: RequestRow, run: RunOptions) -> Flow:

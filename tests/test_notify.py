@@ -6,7 +6,6 @@ import doctest
 import hashlib
 import hmac
 import importlib
-import json
 import logging
 import re
 import socket
@@ -15,8 +14,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +37,8 @@ from langgraph_hitl.notify import (
 )
 from langgraph_hitl.types import ReviewRequest
 
+from loopback_receiver import Receiver, serving
+
 SECRET = "test-secret-0123456789"
 T0 = 1_700_000_000
 
@@ -47,66 +46,11 @@ T0 = 1_700_000_000
 # -- helpers -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    """One request the local receiver got."""
-
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that records requests and answers scripted statuses."""
-
-    url: str
-    requests: list[Received] = field(default_factory=list)
-    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, *statuses: int | tuple[int, dict[str, str]]) -> None:
-        """Answer the next requests with these statuses (then 200)."""
-        self.script.extend(s if isinstance(s, tuple) else (s, {}) for s in statuses)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    """A running local receiver; shut down and closed after the test."""
-    box: list[Receiver] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            rec = box[0]
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with rec.lock:
-                rec.requests.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-                status, headers = rec.script.pop(0) if rec.script else (200, {})
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/hitl"))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield box[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    """A running local receiver (`loopback_receiver`); shut down and closed after the test."""
+    with serving() as rec:
+        yield rec
 
 
 def closed_port_url() -> str:

@@ -369,3 +369,36 @@ def test_reverse_leaves_another_graphs_action(tmp_path: Path, effects: Path) -> 
         assert calls == []
         assert ops.reverse(action_id, approver="alice", reason="right runner").status == "reversed"
         assert _undo_calls(effects)[1] == {f"reverse:{action_id}": 1}
+
+
+def test_two_runners_reversing_at_once_run_the_compensation_once(store_url: str, effects: Path) -> None:
+    """Two processes' runners (own connections) reverse the same action at the same moment: the
+    ledger lets one compensation run; the other gets the recorded outcome or a conflict, never a
+    second run."""
+    import threading
+
+    from langgraph_hitl import HITLError
+
+    with Approvals.open(oversight_worker.builder(), store_url, name="ops") as first:
+        first.start("t-race", UPDATE)
+        action_id = _executed_id(first, "t-race")
+        with Approvals.open(oversight_worker.builder(), store_url, name="ops") as second:
+            barrier = threading.Barrier(2)
+            outcomes: list[Any] = []
+
+            def reverse(runner: Approvals, who: str) -> None:
+                barrier.wait()
+                try:
+                    outcomes.append(runner.reverse(action_id, approver=who, reason="race").status)
+                except HITLError as exc:
+                    outcomes.append(type(exc).__name__)
+
+            threads = [
+                threading.Thread(target=reverse, args=(r, w)) for r, w in ((first, "alice"), (second, "bob"))
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+    assert "reversed" in outcomes and len(outcomes) == 2, outcomes
+    assert _undo_calls(effects) == ({f"reverse:{action_id}": 1}, {f"reverse:{action_id}": 1})

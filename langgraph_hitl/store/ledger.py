@@ -151,6 +151,7 @@ class Ledger:
                 msg = f"Ledger.begin() needs a non-empty string {name}, got {value!r}."
                 raise ValueError(msg)
         with self.backend.transaction():
+            self.backend.lock_audit_chain()  # before the entry's row: the order every ledger write takes
             if self.halts is not None:  # a finished entry starts nothing; any other start waits for the halt
                 known = self.get(action_id)
                 if known is None or known.status == "started":
@@ -235,6 +236,10 @@ class Ledger:
         self, action_id: str, status: LedgerStatus, result: str | None, error: str | None
     ) -> LedgerEntry:
         with self.backend.transaction():
+            # The audit chain's lock before the entry's row, as `begin` (and the halt check in it)
+            # takes them: a completion that locked the row first, then appended its audit row,
+            # deadlocked on Postgres against a concurrent `begin` of the same action.
+            self.backend.lock_audit_chain()
             self.backend.execute(
                 "UPDATE hitl_ledger SET status = ?, result = ?, error = ?, finished_at = ? "
                 "WHERE action_id = ? AND status = 'started'",

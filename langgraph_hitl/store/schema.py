@@ -319,6 +319,17 @@ range, not the whole inbox (`store.reviewers`)."""
 SQLITE_MIGRATIONS.append((8, _DECIDERS))
 POSTGRES_MIGRATIONS.append((8, _DECIDERS))
 
+_THREAD_STATUS = [
+    "CREATE INDEX IF NOT EXISTS hitl_requests_thread_status ON hitl_requests (thread_id, status, seq)",
+    "DROP INDEX IF EXISTS hitl_requests_thread",
+]
+"""Version 9: one thread's rows in one status (`cancel_stale` at every index, the start claim's
+"nothing deciding" check) are an index range. With only `(thread_id, seq)` beside the status
+indexes, SQLite searched `status = 'pending'` and filtered by thread: every start and decision read
+every pending request of every thread. The new index also serves everything the old one did."""
+SQLITE_MIGRATIONS.append((9, _THREAD_STATUS))
+POSTGRES_MIGRATIONS.append((9, _THREAD_STATUS))
+
 # Versions are applied in this order; keep each list sorted whichever module appended last.
 SQLITE_MIGRATIONS.sort(key=lambda migration: migration[0])
 POSTGRES_MIGRATIONS.sort(key=lambda migration: migration[0])

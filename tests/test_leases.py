@@ -283,3 +283,68 @@ def test_lease_length_is_validated() -> None:
         Approvals(StateGraph(HITLState), None, lease_s=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"lease_s='30'"):
         Approvals(StateGraph(HITLState), None, lease_s="30")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("outer_ttl", "inner_ttl"), [(30.0, 0.6), (0.9, 0.9)], ids=["wakes", "no-wake"])
+def test_heartbeat_renews_leases_added_while_it_sleeps(
+    store_url: str, outer_ttl: float, inner_ttl: float
+) -> None:
+    """The heartbeat is woken only by a lease needing a shorter interval than the one it waits out.
+    A long lease puts it to sleep and a short one added then still gets renewed in time (a wake);
+    a lease as long as the one it waits for is added without a wake and renewed at its next tick."""
+    store = open_store(store_url)
+    release, began = threading.Event(), threading.Event()
+
+    def other_owner() -> None:
+        with hold(store.backend, ttl=inner_ttl):  # a fresh owner: lease contexts are per thread
+            clone = open_store(store_url)
+            try:
+                clone.ledger.begin("inner", idempotency_key="inner", action="x")
+            finally:
+                clone.close()
+            began.set()
+            release.wait(10)
+
+    try:
+        with hold(store.backend, ttl=outer_ttl):
+            time.sleep(0.2)  # the heartbeat is asleep on the outer lease's interval
+            worker = threading.Thread(target=other_owner)
+            worker.start()
+            try:
+                assert began.wait(10)
+                time.sleep(2.5 * inner_ttl)  # past the lease: only renewals keep it
+                row = store.backend.execute(
+                    f"SELECT lease_until, {store.backend.now_sql} AS now FROM hitl_ledger WHERE action_id = 'inner'"
+                )[0]
+            finally:
+                release.set()
+                worker.join(10)
+        assert row["lease_until"] > row["now"], "the lease lapsed while its owner lived"
+    finally:
+        store.close()
+
+
+def test_a_forked_child_owns_leases_under_its_own_pid_and_start_time() -> None:
+    """The owner id's start time is read once per process: a forked child reads its own."""
+    from langgraph_hitl.store import lease
+
+    parent_owner = new_owner()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its owner id and wait to be killed
+        os.write(write, new_owner().encode() + b"\n")
+        time.sleep(30)
+        os._exit(0)
+    try:
+        os.close(write)
+        owner = os.read(read, 200).decode().strip()
+        machine, child_pid, started, _ = owner.split(":")
+        assert int(child_pid) == pid != os.getpid()
+        assert started == lease._start_time(pid)
+        assert machine == parent_owner.split(":")[0]
+        assert not is_gone(owner)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(read)
+    assert is_gone(owner)

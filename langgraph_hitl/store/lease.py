@@ -90,10 +90,22 @@ _owner: ContextVar[str | None] = ContextVar("langgraph_hitl_lease_owner", defaul
 _ttl: ContextVar[float] = ContextVar("langgraph_hitl_lease_ttl", default=DEFAULT_TTL)
 
 
+_self_started: tuple[int, str] | None = None
+"""This process's `(pid, start time)`, read once per process (a forked child reads its own)."""
+
+
+def _own_start_time(pid: int) -> str:
+    global _self_started
+    known = _self_started
+    if known is None or known[0] != pid:
+        known = _self_started = (pid, _start_time(pid) or "0")
+    return known[1]
+
+
 def new_owner() -> str:
     """A fresh owner id: `machine:pid:start-time:nonce`."""
     pid = os.getpid()
-    return f"{_MACHINE}:{pid}:{_start_time(pid) or '0'}:{uuid.uuid4().hex[:12]}"
+    return f"{_MACHINE}:{pid}:{_own_start_time(pid)}:{uuid.uuid4().hex[:12]}"
 
 
 def current_owner() -> str | None:
@@ -157,6 +169,9 @@ class _Heartbeat:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._interval = 0.0
+        """Seconds the thread is waiting out now (0 while it works): a lease needing a shorter
+        interval wakes it; one that does not leaves it asleep (a wake costs the caller a thread switch)."""
 
     def add(self, owner: str, backend: Backend, ttl: float) -> None:
         with self._lock:
@@ -164,7 +179,9 @@ class _Heartbeat:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="langgraph-hitl-lease", daemon=True)
                 self._thread.start()
-        self._wake.set()
+            elif ttl / 3 >= self._interval > 0:
+                return  # its next renewal comes soon enough for this lease too
+            self._wake.set()
 
     def remove(self, owner: str, backend: Backend) -> None:
         with self._lock:
@@ -200,10 +217,15 @@ class _Heartbeat:
         while True:
             with self._lock:
                 held = [(owner, b, ttl) for owner, hs in self._held.items() for b, ttl in hs]
-            wait = min((ttl for _, _, ttl in held), default=DEFAULT_TTL) / 3
-            self._wake.clear()
-            if self._wake.wait(timeout=wait):
-                continue  # a new lease: recompute the interval
+                self._interval = min((ttl for _, _, ttl in held), default=DEFAULT_TTL) / 3
+                self._wake.clear()
+            woke = self._wake.wait(timeout=self._interval)
+            with self._lock:
+                self._interval = 0.0
+                # Leases added while it slept are renewed now too (their interval did not need a wake).
+                held = [(owner, b, ttl) for owner, hs in self._held.items() for b, ttl in hs]
+            if woke:
+                continue  # a lease needing a shorter interval: recompute it
             for owner, backend, ttl in held:
                 with self._lock:
                     if owner not in self._held:

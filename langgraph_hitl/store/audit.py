@@ -111,12 +111,21 @@ class AuditLog(AuditQueries, ChainVerifier):
                 ids = [e.get("event_id") for e in events if isinstance(e, Mapping)]
                 known = self._existing([i for i in ids if isinstance(i, str)])
                 fresh = [e for e in events if not (isinstance(e, Mapping) and e.get("event_id") in known)]
-                return self.append(admit(fresh)) if fresh else []
+                if not fresh:
+                    return []
+                # Ids just found absent under the chain's lock are still absent: not looked up twice.
+                absent = {e.get("event_id") for e in fresh if isinstance(e, Mapping)}
+                return self._write(admit(fresh), absent=absent)
+        return self._write(events, absent=set())
+
+    def _write(self, events: Sequence[AuditEvent], *, absent: set[Any]) -> list[int]:
+        if not events:
+            return []
         now = iso(self.clock())
         prepared = [prepare(event, index, now) for index, event in enumerate(events)]
         with self.backend.transaction():
             self.backend.lock_audit_chain()
-            seqs = self._existing([p["event_id"] for p in prepared])
+            seqs = self._existing([p["event_id"] for p in prepared if p["event_id"] not in absent])
             last = self.backend.execute("SELECT seq, hash FROM hitl_audit ORDER BY seq DESC LIMIT 1")
             seq, prev = (int(last[0]["seq"]), str(last[0]["hash"])) if last else (0, GENESIS_HASH)
             rows = []

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from .._sqlite import connect_sqlite, sqlite_path_from_url
 from .schema import SQLITE_MIGRATIONS
@@ -122,6 +123,15 @@ def _now_text() -> str:
     return now_iso()
 
 
+_T = TypeVar("_T")
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite refused a statement because another connection holds a lock (SQLITE_BUSY / LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (isinstance(code, int) and code & 0xFF in (5, 6)) or "database is locked" in str(exc)
+
+
 class SQLiteBackend(Backend):
     """One SQLite connection in autocommit mode; `transaction()` issues `BEGIN IMMEDIATE`."""
 
@@ -131,30 +141,60 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self.conn = connect_sqlite(path, busy_timeout_ms=busy_timeout_ms)
+        # The waiting is done here (`_waiting`), not by SQLite's busy handler: see there.
+        self.conn.execute("PRAGMA busy_timeout = 0")
         self.conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
-            cur = self.conn.execute(sql, tuple(params))
-            rows = cur.fetchall()
-            return [dict(r) for r in rows]
+            if self._depth:  # inside BEGIN IMMEDIATE: the write lock is held, nothing waits
+                return [dict(r) for r in self.conn.execute(sql, tuple(params)).fetchall()]
+            return self._waiting(lambda: [dict(r) for r in self.conn.execute(sql, tuple(params)).fetchall()])
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._lock:
-            self.conn.executemany(sql, [tuple(r) for r in rows])
+            if self._depth:
+                self.conn.executemany(sql, [tuple(r) for r in rows])
+                return
+            with self.transaction():  # all rows or none, so a wait never repeats a written row
+                self.conn.executemany(sql, [tuple(r) for r in rows])
 
     @contextmanager
     def _outermost_transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._waiting(lambda: self.conn.execute("BEGIN IMMEDIATE"))
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    def _waiting(self, step: Callable[[], _T]) -> _T:
+        """`step` (one statement, without effect when refused), tried again every 0.1-2 ms while
+        another connection holds the lock it needs, for at most the busy timeout.
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10, 15, ... ms between tries: a writer that
+        holds the lock for a third of a millisecond cost each waiter several, and two processes
+        deciding together spent their time asleep (issue 16's concurrency figures).
+        """
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+        deadline, pause = time.monotonic() + self.busy_timeout_ms / 1000, 0.0001
+        while True:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+            try:
+                return step()
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
 
     def close(self) -> None:
         with self._lock:

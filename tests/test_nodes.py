@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from typing_extensions import TypedDict
@@ -390,3 +392,29 @@ def test_nodes_refuse_a_store_url_naming_the_fix(make: Any) -> None:
             make(other)
     with pytest.raises(TypeError, match="is not a store"):
         make(42)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=_JSON)
+def test_a_json_value_in_the_config_is_never_taken_for_the_store(tmp_path_factory: Any, value: Any) -> None:
+    """What a remote client can put in `configurable.hitl_store` (JSON) never passes for the
+    runner's store, before or after the nodes have seen a real one (they remember store types)."""
+    from langgraph_hitl.nodes._common import runner_store
+    from langgraph_hitl.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('s') / 'x.db'}")
+    try:
+        assert runner_store({"configurable": {"hitl_store": value}}) is None
+        assert runner_store({"configurable": {"hitl_store": store}}) is store
+        assert runner_store({"configurable": {"hitl_store": value}}) is None
+        as_dict = {"seal_key": b"k", "transaction": None}
+        assert runner_store({"configurable": {"hitl_store": as_dict}}) is None
+    finally:
+        store.close()

@@ -91,10 +91,20 @@ def runner_store(config: RunnableConfig | None) -> Any:
     A remote client can put any JSON in `configurable`, never a `Store` object: what this
     returns was put there by `Approvals` in this process.
     """
+    store = ((config or {}).get("configurable") or {}).get("hitl_store")
+    if store is None:
+        return None
+    if type(store) in _STORE_TYPES:  # a runtime Protocol check costs ~20 us; nodes ask ~8 times a run
+        return store
     from ..protocols import StoreLike
 
-    store = ((config or {}).get("configurable") or {}).get("hitl_store")
-    return store if isinstance(store, StoreLike) else None
+    if not isinstance(store, StoreLike):
+        return None
+    _STORE_TYPES.add(type(store))  # only types whose instances passed: no JSON type ever does
+    return store
+
+
+_STORE_TYPES: set[type] = set()
 
 
 SEAL_KEY_ENV = "LANGGRAPH_HITL_AUDIT_KEY"

@@ -231,6 +231,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", default=",".join(map(str, COUNTS)), help="worker counts, comma separated"
     )
+    parser.add_argument(
+        "--backends", default="sqlite,postgres", help="sqlite, postgres or both, comma separated"
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.worker:
@@ -239,13 +242,18 @@ def main() -> None:
         return
     counts = [int(c) for c in ns.workers.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="bench-workers-"))
+    backends = set(ns.backends.split(","))
     results: dict[str, list[dict[str, Any]]] = {"sqlite": [], "postgres": []}
-    for workers in counts:
+    for workers in counts if "sqlite" in backends else ():
         results["sqlite"].append(
             run_config(f"sqlite:///{tmp / f'sqlite-{workers}.db'}", workers, ns.requests, tmp)
         )
     cluster = None
-    if ns.pg_url:
+    counts_pg = counts if "postgres" in backends else []
+    pg_urls: dict[int, str] = {}
+    if not counts_pg:
+        pass
+    elif ns.pg_url:
         pg_urls = {w: ns.pg_url for w in counts[:1]}
         if len(counts) > 1:
             raise SystemExit("--pg-url reuses one database: pass a single --workers count with it")
@@ -257,13 +265,17 @@ def main() -> None:
         cluster.start()
         pg_urls = {w: cluster.create_database() for w in counts}
     try:
-        for workers in counts:
+        for workers in counts_pg:
             results["postgres"].append(run_config(pg_urls[workers], workers, ns.requests, tmp))
     finally:
         if cluster is not None:
             cluster.stop()
     side = {
-        str(w): {b: next(r["decisions_per_s"] for r in results[b] if r["workers"] == w) for b in results}
+        str(w): {
+            b: next(r["decisions_per_s"] for r in results[b] if r["workers"] == w)
+            for b in results
+            if results[b]
+        }
         for w in counts
     }
     print(

@@ -21,7 +21,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from .._canonical import stable_id
-from ..decisions import RESPONSE_SCHEMA, call_rules
+from ..decisions import INTERRUPT_SCHEMA, call_rules
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list
 from ..policy import Policy
@@ -263,7 +263,7 @@ class ReviewNode:
     def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         state = view(state)  # type: ignore[assignment]  # TypedDict, pydantic or dataclass state
         request = self.build_request(state, config)
-        answer = interrupt(request, response_schema=RESPONSE_SCHEMA)
+        answer: Any = interrupt(request, response_schema=INTERRUPT_SCHEMA)
         # From here on nothing may raise because of the answer.
         if isinstance(answer, BaseModel):  # what interrupt() returns after checking RESPONSE_SCHEMA
             answer = answer.model_dump(exclude_none=True)

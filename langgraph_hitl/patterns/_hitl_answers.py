@@ -32,7 +32,7 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langgraph.types import interrupt
 from pydantic import BaseModel, TypeAdapter, ValidatorFunctionWrapHandler, WithJsonSchema, WrapValidator
 
-from ..decisions import RESPONSE_SCHEMA, validate_decision
+from ..decisions import INTERRUPT_SCHEMA, validate_decision
 from ..errors import AuthorizationError, DecisionError
 from ..nodes._common import run_config
 from ..types import DecisionRecord, ReviewRequest
@@ -123,7 +123,7 @@ class Asker:
             return Annotated[decision_schema(allowed, name, tool), WrapValidator(wrapped)]
         if self.raise_invalid:
             return Annotated[Any, WrapValidator(wrapped), WithJsonSchema(_BATCH_SCHEMA)]
-        return Annotated[RESPONSE_SCHEMA, WrapValidator(wrapped)]
+        return Annotated[INTERRUPT_SCHEMA, WrapValidator(wrapped)]
 
     def ask(
         self,

@@ -22,7 +22,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
-from ..decisions import RESPONSE_SCHEMA, validate_decision
+from ..decisions import INTERRUPT_SCHEMA, RESPONSE_SCHEMA, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import canonical_list, canonical_or_none
 from ..nodes._common import decider_of, seal_key_of, thread_id_of
@@ -44,7 +44,15 @@ from ._toolcall_records import (
     turn_key,
 )
 
-__all__ = ["CallReview", "ToolGateRecord", "ToolReviewCore", "last_ai_message", "turn_key", "RESPONSE_SCHEMA"]
+__all__ = [
+    "CallReview",
+    "ToolGateRecord",
+    "ToolReviewCore",
+    "last_ai_message",
+    "turn_key",
+    "INTERRUPT_SCHEMA",
+    "RESPONSE_SCHEMA",
+]
 
 
 class ToolReviewCore:

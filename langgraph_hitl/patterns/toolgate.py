@@ -53,7 +53,14 @@ from ..nodes._common import run_config, seal_key_of, thread_id_of
 from ..nodes._view import view
 from ..policy import Policy
 from ..types import Assessment
-from ._toolcalls import RESPONSE_SCHEMA, CallReview, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
+from ._toolcalls import (
+    INTERRUPT_SCHEMA,
+    CallReview,
+    ToolGateRecord,
+    ToolReviewCore,
+    last_ai_message,
+    turn_key,
+)
 
 __all__ = ["CallReview", "ToolGateNode", "ToolGateRecord", "ToolGateState", "tool_gate_condition"]
 
@@ -159,7 +166,7 @@ class ToolGateNode:
             if reopened is None:
                 return {}
             return {self.gate_key: reopened[0], self.messages_key: reopened[1]}
-        answer = interrupt(record["request"], response_schema=RESPONSE_SCHEMA)
+        answer: Any = interrupt(record["request"], response_schema=INTERRUPT_SCHEMA)
         # From here on nothing may raise because of the answer: apply_answer refuses instead.
         record, messages, decisions, events = self.core.apply_answer(
             record, answer, config=config, context=context

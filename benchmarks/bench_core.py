@@ -277,6 +277,84 @@ def profile_decide(workdir: Path, *, ops: int = 150, top: int = 25) -> str:
     return buf.getvalue()
 
 
+def phases(workdir: Path, *, ops: int = 200) -> dict[str, Any]:
+    """Where `decide` spends its time beyond a raw resume, step by step (no profiler, so no
+    inflation): each effect the runner performs is timed, and so are the two nodes that do more
+    with the store than without it. Raw resumes of the same graph run interleaved."""
+    import collections
+    import functools
+
+    from langgraph_hitl.nodes.execute import ExecuteNode
+    from langgraph_hitl.nodes.review import ReviewNode
+
+    spent: dict[str, list[float]] = collections.defaultdict(list)
+    url = f"sqlite:///{workdir / 'phases.db'}"
+    originals = {ReviewNode: ReviewNode.__call__, ExecuteNode: ExecuteNode.__call__}
+    side = ["raw"]
+
+    def timed_node(cls: Any, label: str) -> None:
+        call = originals[cls]
+
+        @functools.wraps(call)
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return call(self, *args, **kwargs)
+            finally:
+                spent[f"{side[0]}: {label}"].append(time.perf_counter() - started)
+
+        cls.__call__ = run  # type: ignore[method-assign]
+
+    timed_node(ReviewNode, "review node")
+    timed_node(ExecuteNode, "execute node")
+    try:
+        with Approvals.open(approval_graph(), url) as hitl:
+            perform = hitl._perform
+
+            def timed_perform(effect: Any) -> Any:
+                kind = type(effect).__name__
+                name = f"{kind} {getattr(effect.fn, '__name__', '')}".strip() if kind == "Db" else kind
+                started = time.perf_counter()
+                try:
+                    return perform(effect)
+                finally:
+                    spent[f"decide: {name}"].append(time.perf_counter() - started)
+
+            hitl._perform = timed_perform  # type: ignore[method-assign]
+            graph = hitl.graph
+            raw = [
+                str(graph.invoke(action("delete_record", id=i), _cfg(f"raw-{i}"))["__interrupt__"][0].id)
+                for i in range(ops)
+            ]
+            rids = [
+                hitl.start(f"hitl-{i}", action("delete_record", id=i)).pending[0].request_id
+                for i in range(ops)
+            ]
+            spent.clear()
+            for i in range(ops):
+                side[0] = "decide"
+                started = time.perf_counter()
+                hitl.decide(rids[i], {"type": "approve"}, approver="alice")
+                spent["decide: total"].append(time.perf_counter() - started)
+                side[0] = "raw"
+                started = time.perf_counter()
+                graph.invoke(
+                    Command(resume={raw[i]: {"type": "approve"}}), authenticated(_cfg(f"raw-{i}"), "alice")
+                )
+                spent["raw: total"].append(time.perf_counter() - started)
+    finally:
+        for cls, call in originals.items():
+            cls.__call__ = call  # type: ignore[method-assign]
+    return {
+        name: {
+            "median_ms": _ms(statistics.median(v)),
+            "per_decision_ms": _ms(sum(v) / ops),
+            "calls": len(v) / ops,
+        }
+        for name, v in sorted(spent.items())
+    }
+
+
 # -- concurrent decisions ---------------------------------------------------------------------------
 
 
@@ -384,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         _worker(argv[1], argv[2], int(argv[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["gate", "pause", "profile", "concurrent", "all"])
+    parser.add_argument("what", choices=["gate", "pause", "profile", "phases", "concurrent", "all"])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
@@ -401,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.what == "profile":
             print(profile_decide(work))
             return 0
+        if args.what == "phases":
+            out["phases"] = phases(work, ops=30 if quick else 200)
         if args.what in ("concurrent", "all"):
             out["concurrent"] = bench_concurrent(work, requests=40 if quick else 240)
     json.dump(out, sys.stdout, indent=2)

@@ -112,3 +112,28 @@ def test_sqlite_never_sleeps_for_the_store(tmp_path: Path) -> None:
         assert next(iter(rows[0].values())) == 0  # SQLite never sleeps for the store; `_waiting` does
     finally:
         store.close()
+
+
+def test_a_conflict_within_the_connection_is_not_waited_on(db: Path) -> None:
+    """SQLITE_LOCKED (a table in use by this connection's own open statement) fails at once:
+    no other connection will ever release it, so waiting out a ten-minute busy timeout would
+    only hang the caller."""
+    backend = SQLiteBackend(str(db), busy_timeout_ms=600_000)
+    backend.executemany("INSERT INTO t (v) VALUES (?)", [("a",), ("b",), ("c",)])
+    reading = backend.conn.execute("SELECT v FROM t")  # an open statement on the table
+    reading.fetchone()
+    errors: list[BaseException] = []
+
+    def drop() -> None:
+        try:
+            backend.execute("DROP TABLE t")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=drop, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "a conflict within the connection was waited on as if another held the lock"
+    assert len(errors) == 1 and "table is locked" in str(errors[0])
+    reading.close()
+    backend.close()

@@ -127,9 +127,11 @@ _T = TypeVar("_T")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLite refused a statement because another connection holds a lock (SQLITE_BUSY / LOCKED)."""
+    """SQLite refused a statement because another connection holds a lock (SQLITE_BUSY). Not
+    SQLITE_LOCKED ("database table is locked"): that conflict is within this connection, and
+    waiting would not end it."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return (isinstance(code, int) and code & 0xFF in (5, 6)) or "database is locked" in str(exc)
+    return code & 0xFF == 5 if isinstance(code, int) else "database is locked" in str(exc)
 
 
 class SQLiteBackend(Backend):

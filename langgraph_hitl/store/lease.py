@@ -97,9 +97,13 @@ _self_started: tuple[int, str] | None = None
 def _own_start_time(pid: int) -> str:
     global _self_started
     known = _self_started
-    if known is None or known[0] != pid:
-        known = _self_started = (pid, _start_time(pid) or "0")
-    return known[1]
+    if known is not None and known[0] == pid:
+        return known[1]
+    started = _start_time(pid)
+    if started is None:  # not readable now: not remembered either, so the next owner reads again
+        return "0"
+    _self_started = (pid, started)
+    return started
 
 
 def new_owner() -> str:

@@ -348,3 +348,42 @@ def test_a_forked_child_owns_leases_under_its_own_pid_and_start_time() -> None:
         os.waitpid(pid, 0)
         os.close(read)
     assert is_gone(owner)
+
+
+def test_short_leases_coming_and_going_never_put_off_a_long_ones_renewal(store_url: str) -> None:
+    """An owner's lease is renewed on its own schedule: short holds opened and closed every
+    50 ms (each needing a shorter interval, so each waking the heartbeat) used to make it
+    recompute and go back to sleep without renewing anything, and the long lease lapsed while
+    its owner ran."""
+    store = open_store(store_url)
+    backend = store.backend
+    stop = threading.Event()
+
+    def short_holds() -> None:
+        while not stop.is_set():
+            with hold(backend, ttl=0.6):
+                pass
+            time.sleep(0.05)
+
+    churn = threading.Thread(target=short_holds)
+    try:
+        with hold(backend, ttl=1.5):
+            store.ledger.begin("long", idempotency_key="long", action="x")
+            churn.start()
+            lapsed = []
+            deadline = time.monotonic() + 4.0  # more than twice the lease
+            while time.monotonic() < deadline:
+                row = backend.execute(
+                    f"SELECT lease_until, {backend.now_sql} AS now FROM hitl_ledger WHERE action_id = 'long'"
+                )[0]
+                if row["lease_until"] <= row["now"]:
+                    lapsed.append(row["now"] - row["lease_until"])
+                time.sleep(0.1)
+            assert not lapsed, (
+                f"the lease lapsed while its owner ran ({len(lapsed)} checks, by up to {max(lapsed):.2f} s)"
+            )
+    finally:
+        stop.set()
+        if churn.is_alive():
+            churn.join(10)
+        store.close()

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -169,23 +170,27 @@ class _Heartbeat:
 
     def __init__(self) -> None:
         self._held: dict[str, list[tuple[Backend, float]]] = {}
+        self._due: dict[str, float] = {}
+        """When each owner's leases must next be renewed (monotonic): a third of its shortest
+        ttl after it was added or last renewed."""
         self._own: dict[int, Backend] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._interval = 0.0
-        """Seconds the thread is waiting out now (0 while it works): a lease needing a shorter
-        interval wakes it; one that does not leaves it asleep (a wake costs the caller a thread switch)."""
+        self._next = 0.0
+        """When the sleeping thread wakes up by itself (0 while it renews): a lease due earlier
+        wakes it; others wait for that time (a wake costs the caller a thread switch)."""
 
     def add(self, owner: str, backend: Backend, ttl: float) -> None:
         with self._lock:
             self._held.setdefault(owner, []).append((backend, ttl))
+            due = time.monotonic() + ttl / 3
+            self._due[owner] = min(due, self._due.get(owner, due))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="langgraph-hitl-lease", daemon=True)
                 self._thread.start()
-            elif ttl / 3 >= self._interval > 0:
-                return  # its next renewal comes soon enough for this lease too
-            self._wake.set()
+            elif 0 < self._next and due < self._next:
+                self._wake.set()  # asleep past this lease's first renewal
 
     def remove(self, owner: str, backend: Backend) -> None:
         with self._lock:
@@ -198,6 +203,7 @@ class _Heartbeat:
                 self._held[owner] = held
             else:
                 self._held.pop(owner, None)
+                self._due.pop(owner, None)
 
     def _connection(self, backend: Backend) -> Backend:
         own = self._own.get(id(backend))
@@ -218,19 +224,27 @@ class _Heartbeat:
                 own.close()
 
     def _run(self) -> None:
+        """Renew each owner when it is due; sleep until the next one is. Each owner keeps its own
+        schedule, so leases coming and going (and the wake-ups they cause) never put off
+        the renewal of one that stays."""
         while True:
             with self._lock:
-                held = [(owner, b, ttl) for owner, hs in self._held.items() for b, ttl in hs]
-                self._interval = min((ttl for _, _, ttl in held), default=DEFAULT_TTL) / 3
-                self._wake.clear()
-            woke = self._wake.wait(timeout=self._interval)
-            with self._lock:
-                self._interval = 0.0
-                # Leases added while it slept are renewed now too (their interval did not need a wake).
-                held = [(owner, b, ttl) for owner, hs in self._held.items() for b, ttl in hs]
-            if woke:
-                continue  # a lease needing a shorter interval: recompute it
-            for owner, backend, ttl in held:
+                now = time.monotonic()
+                due = [
+                    (o, b, ttl)
+                    for o, hs in self._held.items()
+                    if self._due[o] <= now + 0.001
+                    for b, ttl in hs
+                ]
+                if not due:
+                    self._next = min(self._due.values(), default=now + DEFAULT_TTL / 3)
+                    self._wake.clear()
+            if not due:
+                self._wake.wait(timeout=max(self._next - now, 0.0))
+                with self._lock:
+                    self._next = 0.0
+                continue
+            for owner, backend, ttl in due:
                 with self._lock:
                     if owner not in self._held:
                         continue
@@ -240,6 +254,11 @@ class _Heartbeat:
                     log.warning("lease heartbeat for %s failed", owner, exc_info=True)
                     with contextlib.suppress(Exception):
                         self._own.pop(id(backend)).close()
+            with self._lock:
+                renewed = time.monotonic()
+                for owner in {o for o, _, _ in due}:
+                    if owner in self._held:
+                        self._due[owner] = renewed + min(ttl for _, ttl in self._held[owner]) / 3
             self._release_unused()
 
 

@@ -405,7 +405,7 @@ _JSON = st.recursive(
 @given(value=_JSON)
 def test_a_json_value_in_the_config_is_never_taken_for_the_store(tmp_path_factory: Any, value: Any) -> None:
     """What a remote client can put in `configurable.hitl_store` (JSON) never passes for the
-    runner's store, before or after the nodes have seen a real one (they remember store types)."""
+    runner's store, before or after the nodes have seen a real one."""
     from langgraph_hitl.nodes._common import runner_store
     from langgraph_hitl.store import open_store
 
@@ -416,5 +416,25 @@ def test_a_json_value_in_the_config_is_never_taken_for_the_store(tmp_path_factor
         assert runner_store({"configurable": {"hitl_store": value}}) is None
         as_dict = {"seal_key": b"k", "transaction": None}
         assert runner_store({"configurable": {"hitl_store": as_dict}}) is None
+    finally:
+        store.close()
+
+
+def test_the_store_check_is_the_protocols_and_holds_per_object(tmp_path: Path) -> None:
+    """`runner_store` checks what `StoreLike` checks, on each object: an object of the store's
+    type without its state (so without a seal key) is refused even after a real store passed."""
+    from typing_extensions import get_protocol_members
+
+    from langgraph_hitl.nodes._common import STORE_MEMBERS, runner_store
+    from langgraph_hitl.protocols import StoreLike
+    from langgraph_hitl.store import Store, open_store
+
+    assert set(STORE_MEMBERS) == get_protocol_members(StoreLike)
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        assert runner_store({"configurable": {"hitl_store": store}}) is store
+        hollow = Store.__new__(Store)
+        assert not isinstance(hollow, StoreLike)
+        assert runner_store({"configurable": {"hitl_store": hollow}}) is None
     finally:
         store.close()

@@ -9,8 +9,10 @@ start-up excluded). Each run also checks what must be zero: double decisions (a 
 twice, or with more than one decision event in the audit log) and "database is locked" errors,
 and reports two shares that tell "does not scale" from "out of CPU": `lock_wait_share`, the
 part of the workers' time spent waiting for the store's write locks (SQLite's BEGIN IMMEDIATE,
-Postgres's advisory locks; LangGraph's saver not counted), and `cpu_share`, the workers' CPU
-time over wall time times the machine's cores (the database server's own CPU not counted).
+Postgres's advisory locks), `saver_write_share` (SQLite), the part spent in LangGraph's saver's
+write statements and commits, where SQLite's busy handler waits for another process (what it
+grows by beyond one worker's is that waiting; with `--saver-writes`), and `cpu_share`, the workers' CPU time over wall
+time times the machine's cores (the database server's own CPU not counted).
 
     python benchmarks/bench_workers.py                  # throwaway Postgres cluster (needs initdb)
     python benchmarks/bench_workers.py --pg-url postgresql://user@host/db --requests 200
@@ -73,6 +75,60 @@ def build() -> StateGraph[Any, Any, Any, Any]:
 
 LOCK_WAIT = [0.0]
 """Seconds this worker spent waiting for the store's write locks (see `_time_lock_waits`)."""
+SAVER_WRITES = [0.0]
+"""Seconds this worker spent in LangGraph's SQLite saver's write statements and commits, waits
+for the file's write lock included (see `_time_saver_writes`)."""
+
+
+def _time_saver_writes() -> None:
+    """Time the write statements and commits of the SQLite connection `open_checkpointer` hands
+    LangGraph's saver. SQLite's busy handler waits inside them, so what one worker spends there
+    beyond a lone worker's is time asleep on another process's lock."""
+    import sqlite3 as sq
+
+    from langgraph_hitl import checkpoint
+
+    class Cursor(sq.Cursor):
+        def execute(self, sql: str, *args: Any) -> Any:  # type: ignore[override]
+            started = time.perf_counter()
+            try:
+                return super().execute(sql, *args)
+            finally:
+                if not sql.lstrip().upper().startswith("SELECT"):
+                    SAVER_WRITES[0] += time.perf_counter() - started
+
+        def executemany(self, sql: str, *args: Any) -> Any:  # type: ignore[override]
+            started = time.perf_counter()
+            try:
+                return super().executemany(sql, *args)
+            finally:
+                SAVER_WRITES[0] += time.perf_counter() - started
+
+    class Connection(sq.Connection):
+        def cursor(self, factory: Any = Cursor) -> Any:  # type: ignore[override]
+            return super().cursor(factory)
+
+        def commit(self) -> None:
+            started = time.perf_counter()
+            try:
+                super().commit()
+            finally:
+                SAVER_WRITES[0] += time.perf_counter() - started
+
+    connect = checkpoint.connect_sqlite
+
+    def timed_connect(path: str, **kwargs: Any) -> Any:
+        conn = connect(path, **kwargs)
+        timed = sq.connect(
+            path, check_same_thread=False, timeout=30, isolation_level=None, factory=Connection
+        )
+        for pragma in ("busy_timeout", "synchronous"):
+            value = conn.execute(f"PRAGMA {pragma}").fetchone()[0]
+            timed.execute(f"PRAGMA {pragma} = {value}")
+        conn.close()
+        return timed
+
+    checkpoint.connect_sqlite = timed_connect  # type: ignore[assignment]
 
 
 def _time_lock_waits() -> None:
@@ -109,12 +165,14 @@ def worker(url: str, worker_id: int, rids: list[str]) -> None:
     """Decide every request in `rids`, starting at this worker's offset; print the outcome as JSON."""
     approver = f"approver{worker_id}"
     _time_lock_waits()
+    if url.startswith("sqlite") and os.environ.get("HITL_BENCH_SAVER_WRITES"):
+        _time_saver_writes()
     with Approvals.open(build(), url) as hitl:
         print("ready", flush=True)
         if sys.stdin.readline().strip() != "go":
             raise SystemExit("no go")
         wins, lost, locked, errors = [], 0, 0, []
-        LOCK_WAIT[0] = 0.0
+        LOCK_WAIT[0] = SAVER_WRITES[0] = 0.0
         cpu_started, started = time.process_time(), time.perf_counter()
         for rid in rids:
             try:
@@ -136,7 +194,7 @@ def worker(url: str, worker_id: int, rids: list[str]) -> None:
         json.dumps(
             {
                 "wins": wins, "lost": lost, "locked": locked, "errors": errors, "seconds": elapsed,
-                "cpu_seconds": cpu, "lock_wait_seconds": LOCK_WAIT[0],
+                "cpu_seconds": cpu, "lock_wait_seconds": LOCK_WAIT[0], "saver_write_seconds": SAVER_WRITES[0],
             }
         ),
         flush=True,
@@ -217,6 +275,9 @@ def run_config(url: str, workers: int, requests: int, logs: Path) -> dict[str, A
         "lock_wait_share": round(
             sum(o["lock_wait_seconds"] for o in outs) / sum(o["seconds"] for o in outs), 3
         ),
+        "saver_write_share": round(
+            sum(o.get("saver_write_seconds", 0.0) for o in outs) / sum(o["seconds"] for o in outs), 3
+        ),
         "cpu_share": round(sum(o["cpu_seconds"] for o in outs) / (elapsed * (os.cpu_count() or 1)), 3),
         "errors": [e for out in outs for e in out["errors"]][:5],
     }
@@ -234,12 +295,19 @@ def main() -> None:
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="sqlite, postgres or both, comma separated"
     )
+    parser.add_argument(
+        "--saver-writes",
+        action="store_true",
+        help="also time LangGraph's SQLite saver's writes (its Python wrapper slows every run a little)",
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.worker:
         url, n, rids = ns.worker
         worker(url, int(n), json.loads(rids))
         return
+    if ns.saver_writes:
+        os.environ["HITL_BENCH_SAVER_WRITES"] = "1"  # read by the worker processes
     counts = [int(c) for c in ns.workers.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="bench-workers-"))
     backends = set(ns.backends.split(","))

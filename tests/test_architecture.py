@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, ...]] = [
         "identity",
         "receipts",
         "decisions",
+        "answer_schema",
         "_events",
         "graphspec",
         "_sqlite",

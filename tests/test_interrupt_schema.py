@@ -24,7 +24,8 @@ from langgraph.types import Command, interrupt
 from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from langgraph_hitl.decisions import INTERRUPT_SCHEMA, RESPONSE_SCHEMA
+from langgraph_hitl.answer_schema import INTERRUPT_SCHEMA
+from langgraph_hitl.decisions import RESPONSE_SCHEMA
 
 _TEXT = st.text(max_size=12) | st.sampled_from(
     ["approve", "edit", "reject", "respond", "revise", "accept", "x"]

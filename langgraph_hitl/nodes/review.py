@@ -21,7 +21,8 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from .._canonical import stable_id
-from ..decisions import INTERRUPT_SCHEMA, call_rules
+from ..answer_schema import INTERRUPT_SCHEMA
+from ..decisions import call_rules
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import as_recorded, canonical_list
 from ..policy import Policy

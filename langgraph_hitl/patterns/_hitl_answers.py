@@ -32,7 +32,8 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langgraph.types import interrupt
 from pydantic import BaseModel, TypeAdapter, ValidatorFunctionWrapHandler, WithJsonSchema, WrapValidator
 
-from ..decisions import INTERRUPT_SCHEMA, validate_decision
+from ..answer_schema import INTERRUPT_SCHEMA
+from ..decisions import validate_decision
 from ..errors import AuthorizationError, DecisionError
 from ..nodes._common import run_config
 from ..types import DecisionRecord, ReviewRequest

@@ -22,7 +22,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
-from ..decisions import INTERRUPT_SCHEMA, RESPONSE_SCHEMA, validate_decision
+from ..answer_schema import INTERRUPT_SCHEMA
+from ..decisions import RESPONSE_SCHEMA, validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import canonical_list, canonical_or_none
 from ..nodes._common import decider_of, seal_key_of, thread_id_of

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from . import _read
-from ._base import DbOption, JsonOption, RequestArg, app, command, settings_of
+from ._base import DbOption, JsonOption, RequestArg, SinceOption, UntilOption, app, command, settings_of
 
 __all__ = ["app"]
 
@@ -104,12 +104,8 @@ def audit(
     action: Annotated[
         str | None, typer.Option(metavar="ACTION", help="Only this action name.", show_default=False)
     ] = None,
-    since: Annotated[
-        str | None, typer.Option(metavar="TIME", help="From this ISO 8601 time.", show_default=False)
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(metavar="TIME", help="Before this ISO 8601 time.", show_default=False)
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[
         int, typer.Option(min=0, metavar="N", help="The newest N matching events; 0 for all.")
     ] = 50,

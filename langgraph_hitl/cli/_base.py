@@ -23,7 +23,9 @@ __all__ = [
     "JsonOption",
     "MessageOption",
     "RequestArg",
+    "SinceOption",
     "ThreadOption",
+    "UntilOption",
     "VerifyOption",
     "WebhookSecretOption",
     "WebhookUrlOption",
@@ -67,6 +69,12 @@ GraphOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+SinceOption = Annotated[
+    str | None, typer.Option(metavar="TIME", help="From this ISO 8601 time.", show_default=False)
+]
+UntilOption = Annotated[
+    str | None, typer.Option(metavar="TIME", help="Before this ISO 8601 time.", show_default=False)
+]
 RequestArg = Annotated[
     str | None,
     typer.Argument(

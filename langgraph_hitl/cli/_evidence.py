@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._base import DbOption, JsonOption, app, command, settings_of
+from ._base import DbOption, JsonOption, SinceOption, UntilOption, app, command, settings_of
 from ._common import open_db, usage_error
 from ._errors import CLIError, ExitCode
 from ._render import console, print_json, text
@@ -154,12 +154,8 @@ def _show_plan(plan: object, archive: str, *, as_json: bool) -> None:
 def evidence(
     ctx: typer.Context,
     out: Annotated[str, typer.Option("--out", metavar="DIR", help="A new or empty folder to write into.")],
-    since: Annotated[
-        str | None, typer.Option(metavar="TIME", help="From this ISO 8601 time.", show_default=False)
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(metavar="TIME", help="Before this ISO 8601 time.", show_default=False)
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     args: ArgsModeOption = "digest",
     as_json: JsonOption = False,
     db: DbOption = None,

@@ -266,7 +266,7 @@ class ReviewNode:
         request = self.build_request(state, config)
         answer: Any = interrupt(request, response_schema=INTERRUPT_SCHEMA)
         # From here on nothing may raise because of the answer.
-        if isinstance(answer, BaseModel):  # what interrupt() returns after checking RESPONSE_SCHEMA
+        if isinstance(answer, BaseModel):  # what interrupt() returns after checking INTERRUPT_SCHEMA
             answer = answer.model_dump(exclude_none=True)
         who: str | None = None
         try:

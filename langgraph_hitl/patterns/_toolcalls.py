@@ -22,8 +22,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
-from ..answer_schema import INTERRUPT_SCHEMA
-from ..decisions import RESPONSE_SCHEMA, validate_decision
+from ..decisions import validate_decision
 from ..errors import AuthorizationError, HITLError, PolicyError
 from ..identity import canonical_list, canonical_or_none
 from ..nodes._common import decider_of, seal_key_of, thread_id_of
@@ -45,15 +44,7 @@ from ._toolcall_records import (
     turn_key,
 )
 
-__all__ = [
-    "CallReview",
-    "ToolGateRecord",
-    "ToolReviewCore",
-    "last_ai_message",
-    "turn_key",
-    "INTERRUPT_SCHEMA",
-    "RESPONSE_SCHEMA",
-]
+__all__ = ["CallReview", "ToolGateRecord", "ToolReviewCore", "last_ai_message", "turn_key"]
 
 
 class ToolReviewCore:
@@ -197,7 +188,7 @@ class ToolReviewCore:
         assert request is not None
         pending = [i for i, c in enumerate(record["calls"]) if c["state"] == "pending"]
         try:
-            if isinstance(answer, BaseModel):  # what interrupt() returns after checking RESPONSE_SCHEMA
+            if isinstance(answer, BaseModel):  # what interrupt() returns after checking INTERRUPT_SCHEMA
                 answer = answer.model_dump(exclude_none=True)
             if (
                 isinstance(answer, dict)

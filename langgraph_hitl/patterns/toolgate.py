@@ -48,19 +48,13 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.message import add_messages
 from langgraph.types import Send, interrupt
 
+from ..answer_schema import INTERRUPT_SCHEMA
 from ..nodes import HITLState
 from ..nodes._common import run_config, seal_key_of, thread_id_of
 from ..nodes._view import view
 from ..policy import Policy
 from ..types import Assessment
-from ._toolcalls import (
-    INTERRUPT_SCHEMA,
-    CallReview,
-    ToolGateRecord,
-    ToolReviewCore,
-    last_ai_message,
-    turn_key,
-)
+from ._toolcalls import CallReview, ToolGateRecord, ToolReviewCore, last_ai_message, turn_key
 
 __all__ = ["CallReview", "ToolGateNode", "ToolGateRecord", "ToolGateState", "tool_gate_condition"]
 

@@ -153,9 +153,12 @@ class SQLiteBackend(Backend):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
-            if self._depth:  # inside BEGIN IMMEDIATE: the write lock is held, nothing waits
+
+            def run() -> list[Row]:
                 return [dict(r) for r in self.conn.execute(sql, tuple(params)).fetchall()]
-            return self._waiting(lambda: [dict(r) for r in self.conn.execute(sql, tuple(params)).fetchall()])
+
+            # Inside BEGIN IMMEDIATE the write lock is held: nothing to wait for.
+            return run() if self._depth else self._waiting(run)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._lock:
